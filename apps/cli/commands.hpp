@@ -1,0 +1,21 @@
+// The `dairector` command line (CONTRACT.md §4). Each command lives in its own
+// file and registers itself on the app; its callback stores the exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace dairector::cli {
+
+/// Exit codes of CONTRACT.md §4.
+enum exit_code : int {
+  exit_done = 0,
+  exit_stage_failed = 1,
+  exit_usage = 2,
+  exit_cancelled = 3,
+  exit_waiting = 4,
+  exit_journal = 5,
+};
+
+void add_check(CLI::App& app, int& exit_status);
+
+}  // namespace dairector::cli

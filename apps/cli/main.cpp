@@ -1,0 +1,21 @@
+#include "cli/commands.hpp"
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"dairector: staged pipelines that never lie about their state"};
+  app.require_subcommand(1);
+  int exit_status = dairector::cli::exit_done;
+  dairector::cli::add_check(app, exit_status);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message and usage
+    return e.get_exit_code() == 0 ? 0 : dairector::cli::exit_usage;
+  }
+  return exit_status;
+}

@@ -1,0 +1,338 @@
+#include "dairector/reducer.hpp"
+
+namespace dairector {
+
+namespace {
+
+error refused(std::string message) { return make_error(errc::refused, std::move(message)); }
+
+std::string quoted_stage(const system_state& s, stage_index i) { return "'" + s.spec()[i].name + "'"; }
+
+bool needs_stage(event_type t) {
+  switch (t) {
+    case event_type::pipeline_created:
+    case event_type::rolled_back:
+    case event_type::stage_cancelled:  // optional: absent = whole pipeline
+      return false;
+    default:
+      return true;
+  }
+}
+
+// Marks `d` outdated if it has run; a running stage is thereby fenced (rule 3).
+void make_outdated(state_editor& ed, stage_index d, stage_index cause, outdated_reason why,
+                   std::uint64_t seq) {
+  const stage_state& cur = ed.view().stage(d);
+  if (cur.stored != run_status::running && cur.stored != run_status::completed &&
+      cur.stored != run_status::failed)
+    return;
+  stage_state& st = ed.stage(d);
+  st.stored = run_status::outdated;
+  st.reason = why;
+  st.cause = cause;
+  st.since = seq;
+  st.confirmed = false;
+}
+
+// A confirmation about a stage that is no longer completed/failed is moot.
+void drop_moot_confirmation(state_editor& ed) {
+  const confirmation* c = ed.view().pending();
+  if (!c) return;
+  run_status st = ed.view().stage(c->stage).stored;
+  if (st != run_status::completed && st != run_status::failed) ed.set_pending(nullptr);
+}
+
+result<system_state> apply_created(const event& e) {
+  if (!e.spec) return refused("pipeline_created without a spec");
+  if (e.pipeline.empty()) return refused("pipeline_created without a pipeline id");
+  if (e.seq != 1) return refused("pipeline_created must be seq 1, got " + std::to_string(e.seq));
+  return system_state::created(e.spec, e.pipeline, e.seq);
+}
+
+result<system_state> apply_started(state_editor& ed, const event& e) {
+  const system_state& s = ed.view();
+  const stage_index i = e.stage;
+  if (const confirmation* c = s.pending())
+    return make_error(errc::blocked, "blocked: waiting for confirmation: " + c->message);
+  const stage_state& cur = s.stage(i);
+  if (cur.stored == run_status::running)
+    return refused("stage " + quoted_stage(s, i) + " is already running (run " + std::to_string(cur.run) + ")");
+  if (cur.stored == run_status::completed)
+    return refused("stage " + quoted_stage(s, i) + " is already completed");
+  for (stage_index up : s.spec()[i].after) {
+    stage_status us = s.status(up);
+    if (us != stage_status::completed)
+      return refused("stage " + quoted_stage(s, i) + " cannot start: upstream " + quoted_stage(s, up) +
+                     " is " + to_string(us));
+    if (s.spec()[up].confirm && !s.stage(up).confirmed)
+      return refused("stage " + quoted_stage(s, i) + " cannot start: upstream " + quoted_stage(s, up) +
+                     " is not confirmed");
+  }
+  if (e.run != e.seq)
+    return refused("a start's run id must be fresh: the seq of its event (" + std::to_string(e.seq) +
+                   "), got " + std::to_string(e.run));
+  if (cur.attempt >= stage_attempts_max)
+    return refused("stage " + quoted_stage(s, i) + " was started " + std::to_string(cur.attempt) +
+                   " times, the limit");
+  stage_state& st = ed.stage(i);
+  st.stored = run_status::running;
+  st.run = e.run;
+  st.since = e.seq;
+  st.attempt += 1;
+  st.reason = outdated_reason::none;
+  st.cause = no_stage;
+  st.confirmed = false;
+  st.given_up = false;
+  return std::move(ed).take();
+}
+
+std::string not_live(const system_state& s, stage_index i, std::uint64_t run) {
+  const stage_state& cur = s.stage(i);
+  std::string why = "run " + std::to_string(run) + " of stage " + quoted_stage(s, i) + " is not live (stage is " +
+                    to_string(s.status(i));
+  if (cur.stored == run_status::running) why += ", live run " + std::to_string(cur.run);
+  return why + ")";
+}
+
+result<system_state> apply_result(state_editor& ed, const event& e) {
+  const system_state& s = ed.view();
+  if (!s.is_live_run(e.stage, e.run)) {
+    const stage_state& cur = s.stage(e.stage);
+    if (e.type == event_type::stage_cancelled && cur.stored == run_status::completed)
+      return refused("stage " + quoted_stage(s, e.stage) + " is already completed");
+    if (e.type == event_type::stage_cancelled && cur.stored != run_status::running)
+      return refused("stage " + quoted_stage(s, e.stage) + " is not running (it is " +
+                     to_string(s.status(e.stage)) + ")");
+    return refused(not_live(s, e.stage, e.run));
+  }
+  stage_state& st = ed.stage(e.stage);
+  st.since = e.seq;
+  switch (e.type) {
+    case event_type::stage_completed: {
+      if (!e.payload) return refused("stage_completed without an output");
+      st.stored = run_status::completed;
+      st.reruns = 0;
+      st.given_up = false;
+      stage_payload& p = ed.payload(e.stage);
+      p.output = e.payload;
+      p.error = nullptr;
+      break;
+    }
+    case event_type::stage_failed:
+      st.stored = run_status::failed;
+      ed.payload(e.stage).error = std::make_shared<const std::string>(e.text);
+      break;
+    case event_type::stage_cancelled: st.stored = run_status::cancelled; break;
+    case event_type::stage_interrupted: st.stored = run_status::idle; break;
+    default: break;
+  }
+  return std::move(ed).take();
+}
+
+result<system_state> apply_cancel_all(state_editor& ed, const event& e) {
+  const system_state& s = ed.view();
+  bool any = false;
+  for (stage_index i = 0; i < s.size(); ++i) {
+    run_status st = s.stage(i).stored;
+    if (st == run_status::completed || st == run_status::cancelled) continue;
+    stage_state& w = ed.stage(i);
+    w.stored = run_status::cancelled;
+    w.since = e.seq;
+    any = true;
+  }
+  if (!any) return refused("nothing to cancel: every stage is completed or cancelled");
+  drop_moot_confirmation(ed);
+  return std::move(ed).take();
+}
+
+result<system_state> apply_discarded(state_editor& ed, const event& e) {
+  const system_state& s = ed.view();
+  if (e.run == 0 || e.run >= e.seq)
+    return refused("result_discarded names run " + std::to_string(e.run) + ", which was never started");
+  if (s.is_live_run(e.stage, e.run))
+    return refused("run " + std::to_string(e.run) + " of stage " + quoted_stage(s, e.stage) +
+                   " is live: its result must be applied, not discarded");
+  if (e.text != "completed" && e.text != "failed")
+    return refused("result_discarded outcome must be \"completed\" or \"failed\", got '" + e.text + "'");
+  return std::move(ed).take();
+}
+
+result<system_state> apply_context(state_editor& ed, const event& e) {
+  if (!e.payload) return refused("context_changed without a context");
+  ed.payload(e.stage).context = e.payload;
+  // Rule 7: only strictly downstream, never upstream.
+  for (stage_index d : ed.view().spec()[e.stage].downstream)
+    make_outdated(ed, d, e.stage, outdated_reason::context, e.seq);
+  drop_moot_confirmation(ed);
+  return std::move(ed).take();
+}
+
+bool retry_exhausted(const system_state& s, stage_index i) {
+  const auto& policy = s.spec()[i].on_failure;
+  const stage_state& st = s.stage(i);
+  return policy && st.stored == run_status::failed && st.reruns >= policy->max_attempts && !st.given_up;
+}
+
+result<system_state> apply_requested(state_editor& ed, const event& e) {
+  const system_state& s = ed.view();
+  if (const confirmation* c = s.pending())
+    return refused("a confirmation is already pending: " + c->message);
+  const stage_state& st = s.stage(e.stage);
+  bool asks = st.stored == run_status::completed && s.spec()[e.stage].confirm && !st.confirmed;
+  if (!asks && !retry_exhausted(s, e.stage))
+    return refused("stage " + quoted_stage(s, e.stage) + " has nothing to confirm");
+  if (e.text.empty()) return refused("confirmation_requested without a message");
+  ed.set_pending(std::make_shared<const confirmation>(confirmation{e.stage, e.seq, e.text}));
+  return std::move(ed).take();
+}
+
+result<system_state> apply_resolved(state_editor& ed, const event& e) {
+  const system_state& s = ed.view();
+  const confirmation* c = s.pending();
+  if (!c) return refused("no confirmation is pending");
+  if (c->stage != e.stage)
+    return refused("the pending confirmation is for stage " + quoted_stage(s, c->stage) + ", not " +
+                   quoted_stage(s, e.stage));
+  const stage_index i = e.stage;
+  const bool was_completed = s.stage(i).stored == run_status::completed;
+  stage_state& st = ed.stage(i);
+  if (was_completed) {
+    if (e.approved) {
+      st.confirmed = true;
+    } else {
+      st.stored = run_status::outdated;
+      st.reason = outdated_reason::rejected;
+      st.cause = i;
+      st.since = e.seq;
+    }
+  } else if (e.approved) {
+    st.reruns = 0;  // another round of re-runs
+  } else {
+    st.given_up = true;
+  }
+  ed.set_pending(nullptr);
+  return std::move(ed).take();
+}
+
+result<system_state> apply_rerun(state_editor& ed, const event& e) {
+  const system_state& s = ed.view();
+  const auto& policy = s.spec()[e.stage].on_failure;
+  if (!policy) return refused("stage " + quoted_stage(s, e.stage) + " has no on_failure policy");
+  if (e.rerun != policy->rerun)
+    return refused("stage " + quoted_stage(s, e.stage) + " re-runs " + quoted_stage(s, policy->rerun) +
+                   ", not the stage named by the event");
+  const stage_state& cur = s.stage(e.stage);
+  if (cur.stored != run_status::failed)
+    return refused("stage " + quoted_stage(s, e.stage) + " is not failed (it is " + to_string(s.status(e.stage)) + ")");
+  if (cur.given_up || cur.reruns >= policy->max_attempts)
+    return refused("stage " + quoted_stage(s, e.stage) + " has used its " + std::to_string(policy->max_attempts) +
+                   " re-runs");
+  ed.stage(e.stage).reruns += 1;
+  // Everything fed by the re-run stage is stale once it runs again, so the
+  // cascade covers all of its downstream, not only the path to this stage.
+  make_outdated(ed, e.rerun, e.stage, outdated_reason::rerun, e.seq);
+  for (stage_index d : s.spec()[e.rerun].downstream) make_outdated(ed, d, e.stage, outdated_reason::rerun, e.seq);
+  drop_moot_confirmation(ed);
+  return std::move(ed).take();
+}
+
+result<system_state> apply_rollback(state_editor& ed, const event& e) {
+  const system_state& s = ed.view();
+  if (!e.target) return refused("rolled_back to seq " + std::to_string(e.to) + " was not resolved against the history");
+  const system_state& t = *e.target;
+  if (e.to < 1 || e.to >= e.seq)
+    return refused("cannot roll back to seq " + std::to_string(e.to) + ": it must be between 1 and " +
+                   std::to_string(e.seq - 1));
+  if (t.empty() || t.seq() != e.to || t.pipeline() != s.pipeline())
+    return refused("the rollback target is not this pipeline's state at seq " + std::to_string(e.to));
+  const system_state before = s;  // shares everything; only read below
+  ed.assign_stages_from(t);
+  ed.set_pending(t.pending() ? std::make_shared<const confirmation>(*t.pending()) : nullptr);
+  for (stage_index i = 0; i < before.size(); ++i) {
+    const stage_state& restored = ed.view().stage(i);
+    // A run live at `to` is not live now: its worker is gone or fenced.
+    if (restored.stored == run_status::running) {
+      stage_state& st = ed.stage(i);
+      st.stored = run_status::idle;
+      st.since = e.seq;
+    } else if (!(restored == before.stage(i))) {
+      ed.stage(i).since = e.seq;
+    }
+  }
+  return std::move(ed).take();
+}
+
+}  // namespace
+
+result<system_state> apply(system_state state, const event& e) {
+  if (state.empty()) {
+    if (e.type != event_type::pipeline_created)
+      return refused(std::string(to_string(e.type)) + " before pipeline_created");
+    return apply_created(e);
+  }
+  if (e.type == event_type::pipeline_created)
+    return refused("pipeline '" + state.pipeline() + "' already exists");
+  if (e.pipeline != state.pipeline())
+    return refused("event for pipeline '" + e.pipeline + "' applied to pipeline '" + state.pipeline() + "'");
+  if (e.seq != state.seq() + 1)
+    return refused("event seq " + std::to_string(e.seq) + " does not follow seq " + std::to_string(state.seq()));
+  const bool has_stage = e.stage != no_stage;
+  if (has_stage && e.stage >= state.size())
+    return refused("stage index " + std::to_string(e.stage) + " is out of range");
+  if (!has_stage && needs_stage(e.type)) return refused(std::string(to_string(e.type)) + " without a stage");
+
+  state_editor ed(std::move(state));
+  ed.set_seq(e.seq);
+  switch (e.type) {
+    case event_type::stage_started: return apply_started(ed, e);
+    case event_type::stage_completed:
+    case event_type::stage_failed:
+    case event_type::stage_interrupted: return apply_result(ed, e);
+    case event_type::stage_cancelled: return has_stage ? apply_result(ed, e) : apply_cancel_all(ed, e);
+    case event_type::result_discarded: return apply_discarded(ed, e);
+    case event_type::context_changed: return apply_context(ed, e);
+    case event_type::confirmation_requested: return apply_requested(ed, e);
+    case event_type::confirmation_resolved: return apply_resolved(ed, e);
+    case event_type::rerun_requested: return apply_rerun(ed, e);
+    case event_type::rolled_back: return apply_rollback(ed, e);
+    case event_type::pipeline_created: break;
+  }
+  return refused("unknown event type");
+}
+
+namespace {
+
+result<system_state> fold_prefix(std::span<const event> events, std::uint64_t upto) {
+  system_state s;
+  for (std::uint64_t k = 0; k < upto; ++k) {
+    const event& e = events[k];
+    result<system_state> next = [&]() -> result<system_state> {
+      if (e.type != event_type::rolled_back || e.target) return apply(std::move(s), e);
+      if (e.to < 1 || e.to >= e.seq || e.to > k)
+        return refused("cannot roll back to seq " + std::to_string(e.to));
+      auto target = fold_prefix(events, e.to);
+      if (!target) return target.err();
+      event resolved = e;
+      resolved.target = std::make_shared<const system_state>(std::move(*target));
+      return apply(std::move(s), resolved);
+    }();
+    if (!next)
+      return make_error(next.err().code, "event seq " + std::to_string(e.seq) + " (" + to_string(e.type) +
+                                             "): " + next.err().message);
+    s = std::move(*next);
+  }
+  return s;
+}
+
+}  // namespace
+
+result<system_state> fold(std::span<const event> events) { return fold_prefix(events, events.size()); }
+
+result<system_state> state_at(std::span<const event> events, std::uint64_t seq) {
+  if (seq > events.size())
+    return make_error(errc::not_found, "no event with seq " + std::to_string(seq) + " (the history ends at " +
+                                           std::to_string(events.size()) + ")");
+  return fold_prefix(events, seq);
+}
+
+}  // namespace dairector
