@@ -1,0 +1,21 @@
+#!/bin/bash
+# Installs the Debian packages Dairector needs, only those missing.
+# Nothing is downloaded at build or run time beyond these packages.
+set -euo pipefail
+packages=(
+  g++ cmake ninja-build
+  libcaf-dev nlohmann-json3-dev libboost-test-dev libsqlite3-dev libcli11-dev libcpp-httplib-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+sudo=""
+[[ $(id -u) -ne 0 ]] && sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
