@@ -17,5 +17,6 @@ enum exit_code : int {
 };
 
 void add_check(CLI::App& app, int& exit_status);
+void add_run(CLI::App& app, int& exit_status);
 
 }  // namespace dairector::cli

@@ -7,6 +7,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_status = dairector::cli::exit_done;
   dairector::cli::add_check(app, exit_status);
+  dairector::cli::add_run(app, exit_status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,108 @@
+// The messages of the actor runtime. Every request to a supervisor is one of
+// these; its mailbox order is the order of history (DESIGN.md rule 1).
+//
+// Types that cross a process boundary (worker jobs and results, replies) have
+// an `inspect` overload and are registered by `register_message_types`; types
+// that hold shared in-memory values (states, events) are local only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/all.hpp>
+
+#include "dairector/event.hpp"
+#include "dairector/state.hpp"
+
+namespace dairector::actors {
+
+// Atoms (at most 10 characters; see CAF-0.17.md §2 for the ones CAF defines).
+using start_atom = caf::atom_constant<caf::atom("dstart")>;
+using cancel_atom = caf::atom_constant<caf::atom("dcancel")>;
+using context_atom = caf::atom_constant<caf::atom("dcontext")>;
+using resolve_atom = caf::atom_constant<caf::atom("dresolve")>;
+using rollback_atom = caf::atom_constant<caf::atom("drollback")>;
+using state_atom = caf::atom_constant<caf::atom("dstate")>;
+using watch_atom = caf::atom_constant<caf::atom("dwatch")>;
+using append_atom = caf::atom_constant<caf::atom("dappend")>;
+using history_atom = caf::atom_constant<caf::atom("dhistory")>;
+using pgid_atom = caf::atom_constant<caf::atom("dpgid")>;
+using create_atom = caf::atom_constant<caf::atom("dcreate")>;
+using lookup_atom = caf::atom_constant<caf::atom("dlookup")>;
+using list_atom = caf::atom_constant<caf::atom("dlist")>;
+using stop_atom = caf::atom_constant<caf::atom("dstop")>;
+
+/// What a supervisor answers to every request.
+struct reply {
+  enum code_t : std::uint8_t { ok = 0, refused = 1, blocked = 2, not_found = 3, invalid = 4, unavailable = 5 };
+  std::uint8_t code = ok;
+  std::string message;   // the reason when not ok
+  std::uint64_t seq = 0; // the pipeline's seq after the request
+  bool is_ok() const noexcept { return code == ok; }
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reply& x) {
+  return f(caf::meta::type_name("dairector_reply"), x.code, x.message, x.seq);
+}
+
+/// A run handed to a worker (CONTRACT.md §2). `run_spec` is the stage's
+/// canonical "run" object; `input` is the handler's standard input.
+struct job {
+  std::string pipeline;
+  std::string stage;
+  std::uint32_t stage_index = 0;
+  std::uint64_t run = 0;
+  std::uint32_t attempt = 0;
+  std::string run_spec;  // JSON text
+  std::string input;     // JSON text
+  std::string workdir;   // where commands run (the spec's folder); empty = current
+  // In-process only (not serialized): the input as a value, so local workers
+  // neither print nor parse it. A worker uses it when set, else `input`.
+  std::shared_ptr<const json> input_value;
+  std::shared_ptr<const pipeline_spec> spec_value;  // with stage_index: the run spec
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job& x) {
+  return f(caf::meta::type_name("dairector_job"), x.pipeline, x.stage, x.stage_index, x.run, x.attempt, x.run_spec,
+           x.input, x.workdir);
+}
+
+/// What a worker sends back for a job: an output (JSON text) or an error.
+struct stage_result {
+  std::string pipeline;
+  std::uint32_t stage_index = 0;
+  std::uint64_t run = 0;
+  bool ok = false;
+  std::string output;  // JSON text when ok
+  std::string error;   // a sentence when not ok (with the tail of stderr for commands)
+  std::string worker;  // who ran it, e.g. "worker:local" (the event's `by`)
+  // In-process only (not serialized): the output as a value; used when set.
+  std::shared_ptr<const json> output_value;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stage_result& x) {
+  return f(caf::meta::type_name("dairector_result"), x.pipeline, x.stage_index, x.run, x.ok, x.output, x.error,
+           x.worker);
+}
+
+/// Sent to watchers after every applied event, in seq order. A completion is
+/// only ever sent after the journal confirmed it durable (rule 5).
+struct state_update {
+  event applied;
+  system_state state;
+};
+
+/// Registers the types above with a config (needed on both ends of a network
+/// connection; harmless locally).
+void register_message_types(caf::actor_system_config& cfg);
+
+/// A readable sentence for a CAF error (request failures, down reasons).
+std::string describe(const caf::error& err);
+
+}  // namespace dairector::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::system_state)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::state_update)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const dairector::pipeline_spec>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::event>)

@@ -1,0 +1,84 @@
+// One supervisor actor per pipeline: the only writer of its `system_state`
+// (DESIGN.md rule 1). Every request is a message; each handler turns it into an
+// event (or a refusal) and hands the event to the core's `apply`. Policy —
+// what may start, what confirmation is owed, the on_failure loop — comes from
+// plan.hpp; the supervisor only asks and obeys.
+//
+// Requests (each answers a `reply` unless noted):
+//   (start_atom, stage, by)            start one stage now
+//   (cancel_atom, stage, by)           cancel one running stage; "" = the pipeline
+//   (context_atom, stage, json, by)    context change on a stage (cascade)
+//   (resolve_atom, approved, note, by) confirm or reject the pending confirmation
+//   (rollback_atom, seq, by)           return to the state after seq (needs a journal)
+//   (state_atom)                       -> system_state
+//   (watch_atom, actor)                -> system_state now; then a state_update per event
+//   (stop_atom)                        kill running commands and quit
+// From workers: stage_result, (pgid_atom, run, pgid).
+// Unknown messages get an error reply; the supervisor lives on.
+//
+// Ordering (rules 4 and 5): a start is applied, then sent to the journal without
+// waiting, then dispatched; a completion or failure is sent to the journal and
+// the supervisor handles nothing else until the journal confirms it durable
+// (`request(...).await`), and only then applies it, tells watchers and starts
+// what became startable.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "dairector/actors/messages.hpp"
+#include "dairector/actors/workers.hpp"
+#include "dairector/spec.hpp"
+
+namespace dairector::actors {
+
+struct supervisor_config {
+  std::string pipeline;                        // its id
+  std::shared_ptr<const pipeline_spec> spec;
+  std::string workdir;                         // where commands run
+  caf::actor journal;                          // invalid: in memory only, no rollback
+  caf::actor gate;                             // limits concurrent commands; invalid: no limit
+  std::shared_ptr<worker_factory> workers;     // null: local_workers
+  std::function<std::int64_t()> clock_ms;      // null: the system clock
+  bool drive = true;                           // start what becomes startable by itself
+  std::string by = "system";                   // who the supervisor's own decisions are by
+  std::vector<caf::actor> watchers;            // watching from the first event on
+};
+
+struct live_run {
+  stage_index stage = no_stage;
+  caf::actor worker;
+  pid_t pgid = 0;           // a command's process group, once known
+  bool holds_slot = false;  // took a slot from the gate
+  bool killed = false;
+};
+
+struct supervisor_state {
+  static inline const char* name = "dairector.supervisor";
+  supervisor_config cfg;
+  system_state state;
+  std::unordered_map<std::uint64_t, live_run> runs;               // by run id
+  std::unordered_map<int, caf::actor> shared_workers;             // by run_spec kind
+  std::vector<caf::actor> watchers;
+  std::string journal_error;  // set once the journal failed: no more starts
+};
+
+using supervisor_actor = caf::stateful_actor<supervisor_state>;
+
+/// Spawn with `sys.spawn(supervisor, cfg)`. The pipeline is created (its
+/// `pipeline_created` event applied and journaled) when the actor starts.
+caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg);
+
+/// The state of a supervisor, for tests under the test coordinator only.
+const supervisor_state& inspect_supervisor(const caf::actor& a);
+
+/// Gate: at most `limit` concurrent stage commands across pipelines.
+///   (acquire) -> ok once a slot is free; (release)
+caf::behavior command_gate(caf::event_based_actor* self, std::size_t limit);
+
+}  // namespace dairector::actors

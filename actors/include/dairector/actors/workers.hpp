@@ -1,0 +1,73 @@
+// Stage workers are actors (DESIGN.md "Scaling out"). A worker gets a `job`,
+// does the stage's work, and sends one `stage_result` back to whoever sent the
+// job. Builtins (`echo`, `sleep`, `fail`) never block and share one worker per
+// supervisor; commands and in-process C++ handlers may block, so each run gets
+// its own detached actor (CAF-0.17.md §5) and a slow stage never starves the
+// scheduler.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <caf/all.hpp>
+
+#include "dairector/actors/messages.hpp"
+#include "dairector/result.hpp"
+#include "dairector/spec.hpp"
+
+namespace dairector::actors {
+
+/// An in-process stage handler for embedding: the input of CONTRACT.md §2 in,
+/// the output (or an error) out.
+using stage_handler = std::function<result<json>(const json& input)>;
+
+struct registered_handler {
+  stage_handler fn;
+  /// A handler that may block (I/O, sleeping, heavy work) runs on its own
+  /// thread per run; one that never blocks runs on the pipeline's shared
+  /// worker, like the builtins.
+  bool blocking = true;
+};
+
+struct handler_registry {
+  std::map<std::string, registered_handler> handlers;
+  void add(std::string name, stage_handler fn, bool blocking = true) {
+    handlers[std::move(name)] = registered_handler{std::move(fn), blocking};
+  }
+};
+
+/// What the supervisor asks of the worker side. Tests replace it to control
+/// exactly when results arrive.
+class worker_factory {
+public:
+  virtual ~worker_factory() = default;
+  /// True if one worker of this kind may serve many runs of a pipeline.
+  virtual bool reusable(const run_spec& r) const = 0;
+  /// A new worker for runs of this kind; the supervisor monitors it.
+  virtual caf::actor spawn(caf::local_actor* supervisor, const run_spec& r) = 0;
+};
+
+/// The workers of this process.
+class local_workers : public worker_factory {
+public:
+  explicit local_workers(std::shared_ptr<const handler_registry> handlers = nullptr,
+                         std::string name = "worker:local");
+  bool reusable(const run_spec& r) const override;
+  caf::actor spawn(caf::local_actor* supervisor, const run_spec& r) override;
+
+private:
+  std::shared_ptr<const handler_registry> handlers_;
+  std::string name_;
+};
+
+/// Runs one job and returns its result (blocking for commands and handlers);
+/// `on_started` gets a command's process group. Shared by every worker kind.
+stage_result run_job(const job& j, const run_spec& r, const handler_registry* handlers, const std::string& worker,
+                     const std::function<void(pid_t)>& on_started);
+
+/// The run spec of a job, parsed back from its canonical JSON.
+result<run_spec> job_run_spec(const job& j);
+
+}  // namespace dairector::actors

@@ -1,0 +1,178 @@
+#include "dairector/actors/workers.hpp"
+
+#include "dairector/actors/process.hpp"
+
+namespace dairector::actors {
+
+namespace {
+
+using sleep_done_atom = caf::atom_constant<caf::atom("dslept")>;
+
+stage_result make_result(const job& j, const std::string& worker) {
+  stage_result r;
+  r.pipeline = j.pipeline;
+  r.stage_index = j.stage_index;
+  r.run = j.run;
+  r.worker = worker;
+  return r;
+}
+
+void set_output(stage_result& r, json value) {
+  r.ok = true;
+  r.output_value = std::make_shared<const json>(std::move(value));
+}
+
+// echo's output: its inputs and context (CONTRACT.md §1).
+json echo_output(const json& input) {
+  return json{{"inputs", input.value("inputs", json::object())}, {"context", input.value("context", json::object())}};
+}
+
+}  // namespace
+
+result<run_spec> job_run_spec(const job& j) {
+  if (j.spec_value && j.stage_index < j.spec_value->size()) return (*j.spec_value)[j.stage_index].run;
+  json doc = json::parse(j.run_spec, nullptr, false);
+  if (doc.is_discarded()) return make_error(errc::decode_failed, "job has a run spec that is not JSON");
+  // Reuse the spec parser: a one-stage pipeline around this run object.
+  json wrapper = {{"name", "job"}, {"stages", json::array({{{"name", "job"}, {"run", doc}}})}};
+  auto spec = parse_spec(wrapper);
+  if (!spec) return make_error(errc::decode_failed, spec.err().message);
+  return (**spec)[0].run;
+}
+
+stage_result run_job(const job& j, const run_spec& r, const handler_registry* handlers, const std::string& worker,
+                     const std::function<void(pid_t)>& on_started) {
+  stage_result out = make_result(j, worker);
+  json parsed;
+  if (!j.input_value) {
+    parsed = json::parse(j.input, nullptr, false);
+    if (parsed.is_discarded()) {
+      out.error = "the job's input is not JSON";
+      return out;
+    }
+  }
+  const json& input = j.input_value ? *j.input_value : parsed;
+  switch (r.what) {
+    case run_spec::kind::echo:
+    case run_spec::kind::sleep: set_output(out, echo_output(input)); break;
+    case run_spec::kind::fail:
+      if (j.attempt <= r.times)
+        out.error = "failed on purpose (builtin fail: attempt " + std::to_string(j.attempt) + " of the first " +
+                    std::to_string(r.times) + ")";
+      else
+        set_output(out, echo_output(input));
+      break;
+    case run_spec::kind::handler: {
+      if (!handlers || !handlers->handlers.count(r.handler)) {
+        out.error = "no in-process handler named '" + r.handler + "' is registered";
+        break;
+      }
+      try {
+        auto res = handlers->handlers.at(r.handler).fn(input);
+        if (res) set_output(out, std::move(*res));
+        else out.error = res.err().message;
+      } catch (const std::exception& e) {
+        out.error = "handler '" + r.handler + "' threw: " + e.what();
+      } catch (...) {
+        out.error = "handler '" + r.handler + "' threw a non-standard exception";
+      }
+      break;
+    }
+    case run_spec::kind::command: {
+      const std::string text = j.input_value ? j.input_value->dump() : j.input;
+      auto p = run_process(r.argv, r.env, j.workdir, text, std::chrono::seconds(r.timeout_s), on_started);
+      if (!p.ok) {
+        out.error = p.error;
+        break;
+      }
+      // One JSON value on standard output.
+      json value = json::parse(p.output, nullptr, false);
+      if (value.is_discarded()) {
+        std::string shown = p.output.size() > 200 ? p.output.substr(0, 200) + "..." : p.output;
+        while (!shown.empty() && shown.back() == '\n') shown.pop_back();
+        out.error = "the command's output is not one JSON value: '" + shown + "'";
+        if (!p.error.empty()) out.error += "; stderr: " + p.error;
+        break;
+      }
+      set_output(out, std::move(value));
+      break;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Serves the non-blocking jobs of one supervisor; sleep waits on a timer, not
+// a thread.
+caf::behavior shared_worker(caf::event_based_actor* self, std::shared_ptr<const handler_registry> handlers,
+                            std::string name) {
+  return {
+      [=](const job& j) {
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        auto spec = job_run_spec(j);
+        if (spec && spec->what == run_spec::kind::sleep && spec->ms > 0) {
+          self->delayed_send(self, std::chrono::milliseconds(spec->ms), sleep_done_atom::value, j, sender);
+          return;
+        }
+        stage_result r = make_result(j, name);
+        if (spec) r = run_job(j, *spec, handlers.get(), name, nullptr);
+        else r.error = spec.err().message;
+        self->send(sender, std::move(r));
+      },
+      [=](sleep_done_atom, const job& j, const caf::actor& to) {
+        run_spec echo;  // after the sleep, like echo
+        self->send(to, run_job(j, echo, nullptr, name, nullptr));
+      },
+  };
+}
+
+// One run on its own thread: a command or a blocking in-process handler.
+caf::behavior blocking_worker(caf::event_based_actor* self, std::shared_ptr<const handler_registry> handlers,
+                              std::string name) {
+  return {
+      [=](const job& j) {
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        auto spec = job_run_spec(j);
+        stage_result r = make_result(j, name);
+        if (!spec) {
+          r.error = spec.err().message;
+        } else {
+          // The supervisor learns the process group so that a cancel can kill it.
+          auto started = [&](pid_t pgid) {
+            self->send(sender, pgid_atom::value, j.run, static_cast<std::int32_t>(pgid));
+          };
+          r = run_job(j, *spec, handlers.get(), name, started);
+        }
+        self->send(sender, std::move(r));
+        self->quit();
+      },
+  };
+}
+
+}  // namespace
+
+local_workers::local_workers(std::shared_ptr<const handler_registry> handlers, std::string name)
+    : handlers_(std::move(handlers)), name_(std::move(name)) {}
+
+bool local_workers::reusable(const run_spec& r) const {
+  switch (r.what) {
+    case run_spec::kind::echo:
+    case run_spec::kind::sleep:
+    case run_spec::kind::fail: return true;
+    case run_spec::kind::handler: {
+      if (!handlers_) return true;  // unknown handler: fails at once, never blocks
+      auto it = handlers_->handlers.find(r.handler);
+      return it == handlers_->handlers.end() || !it->second.blocking;
+    }
+    case run_spec::kind::command: return false;
+  }
+  return false;
+}
+
+caf::actor local_workers::spawn(caf::local_actor* supervisor, const run_spec& r) {
+  if (reusable(r)) return supervisor->spawn(shared_worker, handlers_, name_);
+  return supervisor->spawn<caf::detached>(blocking_worker, handlers_, name_);
+}
+
+}  // namespace dairector::actors
