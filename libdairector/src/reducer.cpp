@@ -1,5 +1,7 @@
 #include "dairector/reducer.hpp"
 
+#include <map>
+
 namespace dairector {
 
 namespace {
@@ -138,6 +140,8 @@ result<system_state> apply_cancel_all(state_editor& ed, const event& e) {
     stage_state& w = ed.stage(i);
     w.stored = run_status::cancelled;
     w.since = e.seq;
+    w.reason = outdated_reason::none;  // an outdated stage keeps no outdated cause once cancelled
+    w.cause = no_stage;
     any = true;
   }
   if (!any) return refused("nothing to cancel: every stage is completed or cancelled");
@@ -303,6 +307,12 @@ result<system_state> apply(system_state state, const event& e) {
 namespace {
 
 result<system_state> fold_prefix(std::span<const event> events, std::uint64_t upto) {
+  // The states that unresolved rollbacks return to, kept as the fold passes
+  // them. Re-folding the prefix for each rollback instead costs time
+  // exponential in the number of rollbacks (each re-fold re-folds the earlier ones).
+  std::map<std::uint64_t, std::shared_ptr<const system_state>> targets;
+  for (std::uint64_t k = 0; k < upto; ++k)
+    if (events[k].type == event_type::rolled_back && !events[k].target) targets.emplace(events[k].to, nullptr);
   system_state s;
   for (std::uint64_t k = 0; k < upto; ++k) {
     const event& e = events[k];
@@ -310,16 +320,15 @@ result<system_state> fold_prefix(std::span<const event> events, std::uint64_t up
       if (e.type != event_type::rolled_back || e.target) return apply(std::move(s), e);
       if (e.to < 1 || e.to >= e.seq || e.to > k)
         return refused("cannot roll back to seq " + std::to_string(e.to));
-      auto target = fold_prefix(events, e.to);
-      if (!target) return target.err();
       event resolved = e;
-      resolved.target = std::make_shared<const system_state>(std::move(*target));
+      resolved.target = targets.at(e.to);  // set when the fold passed it: e.to <= k
       return apply(std::move(s), resolved);
     }();
     if (!next)
       return make_error(next.err().code, "event seq " + std::to_string(e.seq) + " (" + to_string(e.type) +
                                              "): " + next.err().message);
     s = std::move(*next);
+    if (auto it = targets.find(k + 1); it != targets.end()) it->second = std::make_shared<const system_state>(s);
   }
   return s;
 }
