@@ -11,3 +11,4 @@ cmake --build build -j"$(nproc)"
 echo
 echo "== the main job: the six-stage example pipeline =="
 ./build/apps/dairector check examples/dairector.json
+./build/apps/dairector run examples/dairector.json --yes
