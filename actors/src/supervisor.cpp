@@ -153,7 +153,7 @@ std::optional<error> start_stage(supervisor_actor* self, stage_index i, const st
 // startable while a confirmation is pending.
 void drive(supervisor_actor* self) {
   auto& st = self->state;
-  if (!st.cfg.drive || !st.journal_error.empty()) return;
+  if (!st.journal_error.empty()) return;
   for (int guard = 0; guard < 1000; ++guard) {
     auto owed = next_system_event(st.state);
     if (!owed) break;
@@ -163,6 +163,7 @@ void drive(supervisor_actor* self) {
     e.rerun = owed->rerun;
     if (record(self, e)) break;  // cannot happen: the plan proposes legal events
   }
+  if (!st.cfg.drive) return;  // owed decisions are settled; starts are left to requests
   for (stage_index i : startable(st.state)) start_stage(self, i, st.cfg.by);
 }
 
@@ -270,6 +271,12 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
     self->monitor(w);
   }
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
+  // An exit request (from whoever links to or stops it) kills the running
+  // commands' process groups before the supervisor goes.
+  self->set_exit_handler([=](caf::exit_msg& em) {
+    stop_all(self);
+    self->quit(em.reason);
+  });
   self->set_default_handler([](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
     return caf::make_error(caf::sec::unexpected_message);
   });

@@ -171,6 +171,10 @@ bool local_workers::reusable(const run_spec& r) const {
 }
 
 caf::actor local_workers::spawn(caf::local_actor* supervisor, const run_spec& r) {
+  // Not linked: a worker that dies must not take the supervisor with it (the
+  // supervisor monitors it). Only the supervisor holds a worker's handle, so
+  // an idle worker goes away with it; a command's process group is killed by
+  // the supervisor when it stops.
   if (reusable(r)) return supervisor->spawn(shared_worker, handlers_, name_);
   return supervisor->spawn<caf::detached>(blocking_worker, handlers_, name_);
 }

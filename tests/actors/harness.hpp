@@ -23,7 +23,8 @@ using deliver_atom = caf::atom_constant<caf::atom("tdeliver")>;
 /// Jobs the manual workers received, in order.
 struct job_log {
   std::vector<actors::job> jobs;
-  std::vector<caf::actor> workers;  // the worker that got each job
+  std::vector<caf::actor_addr> workers;  // the worker that got each job (weak: workers
+                                         // must go away with their supervisor)
 };
 
 /// Spawns a worker per run that records its job and, on (deliver_atom,
@@ -39,7 +40,7 @@ public:
       return {
           [=](const actors::job& j) {
             log->jobs.push_back(j);
-            log->workers.push_back(caf::actor_cast<caf::actor>(self));
+            log->workers.push_back(self->address());
           },
           [=](deliver_atom, actors::stage_result& r) {
             self->send(to, std::move(r));
@@ -111,7 +112,7 @@ struct fixture {
   /// The manual worker holding run `run`.
   caf::actor worker_of(std::uint64_t run) const {
     for (std::size_t k = 0; k < log->jobs.size(); ++k)
-      if (log->jobs[k].run == run) return log->workers[k];
+      if (log->jobs[k].run == run) return caf::actor_cast<caf::actor>(log->workers[k]);
     BOOST_FAIL("no worker has run " << run);
     return {};
   }

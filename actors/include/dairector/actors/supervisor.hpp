@@ -45,7 +45,8 @@ struct supervisor_config {
   caf::actor gate;                             // limits concurrent commands; invalid: no limit
   std::shared_ptr<worker_factory> workers;     // null: local_workers
   std::function<std::int64_t()> clock_ms;      // null: the system clock
-  bool drive = true;                           // start what becomes startable by itself
+  bool drive = true;                           // start what becomes startable by itself (owed
+                                               // confirmations and re-runs are settled regardless)
   std::string by = "system";                   // who the supervisor's own decisions are by
   std::vector<caf::actor> watchers;            // watching from the first event on
 };

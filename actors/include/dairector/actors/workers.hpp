@@ -45,7 +45,8 @@ public:
   virtual ~worker_factory() = default;
   /// True if one worker of this kind may serve many runs of a pipeline.
   virtual bool reusable(const run_spec& r) const = 0;
-  /// A new worker for runs of this kind; the supervisor monitors it.
+  /// A new worker for runs of this kind; the supervisor monitors it and is
+  /// the only holder of its handle.
   virtual caf::actor spawn(caf::local_actor* supervisor, const run_spec& r) = 0;
 };
 
