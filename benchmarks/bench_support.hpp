@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <time.h>
+
 #include <nlohmann/json.hpp>
 
 #include "build_info.hpp"
@@ -62,6 +64,15 @@ inline std::string cpu_model() {
     if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
   }
   return "unknown";
+}
+
+/// CPU time consumed by the calling thread, in seconds. Beside steady_clock it
+/// tells what a run cost when other processes took turns on the same core:
+/// time spent descheduled is not counted (cache pollution from them still is).
+inline double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 /// The 1-minute load average, or -1. Above the core count, other processes

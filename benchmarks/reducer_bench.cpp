@@ -1,26 +1,28 @@
 // reducer_bench: state transitions per second of the reducer alone
 // (DESIGN.md "Performance"), beside the blog's first design measured in the
-// same process: a mutex-guarded map of mutable stage records.
+// same process run: a mutex-guarded map of mutable stage records
+// (mutex_map_baseline.hpp) applying the same events.
 //
-// A workload is a pipeline shape (a linear chain, or one root fanning out to
-// every other stage) of 6, 60 or 600 stages and a pre-built legal history:
-// pipeline_created, then every stage started and completed with one shared
-// output, then a context change on the root that outdates everything
-// downstream, then the downstream stages again, and so on. Only the
-// application of events is timed; the history is replayed from the empty state
-// as often as a run needs.
+// Workloads (workload.hpp): a chain or a fan-out of 6, 60 or 600 stages, each
+// with a pre-built legal history that is replayed from the empty state. Only
+// the application of events is timed (steady_clock around whole runs).
 //
 // The reducer is measured two ways:
 //   copy  `next = apply(prev, e)` while `prev` is still held: every transition
 //         copies what it changes (copy-on-write) — the honest cost of keeping
-//         each state as an immutable value;
+//         each state as a value someone else may hold (a watcher, a snapshot);
 //   move  `s = apply(std::move(s), e)`: nobody else holds the state, so it is
-//         updated in place — the supervisor's path.
+//         updated in place — the path open to a sole owner, the supervisor.
 //
-// Output: one JSON object on stdout, a short table on stderr.
-// Flags: --quick (for CI: a few seconds), --repetitions N, --events N
-// (transitions per run), --run-ms-max N (a run stops early past this).
+// The process keeps one idle thread so that shared_ptr counts are atomic, as
+// in a real (CAF) process; --single-threaded shows what that costs.
+// Configurations run repetition-major (rep 1 of every configuration, then rep
+// 2, ...) so load from other processes spreads over all of them alike.
+//
+// Output: one JSON object on stdout, a short table on stderr. --help lists
+// the flags; --quick is the CI smoke run (well under 5 s).
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -39,17 +41,20 @@
 #include "dairector/spec.hpp"
 #include "dairector/state.hpp"
 #include "mutex_map_baseline.hpp"
+#include "workload.hpp"
 
 namespace {
 
 using namespace dairector;
 using bench::mutex_map_pipeline;
+using bench::shape;
+using bench::workload;
 using steady = std::chrono::steady_clock;
 
 constexpr std::size_t stage_counts[] = {6, 60, 600};
 constexpr double target_transitions_per_s = 20e6;  // at 6 stages, -O2, one core
-// A history is replayed whole; this keeps it in cache (an event is ~200 bytes)
-// while amortising the allocations of pipeline_created over many transitions.
+// A history is replayed whole; this keeps it in L2 (an event is 200 bytes)
+// while amortising the allocations of pipeline_created over ~2000 transitions.
 constexpr std::size_t history_events_target = 2048;
 
 struct options {
@@ -58,11 +63,8 @@ struct options {
   std::uint64_t events = 2'000'000;  // transitions per run, before --run-ms-max
   std::uint64_t run_ms_max = 250;
   std::string only;  // "SHAPE/STAGES/MODE": one configuration alone (for profiling)
-  bool single_threaded = false;  // see bench::multi_threaded_process
+  bool single_threaded = false;  // see bench::idle_thread
 };
-
-enum class shape { chain, fanout };
-const char* to_string(shape s) { return s == shape::chain ? "chain" : "fanout"; }
 
 enum class mode { copy, move, mutex_map };
 const char* to_string(mode m) {
@@ -74,66 +76,9 @@ const char* to_string(mode m) {
   return "?";
 }
 
-struct workload {
-  shape kind = shape::chain;
-  std::size_t stages = 0;
-  std::shared_ptr<const pipeline_spec> spec;
-  std::vector<event> history;
-};
-
 [[noreturn]] void die(const std::string& message) {
   std::cerr << "reducer_bench: " << message << "\n";
   std::exit(1);
-}
-
-std::shared_ptr<const pipeline_spec> make_spec(shape kind, std::size_t n) {
-  json stages = json::array();
-  for (std::size_t i = 0; i < n; ++i) {
-    json after = json::array();
-    if (i > 0) after.push_back("s" + std::to_string(kind == shape::chain ? i - 1 : 0));
-    stages.push_back({{"name", "s" + std::to_string(i)}, {"after", after}, {"run", {{"builtin", "echo"}}}});
-  }
-  auto spec = parse_spec({{"name", "bench"}, {"stages", stages}});
-  if (!spec) die("spec refused: " + spec.err().message);
-  return *spec;
-}
-
-// Cycles of (start + complete every stage not yet completed, then a context
-// change on the root) until the history is about `history_events_target` long.
-// The root completes once; a stage is started once per cycle, which stays far
-// below stage_attempts_max.
-std::vector<event> make_history(const std::shared_ptr<const pipeline_spec>& spec) {
-  const auto output = std::make_shared<const json>(json{{"summary", "the shared output of every stage"}});
-  const auto context = std::make_shared<const json>(json{{"note", "the requirements changed"}});
-  std::vector<event> h;
-  auto next = [&](event_type t, std::string by) -> event& {
-    event& e = h.emplace_back();
-    e.seq = h.size();
-    e.at_ms = 1'700'000'000'000 + static_cast<std::int64_t>(e.seq);
-    e.by = std::move(by);
-    e.pipeline = "p-0001";
-    e.type = t;
-    return e;
-  };
-  next(event_type::pipeline_created, "system").spec = spec;
-  const stage_index root = 0;
-  for (std::uint32_t cycle = 0; cycle + 1 < stage_attempts_max; ++cycle) {
-    for (stage_index i = cycle == 0 ? root : root + 1; i < spec->size(); ++i) {
-      event& start = next(event_type::stage_started, "system");
-      start.stage = i;
-      start.run = start.seq;
-      const std::uint64_t run = start.run;
-      event& done = next(event_type::stage_completed, "worker:w1");
-      done.stage = i;
-      done.run = run;
-      done.payload = output;
-    }
-    event& change = next(event_type::context_changed, "user:bench");
-    change.stage = root;
-    change.payload = context;
-    if (h.size() + 2 * spec->size() > history_events_target) break;
-  }
-  return h;
 }
 
 [[noreturn]] [[gnu::noinline]] void refused(const event& e, const error& err) {
@@ -217,8 +162,10 @@ struct measurement {
   std::size_t stages = 0;
   mode how = mode::copy;
   std::uint64_t transitions_per_run = 0;
-  std::vector<double> rates;  // transitions per second, one per run
+  std::vector<double> rates;      // transitions per second of steady_clock time, one per run
+  std::vector<double> cpu_rates;  // transitions per second of this thread's CPU time
   bench::summary rate;
+  bench::summary cpu_rate;
 };
 
 double seconds_since(steady::time_point t0) {
@@ -240,14 +187,17 @@ std::uint64_t histories_per_run(mode m, const workload& w, const options& opt) {
 
 // One timed run, after one untimed history to bring this configuration's
 // events and allocator state back into cache.
-double timed_run(const measurement& r, const workload& w) {
+void timed_run(measurement& r, const workload& w) {
   run(r.how, w, 1);
   const std::uint64_t histories = r.transitions_per_run / w.history.size();
+  const double cpu0 = bench::thread_cpu_s();
   const auto t0 = steady::now();
   const std::uint64_t sink = run(r.how, w, histories);
   const double s = seconds_since(t0);
+  const double cpu_s = bench::thread_cpu_s() - cpu0;
   if (sink != r.transitions_per_run) die("a run ended at the wrong seq");
-  return static_cast<double>(r.transitions_per_run) / s;
+  r.rates.push_back(static_cast<double>(r.transitions_per_run) / s);
+  r.cpu_rates.push_back(static_cast<double>(r.transitions_per_run) / std::max(cpu_s, 1e-9));
 }
 
 json to_json(const measurement& r, std::size_t history_len) {
@@ -258,9 +208,12 @@ json to_json(const measurement& r, std::size_t history_len) {
           {"transitions_per_s_min", std::round(r.rate.min)},
           {"transitions_per_s_max", std::round(r.rate.max)},
           {"ns_per_transition", std::round(1e11 / r.rate.median) / 100},
+          {"cpu_transitions_per_s_median", std::round(r.cpu_rate.median)},
+          {"cpu_ns_per_transition", std::round(1e11 / r.cpu_rate.median) / 100},
           {"transitions_per_run", r.transitions_per_run},
           {"history_events", history_len},
-          {"runs", r.rates}};
+          {"runs", r.rates},
+          {"runs_cpu", r.cpu_rates}};
 }
 
 options parse_options(int argc, char** argv) {
@@ -336,30 +289,38 @@ const measurement& find(const std::vector<measurement>& all, shape kind, std::si
 // ratios: reducer / baseline throughput (above 1: the reducer is faster).
 // growth: ns per transition by stage count, relative to 6 stages, and the
 // exponent k of cost ~ stages^k fitted between 6 and 600.
-void add_comparisons(json& out, const std::vector<measurement>& all) {
+// `by` picks the clock: steady_clock medians, or CPU-time medians.
+json comparisons(const std::vector<measurement>& all, bench::summary measurement::*by) {
+  auto rate = [&](shape kind, std::size_t n, mode m) { return (find(all, kind, n, m).*by).median; };
   json ratios = json::object();
   json growth = json::object();
   for (shape kind : shapes) {
-    for (std::size_t n : stage_counts) {
-      const double base = find(all, kind, n, mode::mutex_map).rate.median;
+    for (std::size_t n : stage_counts)
       for (mode m : {mode::copy, mode::move})
         ratios[to_string(kind)][std::to_string(n)][to_string(m)] =
-            std::round(find(all, kind, n, m).rate.median / base * 1000) / 1000;
-    }
+            std::round(rate(kind, n, m) / rate(kind, n, mode::mutex_map) * 1000) / 1000;
     for (mode m : modes) {
       json g;
-      const double at6 = ns_per(find(all, kind, 6, m));
+      const double at6 = 1e9 / rate(kind, 6, m);
       for (std::size_t n : stage_counts) {
-        const double ns = ns_per(find(all, kind, n, m));
+        const double ns = 1e9 / rate(kind, n, m);
         g["ns_per_transition"][std::to_string(n)] = std::round(ns * 100) / 100;
         g["relative_to_6"][std::to_string(n)] = std::round(ns / at6 * 100) / 100;
       }
-      g["exponent"] = std::round(std::log(ns_per(find(all, kind, 600, m)) / at6) / std::log(100.0) * 100) / 100;
+      g["exponent"] = std::round(std::log(1e9 / rate(kind, 600, m) / at6) / std::log(100.0) * 100) / 100;
       growth[to_string(kind)][to_string(m)] = std::move(g);
     }
   }
-  out["ratios"] = std::move(ratios);
-  out["growth"] = std::move(growth);
+  return {{"ratios", std::move(ratios)}, {"growth", std::move(growth)}};
+}
+
+void add_comparisons(json& out, const std::vector<measurement>& all) {
+  json wall = comparisons(all, &measurement::rate);
+  json cpu = comparisons(all, &measurement::cpu_rate);
+  out["ratios"] = std::move(wall["ratios"]);
+  out["growth"] = std::move(wall["growth"]);
+  out["ratios_by_cpu_time"] = std::move(cpu["ratios"]);
+  out["growth_by_cpu_time"] = std::move(cpu["growth"]);
   const double copy6 = find(all, shape::chain, 6, mode::copy).rate.median;
   const double move6 = find(all, shape::chain, 6, mode::move).rate.median;
   out["target"] = {{"transitions_per_s", target_transitions_per_s}, {"shape", "chain"}, {"stages", 6},
@@ -379,20 +340,23 @@ void print_table(const json& out, const std::vector<measurement>& all, const opt
                  load, mj["cores"].get<int>());
   if (!out.contains("growth")) {
     for (const measurement& r : all)
-      std::fprintf(stderr, "%s: %.2f M transitions/s (%.1f ns each; min %.2f, max %.2f M/s)\n",
+      std::fprintf(stderr, "%s: %.2f M transitions/s (%.1f ns each; min %.2f, max %.2f M/s; by CPU time %.2f M/s)\n",
                    config_name(r.kind, r.stages, r.how).c_str(), r.rate.median / 1e6, ns_per(r), r.rate.min / 1e6,
-                   r.rate.max / 1e6);
+                   r.rate.max / 1e6, r.cpu_rate.median / 1e6);
     return;
   }
-  std::fprintf(stderr, "%-7s %6s %11s %11s %11s %9s %9s\n", "shape", "stages", "copy M/s", "move M/s",
-               "mutex M/s", "copy/mtx", "move/mtx");
+  std::fprintf(stderr, "M transitions/s, median of wall-clock runs (by CPU time in brackets)\n");
+  std::fprintf(stderr, "%-7s %6s %15s %15s %15s %9s %9s\n", "shape", "stages", "copy", "move", "mutex map",
+               "copy/mtx", "move/mtx");
   for (shape kind : shapes) {
     for (std::size_t n : stage_counts) {
-      const double c = find(all, kind, n, mode::copy).rate.median;
-      const double mv = find(all, kind, n, mode::move).rate.median;
-      const double b = find(all, kind, n, mode::mutex_map).rate.median;
-      std::fprintf(stderr, "%-7s %6zu %11.2f %11.2f %11.2f %9.2f %9.2f\n", to_string(kind), n, c / 1e6, mv / 1e6,
-                   b / 1e6, c / b, mv / b);
+      const measurement& c = find(all, kind, n, mode::copy);
+      const measurement& mv = find(all, kind, n, mode::move);
+      const measurement& b = find(all, kind, n, mode::mutex_map);
+      std::fprintf(stderr, "%-7s %6zu %6.2f (%6.2f) %6.2f (%6.2f) %6.2f (%6.2f) %9.2f %9.2f\n", to_string(kind), n,
+                   c.rate.median / 1e6, c.cpu_rate.median / 1e6, mv.rate.median / 1e6, mv.cpu_rate.median / 1e6,
+                   b.rate.median / 1e6, b.cpu_rate.median / 1e6, c.rate.median / b.rate.median,
+                   mv.rate.median / b.rate.median);
     }
   }
   for (mode m : modes) {
@@ -425,12 +389,18 @@ int main(int argc, char** argv) {
       for (mode m : modes)
         if (opt.only.empty() || opt.only == config_name(kind, n, m)) chosen.push_back(m);
       if (chosen.empty()) continue;
-      auto w = std::make_unique<workload>(workload{kind, n, make_spec(kind, n), {}});
-      w->history = make_history(w->spec);
+      auto made = bench::make_workload(kind, n, history_events_target);
+      if (!made) die("workload refused: " + made.err().message);
+      auto w = std::make_unique<workload>(std::move(*made));
       verify(*w);
       history_len[{kind, n}] = w->history.size();
       for (mode m : chosen) {
-        all.push_back({kind, n, m, histories_per_run(m, *w, opt) * w->history.size(), {}, {}});
+        measurement r;
+        r.kind = kind;
+        r.stages = n;
+        r.how = m;
+        r.transitions_per_run = histories_per_run(m, *w, opt) * w->history.size();
+        all.push_back(std::move(r));
         workload_of.push_back(w.get());
       }
       workloads.push_back(std::move(w));
@@ -439,8 +409,11 @@ int main(int argc, char** argv) {
   // Repetition-major: a burst of load from other processes lands on every
   // configuration alike instead of on one, so the ratios stay fair.
   for (std::uint64_t k = 0; k < opt.repetitions; ++k)
-    for (std::size_t c = 0; c < all.size(); ++c) all[c].rates.push_back(timed_run(all[c], *workload_of[c]));
-  for (measurement& r : all) r.rate = bench::summarize(r.rates);
+    for (std::size_t c = 0; c < all.size(); ++c) timed_run(all[c], *workload_of[c]);
+  for (measurement& r : all) {
+    r.rate = bench::summarize(r.rates);
+    r.cpu_rate = bench::summarize(r.cpu_rates);
+  }
   if (all.empty()) die("--only " + opt.only + " names no configuration (e.g. chain/6/copy, fanout/600/mutex_map)");
 
   json out = {{"benchmark", "reducer"}, {"machine", bench::machine_json()}};

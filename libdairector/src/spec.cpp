@@ -314,8 +314,9 @@ result<std::shared_ptr<const pipeline_spec>> parse_spec_text(std::string_view te
   json doc;
   try {
     doc = json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
-    // e.what() says where: "parse error at line 3, column 5: ..."
+  } catch (const json::exception& e) {
+    // e.what() says where: "parse error at line 3, column 5: ...". Not only
+    // parse_error: a number too large for a double throws out_of_range (406).
     return spec_error(std::string(where) + ": not valid JSON: " + e.what());
   }
   auto parsed = parse_spec(doc);

@@ -402,7 +402,7 @@ BOOST_AUTO_TEST_CASE(a_bad_spec_in_pipeline_created_is_refused) {
 
 BOOST_AUTO_TEST_CASE(bad_text_is_refused) {
   const auto spec = example_spec();
-  for (const char* text : {"", "{", "{\"v\": 1,}", "not json", "{\"v\": 1} trailing"}) {
+  for (const char* text : {"", "{", "{\"v\": 1,}", "not json", "{\"v\": 1} trailing", "{\"v\": 1e400}"}) {
     BOOST_TEST_CONTEXT("text '" << text << "'") {
       auto r = decode_event_text(text, spec.get());
       BOOST_REQUIRE(!r.ok());

@@ -357,7 +357,8 @@ private:
 };
 
 /// Starts and completes every startable stage, in topological order, until
-/// nothing is startable; owed system events must not arise.
+/// nothing is startable. It applies no system event: it stops at a stage that
+/// waits for a confirmation (the caller asks and answers).
 inline void run_to_end(history& h) {
   for (int round = 0; round < 10'000; ++round) {
     const auto ready = startable(h.state());

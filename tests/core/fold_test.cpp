@@ -270,6 +270,27 @@ BOOST_AUTO_TEST_CASE(rollbacks_over_rollbacks_fold) {
   BOOST_CHECK_EQUAL(outcome(h.state()), pipeline_outcome::done);
 }
 
+// "Undo" repeated: each rollback returns to the state just before the previous
+// event, itself a rollback. Recovery folds such a journal; resolving each
+// rollback by folding its prefix again would nest and grow exponentially with
+// the chain, so the fold must finish at once (the timeout fails it otherwise).
+BOOST_AUTO_TEST_CASE(a_chain_of_rollbacks_folds_quickly, *boost::unit_test::timeout(20)) {
+  history h(line_spec());
+  h.start("a");
+  h.complete("a");
+  h.start("b");
+  constexpr int chain = 60;
+  for (int k = 0; k < chain; ++k) h.roll_back(h.seq() - 1);
+  auto folded = dairector::fold(h.events());
+  BOOST_REQUIRE_MESSAGE(folded.ok(), describe(folded));
+  BOOST_CHECK(same_facts(*folded, h.state()));
+  for (std::uint64_t seq = 0; seq <= h.events().size(); ++seq) {
+    auto then = state_at(h.events(), seq);
+    BOOST_REQUIRE_MESSAGE(then.ok(), describe(then));
+    BOOST_CHECK_MESSAGE(same_facts(*then, h.states()[seq]), "state_at(" << seq << ") differs");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_rollback_must_name_an_earlier_state_of_this_pipeline) {
   history h(line_spec());
   h.start("a");

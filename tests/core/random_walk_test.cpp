@@ -47,7 +47,7 @@ using rng = std::mt19937_64;
 // Bounds (STYLE.md habit 8).
 constexpr std::uint64_t seed_default = 20261122;
 constexpr std::uint64_t walk_events_default = 100'000;
-constexpr std::uint64_t walk_seq_max = 1200;        // one pipeline's history: bounds the re-folds of rollbacks
+constexpr std::uint64_t walk_seq_max = 1200;        // one pipeline's history (each rollback folds a prefix of it)
 constexpr std::uint64_t storm_seq = 2600;           // a retry storm: enough starts to reach stage_attempts_max
 constexpr std::uint32_t walk_stages_max = 40;
 constexpr std::uint64_t failures_reported_max = 5;  // then the run stops
@@ -494,8 +494,8 @@ public:
   walker(rng& g, tally& t, std::uint64_t seed, std::uint64_t walk, std::uint64_t walk_seed)
       : g_(g), t_(t), seed_(seed), walk_(walk), walk_seed_(walk_seed) {}
 
-  /// Runs one walk of up to `seq_max` accepted events; false once a check failed.
-  bool run(std::uint64_t seq_max);
+  /// Runs one whole walk; false once a check failed (already reported).
+  bool run();
   std::uint64_t applied() const { return s_.seq(); }
 
 private:
@@ -1055,7 +1055,7 @@ void walker::check_history() {
   if (!failed_) check_fold(decoded, "the decoded history");
 }
 
-bool walker::run(std::uint64_t seq_max) {
+bool walker::run() {
   const bool storm = chance(g_, 0.03);
   const auto n = static_cast<std::uint32_t>(storm ? 1 : pick(g_, 1, walk_stages_max));
   spec_ = random_spec(g_, n, t_.specs);
@@ -1063,11 +1063,11 @@ bool walker::run(std::uint64_t seq_max) {
   runs_.assign(n, {});
   for (std::size_t m = 0; m < move_count; ++m) weights_[m] = move_weights[m] * between(g_, 0.25, 2.0);
   illegal_rate_ = between(g_, 0.03, 0.2);
-  std::uint64_t length = storm ? storm_seq : pick(g_, 1, walk_seq_max);
+  const std::uint64_t length = storm ? storm_seq : pick(g_, 1, walk_seq_max);
   if (storm) {
-    // Starts and interruptions only, until a stage reaches stage_attempts_max.
+    // Starts and interruptions until the stage reaches stage_attempts_max; nothing
+    // that would end the loop (a completion, a rollback, a whole-pipeline cancel).
     ++t_.storms;
-    // Nothing that would end the loop: no completion, no rollback, no cancel of everything.
     weights_.fill(0.2);
     weights_[m_start] = weights_[m_restart] = weights_[m_interrupt] = 40;
     weights_[m_complete] = weights_[m_rollback] = weights_[m_cancel_all] = 0;
@@ -1076,7 +1076,6 @@ bool walker::run(std::uint64_t seq_max) {
   checkpoints_ = {1};
   for (int k = 0; k < 4; ++k) checkpoints_.push_back(pick(g_, 1, length));
   std::sort(checkpoints_.begin(), checkpoints_.end());
-  length = std::min(length, seq_max);
   ++t_.walks;
   before_creation();
   for (step_ = 1; !failed_ && s_.seq() < length && step_ <= 4 * length + 16; ++step_) {
@@ -1126,7 +1125,7 @@ BOOST_AUTO_TEST_CASE(random_histories_keep_the_invariants_and_replay) {
     if (cfg.only_walk && w < *cfg.only_walk) continue;
     rng g(walk_seed);
     walker walk(g, t, cfg.seed, w, walk_seed);
-    walk.run(~std::uint64_t{0});
+    walk.run();
     applied += walk.applied();
     if (cfg.only_walk) break;
   }

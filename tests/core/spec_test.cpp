@@ -115,6 +115,11 @@ BOOST_AUTO_TEST_CASE(text_that_is_not_json_is_refused_naming_the_source) {
   auto empty = parse_spec_text("", "empty.json");
   BOOST_REQUIRE(!empty.ok());
   DAIRECTOR_CHECK_CONTAINS(empty.err().message, "empty.json: not valid JSON");
+  // A number too large for a double is not JSON this program can read either.
+  auto huge = parse_spec_text(R"({"name": "p", "stages": [{"name": "a", "run": {"builtin": "sleep", "ms": 1e400}}]})",
+                              "huge.json");
+  BOOST_REQUIRE(!huge.ok());
+  DAIRECTOR_CHECK_CONTAINS(huge.err().message, "huge.json: not valid JSON");
 }
 
 BOOST_AUTO_TEST_CASE(a_refusal_from_text_names_the_source_instead_of_spec) {

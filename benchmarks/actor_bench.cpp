@@ -1,0 +1,251 @@
+// Transitions per second through supervisor actors (in memory), for 1, 100 and
+// 10,000 concurrent pipelines, beside the reducer alone in the same process
+// run; and the memory of an idle pipeline. One JSON object on stdout.
+//
+// Each pipeline is a 6-stage chain of no-op handlers whose last stage fails
+// on purpose `rounds` times with on_failure re-running the first stage, so a
+// pipeline loops by itself (13 transitions a round) without a driver outside.
+// Completion is observed by polling the supervisors' state every 5 ms.
+//
+//   actor_bench [--quick] [--repetitions N] [--journal none|memory|both]
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <dairector/dairector.hpp>
+
+using namespace dairector;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  bool quick = false;
+  int repetitions = 3;
+  bool journal_none = true, journal_memory = true;
+};
+
+std::shared_ptr<const pipeline_spec> looping_spec(int rounds) {
+  json stages = json::array();
+  for (int k = 0; k < 5; ++k) {
+    json s = {{"name", "s" + std::to_string(k)}, {"run", {{"handler", "noop"}}}};
+    if (k > 0) s["after"] = {"s" + std::to_string(k - 1)};
+    stages.push_back(s);
+  }
+  stages.push_back({{"name", "check"},
+                    {"after", {"s4"}},
+                    {"run", {{"builtin", "fail"}, {"times", rounds}}},
+                    {"on_failure", {{"rerun", "s0"}, {"max_attempts", rounds}}}});
+  auto spec = parse_spec(json{{"name", "bench"}, {"stages", stages}});
+  if (!spec) {
+    std::cerr << spec.err().message << "\n";
+    std::exit(2);
+  }
+  return *spec;
+}
+
+std::size_t rss_bytes() {
+  std::ifstream in("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  in >> pages >> resident;
+  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+struct run_result {
+  double seconds = 0;
+  std::uint64_t transitions = 0;
+  double per_s() const { return seconds > 0 ? double(transitions) / seconds : 0; }
+};
+
+// Runs `pipelines` supervisors concurrently to the end; repeats sequential
+// batches until at least `transitions_min` transitions were made.
+run_result run_supervisors(caf::actor_system& sys, int pipelines, int rounds, bool with_journal,
+                           std::uint64_t transitions_min,
+                           const std::shared_ptr<actors::local_workers>& workers) {
+  auto spec = looping_spec(rounds);
+  caf::scoped_actor self{sys};
+  run_result out;
+  const auto start = clock_type::now();
+  int batch = 0;
+  while (out.transitions < transitions_min) {
+    caf::actor journal = with_journal ? sys.spawn(actors::memory_journal) : caf::actor{};
+    std::vector<caf::actor> sups;
+    sups.reserve(static_cast<std::size_t>(pipelines));
+    for (int p = 0; p < pipelines; ++p) {
+      actors::supervisor_config sc;
+      sc.pipeline = "b" + std::to_string(batch) + "-" + std::to_string(p);
+      sc.spec = spec;
+      sc.journal = journal;
+      sc.workers = workers;
+      sups.push_back(sys.spawn(actors::supervisor, sc));
+    }
+    std::size_t next = 0;  // supervisors before `next` are done
+    while (next < sups.size()) {
+      system_state s;
+      self->request(sups[next], caf::infinite, actors::state_atom::value)
+          .receive([&](system_state& x) { s = std::move(x); }, [&](caf::error&) {});
+      if (outcome(s) == pipeline_outcome::active) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling, not a test
+        continue;
+      }
+      if (outcome(s) != pipeline_outcome::done) {
+        std::cerr << "pipeline ended " << to_string(outcome(s)) << "\n";
+        std::exit(1);
+      }
+      out.transitions += s.seq();
+      ++next;
+    }
+    for (auto& s : sups) self->send(s, actors::stop_atom::value);
+    if (journal) self->send_exit(journal, caf::exit_reason::user_shutdown);
+    ++batch;
+  }
+  out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  return out;
+}
+
+// The reducer alone over the same history, in the same process run.
+run_result run_reducer(const std::vector<event>& history, std::uint64_t transitions_min) {
+  run_result out;
+  const auto start = clock_type::now();
+  while (out.transitions < transitions_min) {
+    system_state s;
+    for (const auto& e : history) s = std::move(*apply(std::move(s), e));
+    out.transitions += history.size();
+  }
+  out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  return out;
+}
+
+std::vector<event> record_history(caf::actor_system& sys, int rounds,
+                                  const std::shared_ptr<actors::local_workers>& workers) {
+  caf::scoped_actor self{sys};
+  auto journal = sys.spawn(actors::memory_journal);
+  actors::supervisor_config sc;
+  sc.pipeline = "history";
+  sc.spec = looping_spec(rounds);
+  sc.journal = journal;
+  sc.workers = workers;
+  sc.watchers = {caf::actor{self}};
+  auto sup = sys.spawn(actors::supervisor, sc);
+  for (bool active = true; active;)
+    self->receive([&](actors::state_update& u) { active = outcome(u.state) == pipeline_outcome::active; });
+  std::vector<event> h;
+  self->request(journal, caf::infinite, actors::history_atom::value, std::string("history"))
+      .receive([&](std::vector<event>& x) { h = std::move(x); }, [](caf::error&) {});
+  self->send(sup, actors::stop_atom::value);
+  self->send_exit(journal, caf::exit_reason::user_shutdown);
+  return h;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opt;
+  for (int k = 1; k < argc; ++k) {
+    std::string a = argv[k];
+    if (a == "--quick") opt.quick = true;
+    else if (a == "--repetitions" && k + 1 < argc) opt.repetitions = std::max(1, std::atoi(argv[++k]));
+    else if (a == "--journal" && k + 1 < argc) {
+      std::string j = argv[++k];
+      opt.journal_none = j != "memory";
+      opt.journal_memory = j != "none";
+    } else {
+      std::cerr << "usage: actor_bench [--quick] [--repetitions N] [--journal none|memory|both]\n";
+      return 2;
+    }
+  }
+  if (opt.quick) opt.repetitions = 1;
+
+  caf::actor_system_config cfg;
+  actors::register_message_types(cfg);
+  cfg.set("logger.console", caf::atom("none"));
+  caf::actor_system sys{cfg};
+  auto handlers = std::make_shared<actors::handler_registry>();
+  handlers->add("noop", [](const json&) -> result<json> { return json::object(); }, /*blocking=*/false);
+  auto workers = std::make_shared<actors::local_workers>(handlers, "worker:bench");
+
+  // Memory per idle pipeline: created, nothing running (no worker spawned yet).
+  // Measured first, on a fresh heap: later runs leave freed memory behind that
+  // new pipelines would reuse.
+  const int idle = opt.quick ? 2'000 : 10'000;
+  json idle_result;
+  {
+    auto spec = looping_spec(1);
+    caf::scoped_actor self{sys};
+    std::vector<caf::actor> sups;
+    sups.reserve(idle);
+    const std::size_t before = rss_bytes();
+    for (int p = 0; p < idle; ++p) {
+      actors::supervisor_config sc;
+      sc.pipeline = "idle-" + std::to_string(p);
+      sc.spec = spec;
+      sc.workers = workers;
+      sc.drive = false;
+      sups.push_back(sys.spawn(actors::supervisor, sc));
+    }
+    // Every supervisor has initialised once it has answered.
+    for (auto& s : sups)
+      self->request(s, caf::infinite, actors::state_atom::value).receive([](system_state&) {}, [](caf::error&) {});
+    const std::size_t after = rss_bytes();
+    const double per = double(after - std::min(after, before)) / idle;
+    idle_result = {{"pipelines", idle}, {"rss_bytes_before", before}, {"rss_bytes_after", after},
+                   {"bytes_per_idle_pipeline", per}, {"target_bytes", 4096}};
+    std::fprintf(stderr, "idle pipelines: %d, %.0f bytes each (target <= 4096)\n", idle, per);
+    for (auto& s : sups) self->send(s, actors::stop_atom::value);
+  }
+
+  const std::uint64_t min_transitions = opt.quick ? 20'000 : 1'000'000;
+  json results = json::array();
+  std::cerr << "actor_bench: " << std::thread::hardware_concurrency() << " cores, CAF scheduler threads "
+            << sys.scheduler().num_workers() << (opt.quick ? " (quick)" : "") << "\n";
+  std::cerr << "pipelines  journal   transitions/s (median)   vs reducer alone\n";
+
+  auto history = record_history(sys, 50, workers);
+  std::vector<double> reducer_runs;
+  for (int r = 0; r < opt.repetitions; ++r) reducer_runs.push_back(run_reducer(history, min_transitions * 5).per_s());
+  const double reducer = median(reducer_runs);
+
+  for (int pipelines : {1, 100, 10'000}) {
+    if (opt.quick && pipelines == 10'000) continue;
+    const int rounds = pipelines == 1 ? 900 : pipelines == 100 ? 100 : 5;
+    for (bool with_journal : {false, true}) {
+      if ((with_journal && !opt.journal_memory) || (!with_journal && !opt.journal_none)) continue;
+      std::vector<double> runs;
+      for (int r = 0; r < opt.repetitions; ++r)
+        runs.push_back(run_supervisors(sys, pipelines, rounds, with_journal, min_transitions, workers).per_s());
+      const double med = median(runs);
+      results.push_back({{"pipelines", pipelines},
+                         {"journal", with_journal ? "memory" : "none"},
+                         {"transitions_per_s_median", med},
+                         {"runs", runs},
+                         {"ratio_to_reducer", reducer > 0 ? med / reducer : 0}});
+      std::fprintf(stderr, "%9d  %-7s  %22.0f   %.3f\n", pipelines, with_journal ? "memory" : "none", med,
+                   reducer > 0 ? med / reducer : 0);
+    }
+  }
+
+  json out = {{"benchmark", "actors"},
+              {"machine", {{"cores", std::thread::hardware_concurrency()},
+                           {"scheduler_threads", sys.scheduler().num_workers()}}},
+              {"config", {{"quick", opt.quick}, {"repetitions", opt.repetitions},
+                          {"transitions_min_per_run", min_transitions}, {"handler", "non-blocking no-op"},
+                          {"spec", "6-stage chain looping through on_failure"}}},
+              {"baseline", {{"name", "reducer alone (move), same history"},
+                            {"transitions_per_s_median", reducer}, {"runs", reducer_runs},
+                            {"history_events", history.size()}}},
+              {"results", results},
+              {"idle_memory", idle_result},
+              {"targets", {{"aggregate_transitions_per_s", 1'000'000}, {"bytes_per_idle_pipeline", 4096}}}};
+  std::cout << out.dump(2) << "\n";
+  return 0;
+}
