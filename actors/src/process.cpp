@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -82,6 +84,23 @@ process_outcome run_process(const std::vector<std::string>& argv, const std::map
   for (auto& e : env_strings) cenv.push_back(e.data());
   cenv.push_back(nullptr);
 
+  // A command that exits without reading its input must not kill this
+  // process with SIGPIPE: block it on this thread (the write then fails with
+  // EPIPE), drain it before returning; the child gets the old mask back.
+  sigset_t pipe_signal, old_mask;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_signal, &old_mask);
+  struct restore_mask {
+    sigset_t set, old;
+    ~restore_mask() {
+      timespec zero{0, 0};
+      while (::sigtimedwait(&set, nullptr, &zero) > 0) {
+      }
+      ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+  } restore{pipe_signal, old_mask};
+
   int in_pipe[2], out_pipe[2], err_pipe[2];
   if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
     out.error = std::string("cannot create pipes: ") + std::strerror(errno);
@@ -98,7 +117,8 @@ process_outcome run_process(const std::vector<std::string>& argv, const std::map
     ::dup2(in_pipe[0], 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
-    // Default signal dispositions for the command, whatever the runtime set.
+    // Default signal dispositions and mask for the command, whatever the runtime set.
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
     ::signal(SIGINT, SIG_DFL);
     if (!workdir.empty() && ::chdir(workdir.c_str()) != 0) {

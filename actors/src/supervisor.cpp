@@ -56,20 +56,25 @@ void stop_fenced_runs(supervisor_actor* self) {
   }
 }
 
-// Makes an already validated next state current and tells the watchers.
-void install(supervisor_actor* self, const event& e, system_state next) {
+// After a state change: tell the watchers, stop fenced work.
+void changed(supervisor_actor* self, const event& e) {
   auto& st = self->state;
-  st.state = std::move(next);
   for (const auto& w : st.watchers) self->send(w, state_update{e, st.state});
   stop_fenced_runs(self);
 }
 
+// Makes an already validated next state current.
+void install(supervisor_actor* self, const event& e, system_state next) {
+  self->state.state = std::move(next);
+  changed(self, e);
+}
+
 // Memory first, then the journal without waiting (rule 4): starts, cancels,
-// context changes and the supervisor's own decisions.
+// context changes and the supervisor's own decisions. Applied in place: no
+// copy unless a watcher still holds parts of the state.
 std::optional<error> record(supervisor_actor* self, const event& e) {
-  auto next = apply(self->state.state, e);
-  if (!next) return next.err();
-  install(self, e, std::move(*next));
+  if (auto err = apply_in_place(self->state.state, e)) return err;
+  changed(self, e);
   if (self->state.cfg.journal) self->send(self->state.cfg.journal, append_atom::value, e);
   return std::nullopt;
 }
@@ -199,7 +204,9 @@ void on_result(supervisor_actor* self, stage_result& r) {
   e.run = r.run;
   e.payload = std::move(output);
   e.text = r.error;
-  auto next = apply(st.state, e);  // validated before it is written
+  // Validated before it is written, applied only once durable (rule 5): the
+  // next state is computed on a copy now and installed after the ack.
+  auto next = apply(st.state, e);
   if (!next) return;
   if (!st.cfg.journal) {
     install(self, e, std::move(*next));

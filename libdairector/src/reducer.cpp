@@ -44,14 +44,15 @@ void drop_moot_confirmation(state_editor& ed) {
   if (st != run_status::completed && st != run_status::failed) ed.set_pending(nullptr);
 }
 
-result<system_state> apply_created(const event& e) {
+std::optional<error> apply_created(state_editor& ed, const event& e) {
   if (!e.spec) return refused("pipeline_created without a spec");
   if (e.pipeline.empty()) return refused("pipeline_created without a pipeline id");
   if (e.seq != 1) return refused("pipeline_created must be seq 1, got " + std::to_string(e.seq));
-  return system_state::created(e.spec, e.pipeline, e.seq);
+  ed.assign(system_state::created(e.spec, e.pipeline, e.seq));
+  return std::nullopt;
 }
 
-result<system_state> apply_started(state_editor& ed, const event& e) {
+std::optional<error> apply_started(state_editor& ed, const event& e) {
   const system_state& s = ed.view();
   const stage_index i = e.stage;
   if (const confirmation* c = s.pending())
@@ -85,7 +86,7 @@ result<system_state> apply_started(state_editor& ed, const event& e) {
   st.cause = no_stage;
   st.confirmed = false;
   st.given_up = false;
-  return std::move(ed).take();
+  return std::nullopt;
 }
 
 std::string not_live(const system_state& s, stage_index i, std::uint64_t run) {
@@ -96,7 +97,7 @@ std::string not_live(const system_state& s, stage_index i, std::uint64_t run) {
   return why + ")";
 }
 
-result<system_state> apply_result(state_editor& ed, const event& e) {
+std::optional<error> apply_result(state_editor& ed, const event& e) {
   const system_state& s = ed.view();
   if (!s.is_live_run(e.stage, e.run)) {
     const stage_state& cur = s.stage(e.stage);
@@ -107,11 +108,11 @@ result<system_state> apply_result(state_editor& ed, const event& e) {
                      to_string(s.status(e.stage)) + ")");
     return refused(not_live(s, e.stage, e.run));
   }
+  if (e.type == event_type::stage_completed && !e.payload) return refused("stage_completed without an output");
   stage_state& st = ed.stage(e.stage);
   st.since = e.seq;
   switch (e.type) {
     case event_type::stage_completed: {
-      if (!e.payload) return refused("stage_completed without an output");
       st.stored = run_status::completed;
       st.reruns = 0;
       st.given_up = false;
@@ -128,28 +129,31 @@ result<system_state> apply_result(state_editor& ed, const event& e) {
     case event_type::stage_interrupted: st.stored = run_status::idle; break;
     default: break;
   }
-  return std::move(ed).take();
+  return std::nullopt;
 }
 
-result<system_state> apply_cancel_all(state_editor& ed, const event& e) {
+std::optional<error> apply_cancel_all(state_editor& ed, const event& e) {
   const system_state& s = ed.view();
-  bool any = false;
-  for (stage_index i = 0; i < s.size(); ++i) {
+  auto cancellable = [&](stage_index i) {
     run_status st = s.stage(i).stored;
-    if (st == run_status::completed || st == run_status::cancelled) continue;
+    return st != run_status::completed && st != run_status::cancelled;
+  };
+  bool any = false;
+  for (stage_index i = 0; i < s.size() && !any; ++i) any = cancellable(i);
+  if (!any) return refused("nothing to cancel: every stage is completed or cancelled");
+  for (stage_index i = 0; i < s.size(); ++i) {
+    if (!cancellable(i)) continue;
     stage_state& w = ed.stage(i);
     w.stored = run_status::cancelled;
     w.since = e.seq;
     w.reason = outdated_reason::none;  // an outdated stage keeps no outdated cause once cancelled
     w.cause = no_stage;
-    any = true;
   }
-  if (!any) return refused("nothing to cancel: every stage is completed or cancelled");
   drop_moot_confirmation(ed);
-  return std::move(ed).take();
+  return std::nullopt;
 }
 
-result<system_state> apply_discarded(state_editor& ed, const event& e) {
+std::optional<error> apply_discarded(state_editor& ed, const event& e) {
   const system_state& s = ed.view();
   if (e.run == 0 || e.run >= e.seq)
     return refused("result_discarded names run " + std::to_string(e.run) + ", which was never started");
@@ -158,17 +162,17 @@ result<system_state> apply_discarded(state_editor& ed, const event& e) {
                    " is live: its result must be applied, not discarded");
   if (e.text != "completed" && e.text != "failed")
     return refused("result_discarded outcome must be \"completed\" or \"failed\", got '" + e.text + "'");
-  return std::move(ed).take();
+  return std::nullopt;
 }
 
-result<system_state> apply_context(state_editor& ed, const event& e) {
+std::optional<error> apply_context(state_editor& ed, const event& e) {
   if (!e.payload) return refused("context_changed without a context");
   ed.payload(e.stage).context = e.payload;
   // Rule 7: only strictly downstream, never upstream.
   for (stage_index d : ed.view().spec()[e.stage].downstream)
     make_outdated(ed, d, e.stage, outdated_reason::context, e.seq);
   drop_moot_confirmation(ed);
-  return std::move(ed).take();
+  return std::nullopt;
 }
 
 bool retry_exhausted(const system_state& s, stage_index i) {
@@ -177,7 +181,7 @@ bool retry_exhausted(const system_state& s, stage_index i) {
   return policy && st.stored == run_status::failed && st.reruns >= policy->max_attempts && !st.given_up;
 }
 
-result<system_state> apply_requested(state_editor& ed, const event& e) {
+std::optional<error> apply_requested(state_editor& ed, const event& e) {
   const system_state& s = ed.view();
   if (const confirmation* c = s.pending())
     return refused("a confirmation is already pending: " + c->message);
@@ -187,10 +191,10 @@ result<system_state> apply_requested(state_editor& ed, const event& e) {
     return refused("stage " + quoted_stage(s, e.stage) + " has nothing to confirm");
   if (e.text.empty()) return refused("confirmation_requested without a message");
   ed.set_pending(std::make_shared<const confirmation>(confirmation{e.stage, e.seq, e.text}));
-  return std::move(ed).take();
+  return std::nullopt;
 }
 
-result<system_state> apply_resolved(state_editor& ed, const event& e) {
+std::optional<error> apply_resolved(state_editor& ed, const event& e) {
   const system_state& s = ed.view();
   const confirmation* c = s.pending();
   if (!c) return refused("no confirmation is pending");
@@ -215,10 +219,10 @@ result<system_state> apply_resolved(state_editor& ed, const event& e) {
     st.given_up = true;
   }
   ed.set_pending(nullptr);
-  return std::move(ed).take();
+  return std::nullopt;
 }
 
-result<system_state> apply_rerun(state_editor& ed, const event& e) {
+std::optional<error> apply_rerun(state_editor& ed, const event& e) {
   const system_state& s = ed.view();
   const auto& policy = s.spec()[e.stage].on_failure;
   if (!policy) return refused("stage " + quoted_stage(s, e.stage) + " has no on_failure policy");
@@ -237,10 +241,10 @@ result<system_state> apply_rerun(state_editor& ed, const event& e) {
   make_outdated(ed, e.rerun, e.stage, outdated_reason::rerun, e.seq);
   for (stage_index d : s.spec()[e.rerun].downstream) make_outdated(ed, d, e.stage, outdated_reason::rerun, e.seq);
   drop_moot_confirmation(ed);
-  return std::move(ed).take();
+  return std::nullopt;
 }
 
-result<system_state> apply_rollback(state_editor& ed, const event& e) {
+std::optional<error> apply_rollback(state_editor& ed, const event& e) {
   const system_state& s = ed.view();
   if (!e.target) return refused("rolled_back to seq " + std::to_string(e.to) + " was not resolved against the history");
   const system_state& t = *e.target;
@@ -263,36 +267,21 @@ result<system_state> apply_rollback(state_editor& ed, const event& e) {
       ed.stage(i).since = e.seq;
     }
   }
-  return std::move(ed).take();
+  return std::nullopt;
 }
 
 }  // namespace
 
-result<system_state> apply(system_state state, const event& e) {
-  if (state.empty()) {
-    if (e.type != event_type::pipeline_created)
-      return refused(std::string(to_string(e.type)) + " before pipeline_created");
-    return apply_created(e);
-  }
-  if (e.type == event_type::pipeline_created)
-    return refused("pipeline '" + state.pipeline() + "' already exists");
-  if (e.pipeline != state.pipeline())
-    return refused("event for pipeline '" + e.pipeline + "' applied to pipeline '" + state.pipeline() + "'");
-  if (e.seq != state.seq() + 1)
-    return refused("event seq " + std::to_string(e.seq) + " does not follow seq " + std::to_string(state.seq()));
-  const bool has_stage = e.stage != no_stage;
-  if (has_stage && e.stage >= state.size())
-    return refused("stage index " + std::to_string(e.stage) + " is out of range");
-  if (!has_stage && needs_stage(e.type)) return refused(std::string(to_string(e.type)) + " without a stage");
+namespace {
 
-  state_editor ed(std::move(state));
-  ed.set_seq(e.seq);
+std::optional<error> transition(state_editor& ed, const event& e) {
   switch (e.type) {
     case event_type::stage_started: return apply_started(ed, e);
     case event_type::stage_completed:
     case event_type::stage_failed:
     case event_type::stage_interrupted: return apply_result(ed, e);
-    case event_type::stage_cancelled: return has_stage ? apply_result(ed, e) : apply_cancel_all(ed, e);
+    case event_type::stage_cancelled:
+      return e.stage != no_stage ? apply_result(ed, e) : apply_cancel_all(ed, e);
     case event_type::result_discarded: return apply_discarded(ed, e);
     case event_type::context_changed: return apply_context(ed, e);
     case event_type::confirmation_requested: return apply_requested(ed, e);
@@ -302,6 +291,36 @@ result<system_state> apply(system_state state, const event& e) {
     case event_type::pipeline_created: break;
   }
   return refused("unknown event type");
+}
+
+}  // namespace
+
+// Every transition checks everything before its first write, so a refusal
+// leaves the state exactly as it was.
+std::optional<error> apply_in_place(system_state& state, const event& e) {
+  state_editor ed(std::ref(state));
+  if (state.empty()) {
+    if (e.type != event_type::pipeline_created)
+      return refused(std::string(to_string(e.type)) + " before pipeline_created");
+    return apply_created(ed, e);
+  }
+  if (e.type == event_type::pipeline_created) return refused("pipeline '" + state.pipeline() + "' already exists");
+  if (e.seq != state.seq() + 1)
+    return refused("event seq " + std::to_string(e.seq) + " does not follow seq " + std::to_string(state.seq()));
+  if (e.pipeline != state.pipeline())
+    return refused("event for pipeline '" + e.pipeline + "' applied to pipeline '" + state.pipeline() + "'");
+  const bool has_stage = e.stage != no_stage;
+  if (has_stage && e.stage >= state.size())
+    return refused("stage index " + std::to_string(e.stage) + " is out of range");
+  if (!has_stage && needs_stage(e.type)) return refused(std::string(to_string(e.type)) + " without a stage");
+  if (auto err = transition(ed, e)) return err;
+  ed.set_seq(e.seq);
+  return std::nullopt;
+}
+
+result<system_state> apply(system_state state, const event& e) {
+  if (auto err = apply_in_place(state, e)) return *err;
+  return state;
 }
 
 namespace {

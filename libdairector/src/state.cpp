@@ -89,26 +89,29 @@ bool same_facts(const system_state& a, const system_state& b) {
   return !ca || (ca->stage == cb->stage && ca->requested_seq == cb->requested_seq && ca->message == cb->message);
 }
 
-stage_state& state_editor::stage(stage_index i) {
-  if (!stages_owned_) {
-    if (s_.stages_.use_count() != 1) {
-      const std::size_t n = s_.size();
-      auto copy = std::make_shared_for_overwrite<stage_state[]>(n);
-      std::memcpy(static_cast<void*>(copy.get()), s_.stages_.get(), n * sizeof(stage_state));
-      s_.stages_ = std::move(copy);
-    }
-    stages_owned_ = true;
+// Copy-on-write: a part shared with another state is copied before the first
+// write. stage_state is trivially copyable, so the copy is one memcpy into
+// uninitialised storage.
+void state_editor::own_stages() {
+  if (s_.stages_.use_count() != 1) {
+    // Raw cells: make_shared_for_overwrite leaves them uninitialised (stage_state
+    // itself has default member initialisers, which would run for every
+    // element); memcpy then creates the stage_state objects (C++20 implicit
+    // object creation for trivially copyable types). One allocation.
+    struct cell {
+      alignas(stage_state) unsigned char bytes[sizeof(stage_state)];
+    };
+    const std::size_t n = s_.size();
+    auto raw = std::make_shared_for_overwrite<cell[]>(n);
+    std::memcpy(static_cast<void*>(raw.get()), s_.stages_.get(), n * sizeof(stage_state));
+    s_.stages_ = std::shared_ptr<stage_state[]>(raw, reinterpret_cast<stage_state*>(raw.get()));
   }
-  return s_.stages_[i];
+  stages_owned_ = true;
 }
 
-stage_payload& state_editor::payload(stage_index i) {
-  if (!payloads_owned_) {
-    if (s_.payloads_.use_count() != 1)
-      s_.payloads_ = std::make_shared<std::vector<stage_payload>>(*s_.payloads_);
-    payloads_owned_ = true;
-  }
-  return (*s_.payloads_)[i];
+void state_editor::own_payloads() {
+  if (s_.payloads_.use_count() != 1) s_.payloads_ = std::make_shared<std::vector<stage_payload>>(*s_.payloads_);
+  payloads_owned_ = true;
 }
 
 void state_editor::assign_stages_from(const system_state& other) {

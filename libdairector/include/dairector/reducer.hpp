@@ -6,6 +6,7 @@
 // moving in a state nobody else holds lets it be updated in place.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -19,6 +20,11 @@ namespace dairector {
 inline constexpr std::uint32_t stage_attempts_max = 1000;
 
 result<system_state> apply(system_state state, const event& e);
+
+/// The same transition on `state` itself: on success it holds the next state;
+/// on a refusal it is exactly as it was. The supervisor's path: no copy when
+/// nothing else shares the state's parts.
+std::optional<error> apply_in_place(system_state& state, const event& e);
 
 /// The state after every event, from the empty state. Events must be the
 /// pipeline's whole history from seq 1; `rolled_back` targets are resolved

@@ -17,6 +17,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <type_traits>
 #include <memory>
 #include <string>
 
@@ -52,6 +54,7 @@ struct stage_state {
   bool operator==(const stage_state&) const = default;
 };
 static_assert(sizeof(stage_state) == 32, "stage_state is copied on every transition: keep it small");
+static_assert(std::is_trivially_copyable_v<stage_state>, "stage arrays are copied with memcpy");
 
 struct stage_payload {
   std::shared_ptr<const json> output;        // latest completed output
@@ -115,24 +118,39 @@ private:
   std::uint64_t seq_ = 0;
 };
 
-/// The only way to change a state: start from a value, edit, take the result.
-/// Parts still shared with another state are copied on first write.
+/// The only way to change a state. Either own a value (edit it, then take the
+/// result) or edit a caller's state in place. Parts still shared with another
+/// state are copied on first write, so no other holder ever sees a change.
 class state_editor {
 public:
-  explicit state_editor(system_state base) : s_(std::move(base)) {}
+  explicit state_editor(system_state base) : own_(std::move(base)), s_(own_) {}
+  explicit state_editor(std::reference_wrapper<system_state> target) : s_(target.get()) {}
+  state_editor(const state_editor&) = delete;
+  state_editor& operator=(const state_editor&) = delete;
 
   const system_state& view() const noexcept { return s_; }
-  stage_state& stage(stage_index i);
-  stage_payload& payload(stage_index i);
+  stage_state& stage(stage_index i) {
+    if (!stages_owned_) own_stages();
+    return s_.stages_[i];
+  }
+  stage_payload& payload(stage_index i) {
+    if (!payloads_owned_) own_payloads();
+    return (*s_.payloads_)[i];
+  }
   void set_pending(std::shared_ptr<const confirmation> c) { s_.pending_ = std::move(c); }
   void set_seq(std::uint64_t seq) noexcept { s_.seq_ = seq; }
   /// Replaces every stage and payload (rollback).
   void assign_stages_from(const system_state& other);
+  /// Replaces the whole state (a pipeline is created).
+  void assign(system_state other) { s_ = std::move(other); stages_owned_ = payloads_owned_ = false; }
 
   system_state take() && { return std::move(s_); }
 
 private:
-  system_state s_;
+  void own_stages();
+  void own_payloads();
+  system_state own_;  // unused when editing in place
+  system_state& s_;
   bool stages_owned_ = false;
   bool payloads_owned_ = false;
 };
