@@ -11,8 +11,9 @@
 //   copy  `next = apply(prev, e)` while `prev` is still held: every transition
 //         copies what it changes (copy-on-write) — the honest cost of keeping
 //         each state as a value someone else may hold (a watcher, a snapshot);
-//   move  `s = apply(std::move(s), e)`: nobody else holds the state, so it is
-//         updated in place — the path open to a sole owner, the supervisor.
+//   in_place  `apply_in_place(s, e)`: nobody else holds the state, so it is
+//         updated where it lies — the supervisor's path (a refusal leaves it
+//         untouched).
 //
 // The process keeps one idle thread so that shared_ptr counts are atomic, as
 // in a real (CAF) process; --single-threaded shows what that costs.
@@ -66,11 +67,11 @@ struct options {
   bool single_threaded = false;  // see bench::idle_thread
 };
 
-enum class mode { copy, move, mutex_map };
+enum class mode { copy, in_place, mutex_map };
 const char* to_string(mode m) {
   switch (m) {
     case mode::copy: return "copy";
-    case mode::move: return "move";
+    case mode::in_place: return "in_place";
     case mode::mutex_map: return "mutex_map";
   }
   return "?";
@@ -101,15 +102,12 @@ std::uint64_t run_copy(const workload& w, std::uint64_t histories) {
   return sink;
 }
 
-std::uint64_t run_move(const workload& w, std::uint64_t histories) {
+std::uint64_t run_in_place(const workload& w, std::uint64_t histories) {
   std::uint64_t sink = 0;
   for (std::uint64_t k = 0; k < histories; ++k) {
     system_state s;
-    for (const event& e : w.history) {
-      result<system_state> next = apply(std::move(s), e);  // sole owner: in place
-      if (!next) refused(e, next.err());
-      s = std::move(*next);
-    }
+    for (const event& e : w.history)
+      if (auto err = apply_in_place(s, e)) refused(e, *err);  // sole owner: in place
     sink += s.seq();
   }
   return sink;
@@ -129,7 +127,7 @@ std::uint64_t run_mutex_map(const workload& w, std::uint64_t histories) {
 std::uint64_t run(mode m, const workload& w, std::uint64_t histories) {
   switch (m) {
     case mode::copy: return run_copy(w, histories);
-    case mode::move: return run_move(w, histories);
+    case mode::in_place: return run_in_place(w, histories);
     case mode::mutex_map: return run_mutex_map(w, histories);
   }
   return 0;
@@ -145,12 +143,10 @@ void verify(const workload& w) {
     auto c = apply(copied, e);
     if (!c) refused(e, c.err());
     copied = std::move(*c);
-    auto m = apply(std::move(moved), e);
-    if (!m) refused(e, m.err());
-    moved = std::move(*m);
+    if (auto err = apply_in_place(moved, e)) refused(e, *err);
     if (!base.apply(e)) die("the mutex map refused event seq " + std::to_string(e.seq));
   }
-  if (!same_facts(copied, moved)) die("copy and move modes disagree");
+  if (!same_facts(copied, moved)) die("copy and in-place modes disagree");
   if (auto broken = check_invariants(copied); !broken.empty()) die("invariant broken: " + broken.front());
   for (stage_index i = 0; i < copied.size(); ++i)
     if (base.status_of(copied.spec()[i].name) != copied.stage(i).stored)
@@ -272,7 +268,7 @@ options parse_options(int argc, char** argv) {
 }
 
 constexpr shape shapes[] = {shape::chain, shape::fanout};
-constexpr mode modes[] = {mode::copy, mode::move, mode::mutex_map};
+constexpr mode modes[] = {mode::copy, mode::in_place, mode::mutex_map};
 
 std::string config_name(shape kind, std::size_t n, mode m) {
   return std::string(to_string(kind)) + "/" + std::to_string(n) + "/" + to_string(m);
@@ -296,7 +292,7 @@ json comparisons(const std::vector<measurement>& all, bench::summary measurement
   json growth = json::object();
   for (shape kind : shapes) {
     for (std::size_t n : stage_counts)
-      for (mode m : {mode::copy, mode::move})
+      for (mode m : {mode::copy, mode::in_place})
         ratios[to_string(kind)][std::to_string(n)][to_string(m)] =
             std::round(rate(kind, n, m) / rate(kind, n, mode::mutex_map) * 1000) / 1000;
     for (mode m : modes) {
@@ -322,10 +318,10 @@ void add_comparisons(json& out, const std::vector<measurement>& all) {
   out["ratios_by_cpu_time"] = std::move(cpu["ratios"]);
   out["growth_by_cpu_time"] = std::move(cpu["growth"]);
   const double copy6 = find(all, shape::chain, 6, mode::copy).rate.median;
-  const double move6 = find(all, shape::chain, 6, mode::move).rate.median;
+  const double in_place6 = find(all, shape::chain, 6, mode::in_place).rate.median;
   out["target"] = {{"transitions_per_s", target_transitions_per_s}, {"shape", "chain"}, {"stages", 6},
                    {"copy_met", copy6 >= target_transitions_per_s},
-                   {"move_met", move6 >= target_transitions_per_s}};
+                   {"in_place_met", in_place6 >= target_transitions_per_s}};
 }
 
 void print_table(const json& out, const std::vector<measurement>& all, const options& opt) {
@@ -346,12 +342,12 @@ void print_table(const json& out, const std::vector<measurement>& all, const opt
     return;
   }
   std::fprintf(stderr, "M transitions/s, median of wall-clock runs (by CPU time in brackets)\n");
-  std::fprintf(stderr, "%-7s %6s %15s %15s %15s %9s %9s\n", "shape", "stages", "copy", "move", "mutex map",
-               "copy/mtx", "move/mtx");
+  std::fprintf(stderr, "%-7s %6s %15s %15s %15s %9s %9s\n", "shape", "stages", "copy", "in place", "mutex map",
+               "copy/mtx", "inpl/mtx");
   for (shape kind : shapes) {
     for (std::size_t n : stage_counts) {
       const measurement& c = find(all, kind, n, mode::copy);
-      const measurement& mv = find(all, kind, n, mode::move);
+      const measurement& mv = find(all, kind, n, mode::in_place);
       const measurement& b = find(all, kind, n, mode::mutex_map);
       std::fprintf(stderr, "%-7s %6zu %6.2f (%6.2f) %6.2f (%6.2f) %6.2f (%6.2f) %9.2f %9.2f\n", to_string(kind), n,
                    c.rate.median / 1e6, c.cpu_rate.median / 1e6, mv.rate.median / 1e6, mv.cpu_rate.median / 1e6,
@@ -366,10 +362,10 @@ void print_table(const json& out, const std::vector<measurement>& all, const opt
                  g["ns_per_transition"]["600"].get<double>(), g["exponent"].get<double>());
   }
   const json& t = out["target"];
-  std::fprintf(stderr, "target %.0f M/s at 6 stages (chain): copy %s (%.1f M/s), move %s (%.1f M/s)\n",
+  std::fprintf(stderr, "target %.0f M/s at 6 stages (chain): copy %s (%.1f M/s), in place %s (%.1f M/s)\n",
                target_transitions_per_s / 1e6, t["copy_met"].get<bool>() ? "met" : "NOT met",
-               find(all, shape::chain, 6, mode::copy).rate.median / 1e6, t["move_met"].get<bool>() ? "met" : "NOT met",
-               find(all, shape::chain, 6, mode::move).rate.median / 1e6);
+               find(all, shape::chain, 6, mode::copy).rate.median / 1e6, t["in_place_met"].get<bool>() ? "met" : "NOT met",
+               find(all, shape::chain, 6, mode::in_place).rate.median / 1e6);
 }
 
 }  // namespace
