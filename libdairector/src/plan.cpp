@@ -75,19 +75,22 @@ pipeline_outcome outcome(const system_state& s) {
 }
 
 json handler_input(const system_state& s, stage_index stage) {
+  // Built field by field: nlohmann's initializer lists copy every value twice,
+  // and this runs once per run.
   const stage_state& st = s.stage(stage);
   const stage_payload& p = s.payload(stage);
-  json inputs = json::object();
+  json out(json::value_t::object);
+  out["pipeline"] = s.pipeline();
+  out["stage"] = s.spec()[stage].name;
+  out["run"] = st.run;
+  out["attempt"] = st.attempt;
+  out["context"] = p.context ? *p.context : json(json::value_t::object);
+  json& inputs = out["inputs"] = json(json::value_t::object);
   for (stage_index up : s.spec()[stage].after) {
-    const auto& out = s.payload(up).output;
-    inputs[s.spec()[up].name] = out ? *out : json(nullptr);
+    const auto& upstream = s.payload(up).output;
+    inputs[s.spec()[up].name] = upstream ? *upstream : json(nullptr);
   }
-  return {{"pipeline", s.pipeline()},
-          {"stage", s.spec()[stage].name},
-          {"run", st.run},
-          {"attempt", st.attempt},
-          {"context", p.context ? *p.context : json::object()},
-          {"inputs", std::move(inputs)}};
+  return out;
 }
 
 }  // namespace dairector
