@@ -317,9 +317,12 @@ void add_comparisons(json& out, const std::vector<measurement>& all) {
   out["growth"] = std::move(wall["growth"]);
   out["ratios_by_cpu_time"] = std::move(cpu["ratios"]);
   out["growth_by_cpu_time"] = std::move(cpu["growth"]);
-  const double copy6 = find(all, shape::chain, 6, mode::copy).rate.median;
-  const double in_place6 = find(all, shape::chain, 6, mode::in_place).rate.median;
+  // The target is per core: judged by the thread's CPU time, which time-slicing
+  // on a shared machine does not inflate (wall-clock figures are reported too).
+  const double copy6 = find(all, shape::chain, 6, mode::copy).cpu_rate.median;
+  const double in_place6 = find(all, shape::chain, 6, mode::in_place).cpu_rate.median;
   out["target"] = {{"transitions_per_s", target_transitions_per_s}, {"shape", "chain"}, {"stages", 6},
+                   {"judged_by", "cpu_time"},
                    {"copy_met", copy6 >= target_transitions_per_s},
                    {"in_place_met", in_place6 >= target_transitions_per_s}};
 }
@@ -362,10 +365,12 @@ void print_table(const json& out, const std::vector<measurement>& all, const opt
                  g["ns_per_transition"]["600"].get<double>(), g["exponent"].get<double>());
   }
   const json& t = out["target"];
-  std::fprintf(stderr, "target %.0f M/s at 6 stages (chain): copy %s (%.1f M/s), in place %s (%.1f M/s)\n",
+  std::fprintf(stderr,
+               "target %.0f M/s per core at 6 stages (chain), by CPU time: copy %s (%.1f M/s), in place %s (%.1f M/s)\n",
                target_transitions_per_s / 1e6, t["copy_met"].get<bool>() ? "met" : "NOT met",
-               find(all, shape::chain, 6, mode::copy).rate.median / 1e6, t["in_place_met"].get<bool>() ? "met" : "NOT met",
-               find(all, shape::chain, 6, mode::in_place).rate.median / 1e6);
+               find(all, shape::chain, 6, mode::copy).cpu_rate.median / 1e6,
+               t["in_place_met"].get<bool>() ? "met" : "NOT met",
+               find(all, shape::chain, 6, mode::in_place).cpu_rate.median / 1e6);
 }
 
 }  // namespace
