@@ -585,13 +585,11 @@ bool walker::accept(const event& e) {
   }
   if (std::string wrong = effect_check(s_, e, *next).run(); !wrong.empty())
     return fail("wrong effect: " + wrong, &e), false;
-  if (chance(g_, 0.3)) {
-    // The same event on a state nobody else holds is applied in place (state.hpp):
-    // it must give the same facts as on a shared one.
-    system_state mine = std::move(s_);
-    result<system_state> in_place = apply(std::move(mine), e);
-    if (!in_place || !same_facts(*in_place, *next)) return fail("applying in place gives another state", &e), false;
-    s_ = std::move(*in_place);
+  if (chance(g_, 0.5)) {
+    // The supervisor's path: the same event applied in place, to a state that
+    // mostly nobody else holds, must give the same facts as on a shared copy.
+    if (auto err = apply_in_place(s_, e); err || !same_facts(s_, *next))
+      return fail("apply_in_place " + (err ? "refused it: " + err->message : "gives another state"), &e), false;
   } else {
     s_ = std::move(*next);
   }
@@ -603,13 +601,18 @@ bool walker::accept(const event& e) {
 }
 
 // An event the rules forbid: it must be refused, with the right code and a
-// reason, and leave the state untouched.
+// reason, and leave the state untouched, on a copy and in place.
 bool walker::refuse(const event& e, const char* form) {
   const fingerprint before = fingerprint_of(s_);
   result<system_state> next = apply(s_, e);
   if (next) return fail(std::string("an illegal event (") + form + ") was accepted", &e), false;
   ++t_.refused[static_cast<std::size_t>(e.type)];
   if (!(fingerprint_of(s_) == before)) return fail("a refused event changed the state", &e), false;
+  // In place, a refusal must leave the state exactly as it was (reducer.hpp), and say the same.
+  if (std::optional<error> err = apply_in_place(s_, e);
+      !err || err->code != next.err().code || err->message != next.err().message)
+    return fail(std::string("apply_in_place and apply disagree on an illegal event (") + form + ")", &e), false;
+  if (!(fingerprint_of(s_) == before)) return fail("a refusal in place changed the state", &e), false;
   const bool start_in_order = e.type == event_type::stage_started && e.seq == s_.seq() + 1 && e.pipeline == id_ &&
                               e.stage < s_.size();
   const errc want = start_in_order && s_.pending() ? errc::blocked : errc::refused;
