@@ -73,7 +73,7 @@ run_result run_supervisors(caf::actor_system& sys, int pipelines, int rounds, bo
   const auto start = clock_type::now();
   int batch = 0;
   while (out.transitions < transitions_min) {
-    caf::actor journal = with_journal ? sys.spawn(actors::memory_journal) : caf::actor{};
+    caf::actor journal = with_journal ? sys.spawn(actors::memory_journal, actors::memory_journal_events_max) : caf::actor{};
     std::vector<caf::actor> sups;
     sups.reserve(static_cast<std::size_t>(pipelines));
     for (int p = 0; p < pipelines; ++p) {
@@ -124,7 +124,7 @@ run_result run_reducer(const std::vector<event>& history, std::uint64_t transiti
 std::vector<event> record_history(caf::actor_system& sys, int rounds,
                                   const std::shared_ptr<actors::local_workers>& workers) {
   caf::scoped_actor self{sys};
-  auto journal = sys.spawn(actors::memory_journal);
+  auto journal = sys.spawn(actors::memory_journal, actors::memory_journal_events_max);
   actors::supervisor_config sc;
   sc.pipeline = "history";
   sc.spec = looping_spec(rounds);

@@ -124,7 +124,7 @@ int run_pipeline(const run_options& opt) {
   sc.pipeline = opt.id.empty() ? (*spec)->name() : opt.id;
   sc.spec = *spec;
   sc.workdir = std::filesystem::absolute(opt.spec).parent_path().string();
-  sc.journal = sys.spawn(actors::memory_journal);
+  sc.journal = sys.spawn(actors::memory_journal, actors::memory_journal_events_max);
   sc.gate = sys.spawn(actors::command_gate, opt.command_limit);
   sc.watchers = {caf::actor{self}};  // from pipeline_created on: no event goes unseen
   auto sup = sys.spawn(actors::supervisor, sc);

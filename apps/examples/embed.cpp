@@ -59,7 +59,7 @@ int main() {
   actors::supervisor_config sc;
   sc.pipeline = "words-1";
   sc.spec = *spec;
-  sc.journal = sys.spawn(actors::memory_journal);
+  sc.journal = sys.spawn(actors::memory_journal, actors::memory_journal_events_max);
   sc.workers = std::make_shared<actors::local_workers>(handlers, "worker:embed");
   sc.watchers = {caf::actor{self}};  // every state change, from the first event
   auto sup = sys.spawn(actors::supervisor, sc);

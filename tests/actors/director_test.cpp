@@ -39,7 +39,7 @@ BOOST_AUTO_TEST_SUITE(director)
 BOOST_AUTO_TEST_CASE(hosts_ten_thousand_pipelines_to_the_end) {
   real_system rs;
   caf::scoped_actor self{*rs.sys};
-  auto journal = rs.sys->spawn(memory_journal);
+  auto journal = rs.sys->spawn(memory_journal, memory_journal_events_max);
   director_config dc;
   dc.journal = journal;
   auto dir = rs.sys->spawn(actors::director, dc);

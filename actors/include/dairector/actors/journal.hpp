@@ -21,7 +21,10 @@ namespace dairector::actors {
 
 using persist_atom = caf::atom_constant<caf::atom("dpersist")>;
 
-/// An in-memory journal: acknowledges at once, keeps every event.
-caf::behavior memory_journal(caf::event_based_actor* self);
+/// An in-memory journal: acknowledges at once, keeps every event, up to
+/// `events_max` in all; past that a persist fails (never acknowledged) and an
+/// append is dropped, so memory stays bounded.
+inline constexpr std::size_t memory_journal_events_max = 10'000'000;
+caf::behavior memory_journal(caf::event_based_actor* self, std::size_t events_max);
 
 }  // namespace dairector::actors
