@@ -271,9 +271,6 @@ result<event> decode_event_text(std::string_view text, const pipeline_spec* spec
 }
 
 bool same_event(const event& a, const event& b) {
-  auto same_json = [](const std::shared_ptr<const json>& x, const std::shared_ptr<const json>& y) {
-    return x == y || (x && y && *x == *y);
-  };
   bool same_spec = a.spec == b.spec || (a.spec && b.spec && a.spec->to_json() == b.spec->to_json());
   return a.seq == b.seq && a.at_ms == b.at_ms && a.by == b.by && a.pipeline == b.pipeline && a.type == b.type &&
          a.stage == b.stage && a.run == b.run && same_json(a.payload, b.payload) && a.text == b.text &&

@@ -63,13 +63,11 @@ system_state system_state::created(std::shared_ptr<const pipeline_spec> spec, st
   return s;
 }
 
-namespace {
 bool same_json(const std::shared_ptr<const json>& a, const std::shared_ptr<const json>& b) {
   if (a == b) return true;
   if (!a || !b) return false;
   return *a == *b;
 }
-}  // namespace
 
 bool same_facts(const system_state& a, const system_state& b) {
   if (a.empty() || b.empty()) return a.empty() == b.empty() && a.seq_ == b.seq_;

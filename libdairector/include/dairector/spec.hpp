@@ -120,6 +120,9 @@ result<std::shared_ptr<const pipeline_spec>> parse_spec_text(std::string_view te
 /// Reads a file, then `parse_spec_text`.
 result<std::shared_ptr<const pipeline_spec>> load_spec(const std::string& path);
 
+/// Two shared payloads hold equal values (both null counts as equal).
+bool same_json(const std::shared_ptr<const json>& a, const std::shared_ptr<const json>& b);
+
 /// True for `[a-z][a-z0-9_-]{0,63}`.
 bool is_valid_name(std::string_view name);
 
