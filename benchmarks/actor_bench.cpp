@@ -7,7 +7,8 @@
 // pipeline loops by itself (13 transitions a round) without a driver outside.
 // Completion is observed by polling the supervisors' state every 5 ms.
 //
-//   actor_bench [--quick] [--repetitions N] [--journal none|memory|both]
+//   actor_bench [--quick] [--repetitions N] [--journal none|memory|both] [--pipelines N] [--threads N]
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +29,8 @@ struct options {
   bool quick = false;
   int repetitions = 3;
   bool journal_none = true, journal_memory = true;
+  std::size_t threads = 0;  // CAF scheduler threads; 0 = CAF's default
+  std::vector<int> pipelines = {1, 100, 10'000};
 };
 
 std::shared_ptr<const pipeline_spec> looping_spec(int rounds) {
@@ -56,10 +59,21 @@ std::size_t rss_bytes() {
   return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
 
+// Process CPU time (all threads), for the cost per transition: steadier than
+// wall-clock rates on a shared machine.
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
 struct run_result {
   double seconds = 0;
+  double cpu = 0;  // process CPU seconds
   std::uint64_t transitions = 0;
   double per_s() const { return seconds > 0 ? double(transitions) / seconds : 0; }
+  double cpu_us_per_transition() const { return transitions > 0 ? cpu * 1e6 / double(transitions) : 0; }
 };
 
 // Runs `pipelines` supervisors concurrently to the end; repeats sequential
@@ -71,9 +85,10 @@ run_result run_supervisors(caf::actor_system& sys, int pipelines, int rounds, bo
   caf::scoped_actor self{sys};
   run_result out;
   const auto start = clock_type::now();
+  const double cpu_start = cpu_seconds();
   int batch = 0;
   while (out.transitions < transitions_min) {
-    caf::actor journal = with_journal ? sys.spawn(actors::memory_journal, actors::memory_journal_events_max) : caf::actor{};
+    caf::actor journal = with_journal ? sys.spawn<caf::detached>(actors::memory_journal, actors::memory_journal_events_max) : caf::actor{};
     std::vector<caf::actor> sups;
     sups.reserve(static_cast<std::size_t>(pipelines));
     for (int p = 0; p < pipelines; ++p) {
@@ -105,6 +120,7 @@ run_result run_supervisors(caf::actor_system& sys, int pipelines, int rounds, bo
     ++batch;
   }
   out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  out.cpu = cpu_seconds() - cpu_start;
   return out;
 }
 
@@ -142,6 +158,42 @@ std::vector<event> record_history(caf::actor_system& sys, int rounds,
   return h;
 }
 
+// CAF's own floor for this shape of work, in the same run: each pair is a
+// "supervisor" that sends its "worker" a message and waits for the answer, as
+// a pipeline does once per run. A run is two transitions (started and
+// completed), so 2 x round trips/s is what the actors could reach if the
+// supervisor and the worker did nothing else.
+caf::behavior pong_actor(caf::event_based_actor* self, int /*unused: CAF 0.17 needs an argument*/) {
+  return {[=](std::uint64_t x) { self->send(caf::actor_cast<caf::actor>(self->current_sender()), x); }};
+}
+
+caf::behavior ping_actor(caf::event_based_actor* self, caf::actor peer, std::uint64_t rounds, caf::actor done) {
+  self->send(peer, std::uint64_t{1});
+  return {[=](std::uint64_t x) {
+    if (x >= rounds) {
+      self->send(done, caf::ok_atom::value);
+      self->send_exit(peer, caf::exit_reason::user_shutdown);
+      self->quit();
+      return;
+    }
+    self->send(peer, x + 1);
+  }};
+}
+
+run_result run_ping_pong(caf::actor_system& sys, int pairs, std::uint64_t transitions_min) {
+  caf::scoped_actor self{sys};
+  const std::uint64_t rounds = std::max<std::uint64_t>(1, transitions_min / 2 / static_cast<std::uint64_t>(pairs));
+  run_result out;
+  const auto start = clock_type::now();
+  const double cpu_start = cpu_seconds();
+  for (int p = 0; p < pairs; ++p) sys.spawn(ping_actor, sys.spawn(pong_actor, 0), rounds, caf::actor{self});
+  for (int p = 0; p < pairs; ++p) self->receive([](caf::ok_atom) {});
+  out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  out.cpu = cpu_seconds() - cpu_start;
+  out.transitions = 2 * rounds * static_cast<std::uint64_t>(pairs);
+  return out;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -159,8 +211,12 @@ int main(int argc, char** argv) {
       std::string j = argv[++k];
       opt.journal_none = j != "memory";
       opt.journal_memory = j != "none";
+    } else if (a == "--pipelines" && k + 1 < argc) {
+      opt.pipelines = {std::max(1, std::atoi(argv[++k]))};
+    } else if (a == "--threads" && k + 1 < argc) {
+      opt.threads = static_cast<std::size_t>(std::max(1, std::atoi(argv[++k])));
     } else {
-      std::cerr << "usage: actor_bench [--quick] [--repetitions N] [--journal none|memory|both]\n";
+      std::cerr << "usage: actor_bench [--quick] [--repetitions N] [--journal none|memory|both] [--pipelines N] [--threads N]\n";
       return 2;
     }
   }
@@ -169,6 +225,7 @@ int main(int argc, char** argv) {
   caf::actor_system_config cfg;
   actors::register_message_types(cfg);
   cfg.set("logger.console", caf::atom("none"));
+  if (opt.threads > 0) cfg.set("scheduler.max-threads", opt.threads);
   caf::actor_system sys{cfg};
   auto handlers = std::make_shared<actors::handler_registry>();
   handlers->add("noop", [](const json&) -> result<json> { return json::object(); }, /*blocking=*/false);
@@ -208,29 +265,40 @@ int main(int argc, char** argv) {
   json results = json::array();
   std::cerr << "actor_bench: " << std::thread::hardware_concurrency() << " cores, CAF scheduler threads "
             << sys.scheduler().num_workers() << (opt.quick ? " (quick)" : "") << "\n";
-  std::cerr << "pipelines  journal   transitions/s (median)   vs reducer alone\n";
+  std::cerr << "pipelines  journal   transitions/s (median)   vs reducer   CAF ping-pong   vs CAF   CPU us/transition (ours / CAF)\n";
 
   auto history = record_history(sys, 50, workers);
   std::vector<double> reducer_runs;
   for (int r = 0; r < opt.repetitions; ++r) reducer_runs.push_back(run_reducer(history, min_transitions * 5).per_s());
   const double reducer = median(reducer_runs);
 
-  for (int pipelines : {1, 100, 10'000}) {
+  for (int pipelines : opt.pipelines) {
     if (opt.quick && pipelines == 10'000) continue;
-    const int rounds = pipelines == 1 ? 900 : pipelines == 100 ? 100 : 5;
+    const int rounds = pipelines < 10 ? 900 : pipelines < 1'000 ? 100 : 5;
     for (bool with_journal : {false, true}) {
       if ((with_journal && !opt.journal_memory) || (!with_journal && !opt.journal_none)) continue;
-      std::vector<double> runs;
-      for (int r = 0; r < opt.repetitions; ++r)
-        runs.push_back(run_supervisors(sys, pipelines, rounds, with_journal, min_transitions, workers).per_s());
-      const double med = median(runs);
+      std::vector<double> runs, caf_runs, cpu, caf_cpu;
+      for (int r = 0; r < opt.repetitions; ++r) {
+        auto ours = run_supervisors(sys, pipelines, rounds, with_journal, min_transitions, workers);
+        auto floor = run_ping_pong(sys, pipelines, min_transitions);
+        runs.push_back(ours.per_s());
+        cpu.push_back(ours.cpu_us_per_transition());
+        caf_runs.push_back(floor.per_s());
+        caf_cpu.push_back(floor.cpu_us_per_transition());
+      }
+      const double med = median(runs), caf_med = median(caf_runs);
       results.push_back({{"pipelines", pipelines},
                          {"journal", with_journal ? "memory" : "none"},
                          {"transitions_per_s_median", med},
                          {"runs", runs},
-                         {"ratio_to_reducer", reducer > 0 ? med / reducer : 0}});
-      std::fprintf(stderr, "%9d  %-7s  %22.0f   %.3f\n", pipelines, with_journal ? "memory" : "none", med,
-                   reducer > 0 ? med / reducer : 0);
+                         {"cpu_us_per_transition_median", median(cpu)},
+                         {"ratio_to_reducer", reducer > 0 ? med / reducer : 0},
+                         {"caf_ping_pong", {{"transitions_per_s_median", caf_med}, {"runs", caf_runs},
+                                            {"cpu_us_per_transition_median", median(caf_cpu)}}},
+                         {"ratio_to_caf_ping_pong", caf_med > 0 ? med / caf_med : 0}});
+      std::fprintf(stderr, "%9d  %-7s  %22.0f   %.3f   %14.0f   %.3f   %.2f / %.2f\n", pipelines,
+                   with_journal ? "memory" : "none", med, reducer > 0 ? med / reducer : 0, caf_med,
+                   caf_med > 0 ? med / caf_med : 0, median(cpu), median(caf_cpu));
     }
   }
 
@@ -240,6 +308,8 @@ int main(int argc, char** argv) {
               {"config", {{"quick", opt.quick}, {"repetitions", opt.repetitions},
                           {"transitions_min_per_run", min_transitions}, {"handler", "non-blocking no-op"},
                           {"spec", "6-stage chain looping through on_failure"}}},
+              {"caf_ping_pong", "per row: pairs of actors exchanging one message each way, as many pairs as "
+                                "pipelines; 2 transitions per round trip (CAF's floor for a run)"},
               {"baseline", {{"name", "reducer alone (move), same history"},
                             {"transitions_per_s_median", reducer}, {"runs", reducer_runs},
                             {"history_events", history.size()}}},

@@ -63,9 +63,13 @@ void changed(supervisor_actor* self, const event& e) {
   stop_fenced_runs(self);
 }
 
-// Makes an already validated next state current.
-void install(supervisor_actor* self, const event& e, system_state next) {
-  self->state.state = std::move(next);
+// Applies a checked completion once it is durable. Nothing ran in between
+// (the supervisor awaited the journal), so it cannot be refused now.
+void install(supervisor_actor* self, const event& e) {
+  if (auto err = apply_in_place(self->state.state, e)) {
+    self->state.journal_error = "a durable event was refused after its check: " + err->message;
+    return;
+  }
   changed(self, e);
 }
 
@@ -204,19 +208,17 @@ void on_result(supervisor_actor* self, stage_result& r) {
   e.run = r.run;
   e.payload = std::move(output);
   e.text = r.error;
-  // Validated before it is written, applied only once durable (rule 5): the
-  // next state is computed on a copy now and installed after the ack.
-  auto next = apply(st.state, e);
-  if (!next) return;
+  // Checked before it is written, applied only once durable (rule 5).
+  if (check(st.state, e)) return;
   if (!st.cfg.journal) {
-    install(self, e, std::move(*next));
+    install(self, e);
     drive(self);
     return;
   }
   self->request(st.cfg.journal, caf::infinite, persist_atom::value, e)
       .await(
           [=](std::uint64_t) {
-            install(self, e, *next);
+            install(self, e);
             drive(self);
           },
           [=](caf::error& err) {

@@ -29,15 +29,17 @@ json echo_output(const json& input) {
 
 }  // namespace
 
-result<run_spec> job_run_spec(const job& j) {
-  if (j.spec_value && j.stage_index < j.spec_value->size()) return (*j.spec_value)[j.stage_index].run;
+result<std::shared_ptr<const run_spec>> job_run_spec(const job& j) {
+  // In process: the spec's own run object, shared, not copied.
+  if (j.spec_value && j.stage_index < j.spec_value->size())
+    return std::shared_ptr<const run_spec>(j.spec_value, &(*j.spec_value)[j.stage_index].run);
   json doc = json::parse(j.run_spec, nullptr, false);
   if (doc.is_discarded()) return make_error(errc::decode_failed, "job has a run spec that is not JSON");
   // Reuse the spec parser: a one-stage pipeline around this run object.
   json wrapper = {{"name", "job"}, {"stages", json::array({{{"name", "job"}, {"run", doc}}})}};
   auto spec = parse_spec(wrapper);
   if (!spec) return make_error(errc::decode_failed, spec.err().message);
-  return (**spec)[0].run;
+  return std::shared_ptr<const run_spec>(*spec, &(**spec)[0].run);
 }
 
 stage_result run_job(const job& j, const run_spec& r, const handler_registry* handlers, const std::string& worker,
@@ -63,12 +65,13 @@ stage_result run_job(const job& j, const run_spec& r, const handler_registry* ha
         set_output(out, echo_output(input));
       break;
     case run_spec::kind::handler: {
-      if (!handlers || !handlers->handlers.count(r.handler)) {
+      auto found = handlers ? handlers->handlers.find(r.handler) : decltype(handlers->handlers.end()){};
+      if (!handlers || found == handlers->handlers.end()) {
         out.error = "no in-process handler named '" + r.handler + "' is registered";
         break;
       }
       try {
-        auto res = handlers->handlers.at(r.handler).fn(input);
+        auto res = found->second.fn(input);
         if (res) set_output(out, std::move(*res));
         else out.error = res.err().message;
       } catch (const std::exception& e) {
@@ -111,13 +114,16 @@ caf::behavior shared_worker(caf::event_based_actor* self, std::shared_ptr<const 
       [=](const job& j) {
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
         auto spec = job_run_spec(j);
-        if (spec && spec->what == run_spec::kind::sleep && spec->ms > 0) {
-          self->delayed_send(self, std::chrono::milliseconds(spec->ms), sleep_done_atom::value, j, sender);
+        if (spec && (*spec)->what == run_spec::kind::sleep && (*spec)->ms > 0) {
+          self->delayed_send(self, std::chrono::milliseconds((*spec)->ms), sleep_done_atom::value, j, sender);
+          return;
+        }
+        if (spec) {
+          self->send(sender, run_job(j, **spec, handlers.get(), name, nullptr));
           return;
         }
         stage_result r = make_result(j, name);
-        if (spec) r = run_job(j, *spec, handlers.get(), name, nullptr);
-        else r.error = spec.err().message;
+        r.error = spec.err().message;
         self->send(sender, std::move(r));
       },
       [=](sleep_done_atom, const job& j, const caf::actor& to) {
@@ -142,7 +148,7 @@ caf::behavior blocking_worker(caf::event_based_actor* self, std::shared_ptr<cons
           auto started = [&](pid_t pgid) {
             self->send(sender, pgid_atom::value, j.run, static_cast<std::int32_t>(pgid));
           };
-          r = run_job(j, *spec, handlers.get(), name, started);
+          r = run_job(j, **spec, handlers.get(), name, started);
         }
         self->send(sender, std::move(r));
         self->quit();

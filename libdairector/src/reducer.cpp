@@ -97,8 +97,9 @@ std::string not_live(const system_state& s, stage_index i, std::uint64_t run) {
   return why + ")";
 }
 
-std::optional<error> apply_result(state_editor& ed, const event& e) {
-  const system_state& s = ed.view();
+// A run's end (completed, failed, interrupted, one stage cancelled): legal
+// only for the stage's live run (rule 3).
+std::optional<error> check_result(const system_state& s, const event& e) {
   if (!s.is_live_run(e.stage, e.run)) {
     const stage_state& cur = s.stage(e.stage);
     if (e.type == event_type::stage_cancelled && cur.stored == run_status::completed)
@@ -109,6 +110,11 @@ std::optional<error> apply_result(state_editor& ed, const event& e) {
     return refused(not_live(s, e.stage, e.run));
   }
   if (e.type == event_type::stage_completed && !e.payload) return refused("stage_completed without an output");
+  return std::nullopt;
+}
+
+std::optional<error> apply_result(state_editor& ed, const event& e) {
+  if (auto err = check_result(ed.view(), e)) return err;
   stage_state& st = ed.stage(e.stage);
   st.since = e.seq;
   switch (e.type) {
@@ -295,15 +301,10 @@ std::optional<error> transition(state_editor& ed, const event& e) {
 
 }  // namespace
 
-// Every transition checks everything before its first write, so a refusal
-// leaves the state exactly as it was.
-std::optional<error> apply_in_place(system_state& state, const event& e) {
-  state_editor ed(std::ref(state));
-  if (state.empty()) {
-    if (e.type != event_type::pipeline_created)
-      return refused(std::string(to_string(e.type)) + " before pipeline_created");
-    return apply_created(ed, e);
-  }
+namespace {
+
+// What every event on a created pipeline must satisfy.
+std::optional<error> check_common(const system_state& state, const event& e) {
   if (e.type == event_type::pipeline_created) return refused("pipeline '" + state.pipeline() + "' already exists");
   if (e.seq != state.seq() + 1)
     return refused("event seq " + std::to_string(e.seq) + " does not follow seq " + std::to_string(state.seq()));
@@ -313,9 +314,45 @@ std::optional<error> apply_in_place(system_state& state, const event& e) {
   if (has_stage && e.stage >= state.size())
     return refused("stage index " + std::to_string(e.stage) + " is out of range");
   if (!has_stage && needs_stage(e.type)) return refused(std::string(to_string(e.type)) + " without a stage");
+  return std::nullopt;
+}
+
+bool ends_a_run(const event& e) {
+  switch (e.type) {
+    case event_type::stage_completed:
+    case event_type::stage_failed:
+    case event_type::stage_interrupted: return true;
+    case event_type::stage_cancelled: return e.stage != no_stage;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+// Every transition checks everything before its first write, so a refusal
+// leaves the state exactly as it was.
+std::optional<error> apply_in_place(system_state& state, const event& e) {
+  state_editor ed(std::ref(state));
+  if (state.empty()) {
+    if (e.type != event_type::pipeline_created)
+      return refused(std::string(to_string(e.type)) + " before pipeline_created");
+    return apply_created(ed, e);
+  }
+  if (auto err = check_common(state, e)) return err;
   if (auto err = transition(ed, e)) return err;
   ed.set_seq(e.seq);
   return std::nullopt;
+}
+
+std::optional<error> check(const system_state& state, const event& e) {
+  // The end of a run is checked without a copy: it is the supervisor's
+  // per-completion path (validated before it is written, rule 5).
+  if (!state.empty() && ends_a_run(e)) {
+    if (auto err = check_common(state, e)) return err;
+    return check_result(state, e);
+  }
+  system_state scratch = state;
+  return apply_in_place(scratch, e);
 }
 
 result<system_state> apply(system_state state, const event& e) {

@@ -577,6 +577,9 @@ bool walker::accept(const event& e) {
     return false;
   }
   if (!(fingerprint_of(s_) == before)) return fail("applying an event changed the state it was applied to", &e), false;
+  // The supervisor checks a completion before writing it (rule 5): the check
+  // must accept exactly what apply accepts.
+  if (auto err = check(s_, e)) return fail("check refused a legal event: " + err->message, &e), false;
   if (auto v = check_invariants(*next); !v.empty()) {
     ++t_.violations;
     std::string all;
@@ -613,6 +616,9 @@ bool walker::refuse(const event& e, const char* form) {
       !err || err->code != next.err().code || err->message != next.err().message)
     return fail(std::string("apply_in_place and apply disagree on an illegal event (") + form + ")", &e), false;
   if (!(fingerprint_of(s_) == before)) return fail("a refusal in place changed the state", &e), false;
+  if (std::optional<error> err = check(s_, e);
+      !err || err->code != next.err().code || err->message != next.err().message)
+    return fail(std::string("check and apply disagree on an illegal event (") + form + ")", &e), false;
   const bool start_in_order = e.type == event_type::stage_started && e.seq == s_.seq() + 1 && e.pipeline == id_ &&
                               e.stage < s_.size();
   const errc want = start_in_order && s_.pending() ? errc::blocked : errc::refused;

@@ -26,6 +26,10 @@ result<system_state> apply(system_state state, const event& e);
 /// nothing else shares the state's parts.
 std::optional<error> apply_in_place(system_state& state, const event& e);
 
+/// Whether `apply(state, e)` would succeed, and why not; `state` is not
+/// changed. The end of a run is checked without copying the state.
+std::optional<error> check(const system_state& state, const event& e);
+
 /// The state after every event, from the empty state. Events must be the
 /// pipeline's whole history from seq 1; `rolled_back` targets are resolved
 /// from the history itself.

@@ -23,6 +23,7 @@
 // what became startable.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -59,11 +60,33 @@ struct live_run {
   bool killed = false;
 };
 
+/// The live runs of one pipeline, by run id: at most one per stage, so a
+/// flat vector (no node allocation per run, unlike a hash map).
+class run_table {
+ public:
+  using entry = std::pair<std::uint64_t, live_run>;
+  using iterator = std::vector<entry>::iterator;
+  iterator begin() { return runs_.begin(); }
+  iterator end() { return runs_.end(); }
+  iterator find(std::uint64_t run) {
+    return std::find_if(runs_.begin(), runs_.end(), [run](const entry& x) { return x.first == run; });
+  }
+  live_run& operator[](std::uint64_t run) {
+    auto it = find(run);
+    return it != end() ? it->second : runs_.emplace_back(run, live_run{}).second;
+  }
+  iterator erase(iterator it) { return runs_.erase(it); }
+  std::size_t size() const { return runs_.size(); }
+
+ private:
+  std::vector<entry> runs_;
+};
+
 struct supervisor_state {
   static inline const char* name = "dairector.supervisor";
   supervisor_config cfg;
   system_state state;
-  std::unordered_map<std::uint64_t, live_run> runs;               // by run id
+  run_table runs;
   std::unordered_map<int, caf::actor> shared_workers;             // by run_spec kind
   std::vector<caf::actor> watchers;
   std::string journal_error;  // set once the journal failed: no more starts

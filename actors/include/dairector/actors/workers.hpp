@@ -68,7 +68,8 @@ private:
 stage_result run_job(const job& j, const run_spec& r, const handler_registry* handlers, const std::string& worker,
                      const std::function<void(pid_t)>& on_started);
 
-/// The run spec of a job, parsed back from its canonical JSON.
-result<run_spec> job_run_spec(const job& j);
+/// The run spec of a job: the spec's own (in process), else parsed back
+/// from its canonical JSON.
+result<std::shared_ptr<const run_spec>> job_run_spec(const job& j);
 
 }  // namespace dairector::actors
