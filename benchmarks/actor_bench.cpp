@@ -88,7 +88,7 @@ run_result run_supervisors(caf::actor_system& sys, int pipelines, int rounds, bo
   const double cpu_start = cpu_seconds();
   int batch = 0;
   while (out.transitions < transitions_min) {
-    caf::actor journal = with_journal ? sys.spawn<caf::detached>(actors::memory_journal, actors::memory_journal_events_max) : caf::actor{};
+    caf::actor journal = with_journal ? sys.spawn(actors::memory_journal, actors::memory_journal_events_max) : caf::actor{};
     std::vector<caf::actor> sups;
     sups.reserve(static_cast<std::size_t>(pipelines));
     for (int p = 0; p < pipelines; ++p) {
