@@ -53,5 +53,20 @@ if [[ $rc -eq 3 ]] && grep -q "cancelled" "$tmp/hang.out" && ! pgrep -f "sleep 4
 else
   bad ctrl_c "exit $rc, sleeps left: $(pgrep -fc 'sleep 4242'), output: $(tail -3 "$tmp/hang.out")"
 fi
+# On a terminal (a pty from script(1)): the live view redraws in place and each
+# confirmation is a prompt. Answer no, then yes: the rejected stage re-runs and
+# asks again.
+if command -v script >/dev/null; then
+  printf 'n\ny\n' | timeout 60 script -qec "$bin run $examples/dairector.json" /dev/null >"$tmp/tty.out" 2>&1; rc=$?
+  prompts=$(grep -ao "? Approve the design before slicing? \[y/n\]" "$tmp/tty.out" | wc -l)
+  redraws=$(grep -ac $'\x1b\[6A' "$tmp/tty.out")
+  if [[ $rc -eq 0 && $prompts -eq 2 && $redraws -gt 0 ]] && grep -aq "validate    completed" "$tmp/tty.out"; then
+    ok terminal_live_view_and_prompt
+  else
+    bad terminal_live_view_and_prompt "exit $rc, $prompts prompts, $redraws redraws: $(tail -3 "$tmp/tty.out" | cat -v)"
+  fi
+else
+  bad terminal_live_view_and_prompt "script(1) (util-linux) is missing"
+fi
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
