@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(
   g++ cmake ninja-build
-  libcaf-dev nlohmann-json3-dev libboost-test-dev libsqlite3-dev libcli11-dev libcpp-httplib-dev
+  libcaf-dev nlohmann-json3-dev libboost-test-dev libsqlite3-dev zlib1g-dev libcli11-dev libcpp-httplib-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -9,22 +9,43 @@
 //
 // Appends from one supervisor arrive in its send order (CAF keeps FIFO per
 // sender), so the journal sees each pipeline's events in seq order.
-// `memory_journal` keeps events in memory; the durable SQLite journal speaks the
-// same protocol.
+// `memory_journal` keeps events in memory; `sqlite_journal` makes them durable
+// and speaks the same protocol, plus:
+//
+//   (journal_failed_atom, std::string why)  sent by the journal to whoever
+//                          appended events that a failed write lost (the
+//                          supervisor then refuses new starts);
+//   (journal_stats_atom) -> std::vector<uint64_t>{commits, events}.
 #pragma once
 
 #include <caf/all.hpp>
 
 #include "dairector/actors/messages.hpp"
+#include "dairector/journal_store.hpp"
 
 namespace dairector::actors {
 
 using persist_atom = caf::atom_constant<caf::atom("dpersist")>;
+using journal_failed_atom = caf::atom_constant<caf::atom("djfailed")>;
+using journal_stats_atom = caf::atom_constant<caf::atom("djstats")>;
 
 /// An in-memory journal: acknowledges at once, keeps every event, up to
 /// `events_max` in all; past that a persist fails (never acknowledged) and an
 /// append is dropped, so memory stays bounded.
 inline constexpr std::size_t memory_journal_events_max = 10'000'000;
 caf::behavior memory_journal(caf::event_based_actor* self, std::size_t events_max);
+
+/// The durable journal: an already opened store (so that the caller sees open
+/// errors: a second owner, corruption) served on the actor's own thread.
+/// Spawn it detached: `sys.spawn<caf::detached>(sqlite_journal, store)`; its
+/// writes block on fsync.
+///
+/// Group commit: every append and persist queued when the journal writes
+/// goes into one transaction (at most `journal_batch_events_max` events), and
+/// each persist is answered after that commit. A failed write is never
+/// acknowledged, and the journal takes no more writes after it (memory may be
+/// ahead of disk); `dairector resume` carries on once the fault is gone.
+inline constexpr std::size_t journal_batch_events_max = 10'000;
+caf::behavior sqlite_journal(caf::event_based_actor* self, std::shared_ptr<journal_store> store);
 
 }  // namespace dairector::actors

@@ -1,0 +1,114 @@
+// The durable journal (DESIGN.md "The journal", rules 4, 5, 8, 9): an SQLite
+// file in WAL mode holding every event of every pipeline it serves, one row
+// each, never updated or deleted.
+//
+// On disk (format version 1, frozen; `PRAGMA application_id` marks the file):
+//   meta(key, value)        format_version, created_by
+//   events(pos, pipeline, seq, type, at_ms, by, body, crc)
+//     pos   journal-wide order, gapless from 1 (INTEGER PRIMARY KEY)
+//     seq   gapless per pipeline from 1; UNIQUE(pipeline, seq)
+//     body  the event as one line of CONTRACT.md §3 JSON (the codec)
+//     crc   CRC-32 over pipeline, seq, type, at_ms, by and body, verified on
+//           every read: a row that does not match is corruption, never applied
+//
+// An event is validated before it is written (its pipeline's seq follows on,
+// it encodes within event_bytes_max) and after it is read (checksum, decode,
+// columns agree with the body, seq continuity). Whether it is legal in its
+// pipeline's state is the reducer's question: `replay` folds and checks the
+// invariants.
+//
+// One owner: a store opened for writing holds an exclusive lock on
+// `PATH.lock` (flock: released when the process dies, even by SIGKILL) that
+// names its pid and host; a second writer gets an error naming them.
+// Read-only stores take no lock and work beside a running owner (WAL).
+//
+// Not thread-safe: one thread (the journal actor) uses a store.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dairector/event.hpp"
+#include "dairector/result.hpp"
+#include "dairector/state.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace dairector {
+
+inline constexpr int journal_format_version = 1;
+
+enum class journal_sync {
+  full,    // every commit survives power loss (fsync of the WAL on each commit)
+  normal,  // a commit survives a process crash; the last ones may roll back after power loss
+};
+
+struct journal_options {
+  bool read_only = false;
+  journal_sync sync = journal_sync::full;
+  /// Test seam (fault injection): after this many successful commits every
+  /// further append fails as an I/O error would, writing nothing. 0: never.
+  std::uint64_t fail_after_commits = 0;
+};
+
+struct pipeline_summary {
+  std::string id;
+  std::uint64_t seq = 0;  // its last event
+};
+
+class journal_store {
+public:
+  /// Opens (creating when writable and missing) the journal at `path`.
+  /// Errors (errc::journal): not a dairector journal, a newer format, owned
+  /// by another process ("... is owned by pid N on host H"), I/O.
+  static result<std::unique_ptr<journal_store>> open(const std::string& path, journal_options opt = {});
+  ~journal_store();
+  journal_store(const journal_store&) = delete;
+  journal_store& operator=(const journal_store&) = delete;
+
+  /// Writes `events` in one transaction, all or none. Each pipeline's events
+  /// must follow on from its last durable seq; a `pipeline_created` must be
+  /// its pipeline's seq 1. On an error nothing of the batch is durable.
+  std::optional<error> append(std::span<const event> events);
+
+  /// A pipeline's events in seq order, every row verified; errc::not_found
+  /// when the journal has no such pipeline; errc::journal (naming the seq)
+  /// for a damaged row.
+  result<std::vector<event>> history(const std::string& pipeline);
+
+  /// The pipelines in the journal, in order of creation.
+  result<std::vector<pipeline_summary>> pipelines();
+
+  /// Successful commits so far (group-commit statistics, the fault seam).
+  std::uint64_t commits() const noexcept { return commits_; }
+  const std::string& path() const noexcept { return path_; }
+
+private:
+  journal_store() = default;
+  result<std::shared_ptr<const pipeline_spec>> spec_of(const std::string& pipeline);
+  result<std::uint64_t> last_seq(const std::string& pipeline);
+
+  std::string path_;
+  journal_options opt_;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  int lock_fd_ = -1;
+  std::uint64_t commits_ = 0;
+  bool failed_ = false;  // a commit failed: memory and disk may differ, so no more writes
+  // Per pipeline, what appends need: its spec (stage names) and last durable seq.
+  std::map<std::string, std::shared_ptr<const pipeline_spec>, std::less<>> specs_;
+  std::map<std::string, std::uint64_t, std::less<>> last_seq_;
+};
+
+/// The state after a pipeline's history, with the invariants checked: what
+/// recovery, `status` and time travel use. A refused event or a violated
+/// invariant is corruption (errc::journal) naming the seq.
+result<system_state> replay(std::span<const event> history, std::uint64_t upto_seq = UINT64_MAX);
+
+}  // namespace dairector

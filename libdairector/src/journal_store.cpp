@@ -1,0 +1,337 @@
+#include "dairector/journal_store.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <sqlite3.h>
+
+#include "dairector/codec.hpp"
+#include "dairector/invariants.hpp"
+#include "dairector/reducer.hpp"
+
+namespace dairector {
+
+namespace {
+
+constexpr int application_id = 0x44414952;  // "DAIR"
+
+error journal_error(std::string message) { return make_error(errc::journal, std::move(message)); }
+
+std::string sqlite_message(sqlite3* db) { return db ? sqlite3_errmsg(db) : "cannot allocate a connection"; }
+
+// CRC-32 over the columns in a fixed order, with separators so that moving
+// bytes from one column to the next changes it.
+std::uint32_t row_crc(std::string_view pipeline, std::uint64_t seq, std::string_view type, std::int64_t at_ms,
+                      std::string_view by, std::string_view body) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  auto add = [&](std::string_view part) {
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(part.data()), static_cast<uInt>(part.size()));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>("\n"), 1);
+  };
+  add(pipeline);
+  add(std::to_string(seq));
+  add(type);
+  add(std::to_string(at_ms));
+  add(by);
+  add(body);
+  return static_cast<std::uint32_t>(crc);
+}
+
+// A prepared statement that finalizes itself.
+struct statement {
+  sqlite3_stmt* s = nullptr;
+  statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &s, nullptr); }
+  ~statement() { sqlite3_finalize(s); }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  explicit operator bool() const { return s != nullptr; }
+};
+
+std::string_view column_text(sqlite3_stmt* s, int i) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string_view();
+}
+
+bool exec(sqlite3* db, const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
+
+// The owner lock: flock on PATH.lock, holding "pid host". Returns the fd, or
+// an error naming the owner.
+result<int> take_owner_lock(const std::string& path) {
+  const std::string lock_path = path + ".lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return journal_error("cannot open the journal's lock file " + lock_path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[512] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    std::string owner = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
+    while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' ')) owner.pop_back();
+    long pid = 0;
+    char host[256] = {};
+    if (std::sscanf(owner.c_str(), "%ld %255s", &pid, host) == 2)
+      owner = "pid " + std::to_string(pid) + " on host " + host;
+    return journal_error("journal " + path + " is owned by another process (" + owner +
+                         "); only one process may write to it");
+  }
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const std::string me = std::to_string(::getpid()) + " " + host + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
+    ::close(fd);
+    return journal_error("cannot write the journal's lock file " + lock_path + ": " + std::strerror(errno));
+  }
+  return fd;
+}
+
+}  // namespace
+
+result<std::unique_ptr<journal_store>> journal_store::open(const std::string& path, journal_options opt) {
+  std::unique_ptr<journal_store> j(new journal_store());
+  j->path_ = path;
+  j->opt_ = opt;
+  if (!opt.read_only) {
+    auto fd = take_owner_lock(path);
+    if (!fd) return fd.err();
+    j->lock_fd_ = *fd;
+  }
+  const int flags = opt.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2(path.c_str(), &j->db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
+    return journal_error("cannot open journal " + path + ": " + sqlite_message(j->db_));
+  sqlite3_extended_result_codes(j->db_, 1);
+  // A reader waits out a writer's checkpoint rather than failing at once.
+  sqlite3_busy_timeout(j->db_, 5000);
+
+  auto fail = [&](const std::string& what) {
+    return journal_error("journal " + path + ": " + what + ": " + sqlite_message(j->db_));
+  };
+  int app_id = 0, user_version = 0;
+  {
+    statement s(j->db_, "PRAGMA application_id");
+    if (!s || sqlite3_step(s.s) != SQLITE_ROW) return fail("cannot read it (is it an SQLite file?)");
+    app_id = sqlite3_column_int(s.s, 0);
+  }
+  {
+    statement s(j->db_, "PRAGMA user_version");
+    if (!s || sqlite3_step(s.s) != SQLITE_ROW) return fail("cannot read its format version");
+    user_version = sqlite3_column_int(s.s, 0);
+  }
+  const bool fresh = app_id == 0 && user_version == 0;
+  if (fresh) {
+    statement s(j->db_, "SELECT count(*) FROM sqlite_master");
+    if (!s || sqlite3_step(s.s) != SQLITE_ROW) return fail("cannot read its schema");
+    if (sqlite3_column_int(s.s, 0) != 0)
+      return journal_error("journal " + path + " is an SQLite database but not a dairector journal");
+    if (opt.read_only) return make_error(errc::not_found, "journal " + path + " is empty (nothing was ever written to it)");
+  } else if (app_id != application_id) {
+    return journal_error("journal " + path + " is an SQLite database but not a dairector journal");
+  } else if (user_version > journal_format_version) {
+    return journal_error("journal " + path + " has format version " + std::to_string(user_version) +
+                         ", newer than this dairector reads (" + std::to_string(journal_format_version) + ")");
+  }
+  if (!opt.read_only) {
+    // WAL: readers beside the writer; FULL: a commit survives power loss.
+    if (!exec(j->db_, "PRAGMA journal_mode=WAL")) return fail("cannot switch to WAL mode");
+    const char* sync = opt.sync == journal_sync::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+    if (!exec(j->db_, sync)) return fail("cannot set synchronous");
+    if (fresh) {
+      const std::string schema =
+          "BEGIN IMMEDIATE;"
+          "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+          "CREATE TABLE events(pos INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, seq INTEGER NOT NULL,"
+          " type TEXT NOT NULL, at_ms INTEGER NOT NULL, by TEXT NOT NULL, body TEXT NOT NULL,"
+          " crc INTEGER NOT NULL, UNIQUE(pipeline, seq));"
+          "INSERT INTO meta VALUES('format_version', '" + std::to_string(journal_format_version) + "');"
+          "INSERT INTO meta VALUES('created_by', 'dairector');"
+          "PRAGMA application_id=" + std::to_string(application_id) + ";"
+          "PRAGMA user_version=" + std::to_string(journal_format_version) + ";"
+          "COMMIT;";
+      if (!exec(j->db_, schema.c_str())) {
+        exec(j->db_, "ROLLBACK");
+        return fail("cannot create the schema");
+      }
+    }
+    if (sqlite3_prepare_v2(j->db_,
+                           "INSERT INTO events(pos, pipeline, seq, type, at_ms, by, body, crc)"
+                           " VALUES(NULL, ?, ?, ?, ?, ?, ?, ?)",
+                           -1, &j->insert_, nullptr) != SQLITE_OK)
+      return fail("cannot prepare the insert");
+  }
+  return j;
+}
+
+journal_store::~journal_store() {
+  sqlite3_finalize(insert_);
+  sqlite3_close_v2(db_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the owner lock
+}
+
+result<std::uint64_t> journal_store::last_seq(const std::string& pipeline) {
+  if (auto it = last_seq_.find(pipeline); it != last_seq_.end()) return it->second;
+  statement s(db_, "SELECT max(seq) FROM events WHERE pipeline = ?");
+  if (!s) return journal_error("journal " + path_ + ": " + sqlite_message(db_));
+  sqlite3_bind_text(s.s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_STATIC);
+  if (sqlite3_step(s.s) != SQLITE_ROW) return journal_error("journal " + path_ + ": " + sqlite_message(db_));
+  const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0));  // NULL reads as 0
+  last_seq_[pipeline] = seq;
+  return seq;
+}
+
+result<std::shared_ptr<const pipeline_spec>> journal_store::spec_of(const std::string& pipeline) {
+  if (auto it = specs_.find(pipeline); it != specs_.end()) return it->second;
+  statement s(db_, "SELECT body FROM events WHERE pipeline = ? AND seq = 1");
+  if (!s) return journal_error("journal " + path_ + ": " + sqlite_message(db_));
+  sqlite3_bind_text(s.s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_STATIC);
+  if (sqlite3_step(s.s) != SQLITE_ROW)
+    return make_error(errc::not_found, "journal " + path_ + " has no pipeline '" + pipeline + "'");
+  auto created = decode_event_text(column_text(s.s, 0), nullptr);
+  if (!created || created->type != event_type::pipeline_created || !created->spec)
+    return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline +
+                         "' does not begin with a readable pipeline_created");
+  specs_[pipeline] = created->spec;
+  return created->spec;
+}
+
+std::optional<error> journal_store::append(std::span<const event> events) {
+  if (opt_.read_only) return journal_error("journal " + path_ + " is open read-only");
+  if (failed_) return journal_error("journal " + path_ + " failed earlier; it takes no more writes until reopened");
+  if (events.empty()) return std::nullopt;
+  if (opt_.fail_after_commits > 0 && commits_ >= opt_.fail_after_commits) {
+    failed_ = true;
+    return journal_error("journal " + path_ + ": write failed: injected I/O fault (after " +
+                         std::to_string(commits_) + " commits)");
+  }
+  // Validate the whole batch before writing any of it.
+  std::map<std::string, std::uint64_t, std::less<>> next;  // per pipeline: the seq it must have
+  std::vector<std::string> bodies;
+  bodies.reserve(events.size());
+  for (const event& e : events) {
+    auto it = next.find(e.pipeline);
+    if (it == next.end()) {
+      if (e.pipeline.empty()) return journal_error("an event without a pipeline id cannot be journaled");
+      auto last = last_seq(e.pipeline);
+      if (!last) return last.err();
+      it = next.emplace(e.pipeline, *last + 1).first;
+    }
+    if (e.seq != it->second)
+      return journal_error("event seq " + std::to_string(e.seq) + " of pipeline '" + e.pipeline +
+                           "' does not follow its durable seq " + std::to_string(it->second - 1));
+    ++it->second;
+    const pipeline_spec* spec = nullptr;
+    if (e.type == event_type::pipeline_created) {
+      if (!e.spec) return journal_error("pipeline_created without a spec cannot be journaled");
+    } else {
+      auto sp = spec_of(e.pipeline);
+      // Created in this very batch: not in the table yet.
+      if (!sp) {
+        auto created = std::find_if(events.begin(), events.end(), [&](const event& x) {
+          return x.pipeline == e.pipeline && x.type == event_type::pipeline_created;
+        });
+        if (created == events.end()) return sp.err();
+        spec = created->spec.get();
+      } else {
+        spec = sp->get();
+      }
+    }
+    bodies.push_back(encode_event_text(e, spec));
+    if (bodies.back().size() > event_bytes_max)
+      return journal_error("event seq " + std::to_string(e.seq) + " of pipeline '" + e.pipeline + "' is " +
+                           std::to_string(bodies.back().size()) + " bytes, over the limit of " +
+                           std::to_string(event_bytes_max));
+  }
+
+  auto fail = [&](const char* what) {
+    std::string message = "journal " + path_ + ": " + what + ": " + sqlite_message(db_);
+    exec(db_, "ROLLBACK");
+    failed_ = true;  // memory may now be ahead of disk: stop here (the pipeline refuses starts)
+    return journal_error(std::move(message));
+  };
+  if (!exec(db_, "BEGIN IMMEDIATE")) return fail("cannot begin a transaction");
+  for (std::size_t k = 0; k < events.size(); ++k) {
+    const event& e = events[k];
+    const char* type = to_string(e.type);
+    const std::string& body = bodies[k];
+    sqlite3_reset(insert_);
+    sqlite3_bind_text(insert_, 1, e.pipeline.data(), static_cast<int>(e.pipeline.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 2, static_cast<sqlite3_int64>(e.seq));
+    sqlite3_bind_text(insert_, 3, type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 4, e.at_ms);
+    sqlite3_bind_text(insert_, 5, e.by.data(), static_cast<int>(e.by.size()), SQLITE_STATIC);
+    sqlite3_bind_text(insert_, 6, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 7, row_crc(e.pipeline, e.seq, type, e.at_ms, e.by, body));
+    if (sqlite3_step(insert_) != SQLITE_DONE) return fail("write failed");
+  }
+  sqlite3_reset(insert_);
+  if (!exec(db_, "COMMIT")) return fail("commit failed");
+  ++commits_;
+  for (const auto& [pipeline, seq] : next) last_seq_[pipeline] = seq - 1;
+  for (const event& e : events)
+    if (e.type == event_type::pipeline_created) specs_[e.pipeline] = e.spec;
+  return std::nullopt;
+}
+
+result<std::vector<event>> journal_store::history(const std::string& pipeline) {
+  statement s(db_, "SELECT seq, type, at_ms, by, body, crc FROM events WHERE pipeline = ? ORDER BY seq");
+  if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  sqlite3_bind_text(s.s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_STATIC);
+  std::vector<event> out;
+  std::shared_ptr<const pipeline_spec> spec;
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+    const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0));
+    auto corrupt = [&](const std::string& why) {
+      return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "', event seq " +
+                           std::to_string(seq) + ": " + why);
+    };
+    const std::string_view type = column_text(s.s, 1), by = column_text(s.s, 3), body = column_text(s.s, 4);
+    const std::int64_t at_ms = sqlite3_column_int64(s.s, 2);
+    const auto crc = static_cast<std::uint32_t>(sqlite3_column_int64(s.s, 5));
+    if (seq != out.size() + 1)
+      return corrupt("expected seq " + std::to_string(out.size() + 1) + " (the pipeline's events have a gap)");
+    if (crc != row_crc(pipeline, seq, type, at_ms, by, body)) return corrupt("checksum mismatch");
+    auto e = decode_event_text(body, spec.get());
+    if (!e) return corrupt(e.err().message);
+    if (e->seq != seq || e->pipeline != pipeline || type != to_string(e->type) || e->by != by)
+      return corrupt("the row's columns disagree with its body");
+    if (seq == 1) {
+      if (e->type != event_type::pipeline_created) return corrupt("a pipeline must begin with pipeline_created");
+      spec = e->spec;
+    }
+    out.push_back(std::move(*e));
+  }
+  if (rc != SQLITE_DONE)
+    return journal_error("journal " + path_ + ": cannot read pipeline '" + pipeline + "' (after seq " +
+                         std::to_string(out.size()) + "): " + sqlite_message(db_));
+  if (out.empty()) return make_error(errc::not_found, "journal " + path_ + " has no pipeline '" + pipeline + "'");
+  return out;
+}
+
+result<std::vector<pipeline_summary>> journal_store::pipelines() {
+  statement s(db_, "SELECT pipeline, max(seq), min(pos) AS first FROM events GROUP BY pipeline ORDER BY first");
+  if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  std::vector<pipeline_summary> out;
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW)
+    out.push_back({std::string(column_text(s.s, 0)), static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1))});
+  if (rc != SQLITE_DONE) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  return out;
+}
+
+result<system_state> replay(std::span<const event> history, std::uint64_t upto_seq) {
+  if (upto_seq != UINT64_MAX && upto_seq > history.size())
+    return make_error(errc::not_found, "no event with seq " + std::to_string(upto_seq) + " (the history ends at " +
+                                           std::to_string(history.size()) + ")");
+  auto state = upto_seq >= history.size() ? fold(history) : state_at(history, upto_seq);
+  if (!state) return journal_error("journal history does not replay: " + state.err().message);
+  if (auto broken = check_invariants(*state); !broken.empty())
+    return journal_error("journal history replays to a state that breaks an invariant at seq " +
+                         std::to_string(state->seq()) + ": " + broken.front());
+  return state;
+}
+
+}  // namespace dairector
