@@ -176,6 +176,15 @@ void drive(supervisor_actor* self) {
   for (stage_index i : startable(st.state)) start_stage(self, i, st.cfg.by);
 }
 
+// The journal lost a write: nothing unacknowledged was applied, but memory
+// may be ahead of disk, so no more starts; watchers are told.
+void journal_failed(supervisor_actor* self, const std::string& why) {
+  auto& st = self->state;
+  if (!st.journal_error.empty()) return;
+  st.journal_error = "journal failed: " + why;
+  for (const auto& w : st.watchers) self->send(w, journal_failed_atom::value, st.journal_error);
+}
+
 // A worker's result. Fenced results are recorded as discarded; a live one is
 // made durable first and applied only then (rule 5).
 void on_result(supervisor_actor* self, stage_result& r) {
@@ -224,7 +233,7 @@ void on_result(supervisor_actor* self, stage_result& r) {
           [=](caf::error& err) {
             // Not durable, so never applied: the run stays running, and no
             // new start is made until the journal works again.
-            self->state.journal_error = "journal failed: " + describe(err);
+            journal_failed(self, describe(err));
           });
 }
 
@@ -255,6 +264,24 @@ void on_down(supervisor_actor* self, const caf::down_msg& dm) {
     record(self, e);
   }
   if (!lost.empty()) drive(self);
+}
+
+// Rule 8: carry on from the journal. A run the journal shows running has no
+// worker any more (the process that ran it is gone): it is interrupted, and
+// the driver starts it again with a fresh run id.
+void recover(supervisor_actor* self) {
+  auto& st = self->state;
+  st.state = std::move(*st.cfg.recovered);
+  st.cfg.recovered.reset();
+  st.cfg.spec = st.state.spec_ptr();  // the journal's spec is the pipeline's
+  st.cfg.pipeline = st.state.pipeline();
+  for (stage_index i = 0; i < st.state.size(); ++i) {
+    if (st.state.stage(i).stored != run_status::running) continue;
+    event e = make_event(self, event_type::stage_interrupted, "system");
+    e.stage = i;
+    e.run = st.state.stage(i).run;
+    record(self, e);
+  }
 }
 
 void stop_all(supervisor_actor* self) {
@@ -289,7 +316,9 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
   self->set_default_handler([](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
     return caf::make_error(caf::sec::unexpected_message);
   });
-  {
+  if (self->state.cfg.recovered) {
+    recover(self);
+  } else {
     event created = make_event(self, event_type::pipeline_created, self->state.cfg.by);
     created.spec = self->state.cfg.spec;
     record(self, created);
@@ -378,6 +407,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
                 });
         return rp;
       },
+      [=](journal_failed_atom, const std::string& why) { journal_failed(self, why); },
       [=](state_atom) { return self->state.state; },
       [=](watch_atom, const caf::actor& watcher) {
         self->state.watchers.push_back(watcher);
@@ -429,6 +459,9 @@ void register_message_types(caf::actor_system_config& cfg) {
 
 std::string describe(const caf::error& err) {
   if (!err) return "no error";
+  // Our own failures (the journal's) carry their sentence as the context.
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0)) return ctx.get_as<std::string>(0);
   return caf::to_string(err);
 }
 

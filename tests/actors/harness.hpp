@@ -62,6 +62,8 @@ struct fixture {
   std::shared_ptr<job_log> log = std::make_shared<job_log>();
   caf::actor journal;
   caf::actor sup;
+  std::vector<caf::actor> watchers;           // given to the supervisor by start()
+  std::optional<system_state> recovered;      // likewise
   std::int64_t clock = 1'700'000'000'000;
 
   fixture() {
@@ -88,6 +90,8 @@ struct fixture {
     sc.workers = std::make_shared<manual_workers>(log);
     sc.clock_ms = [this] { return ++clock; };
     sc.drive = drive;
+    sc.watchers = watchers;
+    sc.recovered = recovered;
     sup = sys->spawn(actors::supervisor, sc);
   }
 

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -50,6 +51,11 @@ struct supervisor_config {
                                                // confirmations and re-runs are settled regardless)
   std::string by = "system";                   // who the supervisor's own decisions are by
   std::vector<caf::actor> watchers;            // watching from the first event on
+  /// Recovery (rule 8): the state replayed from the journal (`replay`). The
+  /// supervisor carries on from it instead of creating the pipeline: runs
+  /// that were started and never ended are recorded `stage_interrupted` and
+  /// become startable again.
+  std::optional<system_state> recovered;
 };
 
 struct live_run {
@@ -95,7 +101,12 @@ struct supervisor_state {
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
 
 /// Spawn with `sys.spawn(supervisor, cfg)`. The pipeline is created (its
-/// `pipeline_created` event applied and journaled) when the actor starts.
+/// `pipeline_created` event applied and journaled) when the actor starts, or
+/// recovered from `cfg.recovered`.
+///
+/// Watchers get a `state_update` per applied event, in seq order, and
+/// `(journal_failed_atom, std::string why)` if the journal fails (the
+/// pipeline then refuses starts; nothing unacknowledged was applied).
 caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg);
 
 /// The state of a supervisor, for tests under the test coordinator only.
