@@ -11,4 +11,9 @@ cmake --build build -j"$(nproc)"
 echo
 echo "== the main job: the six-stage example pipeline =="
 ./build/apps/dairector check examples/dairector.json
-./build/apps/dairector run examples/dairector.json --yes
+# A fresh journal each time (a journal keeps a pipeline id once it has run).
+rm -f build/example.db build/example.db-wal build/example.db-shm build/example.db.lock
+./build/apps/dairector run examples/dairector.json --yes --journal build/example.db
+echo
+echo "== its journal: the audit trail =="
+./build/apps/dairector history --journal build/example.db

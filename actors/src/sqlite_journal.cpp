@@ -83,6 +83,11 @@ caf::behavior sqlite_journal(caf::event_based_actor* self, std::shared_ptr<journ
         if (!h) return failure(h.err().message);
         return std::move(*h);
       },
+      [=](journal_sync_atom) -> caf::result<std::uint64_t> {
+        flush(st);
+        if (!st->failed.empty()) return failure(st->failed);
+        return st->store->commits();
+      },
       [=](journal_stats_atom) {
         return std::vector<std::uint64_t>{st->store->commits(), st->events};
       },

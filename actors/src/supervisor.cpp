@@ -76,10 +76,12 @@ void install(supervisor_actor* self, const event& e) {
 // Memory first, then the journal without waiting (rule 4): starts, cancels,
 // context changes and the supervisor's own decisions. Applied in place: no
 // copy unless a watcher still holds parts of the state.
+// The journal hears of an event before any watcher does, so whoever saw it
+// can rely on it being queued for disk.
 std::optional<error> record(supervisor_actor* self, const event& e) {
   if (auto err = apply_in_place(self->state.state, e)) return err;
-  changed(self, e);
   if (self->state.cfg.journal) self->send(self->state.cfg.journal, append_atom::value, e);
+  changed(self, e);
   return std::nullopt;
 }
 

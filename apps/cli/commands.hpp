@@ -17,6 +17,8 @@ enum exit_code : int {
 };
 
 void add_check(CLI::App& app, int& exit_status);
-void add_run(CLI::App& app, int& exit_status);
+void add_run(CLI::App& app, int& exit_status);      // run, resume
+void add_inspect(CLI::App& app, int& exit_status);  // status, history
+void add_control(CLI::App& app, int& exit_status);  // invalidate, confirm, reject, cancel, rollback
 
 }  // namespace dairector::cli

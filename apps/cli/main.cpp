@@ -8,6 +8,8 @@ int main(int argc, char** argv) {
   int exit_status = dairector::cli::exit_done;
   dairector::cli::add_check(app, exit_status);
   dairector::cli::add_run(app, exit_status);
+  dairector::cli::add_inspect(app, exit_status);
+  dairector::cli::add_control(app, exit_status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,6 +1,8 @@
-// `dairector run SPEC`: create a pipeline and run it to the end in this
-// process with local workers (CONTRACT.md §4). On a terminal: a live view and
-// a prompt at each confirmation; otherwise plain progress lines.
+// `dairector run SPEC` and `dairector resume`: run a pipeline to the end in
+// this process with local workers and the durable journal (CONTRACT.md §4).
+// `run` creates it; `resume` folds the journal back into state and carries on
+// (rule 8). On a terminal: a live view and a prompt at each confirmation;
+// otherwise plain progress lines.
 #include <unistd.h>
 
 #include <atomic>
@@ -11,6 +13,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/journal_args.hpp"
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/supervisor.hpp"
 #include "dairector/codec.hpp"
@@ -24,17 +27,12 @@ std::atomic<bool> interrupted{false};
 extern "C" void on_sigint(int) { interrupted = true; }
 
 struct run_options {
-  std::string spec;
-  std::string id;
+  std::string spec;  // run only
+  journal_args journal;
   bool yes = false;
   bool as_json = false;
   std::size_t command_limit = 8;
 };
-
-std::int64_t wall_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 // One line per event, for logs and pipes.
 std::string progress_line(const event& e, const system_state& s) {
@@ -104,12 +102,14 @@ int finish(const system_state& s, pipeline_outcome o, bool as_json) {
   return exit_stage_failed;
 }
 
-int run_pipeline(const run_options& opt) {
-  auto spec = load_spec(opt.spec);
-  if (!spec) {
-    std::cerr << "dairector run: " << spec.err().message << "\n";
-    return exit_usage;
-  }
+// The meta key under which a pipeline's command folder is kept.
+std::string workdir_key(const std::string& pipeline) { return "workdir:" + pipeline; }
+
+// Runs the pipeline to an end: done, failed, cancelled, waiting without a
+// terminal, or a journal failure. `recovered` is set by resume.
+int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, const std::string& id,
+                 std::shared_ptr<const pipeline_spec> spec, const std::string& workdir,
+                 std::optional<system_state> recovered) {
   const bool tty_in = ::isatty(0), tty_out = ::isatty(1) && !opt.as_json;
   std::signal(SIGINT, on_sigint);
   std::signal(SIGTERM, on_sigint);
@@ -121,18 +121,25 @@ int run_pipeline(const run_options& opt) {
   caf::scoped_actor self{sys};
 
   actors::supervisor_config sc;
-  sc.pipeline = opt.id.empty() ? (*spec)->name() : opt.id;
-  sc.spec = *spec;
-  sc.workdir = std::filesystem::absolute(opt.spec).parent_path().string();
-  sc.journal = sys.spawn(actors::memory_journal, actors::memory_journal_events_max);
+  sc.pipeline = id;
+  sc.spec = std::move(spec);
+  sc.workdir = workdir;
+  sc.by = "system";
+  // The journal blocks on fsync: its own thread (DESIGN.md "The journal").
+  sc.journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::move(store));
   sc.gate = sys.spawn(actors::command_gate, opt.command_limit);
-  sc.watchers = {caf::actor{self}};  // from pipeline_created on: no event goes unseen
-  auto sup = sys.spawn(actors::supervisor, sc);
+  sc.watchers = {caf::actor{self}};  // from the first event on: no event goes unseen
   system_state state;
+  if (recovered) state = *recovered;
+  sc.recovered = std::move(recovered);
+  auto sup = sys.spawn(actors::supervisor, sc);
   std::unordered_map<std::uint64_t, std::int64_t> started;
   live_view view;
   bool cancelling = false, asked = false;
+  const std::string by = opt.journal.who();
   int code = -1;
+  if (!state.empty() && !tty_out && !opt.as_json)
+    std::cout << "resuming pipeline '" << state.pipeline() << "' at seq " << state.seq() << std::endl;
   while (code < 0) {
     self->receive(
         [&](actors::state_update& u) {
@@ -141,15 +148,22 @@ int run_pipeline(const run_options& opt) {
           if (tty_out) view.draw(state, started);
           else if (!opt.as_json) std::cout << progress_line(u.applied, state) << std::endl;
         },
+        [&](actors::journal_failed_atom, const std::string& why) {
+          std::cerr << "dairector: " << why << "\nnothing unacknowledged was applied; run `dairector resume` "
+                    << "once the journal can be written again\n";
+          code = exit_journal;
+        },
         caf::after(std::chrono::milliseconds(100)) >> [&] {
           if (tty_out) view.draw(state, started);
         });
+    if (code >= 0) break;
     if (interrupted && !cancelling) {
       cancelling = true;
       std::cerr << "\ncancelling: killing running stages\n";
-      self->request(sup, caf::infinite, actors::cancel_atom::value, std::string(), std::string("user:") + (getenv("USER") ? getenv("USER") : "cli"))
+      self->request(sup, caf::infinite, actors::cancel_atom::value, std::string(), by)
           .receive([](actors::reply&) {}, [](caf::error&) {});
     }
+    if (state.empty()) continue;
     const pipeline_outcome o = outcome(state);
     if (state.pending() && !asked && !cancelling) {
       asked = true;
@@ -163,17 +177,67 @@ int run_pipeline(const run_options& opt) {
         asked = false;
         continue;
       }
-      self->request(sup, caf::infinite, actors::resolve_atom::value, approve, std::string(opt.yes ? "--yes" : ""),
-                    std::string("user:") + (getenv("USER") ? getenv("USER") : "cli"))
+      self->request(sup, caf::infinite, actors::resolve_atom::value, approve, std::string(opt.yes ? "--yes" : ""), by)
           .receive([](actors::reply&) {}, [](caf::error&) {});
     }
     if (!state.pending()) asked = false;
     if (o != pipeline_outcome::active && o != pipeline_outcome::waiting) code = finish(state, o, opt.as_json);
   }
+  // A clean stop loses nothing: the supervisor goes first (its last appends
+  // are then queued at the journal), then the journal commits what it holds.
+  self->monitor(sup);
   self->send(sup, actors::stop_atom::value);
+  self->receive([](caf::down_msg&) {});
+  self->request(sc.journal, caf::infinite, actors::journal_sync_atom::value)
+      .receive([](std::uint64_t) {},
+               [&](caf::error& err) {
+                 if (code != exit_journal) {
+                   std::cerr << "dairector: " << actors::describe(err) << "\n";
+                   code = exit_journal;
+                 }
+               });
   self->send_exit(sc.journal, caf::exit_reason::user_shutdown);
   self->send_exit(sc.gate, caf::exit_reason::user_shutdown);
   return code;
+}
+
+int run_pipeline(const run_options& opt) {
+  auto spec = load_spec(opt.spec);
+  if (!spec) {
+    std::cerr << "dairector run: " << spec.err().message << "\n";
+    return exit_usage;
+  }
+  const std::string id = opt.journal.id.empty() ? (*spec)->name() : opt.journal.id;
+  auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
+  if (!store) return report("run", store.err());
+  auto existing = (*store)->pipelines();
+  if (!existing) return report("run", existing.err());
+  for (const auto& p : *existing)
+    if (p.id == id) {
+      std::cerr << "dairector run: journal " << (*store)->path() << " already has pipeline '" << id << "' (seq "
+                << p.seq << "): `dairector resume --id " << id << "` carries it on; `--id` names a new one\n";
+      return exit_usage;
+    }
+  const std::string workdir = std::filesystem::absolute(opt.spec).parent_path().string();
+  if (auto err = (*store)->put_meta(workdir_key(id), workdir)) return report("run", *err);
+  return drive_to_end(opt, std::shared_ptr<journal_store>(std::move(*store)), id, *spec, workdir, std::nullopt);
+}
+
+int resume_pipeline(const run_options& opt) {
+  auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
+  if (!store) return report("resume", store.err());
+  auto id = pick_pipeline(**store, opt.journal.id);
+  if (!id) return report("resume", id.err());
+  auto history = (*store)->history(*id);
+  if (!history) return report("resume", history.err());
+  auto state = replay(*history);
+  if (!state) return report("resume", state.err());
+  auto workdir = (*store)->get_meta(workdir_key(*id));
+  if (!workdir) return report("resume", workdir.err());
+  const std::string folder = workdir->value_or(std::filesystem::current_path().string());
+  auto spec = state->spec_ptr();
+  return drive_to_end(opt, std::shared_ptr<journal_store>(std::move(*store)), *id, std::move(spec), folder,
+                      std::move(*state));
 }
 
 }  // namespace
@@ -182,12 +246,21 @@ void add_run(CLI::App& app, int& exit_status) {
   auto* cmd = app.add_subcommand("run", "Create a pipeline and run it to the end with local workers");
   auto opt = std::make_shared<run_options>();
   cmd->add_option("spec", opt->spec, "The pipeline spec (JSON)")->required();
-  cmd->add_option("--id", opt->id, "The pipeline id (default: the spec's name)");
+  add_journal_options(cmd, opt->journal, /*writes=*/true);
   cmd->add_flag("--yes", opt->yes, "Approve every confirmation");
   cmd->add_flag("--json", opt->as_json, "Print the final state as JSON (status --json)");
   cmd->add_option("--command-limit", opt->command_limit, "At most this many stage commands at once")
       ->check(CLI::Range(1, 1024));
   cmd->callback([&exit_status, opt] { exit_status = run_pipeline(*opt); });
+
+  auto* res = app.add_subcommand("resume", "Recover a pipeline from the journal and carry it on to the end");
+  auto ropt = std::make_shared<run_options>();
+  add_journal_options(res, ropt->journal, /*writes=*/true);
+  res->add_flag("--yes", ropt->yes, "Approve every confirmation");
+  res->add_flag("--json", ropt->as_json, "Print the final state as JSON (status --json)");
+  res->add_option("--command-limit", ropt->command_limit, "At most this many stage commands at once")
+      ->check(CLI::Range(1, 1024));
+  res->callback([&exit_status, ropt] { exit_status = resume_pipeline(*ropt); });
 }
 
 }  // namespace dairector::cli

@@ -311,6 +311,26 @@ result<std::vector<event>> journal_store::history(const std::string& pipeline) {
   return out;
 }
 
+std::optional<error> journal_store::put_meta(const std::string& key, const std::string& value) {
+  if (opt_.read_only) return journal_error("journal " + path_ + " is open read-only");
+  statement s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+  if (!s) return journal_error("journal " + path_ + ": " + sqlite_message(db_));
+  sqlite3_bind_text(s.s, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+  sqlite3_bind_text(s.s, 2, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return journal_error("journal " + path_ + ": write failed: " + sqlite_message(db_));
+  return std::nullopt;
+}
+
+result<std::optional<std::string>> journal_store::get_meta(const std::string& key) {
+  statement s(db_, "SELECT value FROM meta WHERE key = ?");
+  if (!s) return journal_error("journal " + path_ + ": " + sqlite_message(db_));
+  sqlite3_bind_text(s.s, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+  const int rc = sqlite3_step(s.s);
+  if (rc == SQLITE_ROW) return std::optional<std::string>(std::string(column_text(s.s, 0)));
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+}
+
 result<std::vector<pipeline_summary>> journal_store::pipelines() {
   statement s(db_, "SELECT pipeline, max(seq), min(pos) AS first FROM events GROUP BY pipeline ORDER BY first");
   if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));

@@ -15,7 +15,7 @@ bad() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 check() {
   local name=$1 want=$2 pattern=$3; shift 4
   local out rc
-  out=$(timeout 60 "$bin" "$@" </dev/null 2>&1); rc=$?
+  out=$(DAIRECTOR_JOURNAL="$tmp/$name.db" timeout 60 "$bin" "$@" </dev/null 2>&1); rc=$?
   [[ $rc -eq $want ]] || { bad "$name" "exit $rc, expected $want: $(tail -3 <<<"$out")"; return; }
   grep -qE -- "$pattern" <<<"$out" || { bad "$name" "no /$pattern/ in: $(tail -3 <<<"$out")"; return; }
   ok "$name"
@@ -28,7 +28,7 @@ spec() {  # spec NAME RUN-JSON
 
 check example_yes 0 "validate +stage_completed" -- run "$examples/dairector.json" --yes
 check example_waits 4 "waiting for confirmation: Approve the design" -- run "$examples/dairector.json"
-out=$(timeout 60 "$bin" run "$examples/dairector.json" --yes --json </dev/null 2>/dev/null)
+out=$(timeout 60 "$bin" run "$examples/dairector.json" --yes --json --journal "$tmp/json.db" </dev/null 2>/dev/null)
 if [[ $(grep -o '"status": "completed"' <<<"$out" | wc -l) -eq 6 ]] && grep -q '"pending_confirmation": null' <<<"$out"; then
   ok json_final_state
 else
@@ -42,7 +42,7 @@ check stderr_tail 1 "exited with status 3; stderr: it broke" -- run "$(spec fail
 
 # Ctrl-C while a command (and a child of it) runs: exit 3, the group is gone.
 s=$(spec hang '{"command": ["sh", "-c", "sleep 4242 & sleep 4242; wait"], "timeout_s": 600}')
-"$bin" run "$s" </dev/null >"$tmp/hang.out" 2>&1 &
+"$bin" run "$s" --journal "$tmp/hang.db" </dev/null >"$tmp/hang.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do grep -q "work .*stage_started" "$tmp/hang.out" && pgrep -f "sleep 4242" >/dev/null && break; sleep 0.05; done
 kill -INT $pid
@@ -57,7 +57,7 @@ fi
 # confirmation is a prompt. Answer no, then yes: the rejected stage re-runs and
 # asks again.
 if command -v script >/dev/null; then
-  printf 'n\ny\n' | timeout 60 script -qec "$bin run $examples/dairector.json" /dev/null >"$tmp/tty.out" 2>&1; rc=$?
+  printf 'n\ny\n' | timeout 60 script -qec "$bin run $examples/dairector.json --journal $tmp/tty.db" /dev/null >"$tmp/tty.out" 2>&1; rc=$?
   prompts=$(grep -ao "? Approve the design before slicing? \[y/n\]" "$tmp/tty.out" | wc -l)
   redraws=$(grep -ac $'\x1b\[6A' "$tmp/tty.out")
   if [[ $rc -eq 0 && $prompts -eq 2 && $redraws -gt 0 ]] && grep -aq "validate    completed" "$tmp/tty.out"; then

@@ -85,6 +85,11 @@ public:
   /// The pipelines in the journal, in order of creation.
   result<std::vector<pipeline_summary>> pipelines();
 
+  /// Facts about a pipeline that are not events (e.g. the folder its
+  /// commands run in, so that `resume` runs them where `run` did).
+  std::optional<error> put_meta(const std::string& key, const std::string& value);
+  result<std::optional<std::string>> get_meta(const std::string& key);
+
   /// Successful commits so far (group-commit statistics, the fault seam).
   std::uint64_t commits() const noexcept { return commits_; }
   const std::string& path() const noexcept { return path_; }

@@ -15,7 +15,9 @@
 //   (journal_failed_atom, std::string why)  sent by the journal to whoever
 //                          appended events that a failed write lost (the
 //                          supervisor then refuses new starts);
-//   (journal_stats_atom) -> std::vector<uint64_t>{commits, events}.
+//   (journal_stats_atom) -> std::vector<uint64_t>{commits, events};
+//   (journal_sync_atom) -> uint64_t commits, once everything sent before it
+//                          is durable (a clean shutdown waits for it).
 #pragma once
 
 #include <caf/all.hpp>
@@ -28,6 +30,7 @@ namespace dairector::actors {
 using persist_atom = caf::atom_constant<caf::atom("dpersist")>;
 using journal_failed_atom = caf::atom_constant<caf::atom("djfailed")>;
 using journal_stats_atom = caf::atom_constant<caf::atom("djstats")>;
+using journal_sync_atom = caf::atom_constant<caf::atom("djsync")>;
 
 /// An in-memory journal: acknowledges at once, keeps every event, up to
 /// `events_max` in all; past that a persist fails (never acknowledged) and an

@@ -1,0 +1,154 @@
+// `invalidate`, `confirm`, `reject`, `cancel`, `rollback` (CONTRACT.md §4) on
+// a journal no process owns: take the owner lock, replay, turn the request
+// into one event, check it against the reducer, and append it durably. The
+// lock makes this process the pipeline's only writer for that moment (rule
+// 1); when another process owns the journal the command says so (exit 5):
+// live control goes through `serve`. History is only ever appended to (rule 9).
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/journal_args.hpp"
+#include "dairector/codec.hpp"
+#include "dairector/reducer.hpp"
+
+namespace dairector::cli {
+
+namespace {
+
+enum class verb { invalidate, confirm, reject, cancel, rollback };
+
+struct control_options {
+  journal_args journal;
+  std::string stage;
+  std::string context;  // invalidate: JSON; empty = keep the stage's context
+  std::string note;
+  std::uint64_t to = 0;
+};
+
+const char* name_of(verb v) {
+  switch (v) {
+    case verb::invalidate: return "invalidate";
+    case verb::confirm: return "confirm";
+    case verb::reject: return "reject";
+    case verb::cancel: return "cancel";
+    case verb::rollback: return "rollback";
+  }
+  return "?";
+}
+
+// The event the request stands for, or why there is none.
+result<event> make_request(verb v, const control_options& opt, const system_state& s,
+                           const std::vector<event>& history) {
+  event e;
+  e.seq = s.seq() + 1;
+  e.at_ms = wall_ms();
+  e.by = opt.journal.who();
+  e.pipeline = s.pipeline();
+  auto stage_named = [&](const std::string& name) -> result<stage_index> {
+    stage_index i = s.spec().find(name);
+    if (i == no_stage) return make_error(errc::not_found, "pipeline '" + s.pipeline() + "' has no stage '" + name + "'");
+    return i;
+  };
+  switch (v) {
+    case verb::invalidate: {
+      auto i = stage_named(opt.stage);
+      if (!i) return i.err();
+      e.type = event_type::context_changed;
+      e.stage = *i;
+      if (opt.context.empty()) {
+        const auto& current = s.payload(*i).context;
+        e.payload = current ? current : std::make_shared<const json>(json::object());
+      } else {
+        json value = json::parse(opt.context, nullptr, false);
+        if (value.is_discarded()) return make_error(errc::decode_failed, "--context is not valid JSON: " + opt.context);
+        e.payload = std::make_shared<const json>(std::move(value));
+      }
+      break;
+    }
+    case verb::confirm:
+    case verb::reject: {
+      const confirmation* c = s.pending();
+      if (!c) return make_error(errc::refused, "no confirmation is pending");
+      e.type = event_type::confirmation_resolved;
+      e.stage = c->stage;
+      e.approved = v == verb::confirm;
+      e.text = opt.note;
+      break;
+    }
+    case verb::cancel:
+      e.type = event_type::stage_cancelled;
+      if (!opt.stage.empty()) {
+        auto i = stage_named(opt.stage);
+        if (!i) return i.err();
+        e.stage = *i;
+        e.run = s.stage(*i).run;
+      }
+      break;
+    case verb::rollback: {
+      e.type = event_type::rolled_back;
+      e.to = opt.to;
+      if (opt.to < 1 || opt.to >= e.seq)
+        return make_error(errc::refused, "cannot roll back to seq " + std::to_string(opt.to) +
+                                             ": it must be between 1 and " + std::to_string(s.seq()));
+      auto target = replay(history, opt.to);
+      if (!target) return target.err();
+      e.target = std::make_shared<const system_state>(std::move(*target));
+      break;
+    }
+  }
+  if (auto err = check(s, e)) return *err;
+  return e;
+}
+
+int control(verb v, const control_options& opt) {
+  const char* command = name_of(v);
+  auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
+  if (!store) {
+    std::cerr << "dairector " << command << ": " << store.err().message << "\n";
+    if (store.err().message.find("owned by") != std::string::npos)
+      std::cerr << "(a running pipeline is controlled through `dairector serve`, not through its journal)\n";
+    return exit_for(store.err());
+  }
+  auto id = pick_pipeline(**store, opt.journal.id);
+  if (!id) return report(command, id.err());
+  auto history = (*store)->history(*id);
+  if (!history) return report(command, history.err());
+  auto state = replay(*history);
+  if (!state) return report(command, state.err());
+  auto e = make_request(v, opt, *state, *history);
+  if (!e) return report(command, e.err());
+  if (auto err = (*store)->append(std::span<const event>(&*e, 1))) return report(command, *err);
+  std::cout << "seq " << e->seq << ": " << to_string(e->type) << " (pipeline '" << *id << "'); `dairector resume` "
+            << "carries the pipeline on\n";
+  return exit_done;
+}
+
+}  // namespace
+
+void add_control(CLI::App& app, int& exit_status) {
+  auto add = [&](verb v, const char* help) {
+    auto* cmd = app.add_subcommand(name_of(v), help);
+    auto opt = std::make_shared<control_options>();
+    add_journal_options(cmd, opt->journal, /*writes=*/true);
+    switch (v) {
+      case verb::invalidate:
+        cmd->add_option("stage", opt->stage, "The stage whose context changed")->required();
+        cmd->add_option("--context", opt->context, "Its new context (JSON); default: keep it");
+        break;
+      case verb::confirm:
+      case verb::reject: cmd->add_option("--note", opt->note, "Why (recorded in the journal)"); break;
+      case verb::cancel: cmd->add_option("stage", opt->stage, "The stage to cancel (default: the whole pipeline)"); break;
+      case verb::rollback:
+        cmd->add_option("--to", opt->to, "Return to the state right after this event (seq)")->required();
+        break;
+    }
+    cmd->callback([&exit_status, v, opt] { exit_status = control(v, *opt); });
+  };
+  add(verb::invalidate, "Context change on STAGE: every stage downstream of it becomes outdated");
+  add(verb::confirm, "Approve the pending confirmation");
+  add(verb::reject, "Reject the pending confirmation (its stage becomes outdated and runs again)");
+  add(verb::cancel, "Cancel one running stage, or the whole pipeline");
+  add(verb::rollback, "Append an event that returns the pipeline to its state after SEQ");
+}
+
+}  // namespace dairector::cli

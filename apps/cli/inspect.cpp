@@ -1,0 +1,108 @@
+// `dairector status` and `dairector history` (CONTRACT.md §4): read-only, so
+// they work beside a running owner (the journal is in WAL mode). `status --at
+// SEQ` is time travel: the state right after event SEQ, replayed.
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.hpp"
+#include "cli/journal_args.hpp"
+#include "dairector/codec.hpp"
+#include "dairector/plan.hpp"
+
+namespace dairector::cli {
+
+namespace {
+
+struct inspect_options {
+  journal_args journal;
+  std::uint64_t at = 0;  // 0: now
+  bool as_json = false;
+};
+
+// The pipeline's verified history.
+result<std::vector<event>> read_history(const journal_args& args) {
+  auto store = journal_store::open(args.journal_path(), args.options(/*read_only=*/true));
+  if (!store) return store.err();
+  auto id = pick_pipeline(**store, args.id);
+  if (!id) return id.err();
+  return (*store)->history(*id);
+}
+
+int status(const inspect_options& opt) {
+  auto history = read_history(opt.journal);
+  if (!history) return report("status", history.err());
+  auto state = replay(*history, opt.at > 0 ? opt.at : UINT64_MAX);
+  if (!state) return report("status", state.err());
+  const system_state& s = *state;
+  if (opt.as_json) {
+    std::cout << state_to_json(s).dump(2) << "\n";
+    return exit_done;
+  }
+  std::cout << "pipeline '" << s.pipeline() << "' at seq " << s.seq();
+  if (opt.at > 0) std::cout << " of " << history->size() << " (" << format_time((*history)[s.seq() - 1].at_ms) << ")";
+  std::cout << ": " << to_string(outcome(s)) << "\n";
+  for (stage_index i = 0; i < s.size(); ++i) {
+    const stage_state& st = s.stage(i);
+    std::cout << "  " << std::left << std::setw(14) << s.spec()[i].name << std::setw(11) << to_string(s.status(i));
+    if (st.run) std::cout << "run " << std::setw(6) << st.run << " attempt " << st.attempt;
+    if (s.status(i) == stage_status::failed && s.payload(i).error) std::cout << "  " << *s.payload(i).error;
+    std::cout << "\n";
+  }
+  if (const confirmation* c = s.pending())
+    std::cout << "waiting for confirmation on '" << s.spec()[c->stage].name << "': " << c->message << "\n";
+  return exit_done;
+}
+
+// One line for people: seq, time, who, what.
+std::string history_line(const event& e, const pipeline_spec& spec) {
+  std::ostringstream out;
+  out << std::right << std::setw(5) << e.seq << "  " << format_time(e.at_ms) << "  " << std::left << std::setw(14)
+      << e.by << " " << std::setw(22) << to_string(e.type);
+  if (e.stage != no_stage && e.stage < spec.size()) out << " " << spec[e.stage].name;
+  if (e.run && e.type != event_type::stage_started) out << " run " << e.run;
+  if (e.type == event_type::stage_started) out << " (run " << e.run << ")";
+  switch (e.type) {
+    case event_type::stage_failed:
+    case event_type::confirmation_requested: out << ": " << e.text; break;
+    case event_type::result_discarded: out << " (" << e.text << ", fenced)"; break;
+    case event_type::confirmation_resolved:
+      out << (e.approved ? " approved" : " rejected") << (e.text.empty() ? "" : ": " + e.text);
+      break;
+    case event_type::rolled_back: out << " to seq " << e.to; break;
+    case event_type::rerun_requested: out << " -> re-run " << spec[e.rerun].name; break;
+    case event_type::context_changed: out << " " << (e.payload ? e.payload->dump() : "{}"); break;
+    default: break;
+  }
+  return out.str();
+}
+
+int history(const inspect_options& opt) {
+  auto h = read_history(opt.journal);
+  if (!h) return report("history", h.err());
+  const pipeline_spec& spec = *h->front().spec;
+  for (const event& e : *h) {
+    if (opt.as_json) std::cout << encode_event_text(e, &spec) << "\n";
+    else std::cout << history_line(e, spec) << "\n";
+  }
+  return exit_done;
+}
+
+}  // namespace
+
+void add_inspect(CLI::App& app, int& exit_status) {
+  auto* st = app.add_subcommand("status", "The state now, or right after event SEQ (time travel)");
+  auto sopt = std::make_shared<inspect_options>();
+  add_journal_options(st, sopt->journal, /*writes=*/false);
+  st->add_option("--at", sopt->at, "Show the state right after this event (seq)")->check(CLI::PositiveNumber);
+  st->add_flag("--json", sopt->as_json, "One JSON object (CONTRACT.md §4)");
+  st->callback([&exit_status, sopt] { exit_status = status(*sopt); });
+
+  auto* hi = app.add_subcommand("history", "The audit trail: seq, time, who, what");
+  auto hopt = std::make_shared<inspect_options>();
+  add_journal_options(hi, hopt->journal, /*writes=*/false);
+  hi->add_flag("--json", hopt->as_json, "JSON Lines, one event per line (CONTRACT.md §3)");
+  hi->callback([&exit_status, hopt] { exit_status = history(*hopt); });
+}
+
+}  // namespace dairector::cli

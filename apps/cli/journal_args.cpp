@@ -1,0 +1,69 @@
+#include "cli/journal_args.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/commands.hpp"
+
+namespace dairector::cli {
+
+std::string journal_args::journal_path() const {
+  if (!path.empty()) return path;
+  if (const char* env = std::getenv("DAIRECTOR_JOURNAL"); env && *env) return env;
+  return "dairector.db";
+}
+
+std::string journal_args::who() const {
+  if (!by.empty()) return by;
+  const char* user = std::getenv("USER");
+  return std::string("user:") + (user && *user ? user : "cli");
+}
+
+journal_options journal_args::options(bool read_only) const {
+  journal_options o;
+  o.read_only = read_only;
+  o.sync = sync == "normal" ? journal_sync::normal : journal_sync::full;
+  // Test seam for fault tests from outside the process: the journal fails
+  // every write after this many commits, as a full disk would.
+  if (const char* n = std::getenv("DAIRECTOR_TEST_JOURNAL_FAIL_AFTER"); n && *n)
+    o.fail_after_commits = std::strtoull(n, nullptr, 10);
+  return o;
+}
+
+void add_journal_options(CLI::App* cmd, journal_args& args, bool writes) {
+  cmd->add_option("--journal", args.path, "The journal file (default: $DAIRECTOR_JOURNAL, else dairector.db)");
+  cmd->add_option("--id", args.id, "The pipeline (may be left out when the journal holds one)");
+  if (!writes) return;
+  cmd->add_option("--by", args.by, "Who does it, recorded in the journal (default: user:$USER)");
+  cmd->add_option("--sync", args.sync,
+                  "full: every acknowledged event survives power loss (default); normal: survives a crash of "
+                  "this process, the last commits may roll back after power loss")
+      ->check(CLI::IsMember({"full", "normal"}));
+}
+
+int exit_for(const error& err) { return err.code == errc::journal ? exit_journal : exit_usage; }
+
+int report(const char* command, const error& err) {
+  std::cerr << "dairector " << command << ": " << err.message << "\n";
+  return exit_for(err);
+}
+
+result<std::string> pick_pipeline(journal_store& store, const std::string& id) {
+  if (!id.empty()) return id;
+  auto all = store.pipelines();
+  if (!all) return all.err();
+  if (all->empty()) return make_error(errc::not_found, "journal " + store.path() + " holds no pipeline");
+  if (all->size() == 1) return all->front().id;
+  std::string names;
+  for (const auto& p : *all) names += (names.empty() ? "" : ", ") + p.id;
+  return make_error(errc::not_found, "journal " + store.path() + " holds " + std::to_string(all->size()) +
+                                         " pipelines (" + names + "): choose one with --id");
+}
+
+std::int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace dairector::cli

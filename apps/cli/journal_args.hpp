@@ -1,0 +1,43 @@
+// What the journal commands share (CONTRACT.md §4 "Common options"): which
+// journal (`--journal`, else $DAIRECTOR_JOURNAL, else ./dairector.db), which
+// pipeline (`--id`, may be left out when the journal holds one), who (`--by`),
+// and turning journal errors into the exit codes of the contract.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "dairector/journal_store.hpp"
+
+namespace dairector::cli {
+
+struct journal_args {
+  std::string path;  // empty: $DAIRECTOR_JOURNAL, else dairector.db
+  std::string id;
+  std::string by;    // empty: user:$USER
+  std::string sync = "full";
+
+  std::string journal_path() const;
+  std::string who() const;
+  journal_options options(bool read_only) const;
+};
+
+/// Adds --journal, --id and --by (and --sync when `writes` is true).
+void add_journal_options(CLI::App* cmd, journal_args& args, bool writes);
+
+/// The exit code for a core error: errc::journal -> 5, else 2.
+int exit_for(const error& err);
+
+/// Prints "dairector CMD: message" on stderr and returns exit_for(err).
+int report(const char* command, const error& err);
+
+/// The pipeline to act on: `--id`, or the journal's only pipeline.
+result<std::string> pick_pipeline(journal_store& store, const std::string& id);
+
+/// Milliseconds since the Unix epoch (the CLI's clock; the core takes time as data).
+std::int64_t wall_ms();
+
+}  // namespace dairector::cli
