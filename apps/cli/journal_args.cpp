@@ -1,5 +1,7 @@
 #include "cli/journal_args.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -24,6 +26,9 @@ journal_options journal_args::options(bool read_only) const {
   journal_options o;
   o.read_only = read_only;
   o.sync = sync == "normal" ? journal_sync::normal : journal_sync::full;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  o.owner = "pid " + std::to_string(::getpid()) + " on host " + host;
   // Test seam for fault tests from outside the process: the journal fails
   // every write after this many commits, as a full disk would.
   if (const char* n = std::getenv("DAIRECTOR_TEST_JOURNAL_FAIL_AFTER"); n && *n)

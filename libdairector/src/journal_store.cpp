@@ -60,9 +60,9 @@ std::string_view column_text(sqlite3_stmt* s, int i) {
 
 bool exec(sqlite3* db, const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
 
-// The owner lock: flock on PATH.lock, holding "pid host". Returns the fd, or
-// an error naming the owner.
-result<int> take_owner_lock(const std::string& path) {
+// The owner lock: flock on PATH.lock, which holds the owner's description.
+// Returns the fd, or an error naming the owner.
+result<int> take_owner_lock(const std::string& path, const std::string& owner) {
   const std::string lock_path = path + ".lock";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return journal_error("cannot open the journal's lock file " + lock_path + ": " + std::strerror(errno));
@@ -70,18 +70,12 @@ result<int> take_owner_lock(const std::string& path) {
     char buf[512] = {};
     ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
     ::close(fd);
-    std::string owner = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
-    while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' ')) owner.pop_back();
-    long pid = 0;
-    char host[256] = {};
-    if (std::sscanf(owner.c_str(), "%ld %255s", &pid, host) == 2)
-      owner = "pid " + std::to_string(pid) + " on host " + host;
-    return journal_error("journal " + path + " is owned by another process (" + owner +
+    std::string other = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
+    while (!other.empty() && (other.back() == '\n' || other.back() == ' ')) other.pop_back();
+    return journal_error("journal " + path + " is owned by another process (" + other +
                          "); only one process may write to it");
   }
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  const std::string me = std::to_string(::getpid()) + " " + host + "\n";
+  const std::string me = owner + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
     ::close(fd);
     return journal_error("cannot write the journal's lock file " + lock_path + ": " + std::strerror(errno));
@@ -96,7 +90,7 @@ result<std::unique_ptr<journal_store>> journal_store::open(const std::string& pa
   j->path_ = path;
   j->opt_ = opt;
   if (!opt.read_only) {
-    auto fd = take_owner_lock(path);
+    auto fd = take_owner_lock(path, opt.owner);
     if (!fd) return fd.err();
     j->lock_fd_ = *fd;
   }

@@ -19,7 +19,8 @@
 //
 // One owner: a store opened for writing holds an exclusive lock on
 // `PATH.lock` (flock: released when the process dies, even by SIGKILL) that
-// names its pid and host; a second writer gets an error naming them.
+// names its owner (pid and host, given by the caller); a second writer gets an
+// error naming them.
 // Read-only stores take no lock and work beside a running owner (WAL).
 //
 // Not thread-safe: one thread (the journal actor) uses a store.
@@ -52,6 +53,9 @@ enum class journal_sync {
 struct journal_options {
   bool read_only = false;
   journal_sync sync = journal_sync::full;
+  /// Who writes, as data (the core reads no process ids): kept in the lock
+  /// file and quoted to a second writer, e.g. "pid 4242 on host build-7".
+  std::string owner = "an unnamed process";
   /// Test seam (fault injection): after this many successful commits every
   /// further append fails as an I/O error would, writing nothing. 0: never.
   std::uint64_t fail_after_commits = 0;
