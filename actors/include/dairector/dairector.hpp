@@ -15,6 +15,7 @@
 #include "dairector/codec.hpp"
 #include "dairector/event.hpp"
 #include "dairector/invariants.hpp"
+#include "dairector/journal_store.hpp"
 #include "dairector/plan.hpp"
 #include "dairector/reducer.hpp"
 #include "dairector/result.hpp"
