@@ -167,13 +167,14 @@ journal_store::~journal_store() {
 
 result<std::uint64_t> journal_store::last_seq(const std::string& pipeline) {
   if (auto it = last_seq_.find(pipeline); it != last_seq_.end()) return it->second;
-  statement s(db_, "SELECT max(seq) FROM events WHERE pipeline = ?");
-  if (!s) return journal_error("journal " + path_ + ": " + sqlite_message(db_));
-  sqlite3_bind_text(s.s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_STATIC);
-  if (sqlite3_step(s.s) != SQLITE_ROW) return journal_error("journal " + path_ + ": " + sqlite_message(db_));
-  const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0));  // NULL reads as 0
-  last_seq_[pipeline] = seq;
-  return seq;
+  auto counted = table_count(pipeline);  // the table's word, not the index's
+  if (!counted) return counted.err();
+  if (counted->first != counted->second)
+    return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "' has " +
+                         std::to_string(counted->first) + " events but its last seq is " +
+                         std::to_string(counted->second));
+  last_seq_[pipeline] = counted->second;
+  return counted->second;
 }
 
 result<std::shared_ptr<const pipeline_spec>> journal_store::spec_of(const std::string& pipeline) {
@@ -219,6 +220,9 @@ std::optional<error> journal_store::append(std::span<const event> events) {
     const pipeline_spec* spec = nullptr;
     if (e.type == event_type::pipeline_created) {
       if (!e.spec) return journal_error("pipeline_created without a spec cannot be journaled");
+      if (e.seq != 1)
+        return journal_error("pipeline_created of pipeline '" + e.pipeline + "' must be its seq 1, not seq " +
+                             std::to_string(e.seq));
     } else {
       auto sp = spec_of(e.pipeline);
       // Created in this very batch: not in the table yet.
@@ -263,13 +267,55 @@ std::optional<error> journal_store::append(std::span<const event> events) {
   sqlite3_reset(insert_);
   if (!exec(db_, "COMMIT")) return fail("commit failed");
   ++commits_;
-  for (const auto& [pipeline, seq] : next) last_seq_[pipeline] = seq - 1;
+  for (const auto& [pipeline, seq] : next) {
+    last_seq_[pipeline] = seq - 1;
+    if (counted_) (*counted_)[pipeline] = {seq - 1, seq - 1};
+  }
   for (const event& e : events)
     if (e.type == event_type::pipeline_created) specs_[e.pipeline] = e.spec;
   return std::nullopt;
 }
 
+// The table's own count of a pipeline's rows, read without the index: the
+// CRCs protect rows, not the index that finds them, and a damaged index could
+// otherwise hide the end of a history (and a writer would reuse its seqs).
+result<std::pair<std::uint64_t, std::uint64_t>> journal_store::table_count(const std::string& pipeline) {
+  if (!opt_.read_only) {
+    if (!counted_) {
+      statement s(db_, "SELECT pipeline, count(*), max(seq) FROM events NOT INDEXED GROUP BY pipeline");
+      if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+      std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> all;
+      int rc = SQLITE_OK;
+      while ((rc = sqlite3_step(s.s)) == SQLITE_ROW)
+        all[std::string(column_text(s.s, 0))] = {static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1)),
+                                                  static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2))};
+      if (rc != SQLITE_DONE) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+      counted_ = std::move(all);
+    }
+    auto it = counted_->find(pipeline);
+    return it == counted_->end() ? std::pair<std::uint64_t, std::uint64_t>{0, 0} : it->second;
+  }
+  // Read-only beside a writer: counted in the caller's read transaction.
+  statement s(db_, "SELECT count(*), ifnull(max(seq), 0) FROM events NOT INDEXED WHERE pipeline = ?");
+  if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  sqlite3_bind_text(s.s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_STATIC);
+  if (sqlite3_step(s.s) != SQLITE_ROW) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  return std::pair<std::uint64_t, std::uint64_t>{static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0)),
+                                                 static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1))};
+}
+
 result<std::vector<event>> journal_store::history(const std::string& pipeline) {
+  // One read transaction: the count and the rows are the same snapshot even
+  // while a writer commits beside us.
+  if (!exec(db_, "BEGIN")) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  auto out = read_history(pipeline);
+  exec(db_, "COMMIT");
+  return out;
+}
+
+result<std::vector<event>> journal_store::read_history(const std::string& pipeline) {
+  auto counted = table_count(pipeline);
+  if (!counted) return counted.err();
   statement s(db_, "SELECT seq, type, at_ms, by, body, crc FROM events WHERE pipeline = ? ORDER BY seq");
   if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
   sqlite3_bind_text(s.s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_STATIC);
@@ -290,7 +336,7 @@ result<std::vector<event>> journal_store::history(const std::string& pipeline) {
     if (crc != row_crc(pipeline, seq, type, at_ms, by, body)) return corrupt("checksum mismatch");
     auto e = decode_event_text(body, spec.get());
     if (!e) return corrupt(e.err().message);
-    if (e->seq != seq || e->pipeline != pipeline || type != to_string(e->type) || e->by != by)
+    if (e->seq != seq || e->pipeline != pipeline || type != to_string(e->type) || e->by != by || e->at_ms != at_ms)
       return corrupt("the row's columns disagree with its body");
     if (seq == 1) {
       if (e->type != event_type::pipeline_created) return corrupt("a pipeline must begin with pipeline_created");
@@ -301,6 +347,11 @@ result<std::vector<event>> journal_store::history(const std::string& pipeline) {
   if (rc != SQLITE_DONE)
     return journal_error("journal " + path_ + ": cannot read pipeline '" + pipeline + "' (after seq " +
                          std::to_string(out.size()) + "): " + sqlite_message(db_));
+  if (out.size() != counted->first || (!out.empty() && out.back().seq != counted->second))
+    return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "' has " +
+                         std::to_string(counted->first) + " events in its table (last seq " +
+                         std::to_string(counted->second) + ") but its index finds " + std::to_string(out.size()) +
+                         " (`PRAGMA integrity_check` shows the damage)");
   if (out.empty()) return make_error(errc::not_found, "journal " + path_ + " has no pipeline '" + pipeline + "'");
   return out;
 }

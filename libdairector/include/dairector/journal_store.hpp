@@ -31,6 +31,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,8 @@ private:
   journal_store() = default;
   result<std::shared_ptr<const pipeline_spec>> spec_of(const std::string& pipeline);
   result<std::uint64_t> last_seq(const std::string& pipeline);
+  result<std::pair<std::uint64_t, std::uint64_t>> table_count(const std::string& pipeline);
+  result<std::vector<event>> read_history(const std::string& pipeline);
 
   std::string path_;
   journal_options opt_;
@@ -113,6 +116,9 @@ private:
   // Per pipeline, what appends need: its spec (stage names) and last durable seq.
   std::map<std::string, std::shared_ptr<const pipeline_spec>, std::less<>> specs_;
   std::map<std::string, std::uint64_t, std::less<>> last_seq_;
+  // A writer's count of each pipeline's rows (events, last seq), read once
+  // without the index and kept up to date by its own commits.
+  std::optional<std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>>> counted_;
 };
 
 /// The state after a pipeline's history, with the invariants checked: what
