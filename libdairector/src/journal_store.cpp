@@ -1,13 +1,14 @@
 #include "dairector/journal_store.hpp"
 
 #include <fcntl.h>
-#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include <sqlite3.h>
 
@@ -60,27 +61,64 @@ std::string_view column_text(sqlite3_stmt* s, int i) {
 
 bool exec(sqlite3* db, const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
 
-// The owner lock: flock on PATH.lock, which holds the owner's description.
-// Returns the fd, or an error naming the owner.
+// The owner lock: a POSIX write lock (fcntl) on PATH.lock, which holds the
+// owner's description. Not flock: a flock belongs to the open file, which a
+// child forked to run a command shares until its exec, so a SIGKILLed owner's
+// lock could outlive it by the child's few milliseconds; a POSIX lock belongs
+// to the process alone and goes with it. POSIX locks do not exclude the same
+// process, and closing any descriptor of the file drops them, so this
+// process's own locks are kept in a table and the file is never opened twice.
+struct held_lock {
+  int fd;
+  std::string owner;
+};
+std::mutex held_mutex;
+std::map<std::pair<dev_t, ino_t>, held_lock> held;  // by the lock file's identity
+
+std::string lock_path_of(const std::string& path) { return path + ".lock"; }
+
+error owned_by(const std::string& path, std::string other) {
+  while (!other.empty() && (other.back() == '\n' || other.back() == ' ')) other.pop_back();
+  if (other.empty()) other = "unknown";
+  return journal_error("journal " + path + " is owned by another process (" + other +
+                       "); only one process may write to it");
+}
+
 result<int> take_owner_lock(const std::string& path, const std::string& owner) {
-  const std::string lock_path = path + ".lock";
+  const std::string lock_path = lock_path_of(path);
+  std::lock_guard<std::mutex> guard(held_mutex);
+  struct stat st {};
+  if (::stat(lock_path.c_str(), &st) == 0) {
+    if (auto it = held.find({st.st_dev, st.st_ino}); it != held.end()) return owned_by(path, it->second.owner);
+  }
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return journal_error("cannot open the journal's lock file " + lock_path + ": " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  struct flock lk {};
+  lk.l_type = F_WRLCK;
+  lk.l_whence = SEEK_SET;
+  if (::fcntl(fd, F_SETLK, &lk) != 0) {
     char buf[512] = {};
     ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    ::close(fd);
-    std::string other = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("unknown");
-    while (!other.empty() && (other.back() == '\n' || other.back() == ' ')) other.pop_back();
-    return journal_error("journal " + path + " is owned by another process (" + other +
-                         "); only one process may write to it");
+    ::close(fd);  // holds no lock of ours: the table said so
+    return owned_by(path, n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string());
   }
   const std::string me = owner + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
     ::close(fd);
     return journal_error("cannot write the journal's lock file " + lock_path + ": " + std::strerror(errno));
   }
+  if (::fstat(fd, &st) == 0) held[{st.st_dev, st.st_ino}] = held_lock{fd, owner};
   return fd;
+}
+
+void release_owner_lock(int fd) {
+  std::lock_guard<std::mutex> guard(held_mutex);
+  for (auto it = held.begin(); it != held.end(); ++it)
+    if (it->second.fd == fd) {
+      held.erase(it);
+      break;
+    }
+  ::close(fd);  // releases the lock
 }
 
 }  // namespace
@@ -107,7 +145,14 @@ result<std::unique_ptr<journal_store>> journal_store::open(const std::string& pa
   int app_id = 0, user_version = 0;
   {
     statement s(j->db_, "PRAGMA application_id");
-    if (!s || sqlite3_step(s.s) != SQLITE_ROW) return fail("cannot read it (is it an SQLite file?)");
+    if (!s || sqlite3_step(s.s) != SQLITE_ROW) {
+      // A writer killed while creating the file leaves a hot rollback journal
+      // that only a writer may roll back; nothing was ever written to it.
+      if (opt.read_only && sqlite3_extended_errcode(j->db_) == SQLITE_READONLY_ROLLBACK)
+        return make_error(errc::not_found, "journal " + path + " holds no pipeline (its creation was interrupted "
+                                               "before anything was written to it)");
+      return fail("cannot read it (is it an SQLite file?)");
+    }
     app_id = sqlite3_column_int(s.s, 0);
   }
   {
@@ -162,7 +207,7 @@ result<std::unique_ptr<journal_store>> journal_store::open(const std::string& pa
 journal_store::~journal_store() {
   sqlite3_finalize(insert_);
   sqlite3_close_v2(db_);
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the owner lock
+  if (lock_fd_ >= 0) release_owner_lock(lock_fd_);
 }
 
 result<std::uint64_t> journal_store::last_seq(const std::string& pipeline) {
