@@ -1,4 +1,4 @@
-#include <algorithm>
+#include <set>
 
 #include "dairector/actors/journal.hpp"
 
@@ -12,8 +12,9 @@ struct sqlite_journal_state {
   std::shared_ptr<journal_store> store;
   std::vector<event> batch;  // queued since the last commit, in arrival order
   std::vector<std::pair<std::size_t, caf::typed_response_promise<std::uint64_t>>> persists;  // batch index
-  std::vector<caf::actor> appenders;  // told if a write loses their appends
-  bool flush_queued = false;
+  std::set<caf::actor_addr> appenders;  // told if a write loses their appends
+  bool flush_queued = false;  // a flush message is behind the queued writes
+  bool timer_queued = false;  // a delayed flush is pending (starts only)
   std::string failed;  // set by the first failed write: no more writes
   std::uint64_t events = 0;
 };
@@ -23,7 +24,6 @@ caf::error failure(const std::string& why) { return caf::make_error(caf::sec::ru
 // One transaction for everything queued, then the answers (rule 5: a persist
 // is acknowledged only after its commit).
 void flush(const std::shared_ptr<sqlite_journal_state>& st) {
-  st->flush_queued = false;
   if (st->batch.empty()) return;
   auto err = st->store->append(st->batch);
   if (!err) {
@@ -32,24 +32,33 @@ void flush(const std::shared_ptr<sqlite_journal_state>& st) {
   } else {
     st->failed = err->message;
     for (auto& [index, rp] : st->persists) rp.deliver(failure(st->failed));
-    for (auto& a : st->appenders) caf::anon_send(a, journal_failed_atom::value, st->failed);
+    for (auto& a : st->appenders)
+      if (auto to = caf::actor_cast<caf::actor>(a)) caf::anon_send(to, journal_failed_atom::value, st->failed);
   }
   st->batch.clear();
   st->persists.clear();
   st->appenders.clear();
 }
 
-// Queues an event; the flush message goes behind whatever is already in the
-// mailbox, so everything queued by then shares the commit.
-void enqueue(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st, const event& e) {
+// Queues an event. A persist (a completion, rule 5) is committed as soon as
+// possible: the flush message goes behind whatever is already in the
+// mailbox, so everything queued by then shares the commit. Appends alone
+// (starts and the supervisor's decisions, rule 4: memory first, disk without
+// waiting) may wait up to journal_append_delay for a persist to share a commit
+// with, which halves the commits of a lone pipeline (start, then completion).
+void enqueue(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st, const event& e,
+             bool persist) {
   st->batch.push_back(e);
   if (st->batch.size() >= journal_batch_events_max) {
     flush(st);
     return;
   }
-  if (!st->flush_queued) {
+  if (persist && !st->flush_queued) {
     st->flush_queued = true;
-    self->send(self, flush_atom::value);
+    self->send(self, flush_atom::value, false);
+  } else if (!persist && !st->flush_queued && !st->timer_queued) {
+    st->timer_queued = true;
+    self->delayed_send(self, journal_append_delay, flush_atom::value, true);
   }
 }
 
@@ -65,18 +74,20 @@ caf::behavior sqlite_journal(caf::event_based_actor* self, std::shared_ptr<journ
           if (sender) self->send(sender, journal_failed_atom::value, st->failed);
           return;
         }
-        if (sender && std::find(st->appenders.begin(), st->appenders.end(), sender) == st->appenders.end())
-          st->appenders.push_back(sender);
-        enqueue(self, st, e);
+        if (sender) st->appenders.insert(sender.address());
+        enqueue(self, st, e, /*persist=*/false);
       },
       [=](persist_atom, const event& e) -> caf::result<std::uint64_t> {
         if (!st->failed.empty()) return failure(st->failed);
         auto rp = self->make_response_promise<std::uint64_t>();
         st->persists.emplace_back(st->batch.size(), rp);
-        enqueue(self, st, e);
+        enqueue(self, st, e, /*persist=*/true);
         return rp;
       },
-      [=](flush_atom) { flush(st); },
+      [=](flush_atom, bool from_timer) {
+        (from_timer ? st->timer_queued : st->flush_queued) = false;
+        flush(st);
+      },
       [=](history_atom, const std::string& pipeline) -> caf::result<std::vector<event>> {
         flush(st);  // the history includes everything sent before this request
         auto h = st->store->history(pipeline);

@@ -248,6 +248,7 @@ std::optional<error> journal_store::append(std::span<const event> events) {
   }
   // Validate the whole batch before writing any of it.
   std::map<std::string, std::uint64_t, std::less<>> next;  // per pipeline: the seq it must have
+  std::map<std::string, const pipeline_spec*, std::less<>> created_here;  // by this batch
   std::vector<std::string> bodies;
   bodies.reserve(events.size());
   for (const event& e : events) {
@@ -263,23 +264,21 @@ std::optional<error> journal_store::append(std::span<const event> events) {
                            "' does not follow its durable seq " + std::to_string(it->second - 1));
     ++it->second;
     const pipeline_spec* spec = nullptr;
+    if (auto known = specs_.find(e.pipeline); known != specs_.end()) {
+      spec = known->second.get();
+    } else if (auto fresh = created_here.find(e.pipeline); fresh != created_here.end()) {
+      spec = fresh->second;
+    }
     if (e.type == event_type::pipeline_created) {
       if (!e.spec) return journal_error("pipeline_created without a spec cannot be journaled");
       if (e.seq != 1)
         return journal_error("pipeline_created of pipeline '" + e.pipeline + "' must be its seq 1, not seq " +
                              std::to_string(e.seq));
-    } else {
-      auto sp = spec_of(e.pipeline);
-      // Created in this very batch: not in the table yet.
-      if (!sp) {
-        auto created = std::find_if(events.begin(), events.end(), [&](const event& x) {
-          return x.pipeline == e.pipeline && x.type == event_type::pipeline_created;
-        });
-        if (created == events.end()) return sp.err();
-        spec = created->spec.get();
-      } else {
-        spec = sp->get();
-      }
+      created_here[e.pipeline] = e.spec.get();
+    } else if (!spec) {
+      auto sp = spec_of(e.pipeline);  // in the table, not yet read
+      if (!sp) return sp.err();
+      spec = sp->get();
     }
     bodies.push_back(encode_event_text(e, spec));
     if (bodies.back().size() > event_bytes_max)
@@ -325,28 +324,30 @@ std::optional<error> journal_store::append(std::span<const event> events) {
 // CRCs protect rows, not the index that finds them, and a damaged index could
 // otherwise hide the end of a history (and a writer would reuse its seqs).
 result<std::pair<std::uint64_t, std::uint64_t>> journal_store::table_count(const std::string& pipeline) {
-  if (!opt_.read_only) {
-    if (!counted_) {
-      statement s(db_, "SELECT pipeline, count(*), max(seq) FROM events NOT INDEXED GROUP BY pipeline");
-      if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
-      std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> all;
-      int rc = SQLITE_OK;
-      while ((rc = sqlite3_step(s.s)) == SQLITE_ROW)
-        all[std::string(column_text(s.s, 0))] = {static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1)),
-                                                  static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2))};
-      if (rc != SQLITE_DONE) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
-      counted_ = std::move(all);
-    }
-    auto it = counted_->find(pipeline);
-    return it == counted_->end() ? std::pair<std::uint64_t, std::uint64_t>{0, 0} : it->second;
+  // One scan counts every pipeline. A writer keeps the counts up to date with
+  // its own commits; a reader beside a writer counts again only when another
+  // connection has committed since (PRAGMA data_version), inside the caller's
+  // read transaction, so the counts and the rows are one snapshot.
+  if (opt_.read_only) {
+    statement v(db_, "PRAGMA data_version");
+    if (!v || sqlite3_step(v.s) != SQLITE_ROW) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+    const std::int64_t version = sqlite3_column_int64(v.s, 0);
+    if (version != counted_version_) counted_.reset();
+    counted_version_ = version;
   }
-  // Read-only beside a writer: counted in the caller's read transaction.
-  statement s(db_, "SELECT count(*), ifnull(max(seq), 0) FROM events NOT INDEXED WHERE pipeline = ?");
-  if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
-  sqlite3_bind_text(s.s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_STATIC);
-  if (sqlite3_step(s.s) != SQLITE_ROW) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
-  return std::pair<std::uint64_t, std::uint64_t>{static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0)),
-                                                 static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1))};
+  if (!counted_) {
+    statement s(db_, "SELECT pipeline, count(*), max(seq) FROM events NOT INDEXED GROUP BY pipeline");
+    if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> all;
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_step(s.s)) == SQLITE_ROW)
+      all[std::string(column_text(s.s, 0))] = {static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1)),
+                                                static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2))};
+    if (rc != SQLITE_DONE) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+    counted_ = std::move(all);
+  }
+  auto it = counted_->find(pipeline);
+  return it == counted_->end() ? std::pair<std::uint64_t, std::uint64_t>{0, 0} : it->second;
 }
 
 result<std::vector<event>> journal_store::history(const std::string& pipeline) {

@@ -99,9 +99,10 @@ struct fixture {
   const system_state& state() const { return st().state; }
   stage_index idx(const std::string& name) const { return state().spec().find(name); }
 
-  /// Runs every pending message, then checks the invariants.
+  /// Runs every pending message and timer, then checks the invariants.
   void settle() {
     sched->run();
+    while (sched->trigger_timeouts() > 0) sched->run();  // e.g. the journal's delayed flush of starts
     check();
   }
   void check() const {

@@ -88,7 +88,7 @@ struct sqlite_fixture : fixture {
 BOOST_AUTO_TEST_SUITE(journal)
 
 // Rule 4. Order forced: [sup: start] (state shows it) [journal: append]
-// [journal: flush] (now on disk).
+// [the append delay passes] [journal: flush] (now on disk).
 BOOST_FIXTURE_TEST_CASE(a_start_is_visible_before_it_is_durable, sqlite_fixture) {
   start(two_stage_spec, /*drive=*/false);
   settle();
@@ -97,8 +97,9 @@ BOOST_FIXTURE_TEST_CASE(a_start_is_visible_before_it_is_durable, sqlite_fixture)
   step(sup);
   BOOST_CHECK_EQUAL(state().status(idx("a")), stage_status::running);  // in memory...
   BOOST_CHECK(!on_disk_has(event_type::stage_started, idx("a")));      // ...not yet on disk
-  step(journal);  // the append joins the batch
+  step(journal);  // the append joins the batch; a start alone waits a little for company
   BOOST_CHECK(!on_disk_has(event_type::stage_started, idx("a")));
+  BOOST_REQUIRE(sched->trigger_timeout());  // journal_append_delay passes
   step(journal);  // the flush commits it
   BOOST_CHECK(on_disk_has(event_type::stage_started, idx("a")));
   settle();
@@ -203,6 +204,36 @@ BOOST_FIXTURE_TEST_CASE(queued_writes_share_one_commit, sqlite_fixture) {
   BOOST_CHECK_EQUAL(actors::inspect_supervisor(second).state.status(0), stage_status::completed);
   BOOST_CHECK_EQUAL(state().status(0), stage_status::completed);
   caf::anon_send_exit(second, caf::exit_reason::user_shutdown);
+}
+
+// A lone pipeline: a start waits (at most journal_append_delay) and shares
+// the commit of the next completion. Order forced: [a completes: commit 1]
+// [b starts: queued, its delay not yet passed] [b completes: commit 2 holds
+// b's start and b's completion]. Two commits for two runs, not four.
+BOOST_FIXTURE_TEST_CASE(a_start_shares_the_commit_of_the_next_completion, sqlite_fixture) {
+  start(two_stage_spec);
+  settle();
+  auto stats = [&] {
+    std::vector<std::uint64_t> out;
+    auto probe = sys->spawn([&](caf::event_based_actor* self, int) {
+      self->request(journal, caf::infinite, actors::journal_stats_atom::value)
+          .then([&](std::vector<std::uint64_t>& s) { out = s; });
+    }, 0);
+    sched->run();  // no timers: the delay has not passed
+    return out;
+  };
+  const auto before = stats();
+  worker_sends(state().stage(idx("a")).run, true, {{"a", 1}});
+  sched->run();
+  BOOST_REQUIRE_EQUAL(state().status(idx("b")), stage_status::running);
+  BOOST_CHECK(!on_disk_has(event_type::stage_started, idx("b")));  // waiting for company
+  worker_sends(state().stage(idx("b")).run, true, {{"b", 1}});
+  sched->run();
+  const auto after = stats();
+  BOOST_CHECK_EQUAL(after.at(0) - before.at(0), 2u);  // commits
+  BOOST_CHECK_EQUAL(after.at(1) - before.at(1), 3u);  // events: a completed, b started, b completed
+  BOOST_CHECK(on_disk_has(event_type::stage_completed, idx("b")));
+  BOOST_CHECK(outcome(state()) == pipeline_outcome::done);
 }
 
 // A write fails (the fault seam: the 3rd commit). The completion it carried

@@ -116,9 +116,9 @@ private:
   // Per pipeline, what appends need: its spec (stage names) and last durable seq.
   std::map<std::string, std::shared_ptr<const pipeline_spec>, std::less<>> specs_;
   std::map<std::string, std::uint64_t, std::less<>> last_seq_;
-  // A writer's count of each pipeline's rows (events, last seq), read once
-  // without the index and kept up to date by its own commits.
+  // Each pipeline's rows (events, last seq), counted without the index.
   std::optional<std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>>> counted_;
+  std::int64_t counted_version_ = -1;  // a reader's PRAGMA data_version when it counted
 };
 
 /// The state after a pipeline's history, with the invariants checked: what

@@ -20,6 +20,8 @@
 //                          is durable (a clean shutdown waits for it).
 #pragma once
 
+#include <chrono>
+
 #include <caf/all.hpp>
 
 #include "dairector/actors/messages.hpp"
@@ -45,10 +47,14 @@ caf::behavior memory_journal(caf::event_based_actor* self, std::size_t events_ma
 ///
 /// Group commit: every append and persist queued when the journal writes
 /// goes into one transaction (at most `journal_batch_events_max` events), and
-/// each persist is answered after that commit. A failed write is never
+/// each persist is answered after that commit. Appends alone wait at most
+/// `journal_append_delay` for a persist to share a commit with. A failed write is never
 /// acknowledged, and the journal takes no more writes after it (memory may be
 /// ahead of disk); `dairector resume` carries on once the fault is gone.
 inline constexpr std::size_t journal_batch_events_max = 10'000;
+/// How long appends alone (starts, never acknowledged) may wait to share a
+/// commit with a persist; a persist is committed at once.
+inline constexpr std::chrono::milliseconds journal_append_delay{2};
 caf::behavior sqlite_journal(caf::event_based_actor* self, std::shared_ptr<journal_store> store);
 
 }  // namespace dairector::actors

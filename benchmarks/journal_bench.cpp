@@ -1,0 +1,1096 @@
+// Durable transitions per second: supervisors on the group-committing SQLite
+// journal (WAL, synchronous=FULL) for 1, 100, 1,000 and 10,000 concurrent
+// pipelines, beside baselines measured in the same run on the same file
+// system with plain SQLite and the journal's table: the ceiling (1,000 rows
+// per transaction; keys in order as one pipeline writes them, and round-robin
+// over 1,000 pipelines as the journal of 1,000 pipelines sees them) and one
+// commit per event. Then the time to recover a 1,000,000-event journal (open
+// read-only, list the pipelines, read every history, replay each with the
+// invariants checked). One JSON object on stdout, a table on stderr.
+//
+// Each pipeline is actor_bench's 6-stage chain of no-op handlers whose last
+// stage fails on purpose `rounds` times with on_failure re-running the first,
+// so it loops by itself (13 x (rounds + 1) transitions). A run is over when
+// the journal reports every expected event committed (polled every 2 ms), so
+// its time includes the last fsync. Rounds are sized from a pilot run so that
+// a repetition lasts about --seconds. Every timed run starts on a journal
+// whose WAL is past its first checkpoint (steady state) and after a syncfs
+// (nothing of the previous run still being written back). The 1-pipeline
+// runs are each sandwiched between two one-commit-per-event runs, because
+// fsync latency on a shared VM drifts by 10x within seconds.
+//
+// Files go to a fresh directory under --dir (default: the current directory,
+// so the figures mean the disk; /tmp may be tmpfs, where fsync costs
+// nothing), removed at the end unless --keep. The file system's type, the
+// load average and an fdatasync probe are reported.
+//
+//   journal_bench [--quick] [--repetitions N] [--pipelines N] [--threads N]
+//                 [--dir PATH] [--keep] [--seconds S] [--recovery-events N]
+//                 [--recovery-deadline S] [--parts baselines,durable,recovery]
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include <sqlite3.h>
+
+#include <dairector/dairector.hpp>
+#include <dairector/journal_store.hpp>
+
+using namespace dairector;
+using clock_type = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct options {
+  bool quick = false;
+  bool keep = false;
+  int repetitions = 3;
+  std::size_t threads = 0;  // CAF scheduler threads; 0 = CAF's default
+  std::vector<int> pipelines = {1, 100, 1'000, 10'000};
+  std::string dir;             // parent of the scratch directory; "" = current directory
+  double seconds = 2.5;        // target length of one durable repetition
+  std::uint64_t recovery_events = 1'000'000;
+  double recovery_deadline = 20;  // seconds a recovery run may take before it stops and extrapolates
+  bool baselines = true, durable = true, recovery = true;  // --parts
+};
+
+// The scratch directory, removed on the way out (also by die) unless --keep.
+std::string scratch_to_remove;
+
+[[noreturn]] void die(const std::string& why) {
+  std::cerr << "journal_bench: " << why << "\n";
+  std::error_code ec;
+  if (!scratch_to_remove.empty()) fs::remove_all(scratch_to_remove, ec);
+  std::exit(1);
+}
+
+double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
+
+// Process CPU time (all threads), for the cost per transition: steadier than
+// wall-clock rates on a shared machine.
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// The 1-minute load average, or -1. Above the core count, other processes
+// competed for the cores: the figures are then pessimistic.
+double load_average_1m() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1;
+  in >> load;
+  return in ? load : -1;
+}
+
+// Bytes this process caused to be sent to storage so far (/proc/self/io
+// write_bytes: every thread, WAL and checkpoints included), or 0.
+std::uint64_t write_bytes() {
+  std::ifstream in("/proc/self/io");
+  std::string key;
+  std::uint64_t value = 0;
+  while (in >> key >> value)
+    if (key == "write_bytes:") return value;
+  return 0;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    auto colon = line.find(':');
+    if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+  }
+  return "unknown";
+}
+
+// ---------------------------------------------------------------------------
+// The file system under the scratch directory: statfs's magic (tmpfs and
+// ramfs make fsync free) and the mount as /proc/self/mounts names it.
+
+struct filesystem_info {
+  std::string type = "unknown";  // from /proc/self/mounts, e.g. "ext4"
+  std::string magic_name = "unknown";
+  std::uint64_t magic = 0;
+  std::string mount_point, device;
+  bool memory_backed = false;  // tmpfs/ramfs: fsync costs nothing
+};
+
+filesystem_info filesystem_of(const std::string& dir) {
+  filesystem_info fi;
+  struct statfs s {};
+  if (::statfs(dir.c_str(), &s) == 0) {
+    fi.magic = static_cast<std::uint64_t>(s.f_type);
+    static const std::map<std::uint64_t, const char*> names = {
+        {0xEF53, "ext2/ext3/ext4"}, {0x01021994, "tmpfs"},     {0x858458f6, "ramfs"},
+        {0x58465342, "xfs"},        {0x9123683E, "btrfs"},     {0x794c7630, "overlayfs"},
+        {0x6969, "nfs"},            {0x2fc12fc1, "zfs"},       {0xF2F52010, "f2fs"},
+        {0x65735546, "fuse"},       {0x01021997, "9p"},        {0x5346544e, "ntfs"}};
+    if (auto it = names.find(fi.magic); it != names.end()) fi.magic_name = it->second;
+    fi.memory_backed = fi.magic == 0x01021994 || fi.magic == 0x858458f6;
+  }
+  std::error_code ec;
+  const std::string real = fs::canonical(dir, ec).string();
+  std::ifstream in("/proc/self/mounts");
+  std::string device, mount, type, rest;
+  while (in >> device >> mount >> type && std::getline(in, rest)) {
+    const bool under = real == mount || mount == "/" ||
+                       (real.rfind(mount, 0) == 0 && real.size() > mount.size() && real[mount.size()] == '/');
+    if (under && mount.size() >= fi.mount_point.size()) {  // longest match; a later mount shadows
+      fi.mount_point = mount;
+      fi.device = device;
+      fi.type = type;
+    }
+  }
+  if (fi.type == "tmpfs" || fi.type == "ramfs") fi.memory_backed = true;
+  return fi;
+}
+
+void remove_journal_files(const std::string& path) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal", ".lock"}) fs::remove(path + suffix, ec);
+}
+
+// fdatasync latency on the scratch file system: 40 overwrites of one 4 KiB
+// block, each synced; {p50, p90} in ms. On a shared VM it swings between
+// fast and slow with what else the host is writing.
+std::pair<double, double> fsync_probe(const std::string& dir) {
+  const std::string path = dir + "/fsync-probe";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return {-1, -1};
+  std::vector<char> block(4096, 'x');
+  std::vector<double> ms;
+  bool ok = ::pwrite(fd, block.data(), block.size(), 0) == 4096 && ::fsync(fd) == 0;
+  for (int k = 0; ok && k < 40; ++k) {
+    block[0] = static_cast<char>('a' + k % 26);
+    const auto t = clock_type::now();
+    ok = ::pwrite(fd, block.data(), block.size(), 0) == 4096 && ::fdatasync(fd) == 0;
+    ms.push_back(seconds_since(t) * 1e3);
+  }
+  ::close(fd);
+  std::error_code ec;
+  fs::remove(path, ec);
+  if (!ok || ms.empty()) return {-1, -1};
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], ms[ms.size() * 9 / 10]};
+}
+
+// Waits until the file system under `path` has written back everything
+// (syncfs): what a run leaves dirty (a batched run: hundreds of MB) would
+// otherwise still be draining during the next run and slow its fsyncs by 10x.
+// Called before every timed run.
+void settle(const std::string& path) {
+  int fd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::syncfs(fd);
+  ::close(fd);
+}
+
+// A fresh WAL grows with every commit until the first checkpoint (1,000
+// pages), and an fsync that also has to commit the file's new size costs
+// several times one that does not; after that SQLite reuses the WAL from its
+// start. The runs measure that steady state, the state of a journal in use:
+// this is how big the WAL gets before its first checkpoint.
+constexpr std::uintmax_t wal_steady_bytes = 1'000 * 4'096;
+
+std::uintmax_t wal_bytes(const std::string& path) {
+  std::error_code ec;
+  const auto n = fs::file_size(path + "-wal", ec);
+  return ec ? 0 : n;
+}
+
+// ---------------------------------------------------------------------------
+// The pipelines: actor_bench's looping spec (copied; a later cleanup shares it).
+
+std::shared_ptr<const pipeline_spec> looping_spec(int rounds) {
+  json stages = json::array();
+  for (int k = 0; k < 5; ++k) {
+    json s = {{"name", "s" + std::to_string(k)}, {"run", {{"handler", "noop"}}}};
+    if (k > 0) s["after"] = {"s" + std::to_string(k - 1)};
+    stages.push_back(s);
+  }
+  stages.push_back({{"name", "check"},
+                    {"after", {"s4"}},
+                    {"run", {{"builtin", "fail"}, {"times", rounds}}},
+                    {"on_failure", {{"rerun", "s0"}, {"max_attempts", std::max(rounds, 1)}}}});
+  auto spec = parse_spec(json{{"name", "bench"}, {"stages", stages}});
+  if (!spec) die(spec.err().message);
+  return *spec;
+}
+
+// One pipeline's history for `rounds`, recorded through a supervisor on the
+// memory journal: how many events a pipeline makes, and the template of the
+// recovery journal and the baselines' bodies.
+std::vector<event> record_history(caf::actor_system& sys, int rounds,
+                                  const std::shared_ptr<actors::local_workers>& workers) {
+  caf::scoped_actor self{sys};
+  auto journal = sys.spawn(actors::memory_journal, actors::memory_journal_events_max);
+  actors::supervisor_config sc;
+  sc.pipeline = "history";
+  sc.spec = looping_spec(rounds);
+  sc.journal = journal;
+  sc.workers = workers;
+  sc.watchers = {caf::actor{self}};
+  auto sup = sys.spawn(actors::supervisor, sc);
+  pipeline_outcome last = pipeline_outcome::active;
+  while (last == pipeline_outcome::active)
+    self->receive([&](actors::state_update& u) { last = outcome(u.state); });
+  if (last != pipeline_outcome::done) die(std::string("template pipeline ended ") + to_string(last));
+  std::vector<event> h;
+  self->request(journal, caf::infinite, actors::history_atom::value, std::string("history"))
+      .receive([&](std::vector<event>& x) { h = std::move(x); }, [](caf::error&) {});
+  self->send(sup, actors::stop_atom::value);
+  self->send_exit(journal, caf::exit_reason::user_shutdown);
+  return h;
+}
+
+// ---------------------------------------------------------------------------
+// Baselines: plain SQLite, the journal's events table, WAL + synchronous=FULL.
+
+struct row_source {
+  std::vector<std::string> pipelines;  // ids rows are spread over (as 1,000 concurrent pipelines)
+  std::vector<std::string> bodies;     // real encoded events (not pipeline_created)
+  std::vector<std::string> types;      // their type names
+  double body_bytes_mean = 0;
+};
+
+row_source make_row_source(const std::vector<event>& history, const pipeline_spec& spec, int pipelines) {
+  row_source rs;
+  for (int p = 0; p < pipelines; ++p) rs.pipelines.push_back("b0-" + std::to_string(p + 999 - pipelines + 1));
+  double total = 0;
+  for (const event& e : history) {
+    if (e.type == event_type::pipeline_created) continue;
+    event x = e;
+    x.pipeline = "b0-999";  // the length of a realistic id
+    rs.bodies.push_back(encode_event_text(x, &spec));
+    rs.types.emplace_back(to_string(e.type));
+    total += double(rs.bodies.back().size());
+  }
+  if (rs.bodies.empty()) die("the template history has no events");
+  rs.body_bytes_mean = total / double(rs.bodies.size());
+  return rs;
+}
+
+struct raw_sqlite {
+  sqlite3* db = nullptr;
+  sqlite3_stmt* insert = nullptr;
+  sqlite3_stmt* begin = nullptr;
+  sqlite3_stmt* commit = nullptr;
+
+  explicit raw_sqlite(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK)
+      die("cannot open " + path);
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=FULL");
+    exec("CREATE TABLE events(pos INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, seq INTEGER NOT NULL,"
+         " type TEXT NOT NULL, at_ms INTEGER NOT NULL, by TEXT NOT NULL, body TEXT NOT NULL,"
+         " crc INTEGER NOT NULL, UNIQUE(pipeline, seq))");
+    prepare("INSERT INTO events(pos, pipeline, seq, type, at_ms, by, body, crc) VALUES(NULL, ?, ?, ?, ?, ?, ?, ?)",
+            &insert);
+    prepare("BEGIN IMMEDIATE", &begin);
+    prepare("COMMIT", &commit);
+  }
+  ~raw_sqlite() {
+    sqlite3_finalize(insert);
+    sqlite3_finalize(begin);
+    sqlite3_finalize(commit);
+    sqlite3_close_v2(db);
+  }
+  raw_sqlite(const raw_sqlite&) = delete;
+  raw_sqlite& operator=(const raw_sqlite&) = delete;
+
+  void exec(const char* sql) {
+    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
+      die(std::string(sql) + ": " + sqlite3_errmsg(db));
+  }
+  void prepare(const char* sql, sqlite3_stmt** s) {
+    if (sqlite3_prepare_v2(db, sql, -1, s, nullptr) != SQLITE_OK) die(std::string(sql) + ": " + sqlite3_errmsg(db));
+  }
+  void step(sqlite3_stmt* s) {
+    if (sqlite3_step(s) != SQLITE_DONE) die(std::string("sqlite step: ") + sqlite3_errmsg(db));
+    sqlite3_reset(s);
+  }
+  // Untimed: 1,000-row transactions from row `i` until the WAL has reached
+  // its steady size and wrapped (see wal_steady_bytes); the next row.
+  std::uint64_t prefill(const std::string& path, const row_source& rs, std::uint64_t i);
+  // Row i: spread over the pipelines round-robin, seq following on per pipeline.
+  void insert_row(const row_source& rs, std::uint64_t i) {
+    const std::string& pipeline = rs.pipelines[i % rs.pipelines.size()];
+    const std::size_t b = static_cast<std::size_t>(i % rs.bodies.size());
+    const std::string& body = rs.bodies[b];
+    const std::string& type = rs.types[b];
+    sqlite3_bind_text(insert, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert, 2, static_cast<sqlite3_int64>(i / rs.pipelines.size() + 1));
+    sqlite3_bind_text(insert, 3, type.data(), static_cast<int>(type.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert, 4, static_cast<sqlite3_int64>(1'700'000'000'000LL + static_cast<long long>(i)));
+    sqlite3_bind_text(insert, 5, "worker:bench", -1, SQLITE_STATIC);
+    sqlite3_bind_text(insert, 6, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert, 7, static_cast<sqlite3_int64>((i * 2654435761u) & 0xffffffffu));  // a stand-in CRC
+    step(insert);
+  }
+};
+
+std::uint64_t raw_sqlite::prefill(const std::string& path, const row_source& rs, std::uint64_t i) {
+  for (int extra = 0; extra < 2;) {
+    if (wal_bytes(path) >= wal_steady_bytes) ++extra;
+    step(begin);
+    for (int k = 0; k < 1'000; ++k) insert_row(rs, i++);
+    step(commit);
+  }
+  return i;
+}
+
+struct rate_run {
+  double seconds = 0, cpu = 0;
+  std::uint64_t count = 0, written = 0;
+  double per_s() const { return seconds > 0 ? double(count) / seconds : 0; }
+  double cpu_us_each() const { return count > 0 ? cpu * 1e6 / double(count) : 0; }
+  double written_each() const { return count > 0 ? double(written) / double(count) : 0; }
+};
+
+// (a) The ceiling: `rows` rows, 1,000 per transaction, or fewer if that
+// takes longer than `seconds_max`.
+rate_run sqlite_batched(const std::string& path, const row_source& rs, std::uint64_t rows, double seconds_max) {
+  remove_journal_files(path);
+  rate_run out;
+  {
+    raw_sqlite db(path);
+    const std::uint64_t first = db.prefill(path, rs, 0), end = first + rows;
+    settle(path);
+    const auto start = clock_type::now();
+    const double cpu0 = cpu_seconds();
+    const std::uint64_t written0 = write_bytes();
+    std::uint64_t i = first;
+    while (i < end && seconds_since(start) < seconds_max) {
+      db.step(db.begin);
+      for (std::uint64_t k = 0; k < 1'000 && i < end; ++k, ++i) db.insert_row(rs, i);
+      db.step(db.commit);
+    }
+    out.seconds = seconds_since(start);
+    out.cpu = cpu_seconds() - cpu0;
+    out.written = write_bytes() - written0;
+    out.count = i - first;
+  }
+  remove_journal_files(path);
+  return out;
+}
+
+// (b) One commit per event (autocommit), for at least `seconds_min`.
+rate_run sqlite_commit_per_event(const std::string& path, const row_source& rs, double seconds_min) {
+  remove_journal_files(path);
+  rate_run out;
+  {
+    raw_sqlite db(path);
+    const std::uint64_t first = db.prefill(path, rs, 0);
+    settle(path);
+    const auto start = clock_type::now();
+    const double cpu0 = cpu_seconds();
+    const std::uint64_t written0 = write_bytes();
+    std::uint64_t i = first;
+    while (i < first + 20 || seconds_since(start) < seconds_min)
+      for (int k = 0; k < 10; ++k) db.insert_row(rs, i++);
+    out.seconds = seconds_since(start);
+    out.cpu = cpu_seconds() - cpu0;
+    out.written = write_bytes() - written0;
+    out.count = i - first;
+  }
+  remove_journal_files(path);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Durable transitions: supervisors on the SQLite journal actor.
+
+struct durable_run {
+  double seconds = 0, cpu = 0;
+  std::uint64_t transitions = 0, commits = 0, events = 0, written = 0;
+  double per_s() const { return seconds > 0 ? double(transitions) / seconds : 0; }
+  double written_per_transition() const { return transitions > 0 ? double(written) / double(transitions) : 0; }
+  double cpu_us_per_transition() const { return transitions > 0 ? cpu * 1e6 / double(transitions) : 0; }
+  double events_per_commit() const { return commits > 0 ? double(events) / double(commits) : 0; }
+};
+
+std::vector<std::uint64_t> journal_stats(caf::scoped_actor& self, const caf::actor& journal) {
+  std::vector<std::uint64_t> v;
+  self->request(journal, caf::infinite, actors::journal_stats_atom::value)
+      .receive([&](std::vector<std::uint64_t>& x) { v = std::move(x); },
+               [&](caf::error& err) { die("journal stats: " + to_string(err)); });
+  if (v.size() != 2) die("journal stats: unexpected answer");
+  return v;
+}
+
+struct supervisor_batch {
+  std::vector<caf::actor> sups;
+  std::uint64_t expected_events = 0;  // the journal's event count once they are all durable
+};
+
+supervisor_batch spawn_pipelines(caf::actor_system& sys, const caf::actor& journal, const std::string& prefix,
+                                 int pipelines, int rounds, std::uint64_t events_per_pipeline,
+                                 std::uint64_t events_before, const std::shared_ptr<actors::local_workers>& workers) {
+  auto spec = looping_spec(rounds);
+  supervisor_batch b;
+  b.expected_events = events_before + events_per_pipeline * static_cast<std::uint64_t>(pipelines);
+  b.sups.reserve(static_cast<std::size_t>(pipelines));
+  for (int p = 0; p < pipelines; ++p) {
+    actors::supervisor_config sc;
+    sc.pipeline = prefix + std::to_string(p);
+    sc.spec = spec;
+    sc.journal = journal;
+    sc.workers = workers;
+    b.sups.push_back(sys.spawn(actors::supervisor, sc));
+  }
+  return b;
+}
+
+// Polls the journal until it has committed `expected` events; its stats then.
+std::vector<std::uint64_t> await_events(caf::scoped_actor& self, const caf::actor& journal, std::uint64_t expected) {
+  std::uint64_t seen = 0;
+  auto progress = clock_type::now();
+  for (;;) {
+    auto stats = journal_stats(self, journal);
+    if (stats[1] >= expected) return stats;
+    if (stats[1] != seen) {
+      seen = stats[1];
+      progress = clock_type::now();
+    } else if (seconds_since(progress) > 30) {
+      die("no progress for 30 s at " + std::to_string(seen) + " of " + std::to_string(expected) + " events");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling, not a test
+  }
+}
+
+// Every pipeline of the batch is done; the sum of their seqs.
+std::uint64_t check_done(caf::scoped_actor& self, const supervisor_batch& b) {
+  std::uint64_t transitions = 0;
+  for (auto& s : b.sups) {
+    system_state st;
+    self->request(s, caf::infinite, actors::state_atom::value)
+        .receive([&](system_state& x) { st = std::move(x); }, [&](caf::error& err) { die(to_string(err)); });
+    if (outcome(st) != pipeline_outcome::done)
+      die(std::string("a durable pipeline ended ") + to_string(outcome(st)) + " at seq " + std::to_string(st.seq()));
+    transitions += st.seq();
+  }
+  for (auto& s : b.sups) self->send(s, actors::stop_atom::value);
+  return transitions;
+}
+
+// `pipelines` supervisors run `rounds` rounds each on one fresh journal file
+// (warmed up first: its WAL past the first checkpoint); over when the journal
+// has committed every one of their events.
+durable_run run_durable(caf::actor_system& sys, const std::string& path, int pipelines, int rounds,
+                        std::uint64_t events_per_pipeline, std::uint64_t warmup_events_per_pipeline,
+                        const std::shared_ptr<actors::local_workers>& workers) {
+  remove_journal_files(path);
+  auto store = journal_store::open(path, journal_options{});  // synchronous=FULL
+  if (!store) die(store.err().message);
+  caf::scoped_actor self{sys};
+  auto journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::shared_ptr<journal_store>(std::move(*store)));
+
+  // Warm-up (untimed): batches of 100 one-pass pipelines until the WAL has
+  // reached its steady size, and one batch more so that it has wrapped.
+  std::vector<std::uint64_t> before = journal_stats(self, journal);
+  for (int k = 0, extra = 0; extra < 2; ++k) {
+    if (wal_bytes(path) >= wal_steady_bytes) ++extra;
+    auto w = spawn_pipelines(sys, journal, "w" + std::to_string(k) + "-", 100, 0, warmup_events_per_pipeline,
+                             before[1], workers);
+    before = await_events(self, journal, w.expected_events);
+    check_done(self, w);
+  }
+
+  settle(path);
+  durable_run out;
+  const auto start = clock_type::now();
+  const double cpu0 = cpu_seconds();
+  const std::uint64_t written0 = write_bytes();
+  auto b = spawn_pipelines(sys, journal, "p", pipelines, rounds, events_per_pipeline, before[1], workers);
+  const auto after = await_events(self, journal, b.expected_events);
+  out.seconds = seconds_since(start);
+  out.cpu = cpu_seconds() - cpu0;
+  out.written = write_bytes() - written0;
+
+  // Untimed: every pipeline is done, and the journal holds exactly its events.
+  out.transitions = check_done(self, b);
+  out.commits = after[0] - before[0];
+  out.events = after[1] - before[1];
+  if (out.events != out.transitions || after[1] != b.expected_events)
+    die("journal holds " + std::to_string(out.events) + " events of the run, its pipelines made " +
+        std::to_string(out.transitions) + ", expected " + std::to_string(b.expected_events - before[1]));
+  self->monitor(journal);
+  self->send_exit(journal, caf::exit_reason::user_shutdown);
+  self->receive([](const caf::down_msg&) {});
+  remove_journal_files(path);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Recovery of a large journal.
+
+struct recovery_build {
+  std::uint64_t events = 0, pipelines = 0, events_per_pipeline = 0;
+  double seconds = 0, append_seconds = 0, file_bytes = 0;
+};
+
+// `pipelines` copies of the template history (ids r0, r1, ...), interleaved
+// event by event as concurrent pipelines write them, each event checked legal
+// by the reducer in its pipeline's state, appended in batches of 10,000.
+recovery_build build_recovery_journal(const std::string& path, const std::vector<event>& tmpl,
+                                      std::uint64_t pipelines) {
+  remove_journal_files(path);
+  recovery_build b;
+  b.pipelines = pipelines;
+  b.events_per_pipeline = tmpl.size();
+  const auto start = clock_type::now();
+  {
+    auto store = journal_store::open(path, journal_options{});
+    if (!store) die(store.err().message);
+    std::vector<system_state> states(pipelines);
+    std::vector<std::string> ids;
+    for (std::uint64_t p = 0; p < pipelines; ++p) ids.push_back("r" + std::to_string(p));
+    std::vector<event> batch;
+    batch.reserve(10'000);
+    auto flush = [&] {
+      const auto t = clock_type::now();
+      if (auto err = (*store)->append(batch)) die(err->message);
+      b.append_seconds += seconds_since(t);
+      b.events += batch.size();
+      batch.clear();
+    };
+    for (const event& e : tmpl) {
+      for (std::uint64_t p = 0; p < pipelines; ++p) {
+        event x = e;
+        x.pipeline = ids[p];
+        x.at_ms = e.at_ms + static_cast<std::int64_t>(p);
+        if (auto err = apply_in_place(states[p], x)) die("recovery journal: illegal event: " + err->message);
+        batch.push_back(std::move(x));
+        if (batch.size() == 10'000) flush();
+      }
+    }
+    if (!batch.empty()) flush();
+  }  // closing checkpoints the WAL into the file
+  b.seconds = seconds_since(start);
+  std::error_code ec;
+  b.file_bytes = double(fs::file_size(path, ec));
+  return b;
+}
+
+// The fraction of the file's pages in the page cache (mincore), or -1.
+double resident_fraction(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st {};
+  double out = -1;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    const auto size = static_cast<std::size_t>(st.st_size);
+    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m != MAP_FAILED) {
+      const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+      std::vector<unsigned char> vec((size + page - 1) / page);
+      if (::mincore(m, size, vec.data()) == 0) {
+        std::size_t in = 0;
+        for (unsigned char c : vec) in += c & 1u;
+        out = double(in) / double(vec.size());
+      }
+      ::munmap(m, size);
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// Drops this file's pages (only this file's) from the page cache.
+void evict_from_page_cache(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
+struct recovery_run {
+  double seconds = 0, open_list_s = 0, history_s = 0, replay_s = 0, cpu = 0, resident_before = -1;
+  std::uint64_t events = 0, pipelines = 0, pipelines_total = 0, events_total = 0;
+  bool complete = true;
+  double per_s() const { return seconds > 0 ? double(events) / seconds : 0; }
+  // The time for the whole journal: measured, or (stopped at the deadline)
+  // the open and listing plus the pipelines read so far scaled to all of them
+  // (every pipeline has the same history, so each costs about the same).
+  double full_seconds() const {
+    if (complete || pipelines == 0) return seconds;
+    return open_list_s + (seconds - open_list_s) * double(pipelines_total) / double(pipelines);
+  }
+};
+
+// What a restart does: open read-only, list the pipelines, read and verify
+// every history, replay each (reducer + invariants). Stops after the pipeline
+// that passes `deadline_s` (so that a badly missed target does not take the
+// run's whole time budget).
+recovery_run recover(const std::string& path, double deadline_s) {
+  settle(path);
+  recovery_run r;
+  r.resident_before = resident_fraction(path);
+  const auto start = clock_type::now();
+  const double cpu0 = cpu_seconds();
+  journal_options ro;
+  ro.read_only = true;
+  auto store = journal_store::open(path, ro);
+  if (!store) die(store.err().message);
+  auto list = (*store)->pipelines();
+  if (!list) die(list.err().message);
+  r.open_list_s = seconds_since(start);
+  r.pipelines_total = list->size();
+  for (const auto& p : *list) r.events_total += p.seq;
+  for (const auto& p : *list) {
+    if (seconds_since(start) > deadline_s) {
+      r.complete = false;
+      break;
+    }
+    auto t = clock_type::now();
+    auto h = (*store)->history(p.id);
+    if (!h) die(h.err().message);
+    r.history_s += seconds_since(t);
+    t = clock_type::now();
+    auto s = replay(*h);
+    if (!s) die(s.err().message);
+    r.replay_s += seconds_since(t);
+    if (s->seq() != p.seq || outcome(*s) != pipeline_outcome::done) die("recovered pipeline " + p.id + " is wrong");
+    r.events += h->size();
+    ++r.pipelines;
+  }
+  r.seconds = seconds_since(start);
+  r.cpu = cpu_seconds() - cpu0;
+  return r;
+}
+
+json recovery_json(const std::vector<recovery_run>& runs) {
+  std::vector<double> secs, rates, open_list, hist, rep, cpu, resident, measured;
+  std::vector<bool> complete;
+  std::vector<std::uint64_t> pipelines_read;
+  for (const auto& r : runs) {
+    secs.push_back(r.full_seconds());
+    measured.push_back(r.seconds);
+    complete.push_back(r.complete);
+    pipelines_read.push_back(r.pipelines);
+    rates.push_back(r.per_s());
+    open_list.push_back(r.open_list_s);
+    hist.push_back(r.history_s);
+    rep.push_back(r.replay_s);
+    cpu.push_back(r.cpu);
+    resident.push_back(r.resident_before);
+  }
+  return {{"seconds_median", median(secs)},
+          {"runs_seconds", secs},
+          {"runs_complete", complete},
+          {"runs_measured_seconds", measured},
+          {"runs_pipelines_read", pipelines_read},
+          {"events_per_s_median", median(rates)},
+          {"open_and_list_seconds_median", median(open_list)},
+          {"history_seconds_median", median(hist)},
+          {"replay_seconds_median", median(rep)},
+          {"cpu_seconds_median", median(cpu)},
+          {"file_resident_fraction_before", resident}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opt;
+  bool pipelines_given = false, seconds_given = false, recovery_given = false;
+  for (int k = 1; k < argc; ++k) {
+    std::string a = argv[k];
+    if (a == "--quick") opt.quick = true;
+    else if (a == "--keep") opt.keep = true;
+    else if (a == "--repetitions" && k + 1 < argc) opt.repetitions = std::max(1, std::atoi(argv[++k]));
+    else if (a == "--pipelines" && k + 1 < argc) {
+      opt.pipelines = {std::max(1, std::atoi(argv[++k]))};
+      pipelines_given = true;
+    } else if (a == "--threads" && k + 1 < argc) {
+      opt.threads = static_cast<std::size_t>(std::max(1, std::atoi(argv[++k])));
+    } else if (a == "--dir" && k + 1 < argc) {
+      opt.dir = argv[++k];
+    } else if (a == "--seconds" && k + 1 < argc) {
+      opt.seconds = std::max(0.05, std::atof(argv[++k]));
+      seconds_given = true;
+    } else if (a == "--recovery-events" && k + 1 < argc) {
+      opt.recovery_events = static_cast<std::uint64_t>(std::max(0LL, std::atoll(argv[++k])));
+      recovery_given = true;
+    } else if (a == "--recovery-deadline" && k + 1 < argc) {
+      opt.recovery_deadline = std::max(0.1, std::atof(argv[++k]));
+    } else if (a == "--parts" && k + 1 < argc) {
+      const std::string parts = std::string(",") + argv[++k] + ",";
+      opt.baselines = parts.find(",baselines,") != std::string::npos;
+      opt.durable = parts.find(",durable,") != std::string::npos;
+      opt.recovery = parts.find(",recovery,") != std::string::npos;
+    } else {
+      std::cerr << "usage: journal_bench [--quick] [--repetitions N] [--pipelines N] [--threads N] [--dir PATH]"
+                   " [--keep] [--seconds S] [--recovery-events N]\n"
+                   "                     [--recovery-deadline S] [--parts baselines,durable,recovery]\n";
+      return 2;
+    }
+  }
+  if (opt.quick) {
+    opt.repetitions = 1;
+    if (!pipelines_given) opt.pipelines = {1, 100};
+    if (!seconds_given) opt.seconds = 0.3;
+    if (!recovery_given) opt.recovery_events = 20'000;
+  }
+  const std::uint64_t batched_rows = opt.quick ? 20'000 : 100'000;
+  const double batched_seconds_max = opt.quick ? 0.5 : 3.0;
+  const double commit_seconds = opt.quick ? 0.3 : 2.0;
+
+  // The scratch directory: fresh, on the file system being measured.
+  std::error_code ec;
+  const fs::path parent = opt.dir.empty() ? fs::current_path() : fs::path(opt.dir);
+  const fs::path scratch = parent / ("journal_bench." + std::to_string(::getpid()));
+  fs::create_directories(scratch, ec);
+  if (ec) die("cannot create " + scratch.string() + ": " + ec.message());
+  if (!opt.keep) scratch_to_remove = scratch.string();
+  const filesystem_info fsi = filesystem_of(scratch.string());
+  auto file = [&](const std::string& name) { return (scratch / name).string(); };
+
+  caf::actor_system_config cfg;
+  actors::register_message_types(cfg);
+  cfg.set("logger.console", caf::atom("none"));
+  if (opt.threads > 0) cfg.set("scheduler.max-threads", opt.threads);
+  caf::actor_system sys{cfg};
+  auto handlers = std::make_shared<actors::handler_registry>();
+  handlers->add("noop", [](const json&) -> result<json> { return json::object(); }, /*blocking=*/false);
+  auto workers = std::make_shared<actors::local_workers>(handlers, "worker:bench");
+
+  const double load_start = load_average_1m();
+  const auto fsync_start = fsync_probe(scratch.string());
+  std::cerr << "journal_bench: " << std::thread::hardware_concurrency() << " cores, CAF scheduler threads "
+            << sys.scheduler().num_workers() << ", SQLite " << sqlite3_libversion() << ", WAL synchronous=FULL"
+            << (opt.quick ? " (quick)" : "") << "\n"
+            << "scratch " << scratch.string() << " on " << fsi.type << " (" << fsi.device << " at "
+            << fsi.mount_point << ", statfs " << fsi.magic_name << "), load average " << load_start << "\n";
+  std::fprintf(stderr, "fdatasync of 4 KiB: p50 %.3f ms, p90 %.3f ms\n", fsync_start.first, fsync_start.second);
+  if (fsi.memory_backed)
+    std::cerr << "WARNING: the scratch directory is in memory (" << fsi.type
+              << "): fsync costs nothing, so these figures do not mean disk\n";
+
+  // Events per pipeline for a number of rounds (deterministic: a chain),
+  // 13 x (rounds + 1).
+  std::map<int, std::vector<event>> histories;
+  auto history_for = [&](int rounds) -> const std::vector<event>& {
+    auto it = histories.find(rounds);
+    if (it == histories.end()) it = histories.emplace(rounds, record_history(sys, rounds, workers)).first;
+    return it->second;
+  };
+
+  // Baselines: plain SQLite on the same file system, the journal's table.
+  json baselines = nullptr;
+  double batched_in_order = 0, batched_interleaved = 0, single = 0;
+  const auto spec_for_bodies = looping_spec(50);
+  const auto& body_history = history_for(50);
+  const row_source in_order = make_row_source(body_history, *spec_for_bodies, 1);
+  const row_source interleaved = make_row_source(body_history, *spec_for_bodies, 1'000);
+  if (opt.baselines) {
+    std::vector<rate_run> a_runs, b_runs, c_runs;
+    for (int r = 0; r < opt.repetitions; ++r) {
+      a_runs.push_back(sqlite_batched(file("ceiling.db"), in_order, batched_rows, batched_seconds_max));
+      b_runs.push_back(sqlite_batched(file("ceiling.db"), interleaved, batched_rows, batched_seconds_max));
+      c_runs.push_back(sqlite_commit_per_event(file("single.db"), in_order, commit_seconds));
+    }
+    auto summary = [](const std::vector<rate_run>& v, json extra) {
+      std::vector<double> rates, cpu, written;
+      std::uint64_t rows = 0;
+      for (const auto& x : v) {
+        rates.push_back(x.per_s());
+        cpu.push_back(x.cpu_us_each());
+        written.push_back(x.written_each());
+        rows = std::max(rows, x.count);
+      }
+      extra["rows_per_s_median"] = median(rates);
+      extra["runs"] = rates;
+      extra["rows_max"] = rows;
+      extra["cpu_us_per_row_median"] = median(cpu);
+      extra["bytes_written_per_row_median"] = median(written);
+      return extra;
+    };
+    json a = summary(a_runs, {{"rows_per_transaction", 1'000}, {"rows_wanted", batched_rows},
+                              {"seconds_max", batched_seconds_max}, {"pipelines", 1},
+                              {"what", "one pipeline: (pipeline, seq) keys arrive in order"}});
+    json b = summary(b_runs, {{"rows_per_transaction", 1'000}, {"rows_wanted", batched_rows},
+                              {"seconds_max", batched_seconds_max}, {"pipelines", 1'000},
+                              {"what", "rows round-robin over 1,000 pipelines, as the journal of 1,000 concurrent "
+                                       "pipelines sees them"}});
+    json c = summary(c_runs, {{"seconds_min", commit_seconds},
+                              {"what", "autocommit: one transaction per row, one pipeline (as the 1-pipeline run)"}});
+    batched_in_order = a["rows_per_s_median"].get<double>();
+    batched_interleaved = b["rows_per_s_median"].get<double>();
+    single = c["rows_per_s_median"].get<double>();
+    baselines = {{"sqlite_batched_in_order", a},
+                 {"sqlite_batched_interleaved", b},
+                 {"sqlite_commit_per_event", c},
+                 {"table", "the journal's events table (same columns, INTEGER PRIMARY KEY, UNIQUE(pipeline, seq)); "
+                           "WAL, synchronous=FULL, default cache; prepared insert; a fresh file per run"},
+                 {"body_bytes_mean", interleaved.body_bytes_mean}};
+    std::cerr << "\nbaseline: plain SQLite, the journal's table        rows/s (median)  CPU us/row  bytes written/row\n";
+    for (auto* name : {"sqlite_batched_in_order", "sqlite_batched_interleaved", "sqlite_commit_per_event"}) {
+      const json& j = baselines[name];
+      const char* label = std::strcmp(name, "sqlite_batched_in_order") == 0 ? "1,000 rows/transaction, 1 pipeline"
+                          : std::strcmp(name, "sqlite_batched_interleaved") == 0
+                              ? "1,000 rows/transaction, 1,000 pipelines"
+                              : "one commit per event";
+      std::fprintf(stderr, "%-48s  %15.0f  %10.2f  %17.0f\n", label, j["rows_per_s_median"].get<double>(),
+                   j["cpu_us_per_row_median"].get<double>(), j["bytes_written_per_row_median"].get<double>());
+    }
+    std::fprintf(stderr, "(bodies: real encoded events, %.0f bytes on average)\n", interleaved.body_bytes_mean);
+  }
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+
+  // Durable transitions.
+  json results = json::array();
+  std::map<int, double> durable_by_pipelines;
+  double one_pipeline_paired_ratio = -1;
+  if (opt.durable) {
+    std::cerr << "\npipelines  rounds  transitions/rep  transitions/s (median)  events/commit  vs 1-commit/event"
+                 "  vs batched (1 / 1,000 pipelines)  CPU us/transition  bytes written/transition\n";
+    // The rate a configuration is expected to reach, to size its runs: the
+    // previous configuration's (rates grow with pipelines), or one commit per
+    // event's for the first.
+    double estimate = single;  // 0: unknown (no baselines), so always a pilot
+    const std::uint64_t warmup_events = history_for(0).size();
+    for (int pipelines : opt.pipelines) {
+      const std::string path = file("durable-" + std::to_string(pipelines) + ".db");
+      const double per_round = 13.0 * pipelines;
+      // A pipeline makes 13 x (rounds + 1) transitions: rounds 0 is one pass.
+      // A stage starts at most stage_attempts_max times, so at most 998.
+      auto rounds_for = [&](double rate, double seconds) {
+        const double most = double(stage_attempts_max) - 2;
+        return static_cast<int>(std::clamp(std::round(rate * seconds / per_round) - 1, 0.0, most));
+      };
+      // Pilot (also a warm-up) of about 0.5 s, unless one round already takes longer.
+      const int pilot_rounds = estimate > 0 ? rounds_for(estimate, std::min(0.5, opt.seconds / 2)) : 0;
+      json pilot_json = nullptr;
+      int rounds = rounds_for(estimate, opt.seconds);
+      if (rounds > 0 || estimate <= 0) {
+        auto pilot = run_durable(sys, path, pipelines, pilot_rounds, history_for(pilot_rounds).size(), warmup_events,
+                                 workers);
+        rounds = rounds_for(pilot.per_s(), opt.seconds);
+        pilot_json = {{"rounds", pilot_rounds}, {"transitions_per_s", pilot.per_s()}};
+      }
+      const std::uint64_t per_pipeline = history_for(rounds).size();
+      std::vector<double> runs, cpu, epc, commits_per_s, written, paired, paired_ratio, probe, secs;
+      for (int r = 0; r < opt.repetitions; ++r) {
+        // One pipeline against one commit per event: fsync latency drifts with
+        // whatever else the disk is doing (by 10x on a shared VM), so each
+        // repetition sits between two one-commit-per-event runs, and is
+        // compared with their mean.
+        const bool pair = pipelines == 1 && opt.baselines;
+        auto one_commit = [&] {
+          return sqlite_commit_per_event(file("single.db"), in_order, commit_seconds / 2).per_s();
+        };
+        probe.push_back(fsync_probe(scratch.string()).first);
+        const double before = pair ? one_commit() : 0;
+        auto d = run_durable(sys, path, pipelines, rounds, per_pipeline, warmup_events, workers);
+        if (pair) {
+          paired.push_back((before + one_commit()) / 2);
+          paired_ratio.push_back(ratio(d.per_s(), paired.back()));
+        }
+        runs.push_back(d.per_s());
+        secs.push_back(d.seconds);
+        cpu.push_back(d.cpu_us_per_transition());
+        epc.push_back(d.events_per_commit());
+        commits_per_s.push_back(d.seconds > 0 ? double(d.commits) / d.seconds : 0);
+        written.push_back(d.written_per_transition());
+      }
+      const double med = median(runs);
+      estimate = std::max(estimate, med);
+      durable_by_pipelines[pipelines] = med;
+      const std::uint64_t per_rep = per_pipeline * static_cast<std::uint64_t>(pipelines);
+      results.push_back({{"pipelines", pipelines},
+                         {"rounds", rounds},
+                         {"transitions_per_repetition", per_rep},
+                         {"transitions_per_s_median", med},
+                         {"runs", runs},
+                         {"runs_seconds", secs},
+                         {"cpu_us_per_transition_median", median(cpu)},
+                         {"bytes_written_per_transition_median", median(written)},
+                         {"events_per_commit_median", median(epc)},
+                         {"fdatasync_4k_p50_ms_before_each_run", probe},
+                         {"commits_per_s_median", median(commits_per_s)},
+                         {"ratio_to_commit_per_event", ratio(med, single)},
+                         {"paired_commit_per_event",
+                          paired.empty() ? json(nullptr)
+                                         : json{{"rows_per_s_median", median(paired)},
+                                                {"runs", paired},
+                                                {"ratio_per_repetition", paired_ratio},
+                                                {"ratio_median", median(paired_ratio)}}},
+                         {"ratio_to_batched_in_order", ratio(med, batched_in_order)},
+                         {"ratio_to_batched_interleaved", ratio(med, batched_interleaved)},
+                         {"pilot", pilot_json}});
+      if (!paired_ratio.empty()) one_pipeline_paired_ratio = median(paired_ratio);
+      std::fprintf(stderr, "%9d  %6d  %15llu  %22.0f  %13.1f  %17.3f  %15.3f / %.3f  %17.2f  %24.0f\n", pipelines,
+                   rounds, static_cast<unsigned long long>(per_rep), med, median(epc), ratio(med, single),
+                   ratio(med, batched_in_order), ratio(med, batched_interleaved), median(cpu), median(written));
+      if (!paired.empty())
+        std::fprintf(stderr, "           (paired: one commit per event %.0f rows/s around each repetition; "
+                     "ratio %.3f, median of pairs)\n", median(paired), median(paired_ratio));
+    }
+  }
+
+  // Recovery.
+  json recovery = nullptr;
+  double recovery_cold = -1, recovery_warm = -1;
+  if (opt.recovery && opt.recovery_events > 0) {
+    const auto& tmpl = history_for(77);  // about 1,000 events a pipeline
+    const std::uint64_t pipelines =
+        std::max<std::uint64_t>(1, (opt.recovery_events + tmpl.size() - 1) / tmpl.size());
+    const std::string path = file("recovery.db");
+    const auto built = build_recovery_journal(path, tmpl, pipelines);
+    std::vector<recovery_run> warm, cold;
+    // Warm: the file was just written or read, so it is in the page cache.
+    // Cold once (the slowest part of the run): this file's pages dropped first.
+    // A run that hits the deadline is the last warm one.
+    for (int r = 0; r < opt.repetitions && (warm.empty() || warm.back().complete); ++r)
+      warm.push_back(recover(path, opt.recovery_deadline));
+    evict_from_page_cache(path);
+    cold.push_back(recover(path, opt.recovery_deadline));
+    for (const auto& r : warm)
+      if (r.events_total != built.events || (r.complete && r.events != built.events))
+        die("recovery read " + std::to_string(r.events) + " events of " + std::to_string(r.events_total));
+    const bool partial = !warm.back().complete || !cold.back().complete;
+    json w = recovery_json(warm), c = recovery_json(cold);
+    recovery_warm = w["seconds_median"].get<double>();
+    recovery_cold = c["seconds_median"].get<double>();
+    recovery = {{"events", built.events},
+                {"pipelines", built.pipelines},
+                {"events_per_pipeline", built.events_per_pipeline},
+                {"layout", "pipelines interleaved event by event (as concurrent pipelines write them)"},
+                {"file_bytes", built.file_bytes},
+                {"build", {{"seconds", built.seconds},
+                           {"append_seconds", built.append_seconds},
+                           {"append_events_per_s", built.append_seconds > 0 ? double(built.events) / built.append_seconds : 0},
+                           {"batch_events", 10'000},
+                           {"how", "template history of one pipeline (77 rounds) copied per pipeline, every event "
+                                   "applied by the reducer, journal_store::append in batches of 10,000"}}},
+                {"steps", "journal_store::open(read_only) + pipelines() + history() of each + replay() of each"},
+                {"deadline_seconds", opt.recovery_deadline},
+                {"seconds_means", "per run: the time to recover every pipeline; a run stopped at the deadline "
+                                  "reports its open+list time plus the pipelines it read scaled to all of them "
+                                  "(runs_complete false; runs_measured_seconds is what it actually took)"},
+                {"warm", w},
+                {"cold", c},
+                {"cold_means", "one run after the file's pages were dropped from the page cache (fsync + "
+                               "posix_fadvise DONTNEED); see file_resident_fraction_before"}};
+    std::fprintf(stderr,
+                 "\nrecovery: %llu events in %llu pipelines (%.0f MB; built in %.1f s, journal_store::append "
+                 "%.0f events/s in batches of 10,000)\n",
+                 static_cast<unsigned long long>(built.events), static_cast<unsigned long long>(built.pipelines),
+                 built.file_bytes / 1e6, built.seconds,
+                 built.append_seconds > 0 ? double(built.events) / built.append_seconds : 0);
+    for (auto* which : {"warm", "cold"}) {
+      const json& j = recovery[which];
+      std::fprintf(stderr,
+                   "  %s page cache: %.2f s%s (%.0f events/s): open+list %.2f s, history %.2f s, replay %.2f s\n",
+                   which, j["seconds_median"].get<double>(), partial ? " (extrapolated)" : "",
+                   j["events_per_s_median"].get<double>(), j["open_and_list_seconds_median"].get<double>(),
+                   j["history_seconds_median"].get<double>(), j["replay_seconds_median"].get<double>());
+    }
+    if (partial)
+      std::fprintf(stderr, "  (stopped at the %.0f s deadline: %llu of %llu pipelines read; the time for all of "
+                   "them extrapolated from those)\n", opt.recovery_deadline,
+                   static_cast<unsigned long long>(cold.back().pipelines),
+                   static_cast<unsigned long long>(built.pipelines));
+    remove_journal_files(path);
+  }
+
+  const double load_end = load_average_1m();
+  const auto fsync_end = fsync_probe(scratch.string());
+  std::fprintf(stderr, "\nfdatasync of 4 KiB at the end: p50 %.3f ms, p90 %.3f ms\n", fsync_end.first, fsync_end.second);
+  if (std::max(load_start, load_end) > double(std::thread::hardware_concurrency()))
+    std::fprintf(stderr, "\nWARNING: load average %.2f at the start, %.2f at the end, over %u cores: other processes "
+                 "competed for the CPU, so the figures are pessimistic\n", load_start, load_end,
+                 std::thread::hardware_concurrency());
+
+  // Targets.
+  auto target = [](bool measured, double value, double goal, bool at_least) -> json {
+    if (!measured) return {{"target", goal}, {"measured", nullptr}, {"met", nullptr}};
+    return {{"target", goal}, {"measured", value}, {"met", at_least ? value >= goal : value <= goal}};
+  };
+  const bool have1 = durable_by_pipelines.count(1) > 0, have1000 = durable_by_pipelines.count(1'000) > 0;
+  const bool full_recovery = recovery_cold >= 0 && opt.recovery_events >= 1'000'000;
+  json targets = {
+      {"one_pipeline_vs_commit_per_event_paired",
+       target(one_pipeline_paired_ratio >= 0, one_pipeline_paired_ratio, 0.70, true)},
+      {"one_pipeline_vs_commit_per_event_medians",
+       target(have1 && single > 0, have1 && single > 0 ? durable_by_pipelines[1] / single : 0, 0.70, true)},
+      {"pipelines_1000_transitions_per_s",
+       target(have1000, have1000 ? durable_by_pipelines[1'000] : 0, 300'000, true)},
+      {"recovery_1m_events_seconds_cold", target(full_recovery, recovery_cold, 5.0, false)},
+      {"recovery_1m_events_seconds_warm", target(full_recovery, recovery_warm, 5.0, false)}};
+  std::cerr << "\ntargets:\n";
+  for (auto& [name, t] : targets.items()) {
+    std::cerr << "  " << name << ": target " << t["target"].dump() << ", measured "
+              << (t["measured"].is_null() ? std::string("not measured") : t["measured"].dump()) << ", "
+              << (t["met"].is_null() ? "n/a" : t["met"].get<bool>() ? "met" : "MISSED") << "\n";
+  }
+
+#ifdef NDEBUG
+  const bool assertions = false;
+#else
+  const bool assertions = true;
+#endif
+  json out = {
+      {"benchmark", "journal"},
+      {"machine", {{"cores", std::thread::hardware_concurrency()},
+                   {"cpu", cpu_model()},
+                   {"scheduler_threads", sys.scheduler().num_workers()},
+                   {"sqlite_version", sqlite3_libversion()},
+                   {"assertions", assertions},
+                   {"load_average_1m", {{"start", load_start}, {"end", load_end}}},
+                   {"fdatasync_4k_ms", {{"start", {{"p50", fsync_start.first}, {"p90", fsync_start.second}}},
+                                        {"end", {{"p50", fsync_end.first}, {"p90", fsync_end.second}}}}},
+                   {"filesystem", {{"dir", scratch.string()},
+                                   {"type", fsi.type},
+                                   {"statfs_magic", fsi.magic},
+                                   {"statfs_name", fsi.magic_name},
+                                   {"device", fsi.device},
+                                   {"mount_point", fsi.mount_point},
+                                   {"memory_backed_fsync_free", fsi.memory_backed}}}}},
+      {"config", {{"quick", opt.quick},
+                  {"repetitions", opt.repetitions},
+                  {"journal", "journal_store (WAL, synchronous=FULL) behind the group-committing sqlite_journal "
+                              "actor (detached); a fresh file per repetition"},
+                  {"spec", "6-stage chain looping through on_failure: 13 x (rounds + 1) transitions a pipeline"},
+                  {"handler", "non-blocking no-op"},
+                  {"seconds_per_repetition_target", opt.seconds},
+                  {"end_of_run", "the journal reports every expected event committed (polled every 2 ms)"},
+                  {"bytes_written", "/proc/self/io write_bytes over the run (the whole process: WAL, checkpoints)"},
+                  {"steady_state", "every timed run starts with the WAL past its first checkpoint (untimed warm-up: "
+                                   "100-pipeline batches, or 1,000-row transactions for plain SQLite) and after "
+                                   "syncfs"},
+                  {"pairing", "each 1-pipeline repetition runs between two one-commit-per-event runs "
+                              "(results[pipelines=1].paired_commit_per_event)"}}},
+      {"baselines", baselines},
+      {"results", results},
+      {"recovery", recovery},
+      {"targets", targets}};
+  std::cout << out.dump(2) << "\n";
+
+  if (!opt.keep) fs::remove_all(scratch, ec);
+  return 0;
+}
