@@ -20,7 +20,11 @@
 
 #include <dairector/dairector.hpp>
 
+#include "bench_support.hpp"
+#include "supervisor_workload.hpp"
+
 using namespace dairector;
+using namespace dairector::bench;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
@@ -33,39 +37,11 @@ struct options {
   std::vector<int> pipelines = {1, 100, 10'000};
 };
 
-std::shared_ptr<const pipeline_spec> looping_spec(int rounds) {
-  json stages = json::array();
-  for (int k = 0; k < 5; ++k) {
-    json s = {{"name", "s" + std::to_string(k)}, {"run", {{"handler", "noop"}}}};
-    if (k > 0) s["after"] = {"s" + std::to_string(k - 1)};
-    stages.push_back(s);
-  }
-  stages.push_back({{"name", "check"},
-                    {"after", {"s4"}},
-                    {"run", {{"builtin", "fail"}, {"times", rounds}}},
-                    {"on_failure", {{"rerun", "s0"}, {"max_attempts", rounds}}}});
-  auto spec = parse_spec(json{{"name", "bench"}, {"stages", stages}});
-  if (!spec) {
-    std::cerr << spec.err().message << "\n";
-    std::exit(2);
-  }
-  return *spec;
-}
-
 std::size_t rss_bytes() {
   std::ifstream in("/proc/self/statm");
   std::size_t pages = 0, resident = 0;
   in >> pages >> resident;
   return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-}
-
-// Process CPU time (all threads), for the cost per transition: steadier than
-// wall-clock rates on a shared machine.
-double cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
-  return sec(u.ru_utime) + sec(u.ru_stime);
 }
 
 struct run_result {
@@ -85,7 +61,7 @@ run_result run_supervisors(caf::actor_system& sys, int pipelines, int rounds, bo
   caf::scoped_actor self{sys};
   run_result out;
   const auto start = clock_type::now();
-  const double cpu_start = cpu_seconds();
+  const double cpu_start = process_cpu_s();
   int batch = 0;
   while (out.transitions < transitions_min) {
     caf::actor journal = with_journal ? sys.spawn(actors::memory_journal, actors::memory_journal_events_max) : caf::actor{};
@@ -120,7 +96,7 @@ run_result run_supervisors(caf::actor_system& sys, int pipelines, int rounds, bo
     ++batch;
   }
   out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-  out.cpu = cpu_seconds() - cpu_start;
+  out.cpu = process_cpu_s() - cpu_start;
   return out;
 }
 
@@ -135,27 +111,6 @@ run_result run_reducer(const std::vector<event>& history, std::uint64_t transiti
   }
   out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   return out;
-}
-
-std::vector<event> record_history(caf::actor_system& sys, int rounds,
-                                  const std::shared_ptr<actors::local_workers>& workers) {
-  caf::scoped_actor self{sys};
-  auto journal = sys.spawn(actors::memory_journal, actors::memory_journal_events_max);
-  actors::supervisor_config sc;
-  sc.pipeline = "history";
-  sc.spec = looping_spec(rounds);
-  sc.journal = journal;
-  sc.workers = workers;
-  sc.watchers = {caf::actor{self}};
-  auto sup = sys.spawn(actors::supervisor, sc);
-  for (bool active = true; active;)
-    self->receive([&](actors::state_update& u) { active = outcome(u.state) == pipeline_outcome::active; });
-  std::vector<event> h;
-  self->request(journal, caf::infinite, actors::history_atom::value, std::string("history"))
-      .receive([&](std::vector<event>& x) { h = std::move(x); }, [](caf::error&) {});
-  self->send(sup, actors::stop_atom::value);
-  self->send_exit(journal, caf::exit_reason::user_shutdown);
-  return h;
 }
 
 // CAF's own floor for this shape of work, in the same run: each pair is a
@@ -185,18 +140,13 @@ run_result run_ping_pong(caf::actor_system& sys, int pairs, std::uint64_t transi
   const std::uint64_t rounds = std::max<std::uint64_t>(1, transitions_min / 2 / static_cast<std::uint64_t>(pairs));
   run_result out;
   const auto start = clock_type::now();
-  const double cpu_start = cpu_seconds();
+  const double cpu_start = process_cpu_s();
   for (int p = 0; p < pairs; ++p) sys.spawn(ping_actor, sys.spawn(pong_actor, 0), rounds, caf::actor{self});
   for (int p = 0; p < pairs; ++p) self->receive([](caf::ok_atom) {});
   out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-  out.cpu = cpu_seconds() - cpu_start;
+  out.cpu = process_cpu_s() - cpu_start;
   out.transitions = 2 * rounds * static_cast<std::uint64_t>(pairs);
   return out;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 }  // namespace
@@ -267,10 +217,15 @@ int main(int argc, char** argv) {
             << sys.scheduler().num_workers() << (opt.quick ? " (quick)" : "") << "\n";
   std::cerr << "pipelines  journal   transitions/s (median)   vs reducer   CAF ping-pong   vs CAF   CPU us/transition (ours / CAF)\n";
 
-  auto history = record_history(sys, 50, workers);
+  auto recorded = record_history(sys, 50, workers);
+  if (!recorded) {
+    std::cerr << "actor_bench: " << recorded.err().message << "\n";
+    return 1;
+  }
+  const std::vector<event>& history = *recorded;
   std::vector<double> reducer_runs;
   for (int r = 0; r < opt.repetitions; ++r) reducer_runs.push_back(run_reducer(history, min_transitions * 5).per_s());
-  const double reducer = median(reducer_runs);
+  const double reducer = summarize(reducer_runs).median;
 
   for (int pipelines : opt.pipelines) {
     if (opt.quick && pipelines == 10'000) continue;
@@ -286,19 +241,19 @@ int main(int argc, char** argv) {
         caf_runs.push_back(floor.per_s());
         caf_cpu.push_back(floor.cpu_us_per_transition());
       }
-      const double med = median(runs), caf_med = median(caf_runs);
+      const double med = summarize(runs).median, caf_med = summarize(caf_runs).median;
       results.push_back({{"pipelines", pipelines},
                          {"journal", with_journal ? "memory" : "none"},
                          {"transitions_per_s_median", med},
                          {"runs", runs},
-                         {"cpu_us_per_transition_median", median(cpu)},
+                         {"cpu_us_per_transition_median", summarize(cpu).median},
                          {"ratio_to_reducer", reducer > 0 ? med / reducer : 0},
                          {"caf_ping_pong", {{"transitions_per_s_median", caf_med}, {"runs", caf_runs},
-                                            {"cpu_us_per_transition_median", median(caf_cpu)}}},
+                                            {"cpu_us_per_transition_median", summarize(caf_cpu).median}}},
                          {"ratio_to_caf_ping_pong", caf_med > 0 ? med / caf_med : 0}});
       std::fprintf(stderr, "%9d  %-7s  %22.0f   %.3f   %14.0f   %.3f   %.2f / %.2f\n", pipelines,
                    with_journal ? "memory" : "none", med, reducer > 0 ? med / reducer : 0, caf_med,
-                   caf_med > 0 ? med / caf_med : 0, median(cpu), median(caf_cpu));
+                   caf_med > 0 ? med / caf_med : 0, summarize(cpu).median, summarize(caf_cpu).median);
     }
   }
 

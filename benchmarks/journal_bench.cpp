@@ -49,7 +49,11 @@
 #include <dairector/dairector.hpp>
 #include <dairector/journal_store.hpp>
 
+#include "bench_support.hpp"
+#include "supervisor_workload.hpp"
+
 using namespace dairector;
+using namespace dairector::bench;
 using clock_type = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
@@ -80,29 +84,6 @@ std::string scratch_to_remove;
 
 double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
 
-// Process CPU time (all threads), for the cost per transition: steadier than
-// wall-clock rates on a shared machine.
-double cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
-  return sec(u.ru_utime) + sec(u.ru_stime);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-// The 1-minute load average, or -1. Above the core count, other processes
-// competed for the cores: the figures are then pessimistic.
-double load_average_1m() {
-  std::ifstream in("/proc/loadavg");
-  double load = -1;
-  in >> load;
-  return in ? load : -1;
-}
-
 // Bytes this process caused to be sent to storage so far (/proc/self/io
 // write_bytes: every thread, WAL and checkpoints included), or 0.
 std::uint64_t write_bytes() {
@@ -112,17 +93,6 @@ std::uint64_t write_bytes() {
   while (in >> key >> value)
     if (key == "write_bytes:") return value;
   return 0;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) != 0) continue;
-    auto colon = line.find(':');
-    if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-  }
-  return "unknown";
 }
 
 // ---------------------------------------------------------------------------
@@ -218,51 +188,6 @@ std::uintmax_t wal_bytes(const std::string& path) {
   std::error_code ec;
   const auto n = fs::file_size(path + "-wal", ec);
   return ec ? 0 : n;
-}
-
-// ---------------------------------------------------------------------------
-// The pipelines: actor_bench's looping spec (copied; a later cleanup shares it).
-
-std::shared_ptr<const pipeline_spec> looping_spec(int rounds) {
-  json stages = json::array();
-  for (int k = 0; k < 5; ++k) {
-    json s = {{"name", "s" + std::to_string(k)}, {"run", {{"handler", "noop"}}}};
-    if (k > 0) s["after"] = {"s" + std::to_string(k - 1)};
-    stages.push_back(s);
-  }
-  stages.push_back({{"name", "check"},
-                    {"after", {"s4"}},
-                    {"run", {{"builtin", "fail"}, {"times", rounds}}},
-                    {"on_failure", {{"rerun", "s0"}, {"max_attempts", std::max(rounds, 1)}}}});
-  auto spec = parse_spec(json{{"name", "bench"}, {"stages", stages}});
-  if (!spec) die(spec.err().message);
-  return *spec;
-}
-
-// One pipeline's history for `rounds`, recorded through a supervisor on the
-// memory journal: how many events a pipeline makes, and the template of the
-// recovery journal and the baselines' bodies.
-std::vector<event> record_history(caf::actor_system& sys, int rounds,
-                                  const std::shared_ptr<actors::local_workers>& workers) {
-  caf::scoped_actor self{sys};
-  auto journal = sys.spawn(actors::memory_journal, actors::memory_journal_events_max);
-  actors::supervisor_config sc;
-  sc.pipeline = "history";
-  sc.spec = looping_spec(rounds);
-  sc.journal = journal;
-  sc.workers = workers;
-  sc.watchers = {caf::actor{self}};
-  auto sup = sys.spawn(actors::supervisor, sc);
-  pipeline_outcome last = pipeline_outcome::active;
-  while (last == pipeline_outcome::active)
-    self->receive([&](actors::state_update& u) { last = outcome(u.state); });
-  if (last != pipeline_outcome::done) die(std::string("template pipeline ended ") + to_string(last));
-  std::vector<event> h;
-  self->request(journal, caf::infinite, actors::history_atom::value, std::string("history"))
-      .receive([&](std::vector<event>& x) { h = std::move(x); }, [](caf::error&) {});
-  self->send(sup, actors::stop_atom::value);
-  self->send_exit(journal, caf::exit_reason::user_shutdown);
-  return h;
 }
 
 // ---------------------------------------------------------------------------
@@ -380,7 +305,7 @@ rate_run sqlite_batched(const std::string& path, const row_source& rs, std::uint
     const std::uint64_t first = db.prefill(path, rs, 0), end = first + rows;
     settle(path);
     const auto start = clock_type::now();
-    const double cpu0 = cpu_seconds();
+    const double cpu0 = process_cpu_s();
     const std::uint64_t written0 = write_bytes();
     std::uint64_t i = first;
     while (i < end && seconds_since(start) < seconds_max) {
@@ -389,7 +314,7 @@ rate_run sqlite_batched(const std::string& path, const row_source& rs, std::uint
       db.step(db.commit);
     }
     out.seconds = seconds_since(start);
-    out.cpu = cpu_seconds() - cpu0;
+    out.cpu = process_cpu_s() - cpu0;
     out.written = write_bytes() - written0;
     out.count = i - first;
   }
@@ -406,13 +331,13 @@ rate_run sqlite_commit_per_event(const std::string& path, const row_source& rs, 
     const std::uint64_t first = db.prefill(path, rs, 0);
     settle(path);
     const auto start = clock_type::now();
-    const double cpu0 = cpu_seconds();
+    const double cpu0 = process_cpu_s();
     const std::uint64_t written0 = write_bytes();
     std::uint64_t i = first;
     while (i < first + 20 || seconds_since(start) < seconds_min)
       for (int k = 0; k < 10; ++k) db.insert_row(rs, i++);
     out.seconds = seconds_since(start);
-    out.cpu = cpu_seconds() - cpu0;
+    out.cpu = process_cpu_s() - cpu0;
     out.written = write_bytes() - written0;
     out.count = i - first;
   }
@@ -522,12 +447,12 @@ durable_run run_durable(caf::actor_system& sys, const std::string& path, int pip
   settle(path);
   durable_run out;
   const auto start = clock_type::now();
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = process_cpu_s();
   const std::uint64_t written0 = write_bytes();
   auto b = spawn_pipelines(sys, journal, "p", pipelines, rounds, events_per_pipeline, before[1], workers);
   const auto after = await_events(self, journal, b.expected_events);
   out.seconds = seconds_since(start);
-  out.cpu = cpu_seconds() - cpu0;
+  out.cpu = process_cpu_s() - cpu0;
   out.written = write_bytes() - written0;
 
   // Untimed: every pipeline is done, and the journal holds exactly its events.
@@ -651,7 +576,7 @@ recovery_run recover(const std::string& path, double deadline_s) {
   recovery_run r;
   r.resident_before = resident_fraction(path);
   const auto start = clock_type::now();
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = process_cpu_s();
   journal_options ro;
   ro.read_only = true;
   auto store = journal_store::open(path, ro);
@@ -679,7 +604,7 @@ recovery_run recover(const std::string& path, double deadline_s) {
     ++r.pipelines;
   }
   r.seconds = seconds_since(start);
-  r.cpu = cpu_seconds() - cpu0;
+  r.cpu = process_cpu_s() - cpu0;
   return r;
 }
 
@@ -699,16 +624,16 @@ json recovery_json(const std::vector<recovery_run>& runs) {
     cpu.push_back(r.cpu);
     resident.push_back(r.resident_before);
   }
-  return {{"seconds_median", median(secs)},
+  return {{"seconds_median", summarize(secs).median},
           {"runs_seconds", secs},
           {"runs_complete", complete},
           {"runs_measured_seconds", measured},
           {"runs_pipelines_read", pipelines_read},
-          {"events_per_s_median", median(rates)},
-          {"open_and_list_seconds_median", median(open_list)},
-          {"history_seconds_median", median(hist)},
-          {"replay_seconds_median", median(rep)},
-          {"cpu_seconds_median", median(cpu)},
+          {"events_per_s_median", summarize(rates).median},
+          {"open_and_list_seconds_median", summarize(open_list).median},
+          {"history_seconds_median", summarize(hist).median},
+          {"replay_seconds_median", summarize(rep).median},
+          {"cpu_seconds_median", summarize(cpu).median},
           {"file_resident_fraction_before", resident}};
 }
 
@@ -795,7 +720,11 @@ int main(int argc, char** argv) {
   std::map<int, std::vector<event>> histories;
   auto history_for = [&](int rounds) -> const std::vector<event>& {
     auto it = histories.find(rounds);
-    if (it == histories.end()) it = histories.emplace(rounds, record_history(sys, rounds, workers)).first;
+    if (it == histories.end()) {
+      auto h = bench::record_history(sys, rounds, workers);
+      if (!h) die(h.err().message);
+      it = histories.emplace(rounds, std::move(*h)).first;
+    }
     return it->second;
   };
 
@@ -822,11 +751,11 @@ int main(int argc, char** argv) {
         written.push_back(x.written_each());
         rows = std::max(rows, x.count);
       }
-      extra["rows_per_s_median"] = median(rates);
+      extra["rows_per_s_median"] = summarize(rates).median;
       extra["runs"] = rates;
       extra["rows_max"] = rows;
-      extra["cpu_us_per_row_median"] = median(cpu);
-      extra["bytes_written_per_row_median"] = median(written);
+      extra["cpu_us_per_row_median"] = summarize(cpu).median;
+      extra["bytes_written_per_row_median"] = summarize(written).median;
       return extra;
     };
     json a = summary(a_runs, {{"rows_per_transaction", 1'000}, {"rows_wanted", batched_rows},
@@ -917,7 +846,7 @@ int main(int argc, char** argv) {
         commits_per_s.push_back(d.seconds > 0 ? double(d.commits) / d.seconds : 0);
         written.push_back(d.written_per_transition());
       }
-      const double med = median(runs);
+      const double med = summarize(runs).median;
       estimate = std::max(estimate, med);
       durable_by_pipelines[pipelines] = med;
       const std::uint64_t per_rep = per_pipeline * static_cast<std::uint64_t>(pipelines);
@@ -927,28 +856,28 @@ int main(int argc, char** argv) {
                          {"transitions_per_s_median", med},
                          {"runs", runs},
                          {"runs_seconds", secs},
-                         {"cpu_us_per_transition_median", median(cpu)},
-                         {"bytes_written_per_transition_median", median(written)},
-                         {"events_per_commit_median", median(epc)},
+                         {"cpu_us_per_transition_median", summarize(cpu).median},
+                         {"bytes_written_per_transition_median", summarize(written).median},
+                         {"events_per_commit_median", summarize(epc).median},
                          {"fdatasync_4k_p50_ms_before_each_run", probe},
-                         {"commits_per_s_median", median(commits_per_s)},
+                         {"commits_per_s_median", summarize(commits_per_s).median},
                          {"ratio_to_commit_per_event", ratio(med, single)},
                          {"paired_commit_per_event",
                           paired.empty() ? json(nullptr)
-                                         : json{{"rows_per_s_median", median(paired)},
+                                         : json{{"rows_per_s_median", summarize(paired).median},
                                                 {"runs", paired},
                                                 {"ratio_per_repetition", paired_ratio},
-                                                {"ratio_median", median(paired_ratio)}}},
+                                                {"ratio_median", summarize(paired_ratio).median}}},
                          {"ratio_to_batched_in_order", ratio(med, batched_in_order)},
                          {"ratio_to_batched_interleaved", ratio(med, batched_interleaved)},
                          {"pilot", pilot_json}});
-      if (!paired_ratio.empty()) one_pipeline_paired_ratio = median(paired_ratio);
+      if (!paired_ratio.empty()) one_pipeline_paired_ratio = summarize(paired_ratio).median;
       std::fprintf(stderr, "%9d  %6d  %15llu  %22.0f  %13.1f  %17.3f  %15.3f / %.3f  %17.2f  %24.0f\n", pipelines,
-                   rounds, static_cast<unsigned long long>(per_rep), med, median(epc), ratio(med, single),
-                   ratio(med, batched_in_order), ratio(med, batched_interleaved), median(cpu), median(written));
+                   rounds, static_cast<unsigned long long>(per_rep), med, summarize(epc).median, ratio(med, single),
+                   ratio(med, batched_in_order), ratio(med, batched_interleaved), summarize(cpu).median, summarize(written).median);
       if (!paired.empty())
         std::fprintf(stderr, "           (paired: one commit per event %.0f rows/s around each repetition; "
-                     "ratio %.3f, median of pairs)\n", median(paired), median(paired_ratio));
+                     "ratio %.3f, median of pairs)\n", summarize(paired).median, summarize(paired_ratio).median);
     }
   }
 
