@@ -242,24 +242,29 @@ int resume_pipeline(const run_options& opt) {
 
 }  // namespace
 
+namespace {
+
+// What run and resume share on the command line.
+void add_drive_options(CLI::App* cmd, run_options& opt) {
+  add_journal_options(cmd, opt.journal, /*writes=*/true);
+  cmd->add_flag("--yes", opt.yes, "Approve every confirmation");
+  cmd->add_flag("--json", opt.as_json, "Print the final state as JSON (status --json)");
+  cmd->add_option("--command-limit", opt.command_limit, "At most this many stage commands at once")
+      ->check(CLI::Range(1, 1024));
+}
+
+}  // namespace
+
 void add_run(CLI::App& app, int& exit_status) {
   auto* cmd = app.add_subcommand("run", "Create a pipeline and run it to the end with local workers");
   auto opt = std::make_shared<run_options>();
   cmd->add_option("spec", opt->spec, "The pipeline spec (JSON)")->required();
-  add_journal_options(cmd, opt->journal, /*writes=*/true);
-  cmd->add_flag("--yes", opt->yes, "Approve every confirmation");
-  cmd->add_flag("--json", opt->as_json, "Print the final state as JSON (status --json)");
-  cmd->add_option("--command-limit", opt->command_limit, "At most this many stage commands at once")
-      ->check(CLI::Range(1, 1024));
+  add_drive_options(cmd, *opt);
   cmd->callback([&exit_status, opt] { exit_status = run_pipeline(*opt); });
 
   auto* res = app.add_subcommand("resume", "Recover a pipeline from the journal and carry it on to the end");
   auto ropt = std::make_shared<run_options>();
-  add_journal_options(res, ropt->journal, /*writes=*/true);
-  res->add_flag("--yes", ropt->yes, "Approve every confirmation");
-  res->add_flag("--json", ropt->as_json, "Print the final state as JSON (status --json)");
-  res->add_option("--command-limit", ropt->command_limit, "At most this many stage commands at once")
-      ->check(CLI::Range(1, 1024));
+  add_drive_options(res, *ropt);
   res->callback([&exit_status, ropt] { exit_status = resume_pipeline(*ropt); });
 }
 
