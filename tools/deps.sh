@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build
   libcaf-dev nlohmann-json3-dev libboost-test-dev libsqlite3-dev zlib1g-dev libcli11-dev libcpp-httplib-dev
+  libssl-dev openssl curl  # TLS between server and workers (headers of CAF's OpenSSL module); certificates and HTTP in the tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2,6 +2,33 @@
 
 namespace dairector::actors {
 
+namespace {
+
+// Spawns and remembers one pipeline's supervisor; `sc.pipeline` is its id.
+reply host(director_actor* self, supervisor_config sc) {
+  auto& st = self->state;
+  const std::string id = sc.pipeline;
+  if (id.empty() || !sc.spec) return reply{reply::invalid, "a pipeline needs an id and a spec", 0};
+  if (st.pipelines.count(id)) return reply{reply::invalid, "pipeline '" + id + "' already exists", 0};
+  if (st.pipelines.size() >= st.cfg.pipelines_max)
+    return reply{reply::unavailable,
+                 "this director hosts " + std::to_string(st.pipelines.size()) + " pipelines, the limit", 0};
+  const std::uint64_t seq = sc.recovered ? sc.recovered->seq() : 1;
+  sc.journal = st.cfg.journal;
+  sc.gate = st.gate;
+  sc.workers = st.cfg.workers;
+  sc.registry = st.cfg.registry;
+  sc.clock_ms = st.cfg.clock_ms;
+  sc.drive = st.cfg.drive;
+  auto sup = self->spawn(supervisor, std::move(sc));
+  self->monitor(sup);
+  st.ids.emplace(sup.address(), id);
+  st.pipelines.emplace(id, sup);
+  return reply{reply::ok, {}, seq};
+}
+
+}  // namespace
+
 caf::behavior director(director_actor* self, director_config cfg) {
   if (!cfg.workers) cfg.workers = std::make_shared<local_workers>();
   self->state.cfg = std::move(cfg);
@@ -16,26 +43,19 @@ caf::behavior director(director_actor* self, director_config cfg) {
   return {
       [=](create_atom, const std::string& id, std::shared_ptr<const pipeline_spec> spec,
           const std::string& workdir) -> reply {
-        auto& st = self->state;
-        if (id.empty() || !spec) return reply{reply::invalid, "a pipeline needs an id and a spec", 0};
-        if (st.pipelines.count(id)) return reply{reply::invalid, "pipeline '" + id + "' already exists", 0};
-        if (st.pipelines.size() >= st.cfg.pipelines_max)
-          return reply{reply::unavailable,
-                       "this director hosts " + std::to_string(st.pipelines.size()) + " pipelines, the limit", 0};
         supervisor_config sc;
         sc.pipeline = id;
         sc.spec = std::move(spec);
         sc.workdir = workdir;
-        sc.journal = st.cfg.journal;
-        sc.gate = st.gate;
-        sc.workers = st.cfg.workers;
-        sc.clock_ms = st.cfg.clock_ms;
-        sc.drive = st.cfg.drive;
-        auto sup = self->spawn(supervisor, std::move(sc));
-        self->monitor(sup);
-        st.ids.emplace(sup.address(), id);
-        st.pipelines.emplace(id, sup);
-        return reply{reply::ok, {}, 1};
+        return host(self, std::move(sc));
+      },
+      [=](recover_atom, const system_state& state, const std::string& workdir) -> reply {
+        supervisor_config sc;
+        sc.pipeline = state.pipeline();
+        sc.spec = state.spec_ptr();
+        sc.workdir = workdir;
+        sc.recovered = state;
+        return host(self, std::move(sc));
       },
       [=](lookup_atom, const std::string& id) -> caf::result<caf::actor> {
         auto it = self->state.pipelines.find(id);

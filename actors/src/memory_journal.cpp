@@ -1,5 +1,6 @@
 #include "dairector/actors/journal.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace dairector::actors {
@@ -8,28 +9,39 @@ namespace {
 struct memory_journal_state {
   std::unordered_map<std::string, std::vector<event>> events;  // by pipeline
   std::size_t count = 0;
+  std::vector<caf::actor> subscribers;  // told of every event kept
 };
+
+void kept(caf::event_based_actor* self, memory_journal_state& st, const event& e) {
+  st.events[e.pipeline].push_back(e);
+  ++st.count;
+  if (st.subscribers.empty()) return;
+  std::vector<event> one{e};
+  for (const auto& s : st.subscribers) self->send(s, committed_atom::value, one);
+}
 }  // namespace
 
 // (Every function actor here takes at least one argument: CAF 0.17 binds a
 // reference to a null argument tuple when spawning one with none, which UBSan
 // rightly reports.)
 caf::behavior memory_journal(caf::event_based_actor* self, std::size_t events_max) {
-  (void)self;
   auto st = std::make_shared<memory_journal_state>();
+  self->set_down_handler([=](caf::down_msg& dm) { forget_actor(st->subscribers, dm.source); });
   return {
-      [st, events_max](append_atom, const event& e) {
+      [=](append_atom, const event& e) {
         if (st->count >= events_max) return;  // over the bound: not kept
-        st->events[e.pipeline].push_back(e);
-        ++st->count;
+        kept(self, *st, e);
       },
-      [st, events_max](persist_atom, const event& e) -> caf::result<std::uint64_t> {
+      [=](persist_atom, const event& e) -> caf::result<std::uint64_t> {
         if (st->count >= events_max)
           return caf::make_error(caf::sec::runtime_error, "the in-memory journal is full (" +
                                                               std::to_string(events_max) + " events)");
-        st->events[e.pipeline].push_back(e);
-        ++st->count;
+        kept(self, *st, e);
         return e.seq;
+      },
+      [=](subscribe_atom, const caf::actor& who) {
+        self->monitor(who);
+        st->subscribers.push_back(who);
       },
       [st](history_atom, const std::string& pipeline) -> std::vector<event> {
         auto it = st->events.find(pipeline);

@@ -118,9 +118,12 @@ process_outcome run_process(const std::vector<std::string>& argv, const std::map
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
     // Default signal dispositions and mask for the command, whatever the runtime set.
-    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
     ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
     if (!workdir.empty() && ::chdir(workdir.c_str()) != 0) {
       const char msg[] = "dairector: cannot enter the working directory\n";
       (void)!::write(2, msg, sizeof msg - 1);

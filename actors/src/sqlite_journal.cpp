@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <set>
 
 #include "dairector/actors/journal.hpp"
@@ -17,18 +18,20 @@ struct sqlite_journal_state {
   bool timer_queued = false;  // a delayed flush is pending (starts only)
   std::string failed;  // set by the first failed write: no more writes
   std::uint64_t events = 0;
+  std::vector<caf::actor> subscribers;  // told of every commit
 };
 
 caf::error failure(const std::string& why) { return caf::make_error(caf::sec::runtime_error, why); }
 
 // One transaction for everything queued, then the answers (rule 5: a persist
 // is acknowledged only after its commit).
-void flush(const std::shared_ptr<sqlite_journal_state>& st) {
+void flush(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st) {
   if (st->batch.empty()) return;
   auto err = st->store->append(st->batch);
   if (!err) {
     st->events += st->batch.size();
     for (auto& [index, rp] : st->persists) rp.deliver(st->batch[index].seq);
+    for (const auto& s : st->subscribers) self->send(s, committed_atom::value, st->batch);
   } else {
     st->failed = err->message;
     for (auto& [index, rp] : st->persists) rp.deliver(failure(st->failed));
@@ -50,7 +53,7 @@ void enqueue(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_
              bool persist) {
   st->batch.push_back(e);
   if (st->batch.size() >= journal_batch_events_max) {
-    flush(st);
+    flush(self, st);
     return;
   }
   if (persist && !st->flush_queued) {
@@ -67,6 +70,7 @@ void enqueue(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_
 caf::behavior sqlite_journal(caf::event_based_actor* self, std::shared_ptr<journal_store> store) {
   auto st = std::make_shared<sqlite_journal_state>();
   st->store = std::move(store);
+  self->set_down_handler([=](caf::down_msg& dm) { forget_actor(st->subscribers, dm.source); });
   return {
       [=](append_atom, const event& e) {
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
@@ -86,18 +90,22 @@ caf::behavior sqlite_journal(caf::event_based_actor* self, std::shared_ptr<journ
       },
       [=](flush_atom, bool from_timer) {
         (from_timer ? st->timer_queued : st->flush_queued) = false;
-        flush(st);
+        flush(self, st);
       },
       [=](history_atom, const std::string& pipeline) -> caf::result<std::vector<event>> {
-        flush(st);  // the history includes everything sent before this request
+        flush(self, st);  // the history includes everything sent before this request
         auto h = st->store->history(pipeline);
         if (!h) return failure(h.err().message);
         return std::move(*h);
       },
       [=](journal_sync_atom) -> caf::result<std::uint64_t> {
-        flush(st);
+        flush(self, st);
         if (!st->failed.empty()) return failure(st->failed);
         return st->store->commits();
+      },
+      [=](subscribe_atom, const caf::actor& who) {
+        self->monitor(who);
+        st->subscribers.push_back(who);
       },
       [=](journal_stats_atom) {
         return std::vector<std::uint64_t>{st->store->commits(), st->events};

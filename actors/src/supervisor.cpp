@@ -45,14 +45,20 @@ event make_event(supervisor_actor* self, event_type type, std::string by) {
   return e;
 }
 
+// Kills a run's work: its command's process group here, or on its worker process.
+void stop_run(supervisor_actor* self, std::uint64_t run, live_run& r) {
+  r.killed = true;
+  if (r.remote) self->send(r.worker, kill_atom::value, self->state.cfg.pipeline, run);
+  else kill_process_group(r.pgid);
+}
+
 // Kills what is left of runs that are no longer live (cancelled, outdated,
 // rolled back): rule 3 fences their results; this stops their work.
 void stop_fenced_runs(supervisor_actor* self) {
   auto& st = self->state;
   for (auto& [run, r] : st.runs) {
     if (r.killed || st.state.is_live_run(r.stage, run)) continue;
-    r.killed = true;
-    kill_process_group(r.pgid);
+    stop_run(self, run, r);
   }
 }
 
@@ -110,22 +116,10 @@ void send_job(supervisor_actor* self, std::uint64_t run, job j) {
   self->send(worker, std::move(j));
 }
 
-void dispatch(supervisor_actor* self, stage_index i) {
+// A run on this process's workers, after a slot of the command limit.
+void dispatch_local(supervisor_actor* self, stage_index i, std::uint64_t run, job j) {
   auto& st = self->state;
-  const pipeline_spec& spec = *st.cfg.spec;
-  const std::uint64_t run = st.state.stage(i).run;
-  job j;
-  j.pipeline = st.cfg.pipeline;
-  j.stage = spec[i].name;
-  j.stage_index = i;
-  j.run = run;
-  j.attempt = st.state.stage(i).attempt;
-  j.workdir = st.cfg.workdir;
-  j.input_value = std::make_shared<const json>(handler_input(st.state, i));
-  j.spec_value = st.cfg.spec;
-  live_run& r = st.runs[run];
-  r.stage = i;
-  if (spec[i].run.what != run_spec::kind::command || !st.cfg.gate) {
+  if (st.cfg.spec->stages()[i].run.what != run_spec::kind::command || !st.cfg.gate) {
     send_job(self, run, std::move(j));
     return;
   }
@@ -147,6 +141,76 @@ void dispatch(supervisor_actor* self, stage_index i) {
             // No gate: run without a slot rather than never.
             auto& s = self->state;
             if (s.state.is_live_run(i, run)) send_job(self, run, j);
+          });
+}
+
+// The stage's run object as JSON text: what a worker process parses.
+const std::string& run_text(supervisor_actor* self, stage_index i) {
+  auto& st = self->state;
+  if (st.run_texts.empty()) {
+    const json doc = st.cfg.spec->to_json();
+    st.run_texts.resize(st.cfg.spec->size());
+    for (const auto& stage : doc["stages"]) {
+      stage_index k = st.cfg.spec->find(stage["name"].get<std::string>());
+      if (k != no_stage) st.run_texts[k] = stage["run"].dump();
+    }
+  }
+  return st.run_texts[i];
+}
+
+// A run on a worker process: the job's values go as text.
+void send_remote(supervisor_actor* self, stage_index i, std::uint64_t run, const caf::actor& worker, job j) {
+  auto& st = self->state;
+  live_run& r = st.runs[run];
+  r.worker = worker;
+  r.remote = true;
+  const auto addr = worker.address();
+  if (std::find(st.remote_workers.begin(), st.remote_workers.end(), addr) == st.remote_workers.end()) {
+    st.remote_workers.push_back(addr);
+    self->monitor(worker);  // a dead or hung worker process: its runs are interrupted
+  }
+  j.run_spec = run_text(self, i);
+  j.input = j.input_value->dump();
+  j.input_value.reset();
+  j.spec_value.reset();
+  self->send(worker, std::move(j));
+}
+
+void dispatch(supervisor_actor* self, stage_index i) {
+  auto& st = self->state;
+  const pipeline_spec& spec = *st.cfg.spec;
+  const std::uint64_t run = st.state.stage(i).run;
+  job j;
+  j.pipeline = st.cfg.pipeline;
+  j.stage = spec[i].name;
+  j.stage_index = i;
+  j.run = run;
+  j.attempt = st.state.stage(i).attempt;
+  j.workdir = st.cfg.workdir;
+  j.input_value = std::make_shared<const json>(handler_input(st.state, i));
+  j.spec_value = st.cfg.spec;
+  st.runs[run].stage = i;
+  if (!st.cfg.registry) {
+    dispatch_local(self, i, run, std::move(j));
+    return;
+  }
+  // The registry names a worker process with a free slot, or none (run here).
+  self->request(st.cfg.registry, caf::infinite, assign_atom::value, spec[i].name)
+      .then(
+          [=](caf::actor& worker) mutable {
+            auto& s = self->state;
+            auto it = s.runs.find(run);
+            if (it == s.runs.end() || !s.state.is_live_run(i, run)) {  // fenced while waiting
+              if (worker) self->send(s.cfg.registry, unassign_atom::value, worker);
+              if (it != s.runs.end() && !it->second.worker) s.runs.erase(it);
+              return;
+            }
+            if (worker) send_remote(self, i, run, worker, std::move(j));
+            else dispatch_local(self, i, run, std::move(j));
+          },
+          [=](caf::error&) mutable {
+            // No registry any more: run here rather than never.
+            if (self->state.state.is_live_run(i, run)) dispatch_local(self, i, run, std::move(j));
           });
 }
 
@@ -192,6 +256,11 @@ void journal_failed(supervisor_actor* self, const std::string& why) {
 void on_result(supervisor_actor* self, stage_result& r) {
   auto& st = self->state;
   if (auto it = st.runs.find(r.run); it != st.runs.end()) {
+    if (it->second.remote) {
+      // Only the worker process that has the run may answer for it.
+      if (caf::actor_cast<caf::actor>(self->current_sender()) != it->second.worker) return;
+      self->send(st.cfg.registry, unassign_atom::value, it->second.worker);
+    }
     release_slot(self, it->second);
     st.runs.erase(it);
   }
@@ -241,11 +310,15 @@ void on_result(supervisor_actor* self, stage_result& r) {
 
 void on_down(supervisor_actor* self, const caf::down_msg& dm) {
   auto& st = self->state;
-  auto& ws = st.watchers;
-  ws.erase(std::remove_if(ws.begin(), ws.end(), [&](const caf::actor& w) { return w.address() == dm.source; }),
-           ws.end());
+  forget_actor(st.watchers, dm.source);
   for (auto it = st.shared_workers.begin(); it != st.shared_workers.end();)
     it = it->second.address() == dm.source ? st.shared_workers.erase(it) : std::next(it);
+  // A worker process: the registry hears it from us before we ask it again.
+  if (auto rw = std::find(st.remote_workers.begin(), st.remote_workers.end(), dm.source);
+      rw != st.remote_workers.end()) {
+    st.remote_workers.erase(rw);
+    if (st.cfg.registry) self->send(st.cfg.registry, lost_atom::value, dm.source);
+  }
   // A worker that died took its runs with it: interrupted, startable again.
   std::vector<std::pair<std::uint64_t, stage_index>> lost;
   for (auto it = st.runs.begin(); it != st.runs.end();) {
@@ -287,7 +360,7 @@ void recover(supervisor_actor* self) {
 }
 
 void stop_all(supervisor_actor* self) {
-  for (auto& [run, r] : self->state.runs) kill_process_group(r.pgid);
+  for (auto& [run, r] : self->state.runs) stop_run(self, run, r);
 }
 
 stage_index find_stage(supervisor_actor* self, const std::string& name) {

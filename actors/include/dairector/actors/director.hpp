@@ -3,6 +3,8 @@
 // command gate, the workers). It holds no pipeline state itself.
 //
 //   (create_atom, id, spec, workdir) -> reply (ok, or invalid if the id exists)
+//   (recover_atom, system_state, workdir) -> reply: host a pipeline replayed
+//                                    from the journal (rule 8; `serve` at start)
 //   (lookup_atom, id)                -> caf::actor (the supervisor) or an error
 //   (list_atom)                      -> std::vector<std::string> ids
 //   (stop_atom)                      stops every supervisor, then itself
@@ -25,6 +27,7 @@ struct director_config {
   std::size_t command_limit = 8;            // concurrent stage commands, all pipelines
   std::size_t pipelines_max = pipelines_max_default;
   std::shared_ptr<worker_factory> workers;  // null: local_workers
+  caf::actor registry;                      // remote workers (registry.hpp); invalid: local only
   std::function<std::int64_t()> clock_ms;   // null: the system clock
   bool drive = true;
 };

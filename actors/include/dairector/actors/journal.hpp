@@ -18,6 +18,17 @@
 //   (journal_stats_atom) -> std::vector<uint64_t>{commits, events};
 //   (journal_sync_atom) -> uint64_t commits, once everything sent before it
 //                          is durable (a clean shutdown waits for it).
+//
+// Both journals also take subscribers (the server's live event stream):
+//
+//   (subscribe_atom, caf::actor who)  from then on `who` gets
+//                          (committed_atom, std::vector<event>) after every
+//                          commit, with the events of every pipeline in the
+//                          order they were written; it is monitored and
+//                          dropped when it ends. A subscriber that wants
+//                          "each event once" subscribes, then asks for the
+//                          history (same sender, so in that order), and skips
+//                          seqs it already has.
 #pragma once
 
 #include <chrono>
@@ -33,6 +44,8 @@ using persist_atom = caf::atom_constant<caf::atom("dpersist")>;
 using journal_failed_atom = caf::atom_constant<caf::atom("djfailed")>;
 using journal_stats_atom = caf::atom_constant<caf::atom("djstats")>;
 using journal_sync_atom = caf::atom_constant<caf::atom("djsync")>;
+using subscribe_atom = caf::atom_constant<caf::atom("dsubscribe")>;
+using committed_atom = caf::atom_constant<caf::atom("dcommitted")>;
 
 /// An in-memory journal: acknowledges at once, keeps every event, up to
 /// `events_max` in all; past that a persist fails (never acknowledged) and an

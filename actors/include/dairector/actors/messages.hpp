@@ -6,7 +6,9 @@
 // that hold shared in-memory values (states, events) are local only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 #include <string>
 
 #include <caf/all.hpp>
@@ -31,6 +33,12 @@ using create_atom = caf::atom_constant<caf::atom("dcreate")>;
 using lookup_atom = caf::atom_constant<caf::atom("dlookup")>;
 using list_atom = caf::atom_constant<caf::atom("dlist")>;
 using stop_atom = caf::atom_constant<caf::atom("dstop")>;
+using recover_atom = caf::atom_constant<caf::atom("drecover")>;
+using register_atom = caf::atom_constant<caf::atom("dregister")>;
+using assign_atom = caf::atom_constant<caf::atom("dassign")>;
+using unassign_atom = caf::atom_constant<caf::atom("dunassign")>;
+using lost_atom = caf::atom_constant<caf::atom("dlost")>;
+using kill_atom = caf::atom_constant<caf::atom("dkill")>;
 
 /// What a supervisor answers to every request.
 struct reply {
@@ -95,6 +103,12 @@ struct state_update {
 /// Registers the types above with a config (needed on both ends of a network
 /// connection; harmless locally).
 void register_message_types(caf::actor_system_config& cfg);
+
+/// Removes `gone` from a list of actors (watchers, subscribers) on its down message.
+inline void forget_actor(std::vector<caf::actor>& actors, const caf::actor_addr& gone) {
+  actors.erase(std::remove_if(actors.begin(), actors.end(), [&](const caf::actor& a) { return a.address() == gone; }),
+               actors.end());
+}
 
 /// A readable sentence for a CAF error (request failures, down reasons).
 std::string describe(const caf::error& err);

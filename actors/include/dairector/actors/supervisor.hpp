@@ -13,7 +13,11 @@
 //   (state_atom)                       -> system_state
 //   (watch_atom, actor)                -> system_state now; then a state_update per event
 //   (stop_atom)                        kill running commands and quit
-// From workers: stage_result, (pgid_atom, run, pgid).
+// From workers: stage_result, (pgid_atom, run, pgid). With a registry
+// (`cfg.registry`), each run is first offered to the remote workers of its
+// stage; a run on a worker process is answered only by that worker, killed
+// there when fenced, and recorded `stage_interrupted` (then run again) when
+// that worker goes down.
 // Unknown messages get an error reply; the supervisor lives on.
 //
 // Ordering (rules 4 and 5): a start is applied, then sent to the journal without
@@ -46,6 +50,7 @@ struct supervisor_config {
   caf::actor journal;                          // invalid: in memory only, no rollback
   caf::actor gate;                             // limits concurrent commands; invalid: no limit
   std::shared_ptr<worker_factory> workers;     // null: local_workers
+  caf::actor registry;                         // remote workers (registry.hpp); invalid: local only
   std::function<std::int64_t()> clock_ms;      // null: the system clock
   bool drive = true;                           // start what becomes startable by itself (owed
                                                // confirmations and re-runs are settled regardless)
@@ -64,6 +69,7 @@ struct live_run {
   pid_t pgid = 0;           // a command's process group, once known
   bool holds_slot = false;  // took a slot from the gate
   bool killed = false;
+  bool remote = false;      // on a worker process (registry.hpp): only it may answer
 };
 
 /// The live runs of one pipeline, by run id: at most one per stage, so a
@@ -96,6 +102,8 @@ struct supervisor_state {
   std::unordered_map<int, caf::actor> shared_workers;             // by run_spec kind
   std::vector<caf::actor> watchers;
   std::string journal_error;  // set once the journal failed: no more starts
+  std::vector<std::string> run_texts;          // each stage's run object as JSON text, for remote jobs
+  std::vector<caf::actor_addr> remote_workers; // monitored (once each) until they go down
 };
 
 using supervisor_actor = caf::stateful_actor<supervisor_state>;

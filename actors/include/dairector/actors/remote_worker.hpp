@@ -1,0 +1,52 @@
+// The worker process's side of remote work (`dairector worker`): one endpoint
+// actor that a server's supervisors send jobs to over CAF's network layer.
+// It runs each job with the same worker kinds as a local pipeline (builtins
+// on a shared actor, commands and blocking handlers on their own thread) and
+// sends the result back to the supervisor that sent the job, with the output
+// as JSON text (values do not cross a process boundary).
+//
+//   job                         run it; the result goes to the job's sender
+//   (kill_atom, pipeline, run)  the run was fenced (cancelled, outdated): kill
+//                               its command's process group
+//   (stop_atom)                 the server is gone: kill every running command
+//                               (the server records them interrupted and runs
+//                               them again when it is back)
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+
+#include <caf/all.hpp>
+
+#include "dairector/actors/workers.hpp"
+
+namespace dairector::actors {
+
+struct endpoint_config {
+  std::string name;                                 // the events' `by`, e.g. "worker:build-1"
+  std::shared_ptr<const handler_registry> handlers; // in-process handlers; may be null
+  std::string workdir;  // where commands run; empty: the job's folder if it exists here, else the current one
+};
+
+struct endpoint_run {
+  caf::actor reply_to;  // the supervisor
+  caf::actor_addr worker;  // the local worker running it
+  pid_t pgid = 0;
+  bool killed = false;
+};
+
+struct endpoint_state {
+  static inline const char* name = "dairector.worker_endpoint";
+  endpoint_config cfg;
+  std::shared_ptr<local_workers> workers;
+  std::map<int, caf::actor> shared;                                  // by run kind
+  std::map<std::pair<std::string, std::uint64_t>, endpoint_run> runs;  // by (pipeline, run)
+  std::uint64_t jobs = 0;  // served, for the log
+};
+
+using endpoint_actor = caf::stateful_actor<endpoint_state>;
+
+caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg);
+
+}  // namespace dairector::actors

@@ -1,0 +1,148 @@
+#include "dairector/actors/registry.hpp"
+
+#include <algorithm>
+
+namespace dairector::actors {
+
+bool tokens_equal(const std::string& a, const std::string& b) {
+  // Every byte of the longer is looked at, whatever the first difference.
+  const std::size_t n = std::max(a.size(), b.size());
+  unsigned diff = a.size() == b.size() ? 0u : 1u;
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned>(x ^ y);
+  }
+  return diff == 0;
+}
+
+namespace {
+
+void log(registry_actor* self, const std::string& line) {
+  if (self->state.cfg.log) self->state.cfg.log(line);
+}
+
+bool serves(const registered_worker& w, const std::string& stage) {
+  return std::find(w.stages.begin(), w.stages.end(), stage) != w.stages.end();
+}
+
+bool remote_only(registry_actor* self, const std::string& stage) {
+  const auto& r = self->state.cfg.remote_only;
+  return r.count("*") > 0 || r.count(stage) > 0;
+}
+
+// The least busy worker of the stage with a free slot; among equals, the one
+// assigned longest ago (round robin). Null if every one is full.
+registered_worker* pick(registry_actor* self, const std::string& stage) {
+  registered_worker* best = nullptr;
+  for (auto& w : self->state.workers) {
+    if (!serves(w, stage) || w.busy >= w.capacity) continue;
+    if (!best || w.busy < best->busy || (w.busy == best->busy && w.last_assigned < best->last_assigned)) best = &w;
+  }
+  return best;
+}
+
+bool anyone_serves(registry_actor* self, const std::string& stage) {
+  auto& ws = self->state.workers;
+  return std::any_of(ws.begin(), ws.end(), [&](const registered_worker& w) { return serves(w, stage); });
+}
+
+caf::actor take(registry_actor* self, registered_worker& w) {
+  ++w.busy;
+  w.last_assigned = ++self->state.assignments;
+  return w.endpoint;
+}
+
+// Answers the waiting requests that can be answered now, oldest first: a
+// free worker, or "run it here" once no worker serves a stage that may run here.
+void serve_waiting(registry_actor* self) {
+  auto& q = self->state.waiting;
+  for (auto it = q.begin(); it != q.end();) {
+    if (auto* w = pick(self, it->first)) {
+      it->second.deliver(take(self, *w));
+    } else if (!anyone_serves(self, it->first) && !remote_only(self, it->first)) {
+      it->second.deliver(caf::actor{});
+    } else {
+      ++it;
+      continue;
+    }
+    it = q.erase(it);
+  }
+}
+
+void forget(registry_actor* self, const caf::actor_addr& gone, const char* why) {
+  auto& ws = self->state.workers;
+  auto it = std::find_if(ws.begin(), ws.end(), [&](const registered_worker& w) { return w.endpoint.address() == gone; });
+  if (it == ws.end()) return;
+  log(self, "worker '" + it->name + "' is gone (" + why + "); " + std::to_string(it->busy) +
+                " of its runs are interrupted and dispatched again");
+  ws.erase(it);
+  serve_waiting(self);
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+reply refuse(registry_actor* self, const std::string& name, const caf::actor& endpoint, const std::string& why) {
+  log(self, "refused worker '" + name + "' from node " + (endpoint ? caf::to_string(endpoint.node()) : "?") + ": " +
+                why);
+  return reply{reply::refused, "registration refused: " + why, 0};
+}
+
+}  // namespace
+
+caf::behavior registry(registry_actor* self, registry_config cfg) {
+  self->state.cfg = std::move(cfg);
+  self->set_down_handler([=](caf::down_msg& dm) { forget(self, dm.source, caf::to_string(dm.reason).c_str()); });
+  self->set_default_handler([](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+    return caf::make_error(caf::sec::unexpected_message);
+  });
+  return {
+      [=](register_atom, const std::string& token, const std::vector<std::string>& stages, std::uint32_t capacity,
+          const std::string& name, const caf::actor& endpoint) -> reply {
+        auto& st = self->state;
+        if (st.cfg.token.empty() || !tokens_equal(token, st.cfg.token))
+          return refuse(self, name, endpoint, "wrong token");
+        if (!endpoint) return refuse(self, name, endpoint, "no endpoint actor");
+        if (stages.empty() || stages.size() > registry_stages_max)
+          return refuse(self, name, endpoint,
+                        "a worker serves 1 to " + std::to_string(registry_stages_max) + " stages");
+        if (capacity == 0 || capacity > worker_capacity_max)
+          return refuse(self, name, endpoint, "capacity must be 1 to " + std::to_string(worker_capacity_max));
+        auto it = std::find_if(st.workers.begin(), st.workers.end(),
+                               [&](const registered_worker& w) { return w.endpoint == endpoint; });
+        if (it == st.workers.end()) {
+          if (st.workers.size() >= registry_workers_max)
+            return refuse(self, name, endpoint, "this server has " + std::to_string(st.workers.size()) +
+                                                    " workers, the limit");
+          self->monitor(endpoint);
+          it = st.workers.insert(st.workers.end(), registered_worker{endpoint, name, {}, 1, 0, 0});
+        }
+        it->name = name;
+        it->stages = stages;
+        it->capacity = capacity;
+        log(self, "worker '" + name + "' registered from node " + caf::to_string(endpoint.node()) + ": stages " +
+                      joined(stages) + ", capacity " + std::to_string(capacity));
+        serve_waiting(self);
+        return reply{reply::ok, {}, 0};
+      },
+      [=](assign_atom, const std::string& stage) -> caf::result<caf::actor> {
+        if (auto* w = pick(self, stage)) return take(self, *w);
+        if (!anyone_serves(self, stage) && !remote_only(self, stage)) return caf::actor{};
+        auto rp = self->make_response_promise();
+        self->state.waiting.emplace_back(stage, rp);
+        return caf::delegated<caf::actor>{};
+      },
+      [=](unassign_atom, const caf::actor& worker) {
+        for (auto& w : self->state.workers)
+          if (w.endpoint == worker && w.busy > 0) --w.busy;
+        serve_waiting(self);
+      },
+      [=](lost_atom, const caf::actor_addr& gone) { forget(self, gone, "its connection broke"); },
+  };
+}
+
+}  // namespace dairector::actors

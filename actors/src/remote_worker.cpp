@@ -1,0 +1,104 @@
+#include "dairector/actors/remote_worker.hpp"
+
+#include <sys/stat.h>
+
+#include "dairector/actors/process.hpp"
+
+namespace dairector::actors {
+
+namespace {
+
+bool is_directory(const std::string& path) {
+  struct stat sb{};
+  return !path.empty() && ::stat(path.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+void kill_run(endpoint_run& r) {
+  r.killed = true;
+  kill_process_group(r.pgid);
+}
+
+}  // namespace
+
+caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
+  auto& st = self->state;
+  st.workers = std::make_shared<local_workers>(cfg.handlers, cfg.name);
+  st.cfg = std::move(cfg);
+  // A child worker that dies is replaced on the next job; its run's result
+  // never comes, so the server sees the run end only through its own fencing
+  // or a re-dispatch after this process goes.
+  self->set_down_handler([=](caf::down_msg& dm) {
+    for (auto it = self->state.shared.begin(); it != self->state.shared.end();)
+      it = it->second.address() == dm.source ? self->state.shared.erase(it) : std::next(it);
+  });
+  self->set_default_handler([](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+    return caf::make_error(caf::sec::unexpected_message);
+  });
+  return {
+      [=](job& j) {
+        auto& s = self->state;
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        if (!sender) return;  // nobody to answer
+        auto spec = job_run_spec(j);
+        if (!spec) {
+          stage_result r;
+          r.pipeline = j.pipeline;
+          r.stage_index = j.stage_index;
+          r.run = j.run;
+          r.worker = s.cfg.name;
+          r.error = spec.err().message;
+          self->send(sender, std::move(r));
+          return;
+        }
+        if (!s.cfg.workdir.empty() || !is_directory(j.workdir)) j.workdir = s.cfg.workdir;
+        ++s.jobs;
+        caf::actor worker;
+        if (s.workers->reusable(**spec)) {
+          auto& slot = s.shared[static_cast<int>((*spec)->what)];
+          if (!slot) {
+            slot = s.workers->spawn(self, **spec);
+            self->monitor(slot);
+          }
+          worker = slot;
+        } else {
+          worker = s.workers->spawn(self, **spec);
+        }
+        s.runs[{j.pipeline, j.run}] = endpoint_run{sender, worker.address(), 0, false};
+        self->send(worker, std::move(j));
+      },
+      [=](stage_result& r) {
+        auto& s = self->state;
+        auto it = s.runs.find({r.pipeline, r.run});
+        if (it == s.runs.end()) return;
+        caf::actor to = std::move(it->second.reply_to);
+        s.runs.erase(it);
+        // The output crosses the process boundary as text.
+        if (r.output_value) {
+          r.output = r.output_value->dump();
+          r.output_value.reset();
+        }
+        self->send(to, std::move(r));
+      },
+      [=](pgid_atom, std::uint64_t run, std::int32_t pgid) {
+        // From a blocking worker of this process (run ids are per pipeline:
+        // the worker that sent it tells which pipeline).
+        const auto from = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};
+        for (auto& [key, r] : self->state.runs) {
+          if (key.second != run || r.worker != from) continue;
+          r.pgid = pgid;
+          if (r.killed) kill_process_group(pgid);  // fenced before its process was known
+          break;
+        }
+      },
+      [=](kill_atom, const std::string& pipeline, std::uint64_t run) {
+        auto it = self->state.runs.find({pipeline, run});
+        if (it != self->state.runs.end()) kill_run(it->second);
+      },
+      [=](stop_atom) {
+        for (auto& [key, r] : self->state.runs) kill_run(r);
+        self->state.runs.clear();
+      },
+  };
+}
+
+}  // namespace dairector::actors
