@@ -3,7 +3,7 @@
 # Nothing is downloaded at build or run time beyond these packages.
 set -euo pipefail
 packages=(
-  g++ cmake ninja-build
+  g++ cmake ninja-build pkg-config
   libcaf-dev nlohmann-json3-dev libboost-test-dev libsqlite3-dev zlib1g-dev libcli11-dev libcpp-httplib-dev
   libssl-dev openssl curl  # TLS between server and workers (headers of CAF's OpenSSL module); certificates and HTTP in the tests
 )

@@ -24,12 +24,32 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
   auto& st = self->state;
   st.workers = std::make_shared<local_workers>(cfg.handlers, cfg.name);
   st.cfg = std::move(cfg);
-  // A child worker that dies is replaced on the next job; its run's result
-  // never comes, so the server sees the run end only through its own fencing
-  // or a re-dispatch after this process goes.
+  // Each run's stage index, beside `runs` (same keys): a failed answer needs it.
+  auto stage_of = std::make_shared<std::map<std::pair<std::string, std::uint64_t>, std::uint32_t>>();
+  // A local worker that stops before answering (killed, crashed) would leave
+  // its runs running on the server forever, holding the worker's slots: each
+  // is answered failed. (One that answered first has no runs left: its result
+  // is queued before its down message.) A shared worker is replaced on the
+  // next job.
   self->set_down_handler([=](caf::down_msg& dm) {
-    for (auto it = self->state.shared.begin(); it != self->state.shared.end();)
-      it = it->second.address() == dm.source ? self->state.shared.erase(it) : std::next(it);
+    auto& s = self->state;
+    for (auto it = s.shared.begin(); it != s.shared.end();)
+      it = it->second.address() == dm.source ? s.shared.erase(it) : std::next(it);
+    for (auto it = s.runs.begin(); it != s.runs.end();) {
+      if (it->second.worker != dm.source) {
+        ++it;
+        continue;
+      }
+      stage_result r;
+      r.pipeline = it->first.first;
+      r.stage_index = (*stage_of)[it->first];
+      r.run = it->first.second;
+      r.worker = s.cfg.name;
+      r.error = "the worker running it on '" + s.cfg.name + "' stopped (" + caf::to_string(dm.reason) + ")";
+      self->send(it->second.reply_to, std::move(r));
+      stage_of->erase(it->first);
+      it = s.runs.erase(it);
+    }
   });
   self->set_default_handler([](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
     return caf::make_error(caf::sec::unexpected_message);
@@ -62,8 +82,10 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
           worker = slot;
         } else {
           worker = s.workers->spawn(self, **spec);
+          self->monitor(worker);
         }
         s.runs[{j.pipeline, j.run}] = endpoint_run{sender, worker.address(), 0, false};
+        (*stage_of)[{j.pipeline, j.run}] = j.stage_index;
         self->send(worker, std::move(j));
       },
       [=](stage_result& r) {
@@ -71,6 +93,7 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
         auto it = s.runs.find({r.pipeline, r.run});
         if (it == s.runs.end()) return;
         caf::actor to = std::move(it->second.reply_to);
+        stage_of->erase(it->first);
         s.runs.erase(it);
         // The output crosses the process boundary as text.
         if (r.output_value) {
@@ -97,6 +120,7 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
       [=](stop_atom) {
         for (auto& [key, r] : self->state.runs) kill_run(r);
         self->state.runs.clear();
+        stage_of->clear();
       },
   };
 }

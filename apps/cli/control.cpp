@@ -4,10 +4,13 @@
 // lock makes this process the pipeline's only writer for that moment (rule
 // 1); when another process owns the journal the command says so (exit 5):
 // live control goes through `serve`. History is only ever appended to (rule 9).
+// With `--server URL` the same request goes to a running `dairector serve`
+// (CONTRACT.md §6), whose supervisor checks and applies it.
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "cli/journal_args.hpp"
+#include "cli/server_client.hpp"
 #include "dairector/codec.hpp"
 #include "dairector/reducer.hpp"
 
@@ -100,8 +103,75 @@ result<event> make_request(verb v, const control_options& opt, const system_stat
   return e;
 }
 
+// The request as an HTTP call: the path under /pipelines/ID, the body, and
+// the type of the event it appends.
+struct server_request {
+  std::string path;
+  json body;
+  event_type type;
+};
+
+result<server_request> make_server_request(verb v, const control_options& opt) {
+  server_request r{"", json{{"by", opt.journal.who()}}, event_type::stage_cancelled};
+  switch (v) {
+    case verb::invalidate:
+      r.path = "/stages/" + path_segment(opt.stage) + "/context";
+      r.type = event_type::context_changed;
+      if (!opt.context.empty()) {  // else the server keeps the stage's context, as below
+        json value = json::parse(opt.context, nullptr, false);
+        if (value.is_discarded()) return make_error(errc::decode_failed, "--context is not valid JSON: " + opt.context);
+        r.body["context"] = std::move(value);
+      }
+      break;
+    case verb::confirm:
+    case verb::reject:
+      r.path = v == verb::confirm ? "/confirm" : "/reject";
+      r.type = event_type::confirmation_resolved;
+      if (!opt.note.empty()) r.body["note"] = opt.note;
+      break;
+    case verb::cancel:
+      r.path = "/cancel";
+      if (!opt.stage.empty()) r.body["stage"] = opt.stage;
+      break;
+    case verb::rollback:
+      r.path = "/rollback";
+      r.type = event_type::rolled_back;
+      if (opt.to < 1) return make_error(errc::refused, "cannot roll back to seq 0: it must be 1 or more");
+      r.body["to"] = opt.to;
+      break;
+  }
+  return r;
+}
+
+int control_on_server(verb v, const control_options& opt, const std::string& url) {
+  const char* command = name_of(v);
+  auto server = server_client::open(url, opt.journal.token_file);
+  if (!server) return report(command, server.err());
+  auto id = server->pick_pipeline(opt.journal.id);
+  if (!id) return report(command, id.err());
+  auto request = make_server_request(v, opt);
+  if (!request) return report(command, request.err());
+  auto state = server->post(pipeline_path(*id) + request->path, request->body);
+  if (!state) return report(command, state.err());
+  // The answer is the state after the request (and whatever the supervisor
+  // started next); the event's own seq is the last of its type by us.
+  std::uint64_t seq = state->value("seq", std::uint64_t{0});
+  if (auto history = server->get(pipeline_path(*id) + "/history"); history && history->is_array()) {
+    const std::string type = to_string(request->type), by = opt.journal.who();
+    for (auto it = history->rbegin(); it != history->rend(); ++it)
+      if (it->is_object() && it->value("type", "") == type && it->value("by", "") == by) {
+        seq = it->value("seq", seq);
+        break;
+      }
+  }
+  std::cout << "seq " << seq << ": " << to_string(request->type) << " (pipeline '" << *id
+            << "'); the server carries the pipeline on\n";
+  return exit_done;
+}
+
 int control(verb v, const control_options& opt) {
   const char* command = name_of(v);
+  if (const std::string url = opt.journal.server_url(); !url.empty()) return control_on_server(v, opt, url);
   auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
   if (!store) {
     std::cerr << "dairector " << command << ": " << store.err().message << "\n";
@@ -130,6 +200,7 @@ void add_control(CLI::App& app, int& exit_status) {
     auto* cmd = app.add_subcommand(name_of(v), help);
     auto opt = std::make_shared<control_options>();
     add_journal_options(cmd, opt->journal, /*writes=*/true);
+    add_server_options(cmd, opt->journal);
     switch (v) {
       case verb::invalidate:
         cmd->add_option("stage", opt->stage, "The stage whose context changed")->required();

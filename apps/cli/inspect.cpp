@@ -1,12 +1,16 @@
 // `dairector status` and `dairector history` (CONTRACT.md §4): read-only, so
 // they work beside a running owner (the journal is in WAL mode). `status --at
-// SEQ` is time travel: the state right after event SEQ, replayed.
+// SEQ` is time travel: the state right after event SEQ, replayed. With
+// `--server URL` the history comes from a running `dairector serve` (GET
+// /pipelines/ID/history) and everything else is the same code: the same
+// replay, the same output.
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/journal_args.hpp"
+#include "cli/server_client.hpp"
 #include "dairector/codec.hpp"
 #include "dairector/plan.hpp"
 
@@ -22,6 +26,13 @@ struct inspect_options {
 
 // The pipeline's verified history.
 result<std::vector<event>> read_history(const journal_args& args) {
+  if (const std::string url = args.server_url(); !url.empty()) {
+    auto server = server_client::open(url, args.token_file);
+    if (!server) return server.err();
+    auto id = server->pick_pipeline(args.id);
+    if (!id) return id.err();
+    return server->history(*id);
+  }
   auto store = journal_store::open(args.journal_path(), args.options(/*read_only=*/true));
   if (!store) return store.err();
   auto id = pick_pipeline(**store, args.id);
@@ -94,6 +105,7 @@ void add_inspect(CLI::App& app, int& exit_status) {
   auto* st = app.add_subcommand("status", "The state now, or right after event SEQ (time travel)");
   auto sopt = std::make_shared<inspect_options>();
   add_journal_options(st, sopt->journal, /*writes=*/false);
+  add_server_options(st, sopt->journal);
   st->add_option("--at", sopt->at, "Show the state right after this event (seq)")->check(CLI::PositiveNumber);
   st->add_flag("--json", sopt->as_json, "One JSON object (CONTRACT.md §4)");
   st->callback([&exit_status, sopt] { exit_status = status(*sopt); });
@@ -101,6 +113,7 @@ void add_inspect(CLI::App& app, int& exit_status) {
   auto* hi = app.add_subcommand("history", "The audit trail: seq, time, who, what");
   auto hopt = std::make_shared<inspect_options>();
   add_journal_options(hi, hopt->journal, /*writes=*/false);
+  add_server_options(hi, hopt->journal);
   hi->add_flag("--json", hopt->as_json, "JSON Lines, one event per line (CONTRACT.md §3)");
   hi->callback([&exit_status, hopt] { exit_status = history(*hopt); });
 }

@@ -22,6 +22,13 @@ std::string journal_args::who() const {
   return std::string("user:") + (user && *user ? user : "cli");
 }
 
+std::string journal_args::server_url() const {
+  if (!server.empty()) return server;
+  if (!path.empty()) return {};  // an explicit journal beats the environment's server
+  const char* env = std::getenv("DAIRECTOR_SERVER");
+  return env && *env ? env : "";
+}
+
 journal_options journal_args::options(bool read_only) const {
   journal_options o;
   o.read_only = read_only;
@@ -45,6 +52,15 @@ void add_journal_options(CLI::App* cmd, journal_args& args, bool writes) {
                   "full: every acknowledged event survives power loss (default); normal: survives a crash of "
                   "this process, the last commits may roll back after power loss")
       ->check(CLI::IsMember({"full", "normal"}));
+}
+
+void add_server_options(CLI::App* cmd, journal_args& args) {
+  auto* server = cmd->add_option("--server", args.server,
+                                 "Act on a running `dairector serve` (http://HOST:PORT; default: $DAIRECTOR_SERVER "
+                                 "unless --journal is given) instead of a journal file");
+  if (auto* journal = cmd->get_option_no_throw("--journal")) server->excludes(journal);
+  cmd->add_option("--token-file", args.token_file,
+                  "The server's token file, needed when the server is not on loopback (with --server)");
 }
 
 int exit_for(const error& err) { return err.code == errc::journal ? exit_journal : exit_usage; }

@@ -19,14 +19,23 @@ struct journal_args {
   std::string id;
   std::string by;    // empty: user:$USER
   std::string sync = "full";
+  std::string server;      // --server URL: act on a running `dairector serve` instead
+  std::string token_file;  // --token-file: the server's token, for a server not on loopback
 
   std::string journal_path() const;
   std::string who() const;
   journal_options options(bool read_only) const;
+  /// The server to act on: `--server`, else $DAIRECTOR_SERVER unless
+  /// `--journal` was given; empty: the journal file.
+  std::string server_url() const;
 };
 
 /// Adds --journal, --id and --by (and --sync when `writes` is true).
 void add_journal_options(CLI::App* cmd, journal_args& args, bool writes);
+
+/// Adds --server and --token-file (after add_journal_options: --server and
+/// --journal exclude each other).
+void add_server_options(CLI::App* cmd, journal_args& args);
 
 /// The exit code for a core error: errc::journal -> 5, else 2.
 int exit_for(const error& err);

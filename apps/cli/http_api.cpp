@@ -1,0 +1,620 @@
+// The HTTP control API (CONTRACT.md §6) on cpp-httplib. Each request runs on
+// one of httplib's pool threads with a scoped actor of its own and becomes one
+// message to the director or to a supervisor (mailbox order stays the order of
+// history); the answer is turned into JSON. Nothing here holds pipeline state.
+//
+// The event stream subscribes to the journal first and asks for the history
+// second, from the same scoped actor: CAF keeps each sender's messages in
+// order, so every event is either in the history or in a later commit notice,
+// and skipping seqs already sent makes each arrive exactly once.
+#include "cli/http_api.hpp"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <string_view>
+#include <thread>
+
+#include "dairector/actors/director.hpp"
+#include "dairector/actors/journal.hpp"
+#include "dairector/actors/registry.hpp"
+#include "dairector/codec.hpp"
+#include "dairector/journal_store.hpp"
+#include "dairector/spec.hpp"
+
+namespace dairector::cli {
+
+namespace {
+
+namespace da = dairector::actors;
+using namespace std::chrono_literals;
+
+// Bounds (STYLE.md habit 8).
+constexpr std::size_t body_bytes_max = 16u << 20;  // a larger body is refused (413)
+constexpr std::size_t json_depth_max = 256;        // deeper bodies are refused before parsing
+constexpr std::size_t id_chars_max = 128;
+constexpr std::size_t by_chars_max = 256;
+constexpr auto actor_timeout = 30s;                // an actor that does not answer by then: 503
+// Each open event stream holds one pool thread; at most `streams_max` do, so
+// that `http_threads - streams_max` threads are always left for requests.
+constexpr std::size_t http_threads = 16;
+constexpr int streams_max = 12;
+constexpr auto stream_keepalive = 1s;              // idle streams get a comment (a closed client is noticed)
+constexpr std::size_t stream_queue_events_max = 10'000;  // a client further behind is disconnected
+constexpr std::size_t stream_frames_per_write = 256;
+constexpr const char* default_by = "user:http";
+
+// ---------------------------------------------------------------------------
+// Answers
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump() + "\n", "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& sentence) {
+  send_json(res, status, json{{"error", sentence}});
+}
+
+int status_for(errc code) {
+  switch (code) {
+    case errc::spec_invalid:
+    case errc::decode_failed: return 400;
+    case errc::not_found: return 404;
+    case errc::refused:
+    case errc::blocked: return 409;
+    case errc::journal: return 503;
+  }
+  return 500;
+}
+
+void send_error(httplib::Response& res, const error& err) { send_error(res, status_for(err.code), err.message); }
+
+// A supervisor's refusal as an error (the HTTP status follows from its code).
+error refusal(const da::reply& r) {
+  switch (r.code) {
+    case da::reply::refused: return make_error(errc::refused, r.message);
+    case da::reply::blocked: return make_error(errc::blocked, r.message);
+    case da::reply::not_found: return make_error(errc::not_found, r.message);
+    case da::reply::invalid: return make_error(errc::decode_failed, r.message);
+    default: return make_error(errc::journal, r.message.empty() ? "the pipeline is unavailable" : r.message);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Talking to actors from an httplib thread
+
+// One request and its single answer of type T. A timeout is errc::journal
+// (503: the server is overloaded or stuck); any other failure is `on_error`.
+template <class T, class... Ts>
+result<T> ask(caf::scoped_actor& self, const caf::actor& dest, errc on_error, Ts&&... xs) {
+  if (!dest) return make_error(errc::journal, "the server is not ready");
+  std::optional<result<T>> out;
+  self->request(dest, actor_timeout, std::forward<Ts>(xs)...)
+      .receive([&](T& value) { out.emplace(std::move(value)); },
+               [&](caf::error& err) {
+                 if (err == caf::sec::request_timeout)
+                   out.emplace(make_error(errc::journal, "the server did not answer within " +
+                                                             std::to_string(actor_timeout.count()) + " s"));
+                 else
+                   out.emplace(make_error(on_error, da::describe(err)));
+               });
+  return std::move(*out);
+}
+
+result<caf::actor> lookup(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id) {
+  auto sup = ask<caf::actor>(self, cfg.director, errc::not_found, da::lookup_atom::value, id);
+  if (!sup && sup.err().code == errc::not_found) return make_error(errc::not_found, "no pipeline '" + id + "'");
+  return sup;
+}
+
+result<std::vector<event>> history_of(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id) {
+  if (!cfg.journal) return make_error(errc::journal, "this server keeps no journal");
+  return ask<std::vector<event>>(self, cfg.journal, errc::journal, da::history_atom::value, id);
+}
+
+// ---------------------------------------------------------------------------
+// Reading requests
+
+bool is_loopback(std::string_view addr) {
+  if (addr == "::1") return true;
+  if (addr.starts_with("::ffff:")) addr.remove_prefix(7);  // IPv4 mapped into IPv6
+  return addr.starts_with("127.");
+}
+
+bool authorized(const http_api_config& cfg, const httplib::Request& req) {
+  if (is_loopback(req.remote_addr)) return true;
+  if (cfg.token.empty()) return false;  // no token: nobody from elsewhere
+  const std::string header = req.get_header_value("Authorization");
+  constexpr std::string_view scheme = "bearer ";
+  if (header.size() <= scheme.size()) return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return false;
+  const std::size_t first = header.find_first_not_of(" \t", scheme.size());
+  const std::size_t last = header.find_last_not_of(" \t");
+  if (first == std::string::npos) return false;
+  return da::tokens_equal(header.substr(first, last - first + 1), cfg.token);
+}
+
+// How deeply `text` nests arrays and objects (strings skipped): nlohmann's
+// parser is iterative, but dumping and the codec recurse, so depth is bounded
+// before anything is parsed.
+std::size_t nesting_depth(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// The body as a JSON object with only the named fields (an empty body is {}).
+result<json> body_object(const httplib::Request& req, std::initializer_list<std::string_view> fields) {
+  if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
+  if (nesting_depth(req.body) > json_depth_max)
+    return make_error(errc::decode_failed,
+                      "the body nests deeper than " + std::to_string(json_depth_max) + " arrays and objects");
+  json body;
+  try {
+    body = json::parse(req.body);
+  } catch (const json::exception& e) {
+    return make_error(errc::decode_failed, std::string("the body is not valid JSON: ") + e.what());
+  }
+  if (!body.is_object()) return make_error(errc::decode_failed, "the body must be a JSON object");
+  for (const auto& [key, value] : body.items()) {
+    bool known = key == "by";
+    for (std::string_view f : fields) known = known || key == f;
+    if (!known) return make_error(errc::decode_failed, "unknown field \"" + key + "\" in the body");
+  }
+  return body;
+}
+
+// An optional string field: `fallback` when absent or null.
+result<std::string> string_field(const json& body, const char* name, std::string fallback, std::size_t chars_max) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return fallback;
+  if (!it->is_string()) return make_error(errc::decode_failed, std::string("\"") + name + "\" must be a string");
+  std::string value = it->get<std::string>();
+  if (value.size() > chars_max)
+    return make_error(errc::decode_failed,
+                      std::string("\"") + name + "\" is longer than " + std::to_string(chars_max) + " bytes");
+  return value;
+}
+
+result<std::string> who(const json& body) {
+  auto by = string_field(body, "by", default_by, by_chars_max);
+  if (by && by->empty()) return make_error(errc::decode_failed, "\"by\" must not be empty");
+  return by;
+}
+
+// A seq from a query parameter or header: digits only, at least 1 unless `zero_ok`.
+result<std::uint64_t> parse_seq(const std::string& text, const char* what, bool zero_ok) {
+  std::uint64_t value = 0;
+  bool ok = !text.empty() && text.size() <= 19 && text.find_first_not_of("0123456789") == std::string::npos;
+  if (ok) value = std::stoull(text);
+  if (!ok || (value == 0 && !zero_ok))
+    return make_error(errc::decode_failed, std::string(what) + " must be " + (zero_ok ? "a seq (0 or more)" : "a seq (1 or more)") +
+                                               ", not '" + text.substr(0, 40) + "'");
+  return value;
+}
+
+bool valid_id(const std::string& id) {
+  if (id.empty() || id.size() > id_chars_max || !std::isalnum(static_cast<unsigned char>(id[0]))) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The event stream (text/event-stream)
+
+struct event_stream {
+  event_stream(caf::actor_system& sys, std::atomic<int>& open) : self(sys), open_(open) {}
+  ~event_stream() { --open_; }
+  event_stream(const event_stream&) = delete;
+  event_stream& operator=(const event_stream&) = delete;
+
+  caf::scoped_actor self;  // subscribed to the journal; gone (and dropped by it) with the stream
+  std::string pipeline;
+  std::shared_ptr<const pipeline_spec> spec;
+  std::deque<event> queue;   // to be sent, in seq order
+  std::uint64_t last = 0;    // the highest seq queued or sent
+  std::chrono::steady_clock::time_point written = std::chrono::steady_clock::now();
+
+ private:
+  std::atomic<int>& open_;
+};
+
+void enqueue(event_stream& s, const std::vector<event>& events) {
+  for (const event& e : events)
+    if (e.pipeline == s.pipeline && e.seq > s.last) {
+      s.queue.push_back(e);
+      s.last = e.seq;
+    }
+}
+
+// One step of httplib's chunked-content loop: send what is queued, else wait
+// (at most stream_keepalive) for the journal's next commit. False ends it.
+bool pump(event_stream& s, httplib::DataSink& sink, const std::atomic<bool>& stopping) {
+  auto write = [&](const std::string& chunk) {
+    s.written = std::chrono::steady_clock::now();
+    return sink.write(chunk.data(), chunk.size());
+  };
+  if (stopping) {
+    sink.done();
+    return true;
+  }
+  if (!s.queue.empty()) {
+    std::string chunk;
+    for (std::size_t n = 0; n < stream_frames_per_write && !s.queue.empty(); ++n) {
+      const event& e = s.queue.front();
+      chunk += "id: " + std::to_string(e.seq) + "\ndata: " + encode_event_text(e, s.spec.get()) + "\n\n";
+      s.queue.pop_front();
+    }
+    return write(chunk);
+  }
+  s.self->receive([&](da::committed_atom, const std::vector<event>& events) { enqueue(s, events); },
+                  caf::after(stream_keepalive) >> [] {});
+  if (s.queue.size() > stream_queue_events_max) {
+    write(": more than " + std::to_string(stream_queue_events_max) +
+          " events behind; reconnect with Last-Event-ID\n\n");
+    sink.done();
+    return true;
+  }
+  if (s.queue.empty() && std::chrono::steady_clock::now() - s.written >= stream_keepalive)
+    return write(": keepalive\n\n");
+  return true;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The server
+
+struct http_api::impl {
+  explicit impl(http_api_config c) : cfg(std::move(c)) {}
+
+  http_api_config cfg;
+  httplib::Server svr;
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> listen_returned{false};
+  std::atomic<int> streams{0};
+  bool bound = false;
+
+  void dispatch(const httplib::Request& req, httplib::Response& res);
+
+  // Endpoints (CONTRACT.md §6).
+  void list(caf::scoped_actor& self, httplib::Response& res);
+  void create(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res);
+  void state(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
+  void history(caf::scoped_actor& self, httplib::Response& res, const std::string& id);
+  void events(const httplib::Request& req, httplib::Response& res, const std::string& id);
+  void context(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id,
+               const std::string& stage);
+  void resolve(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id,
+               bool approved);
+  void cancel(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
+  void rollback(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
+
+  // A control request to the pipeline's supervisor; on ok, the state after it.
+  template <class... Ts>
+  void control(caf::scoped_actor& self, httplib::Response& res, const std::string& id, Ts&&... request) {
+    auto sup = lookup(self, cfg, id);
+    if (!sup) return send_error(res, sup.err());
+    auto r = ask<da::reply>(self, *sup, errc::not_found, std::forward<Ts>(request)...);
+    if (!r) return send_error(res, r.err());
+    if (!r->is_ok()) return send_error(res, refusal(*r));
+    auto s = ask<system_state>(self, *sup, errc::not_found, da::state_atom::value);
+    if (!s) return send_error(res, s.err());
+    send_json(res, 200, state_to_json(*s));
+  }
+};
+
+void http_api::impl::dispatch(const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(cfg, req)) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    return send_error(res, 401, "this client is not on loopback: send `Authorization: Bearer TOKEN` with the "
+                                "server's token");
+  }
+  std::vector<std::string> p;  // the path's segments
+  for (std::size_t at = 1; at <= req.path.size();) {
+    std::size_t slash = std::min(req.path.find('/', at), req.path.size());
+    p.push_back(req.path.substr(at, slash - at));
+    at = slash + 1;
+  }
+  if (!p.empty() && p.back().empty()) p.pop_back();  // a trailing slash
+  const bool get = req.method == "GET" || req.method == "HEAD", post = req.method == "POST";
+  auto not_allowed = [&](const char* allow) {
+    res.set_header("Allow", allow);
+    send_error(res, 405, req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")");
+  };
+  auto is = [&](std::initializer_list<const char*> want) {
+    if (p.size() != want.size()) return false;
+    std::size_t i = 0;
+    for (const char* w : want) {
+      if (*w ? p[i] != w : p[i].empty()) return false;  // "" stands for a non-empty name
+      ++i;
+    }
+    return true;
+  };
+  caf::scoped_actor self{*cfg.system};
+  if (is({"healthz"})) {
+    if (!get) return not_allowed("GET");
+    return send_json(res, 200, json{{"ok", true}});
+  }
+  if (is({"pipelines"})) {
+    if (get) return list(self, res);
+    if (post) return create(self, req, res);
+    return not_allowed("GET, POST");
+  }
+  if (is({"pipelines", ""})) return get ? state(self, req, res, p[1]) : not_allowed("GET");
+  if (is({"pipelines", "", "history"})) return get ? history(self, res, p[1]) : not_allowed("GET");
+  if (is({"pipelines", "", "events"})) return get ? events(req, res, p[1]) : not_allowed("GET");
+  if (is({"pipelines", "", "stages", "", "context"})) return post ? context(self, req, res, p[1], p[3]) : not_allowed("POST");
+  if (is({"pipelines", "", "confirm"})) return post ? resolve(self, req, res, p[1], true) : not_allowed("POST");
+  if (is({"pipelines", "", "reject"})) return post ? resolve(self, req, res, p[1], false) : not_allowed("POST");
+  if (is({"pipelines", "", "cancel"})) return post ? cancel(self, req, res, p[1]) : not_allowed("POST");
+  if (is({"pipelines", "", "rollback"})) return post ? rollback(self, req, res, p[1]) : not_allowed("POST");
+  send_error(res, 404, "no such path: " + req.path);
+}
+
+void http_api::impl::list(caf::scoped_actor& self, httplib::Response& res) {
+  auto ids = ask<std::vector<std::string>>(self, cfg.director, errc::journal, da::list_atom::value);
+  if (!ids) return send_error(res, ids.err());
+  json out = json::array();
+  for (const std::string& id : *ids) {
+    auto sup = lookup(self, cfg, id);
+    if (!sup) continue;  // ended since it was listed
+    auto s = ask<system_state>(self, *sup, errc::not_found, da::state_atom::value);
+    if (!s || s->empty()) continue;
+    out.push_back(json{{"pipeline", id}, {"name", s->spec().name()}, {"seq", s->seq()}});
+  }
+  send_json(res, 200, out);
+}
+
+void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res) {
+  auto body = body_object(req, {"spec", "id"});
+  if (!body) return send_error(res, body.err());
+  auto spec_field = body->find("spec");
+  if (spec_field == body->end() || !spec_field->is_object())
+    return send_error(res, 400, "the body needs \"spec\": the pipeline spec (a JSON object, CONTRACT.md §1)");
+  auto spec = parse_spec(*spec_field);
+  if (!spec) return send_error(res, 400, spec.err().message);
+  auto id = string_field(*body, "id", (*spec)->name(), id_chars_max);
+  if (!id) return send_error(res, id.err());
+  if (!valid_id(*id))
+    return send_error(res, 400, "\"id\" must be 1 to " + std::to_string(id_chars_max) +
+                                    " letters, digits, '-', '_' or '.', starting with a letter or digit");
+  if (auto by = who(*body); !by) return send_error(res, by.err());  // checked; the creation is by `system`
+  auto r = ask<da::reply>(self, cfg.director, errc::journal, da::create_atom::value, *id, *spec, cfg.workdir);
+  if (!r) return send_error(res, r.err());
+  // The director answers `invalid` only for an id it already hosts (id and spec are set).
+  if (r->code == da::reply::invalid) return send_error(res, 409, r->message);
+  if (!r->is_ok()) return send_error(res, refusal(*r));
+  res.set_header("Location", "/pipelines/" + *id);
+  send_json(res, 201, json{{"pipeline", *id}});
+}
+
+void http_api::impl::state(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,
+                           const std::string& id) {
+  auto sup = lookup(self, cfg, id);
+  if (!sup) return send_error(res, sup.err());
+  if (!req.has_param("at")) {
+    auto s = ask<system_state>(self, *sup, errc::not_found, da::state_atom::value);
+    if (!s) return send_error(res, s.err());
+    return send_json(res, 200, state_to_json(*s));
+  }
+  auto at = parse_seq(req.get_param_value("at"), "at", /*zero_ok=*/false);
+  if (!at) return send_error(res, at.err());
+  auto h = history_of(self, cfg, id);
+  if (!h) return send_error(res, h.err());
+  auto s = replay(*h, *at);  // past the end: not_found (404) naming the last seq
+  if (!s) return send_error(res, s.err());
+  send_json(res, 200, state_to_json(*s));
+}
+
+void http_api::impl::history(caf::scoped_actor& self, httplib::Response& res, const std::string& id) {
+  auto sup = lookup(self, cfg, id);
+  if (!sup) return send_error(res, sup.err());
+  auto h = history_of(self, cfg, id);
+  if (!h) return send_error(res, h.err());
+  // The very lines of `history --json`, joined into one array.
+  std::string out = "[";
+  const pipeline_spec* spec = h->empty() ? nullptr : h->front().spec.get();
+  for (const event& e : *h) {
+    if (out.size() > 1) out += ",";
+    out += encode_event_text(e, spec);
+  }
+  out += "]\n";
+  res.status = 200;
+  res.set_content(out, "application/json");
+}
+
+void http_api::impl::events(const httplib::Request& req, httplib::Response& res, const std::string& id) {
+  std::uint64_t after = 0;
+  if (req.has_header("Last-Event-ID")) {
+    auto seq = parse_seq(req.get_header_value("Last-Event-ID"), "Last-Event-ID", /*zero_ok=*/true);
+    if (!seq) return send_error(res, seq.err());
+    after = *seq;
+  }
+  if (!cfg.journal) return send_error(res, 503, "this server keeps no journal: there is no event stream");
+  if (streams.fetch_add(1) >= streams_max) {
+    --streams;
+    return send_error(res, 503, "this server already serves " + std::to_string(streams_max) +
+                                    " event streams; try again later");
+  }
+  auto s = std::make_shared<event_stream>(*cfg.system, streams);
+  s->pipeline = id;
+  s->last = after;
+  auto sup = lookup(s->self, cfg, id);
+  if (!sup) return send_error(res, sup.err());
+  auto now = ask<system_state>(s->self, *sup, errc::not_found, da::state_atom::value);
+  if (!now) return send_error(res, now.err());
+  s->spec = now->spec_ptr();
+  if (req.method == "HEAD") {
+    res.status = 200;
+    res.set_header("Cache-Control", "no-cache");
+    return res.set_content("", "text/event-stream");
+  }
+  // Subscribe, then ask for the history: in that order (see the top of this file).
+  s->self->send(cfg.journal, da::subscribe_atom::value, caf::actor{s->self});
+  auto h = history_of(s->self, cfg, id);
+  if (!h) return send_error(res, h.err());
+  enqueue(*s, *h);
+  res.status = 200;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  const std::atomic<bool>& stop_flag = stopping;
+  res.set_chunked_content_provider("text/event-stream", [s, &stop_flag](std::size_t, httplib::DataSink& sink) {
+    // httplib calls this outside its handler's try: nothing may escape (it
+    // would end the process); a failure ends this stream only.
+    try {
+      return pump(*s, sink, stop_flag);
+    } catch (...) {
+      return false;
+    }
+  });
+}
+
+void http_api::impl::context(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,
+                             const std::string& id, const std::string& stage) {
+  auto body = body_object(req, {"context"});
+  if (!body) return send_error(res, body.err());
+  auto by = who(*body);
+  if (!by) return send_error(res, by.err());
+  std::string context;
+  if (auto it = body->find("context"); it != body->end()) {
+    context = it->dump();
+  } else {
+    // No new context: the stage's own again (the change still cascades).
+    auto sup = lookup(self, cfg, id);
+    if (!sup) return send_error(res, sup.err());
+    auto s = ask<system_state>(self, *sup, errc::not_found, da::state_atom::value);
+    if (!s) return send_error(res, s.err());
+    const stage_index i = s->spec().find(stage);
+    if (i == no_stage) return send_error(res, 404, "pipeline '" + id + "' has no stage '" + stage + "'");
+    const auto& current = s->payload(i).context;
+    context = current ? current->dump() : "{}";
+  }
+  control(self, res, id, da::context_atom::value, stage, context, *by);
+}
+
+void http_api::impl::resolve(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,
+                             const std::string& id, bool approved) {
+  auto body = body_object(req, {"note"});
+  if (!body) return send_error(res, body.err());
+  auto note = string_field(*body, "note", "", by_chars_max * 16);
+  if (!note) return send_error(res, note.err());
+  auto by = who(*body);
+  if (!by) return send_error(res, by.err());
+  control(self, res, id, da::resolve_atom::value, approved, *note, *by);
+}
+
+void http_api::impl::cancel(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,
+                            const std::string& id) {
+  auto body = body_object(req, {"stage"});
+  if (!body) return send_error(res, body.err());
+  auto stage = string_field(*body, "stage", "", id_chars_max);
+  if (!stage) return send_error(res, stage.err());
+  if (body->contains("stage") && !(*body)["stage"].is_null() && stage->empty())
+    return send_error(res, 400, "\"stage\" must name a stage (leave it out to cancel the pipeline)");
+  auto by = who(*body);
+  if (!by) return send_error(res, by.err());
+  control(self, res, id, da::cancel_atom::value, *stage, *by);
+}
+
+void http_api::impl::rollback(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,
+                              const std::string& id) {
+  auto body = body_object(req, {"to"});
+  if (!body) return send_error(res, body.err());
+  auto to = body->find("to");
+  if (to == body->end() || !to->is_number_unsigned() || to->get<std::uint64_t>() == 0)
+    return send_error(res, 400, "the body needs \"to\": the seq to return to (1 or more)");
+  auto by = who(*body);
+  if (!by) return send_error(res, by.err());
+  control(self, res, id, da::rollback_atom::value, to->get<std::uint64_t>(), *by);
+}
+
+http_api::http_api(http_api_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
+  auto& svr = impl_->svr;
+  svr.new_task_queue = [] { return new httplib::ThreadPool(http_threads); };
+  svr.set_payload_max_length(body_bytes_max);
+  auto handler = [this](const httplib::Request& req, httplib::Response& res) { impl_->dispatch(req, res); };
+  // Every method reaches one dispatcher, which answers 404 and 405 itself.
+  svr.Get(".*", handler);
+  svr.Post(".*", handler);
+  svr.Put(".*", handler);
+  svr.Patch(".*", handler);
+  svr.Delete(".*", handler);
+  svr.Options(".*", handler);
+  // httplib's own refusals (a malformed request, a body over the limit) get a
+  // JSON body too; answers that already have one are left alone.
+  svr.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string sentence = "the request was refused";
+    if (res.status == 413) sentence = "the body is larger than " + std::to_string(body_bytes_max >> 20) + " MiB";
+    else if (res.status == 404) sentence = "no such path: " + req.path;
+    else if (res.status == 400 && req.method == "POST" && !req.has_header("Content-Length"))
+      sentence = "a POST needs a body with a Content-Length (at least {})";
+    else if (res.status == 400) sentence = "malformed HTTP request";
+    send_error(res, res.status, sentence);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, 500, "internal error: " + what);
+  });
+}
+
+http_api::~http_api() { stop(); }
+
+result<int> http_api::bind(const std::string& host, int port) {
+  if (port < 0 || port > 65535) return make_error(errc::decode_failed, "port " + std::to_string(port) + " is not a port");
+  errno = 0;
+  int bound = port == 0 ? impl_->svr.bind_to_any_port(host) : (impl_->svr.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0)  // httplib says no more; errno is the failed socket call's (bind: in use, not here)
+    return make_error(errc::journal, errno ? std::strerror(errno) : "the address cannot be bound");
+  impl_->bound = true;
+  return bound;
+}
+
+void http_api::start() {
+  if (impl_->thread.joinable() || !impl_->bound) return;
+  impl_->thread = std::thread([this] {
+    impl_->svr.listen_after_bind();
+    impl_->listen_returned = true;
+  });
+  // stop() is a no-op before the server runs: wait until it does (or gave up).
+  while (!impl_->svr.is_running() && !impl_->listen_returned) std::this_thread::sleep_for(1ms);
+}
+
+void http_api::stop() {
+  impl_->stopping = true;  // open event streams end at their next step (at most stream_keepalive)
+  impl_->svr.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace dairector::cli

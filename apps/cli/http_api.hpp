@@ -1,0 +1,42 @@
+// The live control API of `dairector serve` (CONTRACT.md §6): HTTP/JSON on
+// cpp-httplib, each request turned into one message to the director or a
+// supervisor (so mailbox order stays the order of history), and a
+// server-sent-events stream of events as the journal commits them.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/all.hpp>
+
+#include "dairector/result.hpp"
+
+namespace dairector::cli {
+
+struct http_api_config {
+  caf::actor_system* system = nullptr;
+  caf::actor director;    // director.hpp
+  caf::actor journal;     // journal.hpp: history, subscribe
+  std::string token;      // clients not on loopback must send `Authorization: Bearer TOKEN`
+  std::string workdir;    // where commands of pipelines created over HTTP run
+};
+
+class http_api {
+ public:
+  explicit http_api(http_api_config cfg);
+  ~http_api();  // stops and joins
+  http_api(const http_api&) = delete;
+  http_api& operator=(const http_api&) = delete;
+
+  /// Binds HOST:PORT (port 0: the system picks one); the bound port, or why not.
+  result<int> bind(const std::string& host, int port);
+  /// Serves on its own thread until stop().
+  void start();
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace dairector::cli

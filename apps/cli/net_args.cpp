@@ -1,0 +1,106 @@
+#include "cli/net_args.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
+
+#include <cerrno>
+#include <cctype>
+#include <cstring>
+#include <fstream>
+
+#include "dairector/actors/messages.hpp"
+
+namespace dairector::cli {
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+result<endpoint> parse_endpoint(const std::string& text, bool allow_remote, const char* what) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    return make_error(errc::refused, std::string(what) + " '" + text + "' is not HOST:PORT");
+  endpoint ep;
+  ep.host = text.substr(0, colon);
+  const std::string port = text.substr(colon + 1);
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535)
+    return make_error(errc::refused, std::string(what) + " '" + text + "': the port must be 0 to 65535");
+  ep.port = static_cast<std::uint16_t>(std::stoul(port));
+  if (!allow_remote && !is_loopback(ep.host))
+    return make_error(errc::refused, std::string(what) + " '" + text +
+                                         "' is not a loopback address; pass --allow-remote to listen or connect "
+                                         "beyond this host (see the README's threat model)");
+  return ep;
+}
+
+result<std::string> read_token(const std::string& path, bool create) {
+  if (path.empty()) return make_error(errc::refused, "--token-file is required (the shared secret of workers)");
+  if (create && ::access(path.c_str(), F_OK) != 0) {
+    unsigned char raw[32];
+    std::ifstream urandom("/dev/urandom", std::ios::binary);
+    if (!urandom.read(reinterpret_cast<char*>(raw), sizeof raw))
+      return make_error(errc::refused, "cannot read /dev/urandom for a new token");
+    static const char* hex = "0123456789abcdef";
+    std::string token;
+    for (unsigned char c : raw) {
+      token += hex[c >> 4];
+      token += hex[c & 15];
+    }
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return make_error(errc::refused, "cannot create token file " + path + ": " + std::strerror(errno));
+    const std::string line = token + "\n";
+    const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    ::close(fd);
+    if (!written) return make_error(errc::refused, "cannot write token file " + path);
+  }
+  struct stat sb{};
+  if (::stat(path.c_str(), &sb) != 0)
+    return make_error(errc::refused, "cannot read token file " + path + ": " + std::strerror(errno));
+  if (sb.st_mode & 077)
+    return make_error(errc::refused, "token file " + path + " is readable by others; `chmod 600 " + path + "`");
+  std::ifstream in(path);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
+  if (token.size() < 16) return make_error(errc::refused, "token file " + path + " holds no token of 16+ characters");
+  return token;
+}
+
+void add_net_options(CLI::App* cmd, net_args& args, const char* timeout_flag, const char* timeout_help) {
+  cmd->add_option("--token-file", args.token_file, "The shared secret workers present (first line)")->required();
+  cmd->add_flag("--allow-remote", args.allow_remote, "Allow an address beyond loopback");
+  cmd->add_option("--tls-cert", args.tls_cert, "TLS: this side's certificate (PEM)");
+  cmd->add_option("--tls-key", args.tls_key, "TLS: this side's private key (PEM)");
+  cmd->add_option("--tls-ca", args.tls_ca, "TLS: the CA that signed the other side's certificate (PEM)");
+  cmd->add_option("--heartbeat-ms", args.heartbeat_ms, "Network heartbeat interval, ms (0: off)")
+      ->check(CLI::Range(0, 3'600'000));
+  cmd->add_option(timeout_flag, args.timeout_ms, timeout_help)->check(CLI::Range(0, 3'600'000));
+}
+
+std::optional<error> configure_network(caf::actor_system_config& cfg, const net_args& args) {
+  actors::register_message_types(cfg);
+  cfg.set("logger.console", caf::atom("none"));
+  cfg.load<caf::io::middleman>();
+  // A hung peer (SIGSTOP: the socket stays open) is only noticed through
+  // heartbeats, which CAF leaves off by default (CAF-0.17.md §4).
+  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(args.heartbeat_ms)});
+  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(args.timeout_ms)});
+  if (!args.tls()) return std::nullopt;
+  if (args.tls_cert.empty() || args.tls_key.empty() || args.tls_ca.empty())
+    return make_error(errc::refused, "TLS needs --tls-cert, --tls-key and --tls-ca together (both sides prove "
+                                     "who they are with a certificate signed by that CA)");
+  for (const auto* f : {&args.tls_cert, &args.tls_key, &args.tls_ca})
+    if (::access(f->c_str(), R_OK) != 0) return make_error(errc::refused, "cannot read TLS file " + *f);
+  cfg.load<caf::openssl::manager>();
+  cfg.openssl_certificate = args.tls_cert;
+  cfg.openssl_key = args.tls_key;
+  cfg.openssl_cafile = args.tls_ca;
+  return std::nullopt;
+}
+
+}  // namespace dairector::cli

@@ -1,0 +1,54 @@
+// What `serve` and `worker` share: HOST:PORT addresses (loopback unless
+// allowed), the token file, and the CAF network configuration (middleman,
+// heartbeats, TLS through CAF's OpenSSL module).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <caf/all.hpp>
+
+#include "dairector/result.hpp"
+
+namespace dairector::cli {
+
+struct endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string text() const { return host + ":" + std::to_string(port); }
+};
+
+/// "HOST:PORT" (port 0: the system picks one). A host that is not loopback
+/// (127.0.0.0/8, ::1, localhost) is refused unless `allow_remote`.
+result<endpoint> parse_endpoint(const std::string& text, bool allow_remote, const char* what);
+
+/// True for 127.0.0.0/8, ::1 and localhost.
+bool is_loopback(const std::string& host);
+
+/// The shared secret: the file's first line, trimmed. The file must not be
+/// readable by group or others. With `create`, a missing file is made with
+/// a fresh random token (mode 0600).
+result<std::string> read_token(const std::string& path, bool create);
+
+struct net_args {
+  std::string token_file;
+  bool allow_remote = false;
+  std::string tls_cert, tls_key, tls_ca;  // all empty: plain TCP
+  std::uint32_t heartbeat_ms = 1000;      // middleman heartbeats (0: off)
+  std::uint32_t timeout_ms = 5000;        // a silent peer is down after this (0: never)
+
+  bool tls() const { return !tls_cert.empty() || !tls_key.empty() || !tls_ca.empty(); }
+};
+
+/// Adds --token-file, --allow-remote, --tls-cert, --tls-key, --tls-ca,
+/// --heartbeat-ms and `timeout_flag` (the peer timeout).
+void add_net_options(CLI::App* cmd, net_args& args, const char* timeout_flag, const char* timeout_help);
+
+/// Loads the middleman (and the OpenSSL module for TLS) with heartbeats and
+/// the connection timeout; registers the message types. Errors: a TLS flag
+/// without the others, unreadable files.
+std::optional<error> configure_network(caf::actor_system_config& cfg, const net_args& args);
+
+}  // namespace dairector::cli

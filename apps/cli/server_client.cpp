@@ -1,0 +1,130 @@
+#include "cli/server_client.hpp"
+
+#include <httplib.h>
+
+#include <csignal>
+#include <regex>
+
+#include "cli/net_args.hpp"
+#include "dairector/codec.hpp"
+
+namespace dairector::cli {
+
+namespace {
+
+// Bounds (STYLE.md habit 8): a server that does not connect or answer by
+// then counts as unreachable (exit 5).
+constexpr std::time_t connect_timeout_s = 5;
+constexpr std::time_t answer_timeout_s = 60;
+
+std::string describe(httplib::Error err) {
+  switch (err) {
+    case httplib::Error::Connection: return "the connection was refused or the host is unreachable";
+    case httplib::Error::ConnectionTimeout:
+      return "no connection within " + std::to_string(connect_timeout_s) + " s";
+    case httplib::Error::Read: return "no answer (the connection broke or it took over " +
+                                      std::to_string(answer_timeout_s) + " s)";
+    case httplib::Error::Write: return "the request could not be sent";
+    case httplib::Error::SSLConnection:
+    case httplib::Error::SSLServerVerification: return "the TLS handshake failed";
+    default: return httplib::to_string(err);
+  }
+}
+
+}  // namespace
+
+result<server_client> server_client::open(const std::string& url, const std::string& token_file) {
+  static const std::regex form(R"(^(https?)://([^/?#@\s]+?)/?$)");
+  if (!std::regex_match(url, form))
+    return make_error(errc::refused, "--server must look like http://HOST:PORT, not '" + url + "'");
+  server_client c;
+  c.url_ = url.back() == '/' ? url.substr(0, url.size() - 1) : url;
+  // A server closing the connection mid-request must not kill this process.
+  std::signal(SIGPIPE, SIG_IGN);
+  c.http_ = std::make_shared<httplib::Client>(c.url_);
+  if (!c.http_->is_valid()) return make_error(errc::refused, "--server " + url + " is not a usable address");
+  c.http_->set_connection_timeout(connect_timeout_s);
+  c.http_->set_read_timeout(answer_timeout_s);
+  c.http_->set_write_timeout(answer_timeout_s);
+  if (!token_file.empty()) {
+    auto token = read_token(token_file, /*create=*/false);
+    if (!token) return token.err();
+    c.http_->set_bearer_token_auth(*token);
+  }
+  return c;
+}
+
+result<json> server_client::answer(const httplib::Result& r) const {
+  if (!r) return make_error(errc::journal, "cannot reach server " + url_ + ": " + describe(r.error()));
+  json body = json::parse(r->body, nullptr, false);
+  if (r->status >= 200 && r->status < 300) {
+    if (body.is_discarded())
+      return make_error(errc::journal, "server " + url_ + " answered " + std::to_string(r->status) + " without JSON");
+    return body;
+  }
+  std::string sentence = "HTTP " + std::to_string(r->status);
+  if (body.is_object() && body.contains("error") && body["error"].is_string()) sentence = body["error"];
+  if (r->status >= 400 && r->status < 500)
+    return make_error(r->status == 404 ? errc::not_found : errc::refused, sentence);
+  return make_error(errc::journal, "server " + url_ + " answered " + std::to_string(r->status) + ": " + sentence);
+}
+
+result<json> server_client::get(const std::string& path) const { return answer(http_->Get(path)); }
+
+result<json> server_client::post(const std::string& path, const json& body) const {
+  return answer(http_->Post(path, body.dump(), "application/json"));
+}
+
+result<std::string> server_client::pick_pipeline(const std::string& id) const {
+  if (!id.empty()) return id;
+  auto all = get("/pipelines");
+  if (!all) return all.err();
+  if (!all->is_array()) return make_error(errc::journal, "server " + url_ + " answered GET /pipelines with no list");
+  if (all->empty()) return make_error(errc::not_found, "server " + url_ + " hosts no pipeline");
+  std::string names;
+  for (const json& p : *all) {
+    if (!p.is_object() || !p.contains("pipeline") || !p["pipeline"].is_string())
+      return make_error(errc::journal, "server " + url_ + " listed a pipeline without an id");
+    names += (names.empty() ? "" : ", ") + p["pipeline"].get<std::string>();
+  }
+  if (all->size() == 1) return names;
+  return make_error(errc::not_found, "server " + url_ + " hosts " + std::to_string(all->size()) + " pipelines (" +
+                                         names + "): choose one with --id");
+}
+
+result<std::vector<event>> server_client::history(const std::string& id) const {
+  auto events = get(pipeline_path(id) + "/history");
+  if (!events) return events.err();
+  if (!events->is_array()) return make_error(errc::journal, "server " + url_ + " sent a history that is not a list");
+  if (events->empty()) return make_error(errc::not_found, "pipeline '" + id + "' has no events yet");
+  std::vector<event> out;
+  out.reserve(events->size());
+  std::shared_ptr<const pipeline_spec> spec;  // from the first event, pipeline_created
+  for (const json& j : *events) {
+    auto e = decode_event(j, spec.get());
+    if (!e) return make_error(errc::journal, "server " + url_ + " sent an event that does not decode: " + e.err().message);
+    if (!spec) spec = e->spec;
+    if (!spec) return make_error(errc::journal, "server " + url_ + " sent a history that does not start with its spec");
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+std::string pipeline_path(const std::string& id) { return "/pipelines/" + path_segment(id); }
+
+std::string path_segment(const std::string& text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace dairector::cli

@@ -1,0 +1,56 @@
+// The command line's side of the HTTP control API (CONTRACT.md §6): with
+// `--server URL`, status, history and the control commands act on a running
+// `dairector serve` instead of a journal file.
+//
+// Errors keep the CLI's exit codes (exit_for): a server that cannot be reached
+// or answers 5xx is errc::journal (exit 5, "cannot reach server URL: ..."); a
+// 4xx answer is the server's own sentence, errc::not_found for 404 and
+// errc::refused otherwise (exit 2).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dairector/event.hpp"
+
+namespace httplib {
+class Client;
+class Result;
+}
+
+namespace dairector::cli {
+
+class server_client {
+ public:
+  /// `url` is http://HOST:PORT (or https://). `token_file`, when given, holds
+  /// the bearer token a server not on loopback asks for.
+  static result<server_client> open(const std::string& url, const std::string& token_file);
+
+  /// GET or POST `path` (already encoded); the answer's JSON on 2xx.
+  result<json> get(const std::string& path) const;
+  result<json> post(const std::string& path, const json& body) const;
+
+  /// The pipeline to act on: `id`, or the server's only pipeline.
+  result<std::string> pick_pipeline(const std::string& id) const;
+
+  /// The pipeline's history, decoded and validated like the journal's events.
+  result<std::vector<event>> history(const std::string& id) const;
+
+  const std::string& url() const noexcept { return url_; }
+
+ private:
+  server_client() = default;
+  result<json> answer(const httplib::Result& r) const;
+
+  std::string url_;
+  std::shared_ptr<httplib::Client> http_;
+};
+
+/// `/pipelines/ID` with ID percent-encoded.
+std::string pipeline_path(const std::string& id);
+
+/// A path segment, percent-encoded (letters, digits and -._~ stay).
+std::string path_segment(const std::string& text);
+
+}  // namespace dairector::cli

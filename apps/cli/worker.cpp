@@ -1,0 +1,154 @@
+// `dairector worker` (CONTRACT.md §6): a process that serves stages for a
+// server. It connects to the server's registry over CAF's network layer,
+// registers its stages with the shared token, runs the jobs it is sent (the
+// same handler kinds as local workers) and, when the server goes away,
+// kills what it was running and reconnects with backoff.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/journal_args.hpp"
+#include "cli/net_args.hpp"
+#include "dairector/actors/registry.hpp"
+#include "dairector/actors/remote_worker.hpp"
+
+namespace dairector::cli {
+
+namespace {
+
+std::atomic<bool> stopping{false};
+extern "C" void on_worker_signal(int) { stopping = true; }
+
+struct worker_options {
+  net_args net;
+  std::string connect = "127.0.0.1:7878";
+  std::string stages;  // a,b
+  std::uint32_t capacity = 4;
+  std::string name;     // default: worker:HOST:PID
+  std::string workdir;  // default: the job's folder if it exists here, else the current one
+  std::uint32_t backoff_max_ms = 5000;
+};
+
+void say(const std::string& line) { std::cerr << "dairector worker: " << line << std::endl; }
+
+// Waits up to `ms`, or less if asked to stop.
+void pause(std::uint32_t ms) {
+  for (std::uint32_t waited = 0; waited < ms && !stopping; waited += 20)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  for (std::string s; std::getline(in, s, ',');)
+    if (!s.empty() && std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+  return out;
+}
+
+std::string default_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string("worker:") + host + ":" + std::to_string(::getpid());
+}
+
+int work(const worker_options& opt) {
+  auto server = parse_endpoint(opt.connect, opt.net.allow_remote, "--connect");
+  if (!server) return report("worker", server.err());
+  auto token = read_token(opt.net.token_file, /*create=*/false);
+  if (!token) return report("worker", token.err());
+  const auto stages = split(opt.stages);
+  if (stages.empty()) return report("worker", make_error(errc::refused, "--stages names no stage"));
+  caf::actor_system_config cfg;
+  if (auto err = configure_network(cfg, opt.net)) return report("worker", *err);
+  std::string name = opt.name.empty() ? default_name() : opt.name;
+  if (name.rfind("worker:", 0) != 0) name = "worker:" + name;
+  // Commands learn who runs them.
+  ::setenv("DAIRECTOR_WORKER", name.c_str(), 1);
+
+  std::signal(SIGINT, on_worker_signal);
+  std::signal(SIGTERM, on_worker_signal);
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto endpoint = sys.spawn(actors::worker_endpoint, actors::endpoint_config{name, nullptr, opt.workdir});
+  std::uint32_t backoff = 100;
+  bool registered_before = false;
+  int code = exit_done;
+  while (!stopping && code == exit_done) {
+    auto registry = opt.net.tls() ? caf::openssl::remote_actor(sys, server->host, server->port)
+                                  : sys.middleman().remote_actor(server->host, server->port);
+    if (!registry) {
+      say("cannot reach the server at " + server->text() + " (" + actors::describe(registry.error()) +
+          "); retrying in " + std::to_string(backoff) + " ms");
+      pause(backoff);
+      backoff = std::min(backoff * 2, opt.backoff_max_ms);
+      continue;
+    }
+    std::optional<actors::reply> answer;
+    self->request(*registry, std::chrono::seconds(10), actors::register_atom::value, *token, stages, opt.capacity,
+                  name, endpoint)
+        .receive([&](actors::reply& r) { answer = std::move(r); },
+                 [&](caf::error& err) { say("registration got no answer: " + actors::describe(err)); });
+    if (!answer) {
+      pause(backoff);
+      backoff = std::min(backoff * 2, opt.backoff_max_ms);
+      continue;
+    }
+    if (!answer->is_ok()) {  // a wrong token is not retried
+      std::cerr << "dairector worker: the server at " << server->text() << " refused this worker: "
+                << answer->message << "\n";
+      code = exit_usage;
+      break;
+    }
+    std::string list;
+    for (const auto& s : stages) list += (list.empty() ? "" : ",") + s;
+    say(std::string(registered_before ? "registered again" : "registered") + " with " + server->text() + " as '" +
+        name + "': stages " + list + ", capacity " + std::to_string(opt.capacity));
+    registered_before = true;
+    backoff = 100;
+    self->monitor(*registry);
+    bool lost = false;
+    while (!lost && !stopping)
+      self->receive([&](caf::down_msg& dm) {
+                      lost = true;
+                      say("lost the server (" + actors::describe(dm.reason) + "); reconnecting");
+                    },
+                    caf::after(std::chrono::milliseconds(100)) >> [] {});
+    // What it was running belongs to a server that will run it again.
+    if (lost) self->send(endpoint, actors::stop_atom::value);
+  }
+  self->send(endpoint, actors::stop_atom::value);
+  self->send_exit(endpoint, caf::exit_reason::user_shutdown);
+  if (code == exit_done) say("stopped");
+  return code;
+}
+
+}  // namespace
+
+void add_worker(CLI::App& app, int& exit_status) {
+  auto* cmd = app.add_subcommand("worker", "Serve stages for a server (dairector serve)");
+  auto opt = std::make_shared<worker_options>();
+  add_net_options(cmd, opt->net, "--server-timeout-ms", "A server silent this long is down: reconnect (0: never)");
+  cmd->add_option("--connect", opt->connect, "The server's worker address")->capture_default_str();
+  cmd->add_option("--stages", opt->stages, "The stages this worker serves (a,b)")->required();
+  cmd->add_option("--capacity", opt->capacity, "At most this many runs at once")
+      ->check(CLI::Range(1u, actors::worker_capacity_max))
+      ->capture_default_str();
+  cmd->add_option("--name", opt->name, "Who runs the stages: the events' `by` is worker:NAME (default: worker:HOST:PID)");
+  cmd->add_option("--workdir", opt->workdir,
+                  "Where commands run (default: the job's folder if it exists here, else the current one)");
+  cmd->add_option("--backoff-max-ms", opt->backoff_max_ms, "The longest wait between reconnection attempts")
+      ->check(CLI::Range(100, 600'000));
+  cmd->callback([&exit_status, opt] { exit_status = work(*opt); });
+}
+
+}  // namespace dairector::cli
