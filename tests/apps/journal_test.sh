@@ -11,19 +11,7 @@ examples=${2:?examples dir}
 tmp=$(mktemp -d)
 trap 'kill -KILL $owner 2>/dev/null; pkill -f "sleep 4343" 2>/dev/null; rm -rf "$tmp"' EXIT
 owner=
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-
-# expect NAME WANT_CODE PATTERN -- ARGS...
-expect() {
-  local name=$1 want=$2 pattern=$3; shift 4
-  local out rc
-  out=$(timeout 60 "$bin" "$@" </dev/null 2>&1); rc=$?
-  [[ $rc -eq $want ]] || { bad "$name" "exit $rc, expected $want: $(tail -3 <<<"$out")"; return 1; }
-  tr "\n" " " <<<"$out" | grep -qE -- "$pattern" || { bad "$name" "no /$pattern/ in: $(tail -3 <<<"$out")"; return 1; }
-  ok "$name"
-}
+source "$(dirname "$0")/lib.sh"
 
 j=$tmp/example.db
 expect run_waits 4 "waiting for confirmation" -- run "$examples/dairector.json" --journal "$j"
@@ -106,5 +94,4 @@ else
   bad real_write_failure_is_exit_5 "exit $rc: $(tail -3 <<<"$out")"
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish

@@ -7,9 +7,7 @@ bin=${1:?dairector binary}
 examples=${2:?examples dir}
 tmp=$(mktemp -d)
 trap 'pkill -f "sleep 4242" 2>/dev/null; rm -rf "$tmp"' EXIT
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+source "$(dirname "$0")/lib.sh"
 
 # check NAME WANT_CODE PATTERN -- ARGS...  (stdin from /dev/null: no terminal)
 check() {
@@ -68,5 +66,4 @@ if command -v script >/dev/null; then
 else
   bad terminal_live_view_and_prompt "script(1) (util-linux) is missing"
 fi
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish
