@@ -34,6 +34,14 @@ struct books {
 };
 using books_ptr = std::shared_ptr<books>;
 
+// Assign, unassign and lost come from this server's supervisors only: a
+// peer on the network (even one with the token) must not hold slots or
+// evict workers.
+bool local_sender(registry_actor* self) {
+  const auto& s = self->current_sender();
+  return s && s->node() == self->node();
+}
+
 void log(registry_actor* self, const std::string& line) {
   if (self->state.cfg.log) self->state.cfg.log(line);
 }
@@ -184,6 +192,8 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
         return reply{reply::ok, {}, 0};
       },
       [=](assign_atom, const std::string& stage) -> caf::result<caf::actor> {
+        if (!local_sender(self))
+          return caf::make_error(caf::sec::unexpected_message, "assign is for this server's supervisors");
         // The asker holds the slot until it unassigns or goes away.
         const auto holder = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};
         if (!holder) return caf::make_error(caf::sec::invalid_argument, "an assign needs a sender to hold the slot");
@@ -195,6 +205,7 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
         return caf::delegated<caf::actor>{};
       },
       [=](unassign_atom, const caf::actor& worker) {
+        if (!local_sender(self)) return;
         // Only a slot the sender holds: a stale or foreign unassign frees nothing.
         const auto holder = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};
         auto h = bk->held.find({holder, worker.address()});
@@ -205,6 +216,7 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
         serve_waiting(self, *bk);
       },
       [=](lost_atom, const caf::actor_addr& gone) {
+        if (!local_sender(self)) return;
         // About a connection the registry already saw break, if the worker
         // registered again since: the registry's own monitor speaks for the new one.
         if (bk->returned.count(gone) > 0) return;

@@ -451,6 +451,23 @@ BOOST_FIXTURE_TEST_CASE(parallel_stages_spread_over_free_slots, registry_fixture
   BOOST_CHECK(reg_state().waiting.empty());
 }
 
+// Round robin: among equally free workers, the one assigned longest ago.
+// a then b (serial) on two idle workers of capacity 1: a goes to w1, b to w2.
+BOOST_FIXTURE_TEST_CASE(equally_free_workers_take_turns, registry_fixture) {
+  start_registry();
+  auto w1 = spawn_stand_in("worker:w1");
+  auto w2 = spawn_stand_in("worker:w2");
+  register_worker(w1, {"a", "b"}, 1, "worker:w1");
+  register_worker(w2, {"a", "b"}, 1, "worker:w2");
+  start_remote(two_stage_spec);
+  settle();
+  answers(w1, run_of("a"));
+  settle();
+  CHECK_LINES(remote->runs(), "worker:w1 a#2", "worker:w2 b#4");
+  BOOST_CHECK_EQUAL(busy(w1), 0u);
+  BOOST_CHECK_EQUAL(busy(w2), 1u);
+}
+
 // Story 5. The worker process dies mid-run; the supervisor's down message is
 // handled before the registry's. Order forced: [w1: exit] [sup: down -> lost,
 // interrupted, started again, assign] [registry: down, lost, assign -> w2].
