@@ -233,8 +233,9 @@ struct event_stream {
   caf::scoped_actor self;  // subscribed to the journal; gone (and dropped by it) with the stream
   std::string pipeline;
   std::shared_ptr<const pipeline_spec> spec;
-  std::deque<event> queue;   // to be sent, in seq order
-  std::uint64_t last = 0;    // the highest seq queued or sent
+  std::deque<event> queue;       // to be sent, in seq order
+  std::size_t from_history = 0;  // how many at the queue's front came from the history
+  std::uint64_t last = 0;        // the highest seq queued or sent
   std::chrono::steady_clock::time_point written = std::chrono::steady_clock::now();
 
  private:
@@ -249,8 +250,26 @@ void enqueue(event_stream& s, const std::vector<event>& events) {
     }
 }
 
-// One step of httplib's chunked-content loop: send what is queued, else wait
-// (at most stream_keepalive) for the journal's next commit. False ends it.
+// Moves what the journal sent into the queue: first waiting up to
+// stream_keepalive when `wait`, then only what is already there. The mailbox
+// is drained at every step (it also gets every other pipeline's commits), so
+// a slow client costs its own queue, which is bounded, and no more.
+void drain(event_stream& s, bool wait) {
+  constexpr std::size_t messages_per_step_max = 1000;
+  auto timeout = wait ? std::chrono::microseconds(stream_keepalive) : std::chrono::microseconds(0);
+  bool more = true;
+  for (std::size_t n = 0; more && n < messages_per_step_max; ++n)
+    s.self->receive(
+        [&](da::committed_atom, const std::vector<event>& events) {
+          enqueue(s, events);
+          timeout = std::chrono::microseconds(0);
+        },
+        caf::after(timeout) >> [&] { more = false; });
+}
+
+// One step of httplib's chunked-content loop: take what the journal sent,
+// write up to stream_frames_per_write events or, when idle for
+// stream_keepalive, a comment. False ends the stream.
 bool pump(event_stream& s, httplib::DataSink& sink, const std::atomic<bool>& stopping) {
   auto write = [&](const std::string& chunk) {
     s.written = std::chrono::steady_clock::now();
@@ -260,25 +279,24 @@ bool pump(event_stream& s, httplib::DataSink& sink, const std::atomic<bool>& sto
     sink.done();
     return true;
   }
+  drain(s, /*wait=*/s.queue.empty());
+  if (s.queue.size() - s.from_history > stream_queue_events_max) {
+    write(": more than " + std::to_string(stream_queue_events_max) +
+          " events behind; reconnect with Last-Event-ID\n\n");
+    sink.done();
+    return true;
+  }
   if (!s.queue.empty()) {
     std::string chunk;
     for (std::size_t n = 0; n < stream_frames_per_write && !s.queue.empty(); ++n) {
       const event& e = s.queue.front();
       chunk += "id: " + std::to_string(e.seq) + "\ndata: " + encode_event_text(e, s.spec.get()) + "\n\n";
       s.queue.pop_front();
+      if (s.from_history > 0) --s.from_history;
     }
     return write(chunk);
   }
-  s.self->receive([&](da::committed_atom, const std::vector<event>& events) { enqueue(s, events); },
-                  caf::after(stream_keepalive) >> [] {});
-  if (s.queue.size() > stream_queue_events_max) {
-    write(": more than " + std::to_string(stream_queue_events_max) +
-          " events behind; reconnect with Last-Event-ID\n\n");
-    sink.done();
-    return true;
-  }
-  if (s.queue.empty() && std::chrono::steady_clock::now() - s.written >= stream_keepalive)
-    return write(": keepalive\n\n");
+  if (std::chrono::steady_clock::now() - s.written >= stream_keepalive) return write(": keepalive\n\n");
   return true;
 }
 
@@ -478,6 +496,7 @@ void http_api::impl::events(const httplib::Request& req, httplib::Response& res,
   auto h = history_of(s->self, cfg, id);
   if (!h) return send_error(res, h.err());
   enqueue(*s, *h);
+  s->from_history = s->queue.size();  // however long, the history is sent: the bound is for live events
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
