@@ -14,10 +14,12 @@
 
 #include "cli/commands.hpp"
 #include "cli/journal_args.hpp"
+#include "cli/server_client.hpp"
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/supervisor.hpp"
 #include "dairector/codec.hpp"
 #include "dairector/plan.hpp"
+#include "dairector/reducer.hpp"
 
 namespace dairector::cli {
 
@@ -223,6 +225,67 @@ int run_pipeline(const run_options& opt) {
   return drive_to_end(opt, std::shared_ptr<journal_store>(std::move(*store)), id, *spec, workdir, std::nullopt);
 }
 
+// `run SPEC --server URL`: the server runs the pipeline (its workers, its
+// journal, its --workdir); this process creates it, follows its durable
+// events, answers confirmations and ends with the same exit code as a local run.
+int run_on_server(const run_options& opt, const std::string& url) {
+  auto spec = load_spec(opt.spec);
+  if (!spec) {
+    std::cerr << "dairector run: " << spec.err().message << "\n";
+    return exit_usage;
+  }
+  auto server = server_client::open(url, opt.journal.token_file);
+  if (!server) return report("run", server.err());
+  const std::string id = opt.journal.id.empty() ? (*spec)->name() : opt.journal.id;
+  const std::string by = opt.journal.who();
+  json body = {{"spec", (*spec)->to_json()}, {"id", id}, {"by", by}};
+  if (auto created = server->post("/pipelines", body); !created) return report("run", created.err());
+  std::signal(SIGINT, on_sigint);
+  std::signal(SIGTERM, on_sigint);
+  system_state state;
+  bool asked = false, cancelling = false;
+  int code = -1;
+  // Requests made while the stream is open go over their own connection.
+  auto control = server_client::open(url, opt.journal.token_file);
+  if (!control) return report("run", control.err());
+  auto post = [&](const std::string& what, const json& b) {
+    if (auto r = control->post(pipeline_path(id) + what, b); !r) code = report("run", r.err());
+  };
+  auto check_signal = [&] {
+    if (interrupted && !cancelling) {
+      cancelling = true;
+      std::cerr << "\ncancelling: the server kills the running stages\n";
+      // Refused only when nothing runs any more: the stream then shows how it ended.
+      (void)control->post(pipeline_path(id) + "/cancel", {{"by", by}});
+    }
+    return code < 0;
+  };
+  auto on_event = [&](const event& e) {
+    if (auto err = apply_in_place(state, e)) {
+      code = report("run", make_error(errc::journal, "the server's history does not apply: " + err->message));
+      return false;
+    }
+    if (!opt.as_json) std::cout << progress_line(e, state) << std::endl;
+    const pipeline_outcome o = outcome(state);
+    if (state.pending() && !asked && !cancelling) {
+      asked = true;
+      if (opt.yes || ::isatty(0)) {
+        const bool approve = opt.yes || ask(state.pending()->message);
+        post(approve ? "/confirm" : "/reject", {{"by", by}, {"note", opt.yes ? "--yes" : ""}});
+      } else {
+        if (o == pipeline_outcome::waiting) code = finish(state, o, opt.as_json);
+        asked = false;
+      }
+    }
+    if (!state.pending()) asked = false;
+    if (code < 0 && o != pipeline_outcome::active && o != pipeline_outcome::waiting)
+      code = finish(state, o, opt.as_json);
+    return check_signal();
+  };
+  if (auto err = server->follow(id, on_event, check_signal); err && code < 0) return report("run", *err);
+  return code < 0 ? exit_journal : code;
+}
+
 int resume_pipeline(const run_options& opt) {
   auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
   if (!store) return report("resume", store.err());
@@ -260,7 +323,11 @@ void add_run(CLI::App& app, int& exit_status) {
   auto opt = std::make_shared<run_options>();
   cmd->add_option("spec", opt->spec, "The pipeline spec (JSON)")->required();
   add_drive_options(cmd, *opt);
-  cmd->callback([&exit_status, opt] { exit_status = run_pipeline(*opt); });
+  add_server_options(cmd, opt->journal);
+  cmd->callback([&exit_status, opt] {
+    const std::string url = opt->journal.server_url();
+    exit_status = url.empty() ? run_pipeline(*opt) : run_on_server(*opt, url);
+  });
 
   auto* res = app.add_subcommand("resume", "Recover a pipeline from the journal and carry it on to the end");
   auto ropt = std::make_shared<run_options>();

@@ -110,6 +110,52 @@ result<std::vector<event>> server_client::history(const std::string& id) const {
   return out;
 }
 
+std::optional<error> server_client::follow(const std::string& id, const std::function<bool(const event&)>& on_event,
+                                           const std::function<bool()>& on_idle) const {
+  std::string buffer, data;
+  std::shared_ptr<const pipeline_spec> spec;  // from the first event, pipeline_created
+  std::optional<error> failed;
+  bool stopped = false;
+  // One SSE frame per blank line: `id:` and `data:` fields, `:` comments (keepalives).
+  auto frame = [&](const std::string& line) -> bool {
+    if (line.rfind("data: ", 0) == 0) {
+      data += line.substr(6);
+      return true;
+    }
+    if (!line.empty()) return line[0] != ':' || on_idle();
+    if (data.empty()) return true;
+    auto e = decode_event_text(data, spec.get());
+    data.clear();
+    if (!e) {
+      failed = make_error(errc::journal, "server " + url_ + " streamed an event that does not decode: " + e.err().message);
+      return false;
+    }
+    if (!spec) spec = e->spec;
+    return on_event(*e);
+  };
+  auto r = http_->Get(pipeline_path(id) + "/events", [&](const char* bytes, std::size_t n) {
+    buffer.append(bytes, n);
+    for (std::size_t nl; (nl = buffer.find('\n')) != std::string::npos;) {
+      std::string line = buffer.substr(0, nl);
+      buffer.erase(0, nl + 1);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!frame(line)) {
+        stopped = true;
+        return false;
+      }
+    }
+    return true;
+  });
+  if (failed) return failed;
+  if (stopped) return std::nullopt;
+  if (r && r->status != 200) {
+    auto err = answer(r);
+    return err ? make_error(errc::journal, "server " + url_ + " ended the event stream") : err.err();
+  }
+  return make_error(errc::journal, "the event stream of server " + url_ + " broke: " +
+                                       (r ? std::string("it ended") : describe(r.error())));
+}
+
 std::string pipeline_path(const std::string& id) { return "/pipelines/" + path_segment(id); }
 
 std::string path_segment(const std::string& text) {

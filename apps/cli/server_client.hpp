@@ -8,7 +8,9 @@
 // errc::refused otherwise (exit 2).
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,14 @@ class server_client {
 
   /// The pipeline's history, decoded and validated like the journal's events.
   result<std::vector<event>> history(const std::string& id) const;
+
+  /// Follows the pipeline's event stream (GET /pipelines/ID/events) from the
+  /// start: each durable event once, in seq order, decoded. `on_event` returns
+  /// false to stop; `on_idle` is called at each keepalive (about once a
+  /// second) and may return false to stop too. Ends with an error if the
+  /// stream breaks or sends what does not decode.
+  std::optional<error> follow(const std::string& id, const std::function<bool(const event&)>& on_event,
+                              const std::function<bool()>& on_idle) const;
 
   const std::string& url() const noexcept { return url_; }
 

@@ -10,6 +10,8 @@
 #     worker reconnects after SIGCONT;
 #   - SIGKILL of the server mid-stage, restart: the pipeline continues and
 #     the workers register again;
+#   - `run --server`: waits (exit 4), --yes to the end (0), Ctrl-C cancels (3),
+#     an unreachable server (5);
 #   - TLS with certificates: a worker signed by the CA runs stages; one
 #     without TLS or signed by another CA never registers.
 # Usage: serve_test.sh DAIRECTOR EXAMPLES_DIR
@@ -20,7 +22,7 @@ tmp=$(mktemp -d)
 declare -A pids=()
 server=
 cleanup() {
-  kill -KILL $server "${pids[@]}" 2>/dev/null
+  { kill -KILL $server "${pids[@]}"; wait; } 2>/dev/null
   pkill -KILL -f "sleep 4747" 2>/dev/null
   rm -rf "$tmp"
 }
@@ -169,6 +171,22 @@ if wait_for 20 test -s "$tmp/mark.restart"; then
 else
   bad "restart_stage_started" "no marker: $(status restart)"
 fi
+
+# --- run --server: create, follow the stream, answer, exit like a local run ----
+srv=http://127.0.0.1:$hport
+expect run_server_waits 4 "confirmation_requested.*waiting for confirmation" -- \
+  run "$examples/dairector.json" --server "$srv" --id remote-waits
+expect run_server_yes 0 "validate +stage_completed.*pipeline 'remote-yes' done" -- \
+  run "$examples/dairector.json" --server "$srv" --id remote-yes --yes
+expect run_server_id_taken 2 "already exists" -- run "$examples/dairector.json" --server "$srv" --id remote-yes
+cat >"$tmp/slow.json" <<EOF
+{"name": "slow", "stages": [{"name": "a", "run": {"builtin": "echo"}},
+  {"name": "b", "after": ["a"], "run": {"command": ["sleep", "4747"]}}]}
+EOF
+out=$(timeout --preserve-status -s INT 2 "$bin" run "$tmp/slow.json" --server "$srv" 2>&1); rc=$?
+[[ $rc -eq 3 ]] && grep -q "pipeline 'slow' cancelled" <<<"$out" && ok "run_server_ctrl_c_cancels" ||
+  bad "run_server_ctrl_c_cancels" "exit $rc: $(tail -3 <<<"$out")"
+expect run_server_unreachable 5 "cannot reach server" -- run "$examples/dairector.json" --server http://127.0.0.1:1
 
 # A clean stop: exit 0, the journal holds everything.
 kill -TERM $server
