@@ -18,6 +18,25 @@ void kill_run(endpoint_run& r) {
   kill_process_group(r.pgid);
 }
 
+// The job's run spec, parsed once per distinct text.
+result<std::shared_ptr<const run_spec>> run_spec_of(endpoint_state& s, const job& j) {
+  if (auto it = s.run_specs.find(j.run_spec); it != s.run_specs.end()) return it->second;
+  auto spec = job_run_spec(j);
+  if (!spec) return spec;
+  if (s.run_specs.size() >= endpoint_run_specs_max) s.run_specs.clear();
+  s.run_specs.emplace(j.run_spec, *spec);
+  return spec;
+}
+
+// The result goes back with its output as text: values do not cross processes.
+stage_result as_text(stage_result r) {
+  if (r.output_value) {
+    r.output = r.output_value->dump();
+    r.output_value.reset();
+  }
+  return r;
+}
+
 }  // namespace
 
 caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
@@ -59,7 +78,7 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
         auto& s = self->state;
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
         if (!sender) return;  // nobody to answer
-        auto spec = job_run_spec(j);
+        auto spec = run_spec_of(s, j);
         if (!spec) {
           stage_result r;
           r.pipeline = j.pipeline;
@@ -70,8 +89,14 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
           self->send(sender, std::move(r));
           return;
         }
-        if (!s.cfg.workdir.empty() || !is_directory(j.workdir)) j.workdir = s.cfg.workdir;
         ++s.jobs;
+        // Builtins that neither wait nor block (echo, fail) run right here:
+        // no hop to a worker actor and back, nothing to kill.
+        if ((*spec)->what == run_spec::kind::echo || (*spec)->what == run_spec::kind::fail) {
+          self->send(sender, as_text(run_job(j, **spec, s.cfg.handlers.get(), s.cfg.name, nullptr)));
+          return;
+        }
+        if (!s.cfg.workdir.empty() || !is_directory(j.workdir)) j.workdir = s.cfg.workdir;
         caf::actor worker;
         if (s.workers->reusable(**spec)) {
           auto& slot = s.shared[static_cast<int>((*spec)->what)];
@@ -95,12 +120,7 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
         caf::actor to = std::move(it->second.reply_to);
         stage_of->erase(it->first);
         s.runs.erase(it);
-        // The output crosses the process boundary as text.
-        if (r.output_value) {
-          r.output = r.output_value->dump();
-          r.output_value.reset();
-        }
-        self->send(to, std::move(r));
+        self->send(to, as_text(std::move(r)));
       },
       [=](pgid_atom, std::uint64_t run, std::int32_t pgid) {
         // From a blocking worker of this process (run ids are per pipeline:

@@ -15,6 +15,7 @@
 
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include <caf/all.hpp>
@@ -43,7 +44,12 @@ struct endpoint_state {
   std::map<int, caf::actor> shared;                                  // by run kind
   std::map<std::pair<std::string, std::uint64_t>, endpoint_run> runs;  // by (pipeline, run)
   std::uint64_t jobs = 0;  // served, for the log
+  // Run specs parsed from a job's text, by that text: a server sends the same
+  // few over and over. Bounded: emptied when full.
+  std::unordered_map<std::string, std::shared_ptr<const run_spec>> run_specs;
 };
+
+inline constexpr std::size_t endpoint_run_specs_max = 1024;
 
 using endpoint_actor = caf::stateful_actor<endpoint_state>;
 
