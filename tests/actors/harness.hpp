@@ -64,6 +64,7 @@ struct fixture {
   caf::actor sup;
   std::vector<caf::actor> watchers;           // given to the supervisor by start()
   std::optional<system_state> recovered;      // likewise
+  caf::actor registry;                        // likewise (remote workers; registry_test)
   std::int64_t clock = 1'700'000'000'000;
 
   fixture() {
@@ -92,6 +93,7 @@ struct fixture {
     sc.drive = drive;
     sc.watchers = watchers;
     sc.recovered = recovered;
+    sc.registry = registry;
     sup = sys->spawn(actors::supervisor, sc);
   }
 

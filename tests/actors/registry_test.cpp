@@ -110,17 +110,8 @@ struct registry_fixture : fixture {
 
   /// Like fixture::start, with the registry: local runs go to the manual workers.
   void start_remote(const std::string& spec_text, bool drive = true) {
-    auto spec = parse_spec_text(spec_text);
-    BOOST_REQUIRE_MESSAGE(spec.ok(), (spec.ok() ? "" : spec.err().message));
-    actors::supervisor_config sc;
-    sc.pipeline = "p-1";
-    sc.spec = *spec;
-    sc.journal = journal;
-    sc.workers = std::make_shared<manual_workers>(log);
-    sc.registry = reg;
-    sc.clock_ms = [this] { return ++clock; };
-    sc.drive = drive;
-    sup = sys->spawn(actors::supervisor, sc);
+    registry = reg;
+    start(spec_text, drive);
   }
 
   caf::actor spawn_stand_in(const std::string& name) {
