@@ -2,12 +2,9 @@
 // one of httplib's pool threads with a scoped actor of its own and becomes one
 // message to the director or to a supervisor (mailbox order stays the order of
 // history); the answer is turned into JSON. Nothing here holds pipeline state.
-//
-// The event stream subscribes to the journal first and asks for the history
-// second, from the same scoped actor: CAF keeps each sender's messages in
-// order, so every event is either in the history or in a later commit notice,
-// and skipping seqs already sent makes each arrive exactly once.
+// The event stream is in http_stream.cpp, what both share in http_support.hpp.
 #include "cli/http_api.hpp"
+#include "cli/http_support.hpp"
 
 #include <httplib.h>
 
@@ -30,9 +27,10 @@
 
 namespace dairector::cli {
 
+using namespace http;
+
 namespace {
 
-namespace da = dairector::actors;
 using namespace std::chrono_literals;
 
 // Bounds (STYLE.md habit 8).
@@ -40,41 +38,11 @@ constexpr std::size_t body_bytes_max = 16u << 20;  // a larger body is refused (
 constexpr std::size_t json_depth_max = 256;        // deeper bodies are refused before parsing
 constexpr std::size_t id_chars_max = 128;
 constexpr std::size_t by_chars_max = 256;
-constexpr auto actor_timeout = 30s;                // an actor that does not answer by then: 503
-// Each open event stream holds one pool thread; at most `streams_max` do, so
-// that `http_threads - streams_max` threads are always left for requests.
+// Each open event stream holds one pool thread; at most `streams_max` do
+// (http_support.hpp), so that the rest are always left for requests.
 constexpr std::size_t http_threads = 16;
-constexpr int streams_max = 12;
-constexpr auto stream_keepalive = 1s;              // idle streams get a comment (a closed client is noticed)
-constexpr std::size_t stream_queue_events_max = 10'000;  // a client further behind is disconnected
-constexpr std::size_t stream_frames_per_write = 256;
+static_assert(http::streams_max < static_cast<int>(http_threads));
 constexpr const char* default_by = "user:http";
-
-// ---------------------------------------------------------------------------
-// Answers
-
-void send_json(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump() + "\n", "application/json");
-}
-
-void send_error(httplib::Response& res, int status, const std::string& sentence) {
-  send_json(res, status, json{{"error", sentence}});
-}
-
-int status_for(errc code) {
-  switch (code) {
-    case errc::spec_invalid:
-    case errc::decode_failed: return 400;
-    case errc::not_found: return 404;
-    case errc::refused:
-    case errc::blocked: return 409;
-    case errc::journal: return 503;
-  }
-  return 500;
-}
-
-void send_error(httplib::Response& res, const error& err) { send_error(res, status_for(err.code), err.message); }
 
 // A supervisor's refusal as an error (the HTTP status follows from its code).
 error refusal(const da::reply& r) {
@@ -87,37 +55,6 @@ error refusal(const da::reply& r) {
   }
 }
 
-// ---------------------------------------------------------------------------
-// Talking to actors from an httplib thread
-
-// One request and its single answer of type T. A timeout is errc::journal
-// (503: the server is overloaded or stuck); any other failure is `on_error`.
-template <class T, class... Ts>
-result<T> ask(caf::scoped_actor& self, const caf::actor& dest, errc on_error, Ts&&... xs) {
-  if (!dest) return make_error(errc::journal, "the server is not ready");
-  std::optional<result<T>> out;
-  self->request(dest, actor_timeout, std::forward<Ts>(xs)...)
-      .receive([&](T& value) { out.emplace(std::move(value)); },
-               [&](caf::error& err) {
-                 if (err == caf::sec::request_timeout)
-                   out.emplace(make_error(errc::journal, "the server did not answer within " +
-                                                             std::to_string(actor_timeout.count()) + " s"));
-                 else
-                   out.emplace(make_error(on_error, da::describe(err)));
-               });
-  return std::move(*out);
-}
-
-result<caf::actor> lookup(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id) {
-  auto sup = ask<caf::actor>(self, cfg.director, errc::not_found, da::lookup_atom::value, id);
-  if (!sup && sup.err().code == errc::not_found) return make_error(errc::not_found, "no pipeline '" + id + "'");
-  return sup;
-}
-
-result<std::vector<event>> history_of(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id) {
-  if (!cfg.journal) return make_error(errc::journal, "this server keeps no journal");
-  return ask<std::vector<event>>(self, cfg.journal, errc::journal, da::history_atom::value, id);
-}
 
 // ---------------------------------------------------------------------------
 // Reading requests
@@ -203,101 +140,11 @@ result<std::string> who(const json& body) {
   return by;
 }
 
-// A seq from a query parameter or header: digits only, at least 1 unless `zero_ok`.
-result<std::uint64_t> parse_seq(const std::string& text, const char* what, bool zero_ok) {
-  std::uint64_t value = 0;
-  bool ok = !text.empty() && text.size() <= 19 && text.find_first_not_of("0123456789") == std::string::npos;
-  if (ok) value = std::stoull(text);
-  if (!ok || (value == 0 && !zero_ok))
-    return make_error(errc::decode_failed, std::string(what) + " must be " + (zero_ok ? "a seq (0 or more)" : "a seq (1 or more)") +
-                                               ", not '" + text.substr(0, 40) + "'");
-  return value;
-}
-
 bool valid_id(const std::string& id) {
   if (id.empty() || id.size() > id_chars_max || !std::isalnum(static_cast<unsigned char>(id[0]))) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
   });
-}
-
-// ---------------------------------------------------------------------------
-// The event stream (text/event-stream)
-
-struct event_stream {
-  event_stream(caf::actor_system& sys, std::atomic<int>& open) : self(sys), open_(open) {}
-  ~event_stream() { --open_; }
-  event_stream(const event_stream&) = delete;
-  event_stream& operator=(const event_stream&) = delete;
-
-  caf::scoped_actor self;  // subscribed to the journal; gone (and dropped by it) with the stream
-  std::string pipeline;
-  std::shared_ptr<const pipeline_spec> spec;
-  std::deque<event> queue;       // to be sent, in seq order
-  std::size_t from_history = 0;  // how many at the queue's front came from the history
-  std::uint64_t last = 0;        // the highest seq queued or sent
-  std::chrono::steady_clock::time_point written = std::chrono::steady_clock::now();
-
- private:
-  std::atomic<int>& open_;
-};
-
-void enqueue(event_stream& s, const std::vector<event>& events) {
-  for (const event& e : events)
-    if (e.pipeline == s.pipeline && e.seq > s.last) {
-      s.queue.push_back(e);
-      s.last = e.seq;
-    }
-}
-
-// Moves what the journal sent into the queue: first waiting up to
-// stream_keepalive when `wait`, then only what is already there. The mailbox
-// is drained at every step (it also gets every other pipeline's commits), so
-// a slow client costs its own queue, which is bounded, and no more.
-void drain(event_stream& s, bool wait) {
-  constexpr std::size_t messages_per_step_max = 1000;
-  auto timeout = wait ? std::chrono::microseconds(stream_keepalive) : std::chrono::microseconds(0);
-  bool more = true;
-  for (std::size_t n = 0; more && n < messages_per_step_max; ++n)
-    s.self->receive(
-        [&](da::committed_atom, const std::vector<event>& events) {
-          enqueue(s, events);
-          timeout = std::chrono::microseconds(0);
-        },
-        caf::after(timeout) >> [&] { more = false; });
-}
-
-// One step of httplib's chunked-content loop: take what the journal sent,
-// write up to stream_frames_per_write events or, when idle for
-// stream_keepalive, a comment. False ends the stream.
-bool pump(event_stream& s, httplib::DataSink& sink, const std::atomic<bool>& stopping) {
-  auto write = [&](const std::string& chunk) {
-    s.written = std::chrono::steady_clock::now();
-    return sink.write(chunk.data(), chunk.size());
-  };
-  if (stopping) {
-    sink.done();
-    return true;
-  }
-  drain(s, /*wait=*/s.queue.empty());
-  if (s.queue.size() - s.from_history > stream_queue_events_max) {
-    write(": more than " + std::to_string(stream_queue_events_max) +
-          " events behind; reconnect with Last-Event-ID\n\n");
-    sink.done();
-    return true;
-  }
-  if (!s.queue.empty()) {
-    std::string chunk;
-    for (std::size_t n = 0; n < stream_frames_per_write && !s.queue.empty(); ++n) {
-      const event& e = s.queue.front();
-      chunk += "id: " + std::to_string(e.seq) + "\ndata: " + encode_event_text(e, s.spec.get()) + "\n\n";
-      s.queue.pop_front();
-      if (s.from_history > 0) --s.from_history;
-    }
-    return write(chunk);
-  }
-  if (std::chrono::steady_clock::now() - s.written >= stream_keepalive) return write(": keepalive\n\n");
-  return true;
 }
 
 }  // namespace
@@ -323,7 +170,9 @@ struct http_api::impl {
   void create(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res);
   void state(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
   void history(caf::scoped_actor& self, httplib::Response& res, const std::string& id);
-  void events(const httplib::Request& req, httplib::Response& res, const std::string& id);
+  void events(const httplib::Request& req, httplib::Response& res, const std::string& id) {
+    serve_events(cfg, streams, stopping, req, res, id);
+  }
   void context(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id,
                const std::string& stage);
   void resolve(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id,
@@ -463,53 +312,6 @@ void http_api::impl::history(caf::scoped_actor& self, httplib::Response& res, co
   out += "]\n";
   res.status = 200;
   res.set_content(out, "application/json");
-}
-
-void http_api::impl::events(const httplib::Request& req, httplib::Response& res, const std::string& id) {
-  std::uint64_t after = 0;
-  if (req.has_header("Last-Event-ID")) {
-    auto seq = parse_seq(req.get_header_value("Last-Event-ID"), "Last-Event-ID", /*zero_ok=*/true);
-    if (!seq) return send_error(res, seq.err());
-    after = *seq;
-  }
-  if (!cfg.journal) return send_error(res, 503, "this server keeps no journal: there is no event stream");
-  if (streams.fetch_add(1) >= streams_max) {
-    --streams;
-    return send_error(res, 503, "this server already serves " + std::to_string(streams_max) +
-                                    " event streams; try again later");
-  }
-  auto s = std::make_shared<event_stream>(*cfg.system, streams);
-  s->pipeline = id;
-  s->last = after;
-  auto sup = lookup(s->self, cfg, id);
-  if (!sup) return send_error(res, sup.err());
-  auto now = ask<system_state>(s->self, *sup, errc::not_found, da::state_atom::value);
-  if (!now) return send_error(res, now.err());
-  s->spec = now->spec_ptr();
-  if (req.method == "HEAD") {
-    res.status = 200;
-    res.set_header("Cache-Control", "no-cache");
-    return res.set_content("", "text/event-stream");
-  }
-  // Subscribe, then ask for the history: in that order (see the top of this file).
-  s->self->send(cfg.journal, da::subscribe_atom::value, caf::actor{s->self});
-  auto h = history_of(s->self, cfg, id);
-  if (!h) return send_error(res, h.err());
-  enqueue(*s, *h);
-  s->from_history = s->queue.size();  // however long, the history is sent: the bound is for live events
-  res.status = 200;
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  const std::atomic<bool>& stop_flag = stopping;
-  res.set_chunked_content_provider("text/event-stream", [s, &stop_flag](std::size_t, httplib::DataSink& sink) {
-    // httplib calls this outside its handler's try: nothing may escape (it
-    // would end the process); a failure ends this stream only.
-    try {
-      return pump(*s, sink, stop_flag);
-    } catch (...) {
-      return false;
-    }
-  });
 }
 
 void http_api::impl::context(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,

@@ -1,0 +1,62 @@
+// What the HTTP API's files share (internal to the `dairector` program):
+// JSON answers, requests to actors from an httplib thread, and the event
+// stream (http_stream.cpp).
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/http_api.hpp"
+#include "dairector/actors/messages.hpp"
+#include "dairector/event.hpp"
+
+namespace dairector::cli::http {
+
+namespace da = dairector::actors;
+using namespace std::chrono_literals;
+
+// Bounds (STYLE.md habit 8).
+constexpr auto actor_timeout = 30s;  // an actor that does not answer by then: 503
+constexpr int streams_max = 12;      // open event streams (each holds one HTTP thread)
+
+void send_json(httplib::Response& res, int status, const json& body);
+void send_error(httplib::Response& res, int status, const std::string& sentence);
+void send_error(httplib::Response& res, const error& err);  // the status follows from err.code
+
+// One request and its single answer of type T. A timeout is errc::journal
+// (503: the server is overloaded or stuck); any other failure is `on_error`.
+template <class T, class... Ts>
+result<T> ask(caf::scoped_actor& self, const caf::actor& dest, errc on_error, Ts&&... xs) {
+  if (!dest) return make_error(errc::journal, "the server is not ready");
+  std::optional<result<T>> out;
+  self->request(dest, actor_timeout, std::forward<Ts>(xs)...)
+      .receive([&](T& value) { out.emplace(std::move(value)); },
+               [&](caf::error& err) {
+                 if (err == caf::sec::request_timeout)
+                   out.emplace(make_error(errc::journal, "the server did not answer within " +
+                                                             std::to_string(actor_timeout.count()) + " s"));
+                 else
+                   out.emplace(make_error(on_error, da::describe(err)));
+               });
+  return std::move(*out);
+}
+
+/// The supervisor of pipeline `id` (404 if there is none).
+result<caf::actor> lookup(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id);
+/// The pipeline's events from the journal.
+result<std::vector<event>> history_of(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id);
+/// A seq from a query parameter or header: digits only, at least 1 unless `zero_ok`.
+result<std::uint64_t> parse_seq(const std::string& text, const char* what, bool zero_ok);
+
+/// GET /pipelines/ID/events: answers with a text/event-stream of the
+/// pipeline's durable events (each once, in seq order, after Last-Event-ID)
+/// until the client goes or `stopping` is set. `streams` counts open ones.
+void serve_events(const http_api_config& cfg, std::atomic<int>& streams, const std::atomic<bool>& stopping,
+                  const httplib::Request& req, httplib::Response& res, const std::string& id);
+
+}  // namespace dairector::cli::http
