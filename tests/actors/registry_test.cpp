@@ -148,6 +148,12 @@ struct registry_fixture : fixture {
     BOOST_REQUIRE(r);
     return *r;
   }
+  /// A stand-in registered (and checked so) for `stages`: what most stories start with.
+  caf::actor registered_stand_in(const std::string& name, std::vector<std::string> stages, std::uint32_t capacity) {
+    auto w = spawn_stand_in(name);
+    BOOST_REQUIRE(register_worker(w, std::move(stages), capacity, name).is_ok());
+    return w;
+  }
   /// The registration only queued at the registry (for stories that step it).
   void register_queued(const caf::actor& endpoint, std::vector<std::string> stages, std::uint32_t capacity,
                        const std::string& name) {
@@ -262,8 +268,7 @@ BOOST_FIXTURE_TEST_CASE(registered_worker_runs_its_stage_and_frees_its_slot, reg
 // [journal] [sup: durable -> b started, assign] [registry: unassign, assign].
 BOOST_FIXTURE_TEST_CASE(slot_is_freed_by_the_result_before_the_next_assign, registry_fixture) {
   start_registry();
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"a", "b"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"a", "b"}, 1);
   start_remote(two_stage_spec);
   settle();
   BOOST_CHECK_EQUAL(busy(w), 1u);
@@ -350,8 +355,7 @@ BOOST_FIXTURE_TEST_CASE(registration_bounds_and_empty_token, registry_fixture) {
 // Story 3. A stage that no worker serves runs in this process.
 BOOST_FIXTURE_TEST_CASE(unserved_stage_runs_locally, registry_fixture) {
   start_registry();
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"b"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"b"}, 1);
   start_remote(two_stage_spec);
   settle();
   BOOST_REQUIRE_EQUAL(log->jobs.size(), 1u);
@@ -408,8 +412,7 @@ BOOST_FIXTURE_TEST_CASE(remote_only_by_name_leaves_other_stages_local, registry_
 // c waits] [w: a's result] [sup] [journal] [registry: unassign -> c to w].
 BOOST_FIXTURE_TEST_CASE(capacity_one_serializes_parallel_stages, registry_fixture) {
   start_registry();
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"a", "c"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"a", "c"}, 1);
   start_remote(parallel_spec);
   settle();
   BOOST_CHECK_EQUAL(state().status(idx("a")), stage_status::running);
@@ -432,10 +435,8 @@ BOOST_FIXTURE_TEST_CASE(capacity_one_serializes_parallel_stages, registry_fixtur
 // With capacity 2 both go out at once; two workers of capacity 1 share them.
 BOOST_FIXTURE_TEST_CASE(parallel_stages_spread_over_free_slots, registry_fixture) {
   start_registry();
-  auto w1 = spawn_stand_in("worker:w1");
-  auto w2 = spawn_stand_in("worker:w2");
-  register_worker(w1, {"a", "c"}, 1, "worker:w1");
-  register_worker(w2, {"a", "c"}, 1, "worker:w2");
+  auto w1 = registered_stand_in("worker:w1", {"a", "c"}, 1);
+  auto w2 = registered_stand_in("worker:w2", {"a", "c"}, 1);
   start_remote(parallel_spec);
   settle();
   CHECK_LINES(remote->runs(), "worker:w1 a#2", "worker:w2 c#3");
@@ -446,10 +447,8 @@ BOOST_FIXTURE_TEST_CASE(parallel_stages_spread_over_free_slots, registry_fixture
 // a then b (serial) on two idle workers of capacity 1: a goes to w1, b to w2.
 BOOST_FIXTURE_TEST_CASE(equally_free_workers_take_turns, registry_fixture) {
   start_registry();
-  auto w1 = spawn_stand_in("worker:w1");
-  auto w2 = spawn_stand_in("worker:w2");
-  register_worker(w1, {"a", "b"}, 1, "worker:w1");
-  register_worker(w2, {"a", "b"}, 1, "worker:w2");
+  auto w1 = registered_stand_in("worker:w1", {"a", "b"}, 1);
+  auto w2 = registered_stand_in("worker:w2", {"a", "b"}, 1);
   start_remote(two_stage_spec);
   settle();
   answers(w1, run_of("a"));
@@ -464,10 +463,8 @@ BOOST_FIXTURE_TEST_CASE(equally_free_workers_take_turns, registry_fixture) {
 // interrupted, started again, assign] [registry: down, lost, assign -> w2].
 BOOST_FIXTURE_TEST_CASE(worker_death_supervisor_first_redispatches_once, registry_fixture) {
   start_registry();
-  auto w1 = spawn_stand_in("worker:w1");
-  auto w2 = spawn_stand_in("worker:w2");
-  register_worker(w1, {"a"}, 1, "worker:w1");
-  register_worker(w2, {"a"}, 1, "worker:w2");
+  auto w1 = registered_stand_in("worker:w1", {"a"}, 1);
+  auto w2 = registered_stand_in("worker:w2", {"a"}, 1);
   start_remote(one_stage_spec);
   settle();
   CHECK_LINES(remote->runs(), "worker:w1 a#2");
@@ -495,10 +492,8 @@ BOOST_FIXTURE_TEST_CASE(worker_death_supervisor_first_redispatches_once, registr
 // [sup: down -> lost, interrupted, started, assign] [registry: lost, assign].
 BOOST_FIXTURE_TEST_CASE(worker_death_registry_first_redispatches_once, registry_fixture) {
   start_registry();
-  auto w1 = spawn_stand_in("worker:w1");
-  auto w2 = spawn_stand_in("worker:w2");
-  register_worker(w1, {"a"}, 1, "worker:w1");
-  register_worker(w2, {"a"}, 1, "worker:w2");
+  auto w1 = registered_stand_in("worker:w1", {"a"}, 1);
+  auto w2 = registered_stand_in("worker:w2", {"a"}, 1);
   start_remote(one_stage_spec);
   settle();
   caf::anon_send_exit(w1, caf::exit_reason::kill);
@@ -522,10 +517,8 @@ BOOST_FIXTURE_TEST_CASE(worker_death_registry_first_redispatches_once, registry_
 // assigned longest ago). w1's late result is discarded.
 BOOST_FIXTURE_TEST_CASE(lost_before_reassign_keeps_a_dead_worker_out, registry_fixture) {
   start_registry();
-  auto w1 = spawn_stand_in("worker:w1");
-  auto w2 = spawn_stand_in("worker:w2");
-  register_worker(w1, {"a", "c"}, 2, "worker:w1");
-  register_worker(w2, {"a", "c"}, 2, "worker:w2");
+  auto w1 = registered_stand_in("worker:w1", {"a", "c"}, 2);
+  auto w2 = registered_stand_in("worker:w2", {"a", "c"}, 2);
   start_remote(parallel_spec);
   settle();
   CHECK_LINES(remote->runs(), "worker:w1 a#2", "worker:w2 c#3");
@@ -556,10 +549,8 @@ BOOST_FIXTURE_TEST_CASE(lost_before_reassign_keeps_a_dead_worker_out, registry_f
 // [registry: down] [sup: answer -> job to a dead actor] [sup: down] ...
 BOOST_FIXTURE_TEST_CASE(assigned_a_worker_that_just_died, registry_fixture) {
   start_registry();
-  auto w1 = spawn_stand_in("worker:w1");
-  auto w2 = spawn_stand_in("worker:w2");
-  register_worker(w1, {"a"}, 1, "worker:w1");
-  register_worker(w2, {"a"}, 1, "worker:w2");
+  auto w1 = registered_stand_in("worker:w1", {"a"}, 1);
+  auto w2 = registered_stand_in("worker:w2", {"a"}, 1);
   start_remote(one_stage_spec);
   step(sup);  // created, a started, assign queued at the registry
   caf::anon_send_exit(w1, caf::exit_reason::kill);
@@ -580,10 +571,8 @@ BOOST_FIXTURE_TEST_CASE(assigned_a_worker_that_just_died, registry_fixture) {
 // no event at all (not even a discard); the worker's own result is applied.
 BOOST_FIXTURE_TEST_CASE(result_from_another_sender_is_ignored, registry_fixture) {
   start_registry();
-  auto w1 = spawn_stand_in("worker:w1");
-  auto w2 = spawn_stand_in("worker:w2");
-  register_worker(w1, {"a"}, 1, "worker:w1");
-  register_worker(w2, {"b"}, 1, "worker:w2");
+  auto w1 = registered_stand_in("worker:w1", {"a"}, 1);
+  auto w2 = registered_stand_in("worker:w2", {"b"}, 1);
   start_remote(one_stage_spec);
   settle();
   const auto run = run_of("a");
@@ -615,8 +604,7 @@ BOOST_FIXTURE_TEST_CASE(result_from_another_sender_is_ignored, registry_fixture)
 // the supervisor, never trusted).
 BOOST_FIXTURE_TEST_CASE(remote_output_that_is_not_json_fails_the_stage, registry_fixture) {
   start_registry();
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"a"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
   start_remote(one_stage_spec);
   settle();
   answers(w, run_of("a"), true, "{not json");
@@ -631,8 +619,7 @@ BOOST_FIXTURE_TEST_CASE(remote_output_that_is_not_json_fails_the_stage, registry
 // Order forced: [sup: cancel -> kill to w] [w: kill] [w: late result] [sup].
 BOOST_FIXTURE_TEST_CASE(cancel_kills_the_remote_run_and_discards_its_result, registry_fixture) {
   start_registry();
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"a"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
   start_remote(one_stage_spec);
   settle();
   const auto run = run_of("a");
@@ -657,8 +644,7 @@ BOOST_FIXTURE_TEST_CASE(cancel_kills_the_remote_run_and_discards_its_result, reg
 // cancel is handled first, then the result is discarded.
 BOOST_FIXTURE_TEST_CASE(cancel_queued_before_a_remote_result_fences_it, registry_fixture) {
   start_registry();
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"a"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
   start_remote(one_stage_spec);
   settle();
   caf::anon_send(sup, actors::cancel_atom::value, std::string("a"), std::string("user:ana"));
@@ -682,8 +668,7 @@ BOOST_FIXTURE_TEST_CASE(run_cancelled_while_waiting_for_a_slot_gives_it_back, re
   settle();
   caf::anon_send(sup, actors::cancel_atom::value, std::string("a"), std::string("user:ana"));
   settle();
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"a"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
   settle();
   BOOST_CHECK(remote->jobs.empty());
   BOOST_CHECK_EQUAL(busy(w), 0u);
@@ -749,8 +734,7 @@ BOOST_FIXTURE_TEST_CASE(endpoint_answers_bad_jobs_and_sends_output_as_text, regi
 // object and the input), never the in-process values.
 BOOST_FIXTURE_TEST_CASE(remote_job_carries_text_only, registry_fixture) {
   start_registry();
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"a"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
   start_remote(R"({"name": "t", "stages": [{"name": "a", "run": {"builtin": "sleep", "ms": 5}}]})");
   settle();
   BOOST_REQUIRE_EQUAL(remote->jobs.size(), 1u);
@@ -870,8 +854,7 @@ BOOST_FIXTURE_TEST_CASE(remote_run_whose_worker_died_on_the_endpoint_fails, regi
 // freed when the registry sees the supervisor go (nobody will unassign it).
 BOOST_FIXTURE_TEST_CASE(supervisor_gone_frees_its_slots, registry_fixture) {
   start_registry();
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"a"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
   start_remote(one_stage_spec);
   settle();
   BOOST_CHECK_EQUAL(busy(w), 1u);
@@ -896,8 +879,7 @@ BOOST_FIXTURE_TEST_CASE(supervisor_gone_while_waiting_takes_no_slot, registry_fi
   caf::anon_send(sup, actors::stop_atom::value);
   sched->run();
   BOOST_CHECK(reg_state().waiting.empty());
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"a"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
   BOOST_CHECK_EQUAL(busy(w), 0u);
   BOOST_CHECK(remote->jobs.empty());
   sup = {};
@@ -911,8 +893,7 @@ BOOST_FIXTURE_TEST_CASE(supervisor_gone_while_waiting_takes_no_slot, registry_fi
 // interrupted, started, assign] [registry: lost, assign].
 BOOST_FIXTURE_TEST_CASE(stale_lost_does_not_evict_a_worker_that_registered_again, registry_fixture) {
   start_registry({"*"});
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"a"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
   start_remote(one_stage_spec);
   settle();
   CHECK_LINES(remote->runs(), "worker:w1 a#2");
@@ -938,8 +919,7 @@ BOOST_FIXTURE_TEST_CASE(stale_lost_does_not_evict_a_worker_that_registered_again
 // else's slot.
 BOOST_FIXTURE_TEST_CASE(unassign_frees_only_a_slot_the_sender_holds, registry_fixture) {
   start_registry();
-  auto w = spawn_stand_in("worker:w1");
-  register_worker(w, {"a"}, 1, "worker:w1");
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
   start_remote(one_stage_spec);
   settle();
   BOOST_CHECK_EQUAL(busy(w), 1u);
