@@ -173,13 +173,9 @@ int main(int argc, char** argv) {
   if (opt.quick) opt.repetitions = 1;
 
   caf::actor_system_config cfg;
-  actors::register_message_types(cfg);
-  cfg.set("logger.console", caf::atom("none"));
-  if (opt.threads > 0) cfg.set("scheduler.max-threads", opt.threads);
+  configure_bench_system(cfg, opt.threads);
   caf::actor_system sys{cfg};
-  auto handlers = std::make_shared<actors::handler_registry>();
-  handlers->add("noop", [](const json&) -> result<json> { return json::object(); }, /*blocking=*/false);
-  auto workers = std::make_shared<actors::local_workers>(handlers, "worker:bench");
+  auto workers = noop_workers();
 
   // Memory per idle pipeline: created, nothing running (no worker spawned yet).
   // Measured first, on a fresh heap: later runs leave freed memory behind that

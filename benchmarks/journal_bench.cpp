@@ -295,35 +295,10 @@ struct rate_run {
   double written_each() const { return count > 0 ? double(written) / double(count) : 0; }
 };
 
-// (a) The ceiling: `rows` rows, 1,000 per transaction, or fewer if that
-// takes longer than `seconds_max`.
-rate_run sqlite_batched(const std::string& path, const row_source& rs, std::uint64_t rows, double seconds_max) {
-  remove_journal_files(path);
-  rate_run out;
-  {
-    raw_sqlite db(path);
-    const std::uint64_t first = db.prefill(path, rs, 0), end = first + rows;
-    settle(path);
-    const auto start = clock_type::now();
-    const double cpu0 = process_cpu_s();
-    const std::uint64_t written0 = write_bytes();
-    std::uint64_t i = first;
-    while (i < end && seconds_since(start) < seconds_max) {
-      db.step(db.begin);
-      for (std::uint64_t k = 0; k < 1'000 && i < end; ++k, ++i) db.insert_row(rs, i);
-      db.step(db.commit);
-    }
-    out.seconds = seconds_since(start);
-    out.cpu = process_cpu_s() - cpu0;
-    out.written = write_bytes() - written0;
-    out.count = i - first;
-  }
-  remove_journal_files(path);
-  return out;
-}
-
-// (b) One commit per event (autocommit), for at least `seconds_min`.
-rate_run sqlite_commit_per_event(const std::string& path, const row_source& rs, double seconds_min) {
+// Times `insert(db, first, start)` (which returns the row after the last it wrote)
+// on a fresh table prefilled like the journal's: rows, CPU and bytes written.
+template <class Insert>
+rate_run timed_inserts(const std::string& path, const row_source& rs, Insert insert) {
   remove_journal_files(path);
   rate_run out;
   {
@@ -333,16 +308,38 @@ rate_run sqlite_commit_per_event(const std::string& path, const row_source& rs, 
     const auto start = clock_type::now();
     const double cpu0 = process_cpu_s();
     const std::uint64_t written0 = write_bytes();
-    std::uint64_t i = first;
-    while (i < first + 20 || seconds_since(start) < seconds_min)
-      for (int k = 0; k < 10; ++k) db.insert_row(rs, i++);
+    const std::uint64_t end = insert(db, first, start);
     out.seconds = seconds_since(start);
     out.cpu = process_cpu_s() - cpu0;
     out.written = write_bytes() - written0;
-    out.count = i - first;
+    out.count = end - first;
   }
   remove_journal_files(path);
   return out;
+}
+
+// (a) The ceiling: `rows` rows, 1,000 per transaction, or fewer if that
+// takes longer than `seconds_max`.
+rate_run sqlite_batched(const std::string& path, const row_source& rs, std::uint64_t rows, double seconds_max) {
+  return timed_inserts(path, rs, [&](raw_sqlite& db, std::uint64_t first, clock_type::time_point start) {
+    std::uint64_t i = first;
+    while (i < first + rows && seconds_since(start) < seconds_max) {
+      db.step(db.begin);
+      for (std::uint64_t k = 0; k < 1'000 && i < first + rows; ++k, ++i) db.insert_row(rs, i);
+      db.step(db.commit);
+    }
+    return i;
+  });
+}
+
+// (b) One commit per event (autocommit), for at least `seconds_min`.
+rate_run sqlite_commit_per_event(const std::string& path, const row_source& rs, double seconds_min) {
+  return timed_inserts(path, rs, [&](raw_sqlite& db, std::uint64_t first, clock_type::time_point start) {
+    std::uint64_t i = first;
+    while (i < first + 20 || seconds_since(start) < seconds_min)
+      for (int k = 0; k < 10; ++k) db.insert_row(rs, i++);
+    return i;
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -695,13 +692,9 @@ int main(int argc, char** argv) {
   auto file = [&](const std::string& name) { return (scratch / name).string(); };
 
   caf::actor_system_config cfg;
-  actors::register_message_types(cfg);
-  cfg.set("logger.console", caf::atom("none"));
-  if (opt.threads > 0) cfg.set("scheduler.max-threads", opt.threads);
+  configure_bench_system(cfg, opt.threads);
   caf::actor_system sys{cfg};
-  auto handlers = std::make_shared<actors::handler_registry>();
-  handlers->add("noop", [](const json&) -> result<json> { return json::object(); }, /*blocking=*/false);
-  auto workers = std::make_shared<actors::local_workers>(handlers, "worker:bench");
+  auto workers = noop_workers();
 
   const double load_start = load_average_1m();
   const auto fsync_start = fsync_probe(scratch.string());

@@ -1,5 +1,6 @@
-// What the supervisor benchmarks (actor_bench, journal_bench) share: the
-// pipeline they loop, a recorded history of it, and process CPU time.
+// What the supervisor benchmarks (actor_bench, journal_bench, worker_bench)
+// share: their actor system settings, the pipeline they loop and its no-op
+// workers, a recorded history of it, and process CPU time.
 #pragma once
 
 #include <sys/resource.h>
@@ -11,6 +12,21 @@
 #include <dairector/dairector.hpp>
 
 namespace dairector::bench {
+
+/// The benchmarks' actor system: our message types, no console log, and
+/// `threads` scheduler threads (0: CAF's default, max(cores, 4)).
+inline void configure_bench_system(caf::actor_system_config& cfg, std::size_t threads) {
+  actors::register_message_types(cfg);
+  cfg.set("logger.console", caf::atom("none"));
+  if (threads > 0) cfg.set("scheduler.max-threads", threads);
+}
+
+/// Local workers with the non-blocking no-op handler `looping_spec` names.
+inline std::shared_ptr<actors::local_workers> noop_workers() {
+  auto handlers = std::make_shared<actors::handler_registry>();
+  handlers->add("noop", [](const json&) -> result<json> { return json::object(); }, /*blocking=*/false);
+  return std::make_shared<actors::local_workers>(handlers, "worker:bench");
+}
 
 /// A 6-stage chain of no-op handlers whose last stage fails on purpose
 /// `rounds` times, with on_failure re-running the first stage: a pipeline

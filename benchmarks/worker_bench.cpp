@@ -701,10 +701,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> command_line(argv, argv + argc);
 
   caf::actor_system_config cfg;
-  actors::register_message_types(cfg);
-  cfg.set("logger.console", caf::atom("none"));
+  configure_bench_system(cfg, opt.threads);
   cfg.load<caf::io::middleman>();
-  if (opt.threads > 0) cfg.set("scheduler.max-threads", opt.threads);
   caf::actor_system sys{cfg};
   auto workers = std::make_shared<actors::local_workers>(nullptr, "worker:bench");
   const auto stages = stage_names(*echo_looping_spec(1));
