@@ -5,6 +5,7 @@
 // The event stream is in http_stream.cpp, what both share in http_support.hpp.
 #include "cli/http_api.hpp"
 #include "cli/http_support.hpp"
+#include "cli/net_args.hpp"
 
 #include <httplib.h>
 
@@ -55,15 +56,8 @@ error refusal(const da::reply& r) {
   }
 }
 
-
 // ---------------------------------------------------------------------------
 // Reading requests
-
-bool is_loopback(std::string_view addr) {
-  if (addr == "::1") return true;
-  if (addr.starts_with("::ffff:")) addr.remove_prefix(7);  // IPv4 mapped into IPv6
-  return addr.starts_with("127.");
-}
 
 bool authorized(const http_api_config& cfg, const httplib::Request& req) {
   if (is_loopback(req.remote_addr)) return true;

@@ -82,6 +82,19 @@ result<std::string> pick_pipeline(journal_store& store, const std::string& id) {
                                          " pipelines (" + names + "): choose one with --id");
 }
 
+std::string workdir_key(const std::string& pipeline) { return "workdir:" + pipeline; }
+
+result<recovered_pipeline> recover_pipeline(journal_store& store, const std::string& id,
+                                            const std::string& fallback_workdir) {
+  auto history = store.history(id);
+  if (!history) return history.err();
+  auto state = replay(*history);
+  if (!state) return state.err();
+  auto workdir = store.get_meta(workdir_key(id));
+  if (!workdir) return workdir.err();
+  return recovered_pipeline{std::move(*state), workdir->value_or(fallback_workdir)};
+}
+
 std::int64_t wall_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();

@@ -46,6 +46,19 @@ int report(const char* command, const error& err);
 /// The pipeline to act on: `--id`, or the journal's only pipeline.
 result<std::string> pick_pipeline(journal_store& store, const std::string& id);
 
+/// A pipeline replayed from its journal (rule 8) and the folder its commands
+/// ran in (the journal's meta, else `fallback_workdir`): what `resume` and
+/// `serve` carry on from.
+struct recovered_pipeline {
+  system_state state;
+  std::string workdir;
+};
+result<recovered_pipeline> recover_pipeline(journal_store& store, const std::string& id,
+                                            const std::string& fallback_workdir);
+
+/// The meta key under which a pipeline's command folder is kept.
+std::string workdir_key(const std::string& pipeline);
+
 /// Milliseconds since the Unix epoch (the CLI's clock; the core takes time as data).
 std::int64_t wall_ms();
 

@@ -10,14 +10,25 @@
 #include <cerrno>
 #include <cctype>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 
 #include "dairector/actors/messages.hpp"
 
 namespace dairector::cli {
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+bool is_loopback(std::string_view host) {
+  if (host.starts_with("::ffff:")) host.remove_prefix(7);  // IPv4 mapped into IPv6
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
+}
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  for (std::string s; std::getline(in, s, ',');)
+    if (!s.empty() && std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+  return out;
 }
 
 result<endpoint> parse_endpoint(const std::string& text, bool allow_remote, const char* what) {

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <caf/all.hpp>
@@ -24,8 +26,11 @@ struct endpoint {
 /// (127.0.0.0/8, ::1, localhost) is refused unless `allow_remote`.
 result<endpoint> parse_endpoint(const std::string& text, bool allow_remote, const char* what);
 
-/// True for 127.0.0.0/8, ::1 and localhost.
-bool is_loopback(const std::string& host);
+/// True for 127.0.0.0/8 (also mapped into IPv6, ::ffff:127.x), ::1 and localhost.
+bool is_loopback(std::string_view host);
+
+/// "a,b,a," -> {"a", "b"}: the items of a comma list, once each, in order.
+std::vector<std::string> split_list(const std::string& list);
 
 /// The shared secret: the file's first line, trimmed. The file must not be
 /// readable by group or others. With `create`, a missing file is made with

@@ -104,9 +104,6 @@ int finish(const system_state& s, pipeline_outcome o, bool as_json) {
   return exit_stage_failed;
 }
 
-// The meta key under which a pipeline's command folder is kept.
-std::string workdir_key(const std::string& pipeline) { return "workdir:" + pipeline; }
-
 // Runs the pipeline to an end: done, failed, cancelled, waiting without a
 // terminal, or a journal failure. `recovered` is set by resume.
 int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, const std::string& id,
@@ -291,16 +288,11 @@ int resume_pipeline(const run_options& opt) {
   if (!store) return report("resume", store.err());
   auto id = pick_pipeline(**store, opt.journal.id);
   if (!id) return report("resume", id.err());
-  auto history = (*store)->history(*id);
-  if (!history) return report("resume", history.err());
-  auto state = replay(*history);
-  if (!state) return report("resume", state.err());
-  auto workdir = (*store)->get_meta(workdir_key(*id));
-  if (!workdir) return report("resume", workdir.err());
-  const std::string folder = workdir->value_or(std::filesystem::current_path().string());
-  auto spec = state->spec_ptr();
-  return drive_to_end(opt, std::shared_ptr<journal_store>(std::move(*store)), *id, std::move(spec), folder,
-                      std::move(*state));
+  auto p = recover_pipeline(**store, *id, std::filesystem::current_path().string());
+  if (!p) return report("resume", p.err());
+  auto spec = p->state.spec_ptr();
+  return drive_to_end(opt, std::shared_ptr<journal_store>(std::move(*store)), *id, std::move(spec), p->workdir,
+                      std::move(p->state));
 }
 
 }  // namespace

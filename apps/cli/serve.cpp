@@ -7,7 +7,6 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include <caf/io/all.hpp>
@@ -43,35 +42,16 @@ void say(const std::string& line) {
   std::cerr << "dairector serve: " << line << std::endl;
 }
 
-std::set<std::string> split_stages(const std::string& list) {
-  std::set<std::string> out;
-  std::stringstream in(list);
-  for (std::string s; std::getline(in, s, ',');)
-    if (!s.empty()) out.insert(s == "all" ? "*" : s);
-  return out;
-}
-
-std::string workdir_key(const std::string& pipeline) { return "workdir:" + pipeline; }
-
-// Every pipeline of the journal, replayed (rule 8), with the folder its
-// commands ran in. A pipeline whose history does not replay stops the server:
-// it must not serve a state it cannot vouch for.
-struct recovered_pipeline {
-  system_state state;
-  std::string workdir;
-};
+// Every pipeline of the journal, replayed. One whose history does not replay
+// stops the server: it must not serve a state it cannot vouch for.
 result<std::vector<recovered_pipeline>> recover_all(journal_store& store, const std::string& fallback_workdir) {
   auto all = store.pipelines();
   if (!all) return all.err();
   std::vector<recovered_pipeline> out;
   for (const auto& p : *all) {
-    auto history = store.history(p.id);
-    if (!history) return history.err();
-    auto state = replay(*history);
-    if (!state) return make_error(state.err().code, "pipeline '" + p.id + "': " + state.err().message);
-    auto workdir = store.get_meta(workdir_key(p.id));
-    if (!workdir) return workdir.err();
-    out.push_back({std::move(*state), workdir->value_or(fallback_workdir)});
+    auto one = recover_pipeline(store, p.id, fallback_workdir);
+    if (!one) return make_error(one.err().code, "pipeline '" + p.id + "': " + one.err().message);
+    out.push_back(std::move(*one));
   }
   return out;
 }
@@ -101,7 +81,7 @@ int serve(const serve_options& opt) {
   auto journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::shared_ptr<journal_store>(std::move(*store)));
   actors::registry_config rc;
   rc.token = *token;
-  rc.remote_only = split_stages(opt.remote_stages);
+  for (const auto& stage : split_list(opt.remote_stages)) rc.remote_only.insert(stage == "all" ? "*" : stage);
   rc.log = say;
   auto registry = sys.spawn(actors::registry, rc);
   actors::director_config dc;

@@ -10,7 +10,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include <caf/io/all.hpp>
@@ -51,14 +50,6 @@ void pause(std::uint32_t ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
-std::vector<std::string> split(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream in(list);
-  for (std::string s; std::getline(in, s, ',');)
-    if (!s.empty() && std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
-  return out;
-}
-
 std::string default_name() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -70,7 +61,7 @@ int work(const worker_options& opt) {
   if (!server) return report("worker", server.err());
   auto token = read_token(opt.net.token_file, /*create=*/false);
   if (!token) return report("worker", token.err());
-  const auto stages = split(opt.stages);
+  const auto stages = split_list(opt.stages);
   if (stages.empty()) return report("worker", make_error(errc::refused, "--stages names no stage"));
   caf::actor_system_config cfg;
   if (auto err = configure_network(cfg, opt.net)) return report("worker", *err);
