@@ -1,8 +1,6 @@
 #include "dairector/actors/registry.hpp"
 
 #include <algorithm>
-#include <map>
-#include <memory>
 
 namespace dairector::actors {
 
@@ -19,20 +17,6 @@ bool tokens_equal(const std::string& a, const std::string& b) {
 }
 
 namespace {
-
-// What the registry keeps beside `registry_state`: who holds which slot, so
-// that a slot is freed by its holder's unassign or when the holder goes (a
-// supervisor that stops or dies never unassigns), never by anyone else's
-// unassign; and which workers registered again after the registry forgot
-// them, so that a late `lost` about their old connection does not evict
-// them (a supervisor may handle its down message after the worker came back).
-struct books {
-  std::map<std::pair<caf::actor_addr, caf::actor_addr>, std::uint32_t> held;  // (holder, worker) -> slots
-  std::set<caf::actor_addr> holders;   // monitored; at most one per supervisor that asked
-  std::deque<caf::actor_addr> gone;    // forgotten workers, oldest first, at most registry_workers_max
-  std::set<caf::actor_addr> returned;  // registered again after being forgotten
-};
-using books_ptr = std::shared_ptr<books>;
 
 // Assign, unassign and lost come from this server's supervisors only: a
 // peer on the network (even one with the token) must not hold slots or
@@ -71,9 +55,9 @@ bool anyone_serves(registry_actor* self, const std::string& stage) {
   return std::any_of(ws.begin(), ws.end(), [&](const registered_worker& w) { return serves(w, stage); });
 }
 
-caf::actor take(registry_actor* self, books& bk, registered_worker& w, const caf::actor_addr& holder) {
+caf::actor take(registry_actor* self, registered_worker& w, const caf::actor_addr& holder) {
   ++w.busy;
-  ++bk.held[{holder, w.endpoint.address()}];
+  ++self->state.held[{holder, w.endpoint.address()}];
   w.last_assigned = ++self->state.assignments;
   return w.endpoint;
 }
@@ -84,11 +68,11 @@ caf::actor_addr holder_of(const caf::response_promise& rp) {
 
 // Answers the waiting requests that can be answered now, oldest first: a
 // free worker, or "run it here" once no worker serves a stage that may run here.
-void serve_waiting(registry_actor* self, books& bk) {
+void serve_waiting(registry_actor* self) {
   auto& q = self->state.waiting;
   for (auto it = q.begin(); it != q.end();) {
     if (auto* w = pick(self, it->first)) {
-      it->second.deliver(take(self, bk, *w, holder_of(it->second)));
+      it->second.deliver(take(self, *w, holder_of(it->second)));
     } else if (!anyone_serves(self, it->first) && !remote_only(self, it->first)) {
       it->second.deliver(caf::actor{});
     } else {
@@ -99,7 +83,7 @@ void serve_waiting(registry_actor* self, books& bk) {
   }
 }
 
-void forget(registry_actor* self, books& bk, const caf::actor_addr& gone, const std::string& why) {
+void forget(registry_actor* self, const caf::actor_addr& gone, const std::string& why) {
   auto& ws = self->state.workers;
   auto it = std::find_if(ws.begin(), ws.end(), [&](const registered_worker& w) { return w.endpoint.address() == gone; });
   if (it == ws.end()) return;
@@ -108,30 +92,30 @@ void forget(registry_actor* self, books& bk, const caf::actor_addr& gone, const 
   ws.erase(it);
   // Its slots die with it: a late unassign for it frees nothing (it may be
   // registered again by then, with slots held by other runs).
-  for (auto h = bk.held.begin(); h != bk.held.end();) h = h->first.second == gone ? bk.held.erase(h) : std::next(h);
-  bk.returned.erase(gone);
-  if (std::find(bk.gone.begin(), bk.gone.end(), gone) == bk.gone.end()) {
-    bk.gone.push_back(gone);
-    if (bk.gone.size() > registry_workers_max) bk.gone.pop_front();
+  for (auto h = self->state.held.begin(); h != self->state.held.end();) h = h->first.second == gone ? self->state.held.erase(h) : std::next(h);
+  self->state.returned.erase(gone);
+  if (std::find(self->state.gone.begin(), self->state.gone.end(), gone) == self->state.gone.end()) {
+    self->state.gone.push_back(gone);
+    if (self->state.gone.size() > registry_workers_max) self->state.gone.pop_front();
   }
-  serve_waiting(self, bk);
+  serve_waiting(self);
 }
 
 // A supervisor (or whoever asked) went away: the slots it held are free and
 // its waiting requests are dropped (a slot delivered to it would never return).
-void holder_gone(registry_actor* self, books& bk, const caf::actor_addr& holder) {
-  for (auto h = bk.held.begin(); h != bk.held.end();) {
+void holder_gone(registry_actor* self, const caf::actor_addr& holder) {
+  for (auto h = self->state.held.begin(); h != self->state.held.end();) {
     if (h->first.first != holder) {
       ++h;
       continue;
     }
     for (auto& w : self->state.workers)
       if (w.endpoint.address() == h->first.second) w.busy -= std::min(w.busy, h->second);
-    h = bk.held.erase(h);
+    h = self->state.held.erase(h);
   }
   auto& q = self->state.waiting;
   q.erase(std::remove_if(q.begin(), q.end(), [&](const auto& x) { return holder_of(x.second) == holder; }), q.end());
-  serve_waiting(self, bk);
+  serve_waiting(self);
 }
 
 std::string joined(const std::vector<std::string>& v) {
@@ -150,10 +134,9 @@ reply refuse(registry_actor* self, const std::string& name, const caf::actor& en
 
 caf::behavior registry(registry_actor* self, registry_config cfg) {
   self->state.cfg = std::move(cfg);
-  auto bk = std::make_shared<books>();
   self->set_down_handler([=](caf::down_msg& dm) {
-    if (bk->holders.erase(dm.source) > 0) holder_gone(self, *bk, dm.source);
-    else forget(self, *bk, dm.source, caf::to_string(dm.reason));
+    if (self->state.holders.erase(dm.source) > 0) holder_gone(self, dm.source);
+    else forget(self, dm.source, caf::to_string(dm.reason));
   });
   self->set_default_handler([](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
     return caf::make_error(caf::sec::unexpected_message);
@@ -178,9 +161,9 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
                                                     " workers, the limit");
           self->monitor(endpoint);
           it = st.workers.insert(st.workers.end(), registered_worker{endpoint, name, {}, 1, 0, 0});
-          if (auto g = std::find(bk->gone.begin(), bk->gone.end(), endpoint.address()); g != bk->gone.end()) {
-            bk->gone.erase(g);
-            bk->returned.insert(endpoint.address());
+          if (auto g = std::find(self->state.gone.begin(), self->state.gone.end(), endpoint.address()); g != self->state.gone.end()) {
+            self->state.gone.erase(g);
+            self->state.returned.insert(endpoint.address());
           }
         }
         it->name = name;
@@ -188,7 +171,7 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
         it->capacity = capacity;
         log(self, "worker '" + name + "' registered from node " + caf::to_string(endpoint.node()) + ": stages " +
                       joined(stages) + ", capacity " + std::to_string(capacity));
-        serve_waiting(self, *bk);
+        serve_waiting(self);
         return reply{reply::ok, {}, 0};
       },
       [=](assign_atom, const std::string& stage) -> caf::result<caf::actor> {
@@ -197,8 +180,8 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
         // The asker holds the slot until it unassigns or goes away.
         const auto holder = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};
         if (!holder) return caf::make_error(caf::sec::invalid_argument, "an assign needs a sender to hold the slot");
-        if (bk->holders.insert(holder).second) self->monitor(caf::actor_cast<caf::actor>(self->current_sender()));
-        if (auto* w = pick(self, stage)) return take(self, *bk, *w, holder);
+        if (self->state.holders.insert(holder).second) self->monitor(caf::actor_cast<caf::actor>(self->current_sender()));
+        if (auto* w = pick(self, stage)) return take(self, *w, holder);
         if (!anyone_serves(self, stage) && !remote_only(self, stage)) return caf::actor{};
         auto rp = self->make_response_promise();
         self->state.waiting.emplace_back(stage, rp);
@@ -208,19 +191,19 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
         if (!local_sender(self)) return;
         // Only a slot the sender holds: a stale or foreign unassign frees nothing.
         const auto holder = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};
-        auto h = bk->held.find({holder, worker.address()});
-        if (h == bk->held.end()) return;
-        if (--h->second == 0) bk->held.erase(h);
+        auto h = self->state.held.find({holder, worker.address()});
+        if (h == self->state.held.end()) return;
+        if (--h->second == 0) self->state.held.erase(h);
         for (auto& w : self->state.workers)
           if (w.endpoint == worker && w.busy > 0) --w.busy;
-        serve_waiting(self, *bk);
+        serve_waiting(self);
       },
       [=](lost_atom, const caf::actor_addr& gone) {
         if (!local_sender(self)) return;
         // About a connection the registry already saw break, if the worker
         // registered again since: the registry's own monitor speaks for the new one.
-        if (bk->returned.count(gone) > 0) return;
-        forget(self, *bk, gone, "its connection broke");
+        if (self->state.returned.count(gone) > 0) return;
+        forget(self, gone, "its connection broke");
       },
   };
 }

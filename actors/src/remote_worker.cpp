@@ -43,8 +43,6 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
   auto& st = self->state;
   st.workers = std::make_shared<local_workers>(cfg.handlers, cfg.name);
   st.cfg = std::move(cfg);
-  // Each run's stage index, beside `runs` (same keys): a failed answer needs it.
-  auto stage_of = std::make_shared<std::map<std::pair<std::string, std::uint64_t>, std::uint32_t>>();
   // A local worker that stops before answering (killed, crashed) would leave
   // its runs running on the server forever, holding the worker's slots: each
   // is answered failed. (One that answered first has no runs left: its result
@@ -61,12 +59,11 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
       }
       stage_result r;
       r.pipeline = it->first.first;
-      r.stage_index = (*stage_of)[it->first];
+      r.stage_index = it->second.stage_index;
       r.run = it->first.second;
       r.worker = s.cfg.name;
       r.error = "the worker running it on '" + s.cfg.name + "' stopped (" + caf::to_string(dm.reason) + ")";
       self->send(it->second.reply_to, std::move(r));
-      stage_of->erase(it->first);
       it = s.runs.erase(it);
     }
   });
@@ -109,8 +106,7 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
           worker = s.workers->spawn(self, **spec);
           self->monitor(worker);
         }
-        s.runs[{j.pipeline, j.run}] = endpoint_run{sender, worker.address(), 0, false};
-        (*stage_of)[{j.pipeline, j.run}] = j.stage_index;
+        s.runs[{j.pipeline, j.run}] = endpoint_run{sender, worker.address(), j.stage_index, 0, false};
         self->send(worker, std::move(j));
       },
       [=](stage_result& r) {
@@ -118,8 +114,7 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
         auto it = s.runs.find({r.pipeline, r.run});
         if (it == s.runs.end()) return;
         caf::actor to = std::move(it->second.reply_to);
-        stage_of->erase(it->first);
-        s.runs.erase(it);
+          s.runs.erase(it);
         self->send(to, as_text(std::move(r)));
       },
       [=](pgid_atom, std::uint64_t run, std::int32_t pgid) {
@@ -140,7 +135,6 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
       [=](stop_atom) {
         for (auto& [key, r] : self->state.runs) kill_run(r);
         self->state.runs.clear();
-        stage_of->clear();
       },
   };
 }

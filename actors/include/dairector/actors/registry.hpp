@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -59,6 +60,17 @@ struct registry_state {
   std::vector<registered_worker> workers;
   std::deque<std::pair<std::string, caf::response_promise>> waiting;  // by stage, oldest first
   std::uint64_t assignments = 0;
+  // Who holds which slot, so that a slot is freed by its holder's unassign or
+  // when the holder goes (a supervisor that stops or dies never unassigns),
+  // never by anyone else's unassign.
+  std::map<std::pair<caf::actor_addr, caf::actor_addr>, std::uint32_t> held;  // (holder, worker) -> slots
+  std::set<caf::actor_addr> holders;  // monitored; one per supervisor that asked
+  // Workers forgotten (oldest first, at most registry_workers_max) and those
+  // that registered again since: a late `lost` about a returned worker's old
+  // connection must not evict it (a supervisor may handle its down message
+  // after the worker came back).
+  std::deque<caf::actor_addr> gone;
+  std::set<caf::actor_addr> returned;
 };
 
 using registry_actor = caf::stateful_actor<registry_state>;

@@ -33,6 +33,7 @@ struct endpoint_config {
 struct endpoint_run {
   caf::actor reply_to;  // the supervisor
   caf::actor_addr worker;  // the local worker running it
+  std::uint32_t stage_index = 0;  // for the failed answer if that worker dies first
   pid_t pgid = 0;
   bool killed = false;
 };
