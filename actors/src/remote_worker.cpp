@@ -50,8 +50,7 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
   // next job.
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& s = self->state;
-    for (auto it = s.shared.begin(); it != s.shared.end();)
-      it = it->second.address() == dm.source ? s.shared.erase(it) : std::next(it);
+    forget_worker(s.shared, dm.source);
     for (auto it = s.runs.begin(); it != s.runs.end();) {
       if (it->second.worker != dm.source) {
         ++it;
@@ -94,18 +93,7 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
           return;
         }
         if (!s.cfg.workdir.empty() || !is_directory(j.workdir)) j.workdir = s.cfg.workdir;
-        caf::actor worker;
-        if (s.workers->reusable(**spec)) {
-          auto& slot = s.shared[static_cast<int>((*spec)->what)];
-          if (!slot) {
-            slot = s.workers->spawn(self, **spec);
-            self->monitor(slot);
-          }
-          worker = slot;
-        } else {
-          worker = s.workers->spawn(self, **spec);
-          self->monitor(worker);
-        }
+        caf::actor worker = worker_for(self, *s.workers, s.shared, **spec);
         s.runs[{j.pipeline, j.run}] = endpoint_run{sender, worker.address(), j.stage_index, 0, false};
         self->send(worker, std::move(j));
       },

@@ -99,19 +99,7 @@ void release_slot(supervisor_actor* self, live_run& r) {
 void send_job(supervisor_actor* self, std::uint64_t run, job j) {
   auto& st = self->state;
   const run_spec& rs = st.cfg.spec->stages()[j.stage_index].run;
-  caf::actor worker;
-  const bool shared = st.cfg.workers->reusable(rs);
-  if (shared) {
-    auto& slot = st.shared_workers[static_cast<int>(rs.what)];
-    if (!slot) {
-      slot = st.cfg.workers->spawn(self, rs);
-      self->monitor(slot);
-    }
-    worker = slot;
-  } else {
-    worker = st.cfg.workers->spawn(self, rs);
-    self->monitor(worker);
-  }
+  caf::actor worker = worker_for(self, *st.cfg.workers, st.shared_workers, rs);
   st.runs[run].worker = worker;
   self->send(worker, std::move(j));
 }
@@ -311,8 +299,7 @@ void on_result(supervisor_actor* self, stage_result& r) {
 void on_down(supervisor_actor* self, const caf::down_msg& dm) {
   auto& st = self->state;
   forget_actor(st.watchers, dm.source);
-  for (auto it = st.shared_workers.begin(); it != st.shared_workers.end();)
-    it = it->second.address() == dm.source ? st.shared_workers.erase(it) : std::next(it);
+  forget_worker(st.shared_workers, dm.source);
   // A worker process: the registry hears it from us before we ask it again.
   if (auto rw = std::find(st.remote_workers.begin(), st.remote_workers.end(), dm.source);
       rw != st.remote_workers.end()) {

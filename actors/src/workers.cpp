@@ -185,4 +185,23 @@ caf::actor local_workers::spawn(caf::local_actor* supervisor, const run_spec& r)
   return supervisor->spawn<caf::detached>(blocking_worker, handlers_, name_);
 }
 
+caf::actor worker_for(caf::scheduled_actor* owner, worker_factory& factory, shared_workers& shared,
+                      const run_spec& r) {
+  if (!factory.reusable(r)) {
+    auto worker = factory.spawn(owner, r);
+    owner->monitor(worker);
+    return worker;
+  }
+  auto& slot = shared[static_cast<int>(r.what)];
+  if (!slot) {
+    slot = factory.spawn(owner, r);
+    owner->monitor(slot);
+  }
+  return slot;
+}
+
+void forget_worker(shared_workers& shared, const caf::actor_addr& gone) {
+  for (auto it = shared.begin(); it != shared.end();) it = it->second.address() == gone ? shared.erase(it) : std::next(it);
+}
+
 }  // namespace dairector::actors

@@ -42,7 +42,7 @@ struct endpoint_state {
   static inline const char* name = "dairector.worker_endpoint";
   endpoint_config cfg;
   std::shared_ptr<local_workers> workers;
-  std::map<int, caf::actor> shared;                                  // by run kind
+  shared_workers shared;
   std::map<std::pair<std::string, std::uint64_t>, endpoint_run> runs;  // by (pipeline, run)
   std::uint64_t jobs = 0;  // served, for the log
   // Run specs parsed from a job's text, by that text: a server sends the same

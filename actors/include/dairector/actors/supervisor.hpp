@@ -99,7 +99,7 @@ struct supervisor_state {
   supervisor_config cfg;
   system_state state;
   run_table runs;
-  std::unordered_map<int, caf::actor> shared_workers;             // by run_spec kind
+  actors::shared_workers shared_workers;
   std::vector<caf::actor> watchers;
   std::string journal_error;  // set once the journal failed: no more starts
   std::vector<std::string> run_texts;          // each stage's run object as JSON text, for remote jobs

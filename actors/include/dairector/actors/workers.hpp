@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include <caf/all.hpp>
 
@@ -62,6 +63,18 @@ private:
   std::shared_ptr<const handler_registry> handlers_;
   std::string name_;
 };
+
+/// The shared workers of one owner (a supervisor, a worker endpoint), by run kind.
+using shared_workers = std::unordered_map<int, caf::actor>;
+
+/// The worker for one run of `r`: the owner's shared worker of that kind
+/// (spawned the first time) when `factory` says it is reusable, else a new
+/// one. The owner monitors every worker it gets here.
+caf::actor worker_for(caf::scheduled_actor* owner, worker_factory& factory, shared_workers& shared,
+                      const run_spec& r);
+
+/// On the owner's down message: a shared worker that went is spawned anew next time.
+void forget_worker(shared_workers& shared, const caf::actor_addr& gone);
 
 /// Runs one job and returns its result (blocking for commands and handlers);
 /// `on_started` gets a command's process group. Shared by every worker kind.
