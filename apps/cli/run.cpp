@@ -8,6 +8,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -104,6 +105,34 @@ int finish(const system_state& s, pipeline_outcome o, bool as_json) {
   return exit_stage_failed;
 }
 
+// What a run does after each event, in this process or on a server: answer
+// a pending confirmation once (--yes, or ask on a terminal; `resolve` sends
+// the answer) and say when the run is over: its exit code, else -1. Without
+// --yes and a terminal, a pipeline that can only wait ends with exit 4.
+class confirmations {
+public:
+  confirmations(const run_options& opt, bool tty_in) : opt_(opt), tty_in_(tty_in) {}
+
+  int after(const system_state& s, bool cancelling, const std::function<void(bool approve)>& resolve,
+            const std::function<void()>& before_asking = {}) {
+    const pipeline_outcome o = outcome(s);
+    if (s.pending() && !asked_ && !cancelling) {
+      if (!opt_.yes && !tty_in_) return o == pipeline_outcome::waiting ? finish(s, o, opt_.as_json) : -1;
+      asked_ = true;
+      if (!opt_.yes && before_asking) before_asking();
+      resolve(opt_.yes || ask(s.pending()->message));
+    }
+    if (!s.pending()) asked_ = false;
+    if (o != pipeline_outcome::active && o != pipeline_outcome::waiting) return finish(s, o, opt_.as_json);
+    return -1;
+  }
+
+private:
+  const run_options& opt_;
+  const bool tty_in_;
+  bool asked_ = false;  // the pending confirmation was answered
+};
+
 // Runs the pipeline to an end: done, failed, cancelled, waiting without a
 // terminal, or a journal failure. `recovered` is set by resume.
 int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, const std::string& id,
@@ -134,7 +163,8 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   auto sup = sys.spawn(actors::supervisor, sc);
   std::unordered_map<std::uint64_t, std::int64_t> started;
   live_view view;
-  bool cancelling = false, asked = false;
+  bool cancelling = false;
+  confirmations confirm(opt, tty_in);
   const std::string by = opt.journal.who();
   int code = -1;
   if (!state.empty() && !tty_out && !opt.as_json)
@@ -163,24 +193,11 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
           .receive([](actors::reply&) {}, [](caf::error&) {});
     }
     if (state.empty()) continue;
-    const pipeline_outcome o = outcome(state);
-    if (state.pending() && !asked && !cancelling) {
-      asked = true;
-      const std::string msg = state.pending()->message;
-      bool approve = opt.yes;
-      if (!opt.yes && tty_in) {
-        view.forget();
-        approve = ask(msg);
-      } else if (!opt.yes) {
-        if (o == pipeline_outcome::waiting) code = finish(state, o, opt.as_json);
-        asked = false;
-        continue;
-      }
+    auto resolve = [&](bool approve) {
       self->request(sup, caf::infinite, actors::resolve_atom::value, approve, std::string(opt.yes ? "--yes" : ""), by)
           .receive([](actors::reply&) {}, [](caf::error&) {});
-    }
-    if (!state.pending()) asked = false;
-    if (o != pipeline_outcome::active && o != pipeline_outcome::waiting) code = finish(state, o, opt.as_json);
+    };
+    code = confirm.after(state, cancelling, resolve, [&] { view.forget(); });
   }
   // A clean stop loses nothing: the supervisor goes first (its last appends
   // are then queued at the journal), then the journal commits what it holds.
@@ -240,7 +257,8 @@ int run_on_server(const run_options& opt, const std::string& url) {
   std::signal(SIGINT, on_sigint);
   std::signal(SIGTERM, on_sigint);
   system_state state;
-  bool asked = false, cancelling = false;
+  bool cancelling = false;
+  confirmations confirm(opt, ::isatty(0));
   int code = -1;
   // Requests made while the stream is open go over their own connection.
   auto control = server_client::open(url, opt.journal.token_file);
@@ -263,20 +281,10 @@ int run_on_server(const run_options& opt, const std::string& url) {
       return false;
     }
     if (!opt.as_json) std::cout << progress_line(e, state) << std::endl;
-    const pipeline_outcome o = outcome(state);
-    if (state.pending() && !asked && !cancelling) {
-      asked = true;
-      if (opt.yes || ::isatty(0)) {
-        const bool approve = opt.yes || ask(state.pending()->message);
-        post(approve ? "/confirm" : "/reject", {{"by", by}, {"note", opt.yes ? "--yes" : ""}});
-      } else {
-        if (o == pipeline_outcome::waiting) code = finish(state, o, opt.as_json);
-        asked = false;
-      }
-    }
-    if (!state.pending()) asked = false;
-    if (code < 0 && o != pipeline_outcome::active && o != pipeline_outcome::waiting)
-      code = finish(state, o, opt.as_json);
+    auto resolve = [&](bool approve) {
+      post(approve ? "/confirm" : "/reject", {{"by", by}, {"note", opt.yes ? "--yes" : ""}});
+    };
+    if (const int end = confirm.after(state, cancelling, resolve); code < 0) code = end;
     return check_signal();
   };
   if (auto err = server->follow(id, on_event, check_signal); err && code < 0) return report("run", *err);
