@@ -16,6 +16,11 @@ enum exit_code : int {
   exit_journal = 5,
 };
 
+/// SIGINT and SIGTERM from now on only set a flag that long-running commands
+/// (run, serve, worker) poll: they stop in their own time, losing nothing.
+void catch_stop_signals();
+bool stop_requested();
+
 void add_check(CLI::App& app, int& exit_status);
 void add_run(CLI::App& app, int& exit_status);      // run, resume
 void add_inspect(CLI::App& app, int& exit_status);  // status, history

@@ -1,6 +1,24 @@
 #include "cli/commands.hpp"
 
+#include <atomic>
+#include <csignal>
 #include <iostream>
+
+namespace dairector::cli {
+
+namespace {
+std::atomic<bool> stop_flag{false};
+extern "C" void on_stop_signal(int) { stop_flag = true; }
+}  // namespace
+
+void catch_stop_signals() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+bool stop_requested() { return stop_flag; }
+
+}  // namespace dairector::cli
 
 int main(int argc, char** argv) {
   CLI::App app{"dairector: staged pipelines that never lie about their state"};

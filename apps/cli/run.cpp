@@ -5,8 +5,6 @@
 // otherwise plain progress lines.
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
 #include <filesystem>
 #include <functional>
 #include <iomanip>
@@ -25,9 +23,6 @@
 namespace dairector::cli {
 
 namespace {
-
-std::atomic<bool> interrupted{false};
-extern "C" void on_sigint(int) { interrupted = true; }
 
 struct run_options {
   std::string spec;  // run only
@@ -139,8 +134,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
                  std::shared_ptr<const pipeline_spec> spec, const std::string& workdir,
                  std::optional<system_state> recovered) {
   const bool tty_in = ::isatty(0), tty_out = ::isatty(1) && !opt.as_json;
-  std::signal(SIGINT, on_sigint);
-  std::signal(SIGTERM, on_sigint);
+  catch_stop_signals();
 
   caf::actor_system_config cfg;
   actors::register_message_types(cfg);
@@ -186,7 +180,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
           if (tty_out) view.draw(state, started);
         });
     if (code >= 0) break;
-    if (interrupted && !cancelling) {
+    if (stop_requested() && !cancelling) {
       cancelling = true;
       std::cerr << "\ncancelling: killing running stages\n";
       self->request(sup, caf::infinite, actors::cancel_atom::value, std::string(), by)
@@ -254,8 +248,7 @@ int run_on_server(const run_options& opt, const std::string& url) {
   const std::string by = opt.journal.who();
   json body = {{"spec", (*spec)->to_json()}, {"id", id}, {"by", by}};
   if (auto created = server->post("/pipelines", body); !created) return report("run", created.err());
-  std::signal(SIGINT, on_sigint);
-  std::signal(SIGTERM, on_sigint);
+  catch_stop_signals();
   system_state state;
   bool cancelling = false;
   confirmations confirm(opt, ::isatty(0));
@@ -267,7 +260,7 @@ int run_on_server(const run_options& opt, const std::string& url) {
     if (auto r = control->post(pipeline_path(id) + what, b); !r) code = report("run", r.err());
   };
   auto check_signal = [&] {
-    if (interrupted && !cancelling) {
+    if (stop_requested() && !cancelling) {
       cancelling = true;
       std::cerr << "\ncancelling: the server kills the running stages\n";
       // Refused only when nothing runs any more: the stream then shows how it ended.

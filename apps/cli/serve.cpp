@@ -3,8 +3,6 @@
 // publishes the worker registry over CAF's network layer, and serves the
 // HTTP control API. Loopback only unless --allow-remote; TLS with
 // certificates through CAF's OpenSSL module.
-#include <atomic>
-#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -24,9 +22,6 @@
 namespace dairector::cli {
 
 namespace {
-
-std::atomic<bool> stopping{false};
-extern "C" void on_stop_signal(int) { stopping = true; }
 
 struct serve_options {
   journal_args journal;
@@ -74,8 +69,7 @@ int serve(const serve_options& opt) {
   auto pipelines = recover_all(**store, workdir);
   if (!pipelines) return report("serve", pipelines.err());
 
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
+  catch_stop_signals();
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   auto journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::shared_ptr<journal_store>(std::move(*store)));
@@ -127,7 +121,7 @@ int serve(const serve_options& opt) {
       say("ready");
     }
   }
-  while (code == exit_done && !stopping) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (code == exit_done && !stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
 
   // A clean stop loses nothing: no new requests, the supervisors go (their
   // last appends are then queued at the journal), the journal commits.

@@ -6,8 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -24,9 +22,6 @@
 namespace dairector::cli {
 
 namespace {
-
-std::atomic<bool> stopping{false};
-extern "C" void on_worker_signal(int) { stopping = true; }
 
 struct worker_options {
   net_args net;
@@ -46,7 +41,7 @@ void say(const std::string& line) { std::cerr << "dairector worker: " << line <<
 
 // Waits up to `ms`, or less if asked to stop.
 void pause(std::uint32_t ms) {
-  for (std::uint32_t waited = 0; waited < ms && !stopping; waited += 20)
+  for (std::uint32_t waited = 0; waited < ms && !stop_requested(); waited += 20)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
@@ -71,15 +66,14 @@ int work(const worker_options& opt) {
   // Commands learn who runs them.
   ::setenv("DAIRECTOR_WORKER", name.c_str(), 1);
 
-  std::signal(SIGINT, on_worker_signal);
-  std::signal(SIGTERM, on_worker_signal);
+  catch_stop_signals();
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   auto endpoint = sys.spawn(actors::worker_endpoint, actors::endpoint_config{name, nullptr, opt.workdir});
   std::uint32_t backoff = 100;
   bool registered_before = false;
   int code = exit_done;
-  while (!stopping && code == exit_done) {
+  while (!stop_requested() && code == exit_done) {
     auto registry = opt.net.tls() ? caf::openssl::remote_actor(sys, server->host, server->port)
                                   : sys.middleman().remote_actor(server->host, server->port);
     if (!registry) {
@@ -113,7 +107,7 @@ int work(const worker_options& opt) {
     backoff = 100;
     self->monitor(*registry);
     bool lost = false;
-    while (!lost && !stopping)
+    while (!lost && !stop_requested())
       self->receive([&](caf::down_msg& dm) {
                       lost = true;
                       say("lost the server (" + actors::describe(dm.reason) + "); reconnecting");
