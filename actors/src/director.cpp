@@ -8,6 +8,7 @@ namespace {
 reply host(director_actor* self, supervisor_config sc) {
   auto& st = self->state;
   const std::string id = sc.pipeline;
+  if (st.stopping) return reply{reply::unavailable, "the director is stopping", 0};
   if (id.empty() || !sc.spec) return reply{reply::invalid, "a pipeline needs an id and a spec", 0};
   if (st.pipelines.count(id)) return reply{reply::invalid, "pipeline '" + id + "' already exists", 0};
   if (st.pipelines.size() >= st.cfg.pipelines_max)
@@ -39,6 +40,7 @@ caf::behavior director(director_actor* self, director_config cfg) {
     if (it == st.ids.end()) return;
     st.pipelines.erase(it->second);
     st.ids.erase(it);
+    if (st.stopping && st.pipelines.empty()) self->quit();
   });
   return {
       [=](create_atom, const std::string& id, std::shared_ptr<const pipeline_spec> spec,
@@ -71,8 +73,10 @@ caf::behavior director(director_actor* self, director_config cfg) {
         return ids;
       },
       [=](stop_atom) {
-        for (const auto& [id, sup] : self->state.pipelines) self->send(sup, stop_atom::value);
-        self->quit();
+        auto& st = self->state;
+        st.stopping = true;
+        for (const auto& [id, sup] : st.pipelines) self->send(sup, stop_atom::value);
+        if (st.pipelines.empty()) self->quit();
       },
       [=](const std::string& id, caf::message& request) -> caf::result<caf::message> {
         auto it = self->state.pipelines.find(id);

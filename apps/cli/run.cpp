@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/clean_stop.hpp"
 #include "cli/commands.hpp"
 #include "cli/journal_args.hpp"
 #include "cli/server_client.hpp"
@@ -193,20 +194,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
     };
     code = confirm.after(state, cancelling, resolve, [&] { view.forget(); });
   }
-  // A clean stop loses nothing: the supervisor goes first (its last appends
-  // are then queued at the journal), then the journal commits what it holds.
-  self->monitor(sup);
-  self->send(sup, actors::stop_atom::value);
-  self->receive([](caf::down_msg&) {});
-  self->request(sc.journal, caf::infinite, actors::journal_sync_atom::value)
-      .receive([](std::uint64_t) {},
-               [&](caf::error& err) {
-                 if (code != exit_journal) {
-                   std::cerr << "dairector: " << actors::describe(err) << "\n";
-                   code = exit_journal;
-                 }
-               });
-  self->send_exit(sc.journal, caf::exit_reason::user_shutdown);
+  code = stop_then_sync(self, sup, sc.journal, code, opt.spec.empty() ? "resume" : "run");
   self->send_exit(sc.gate, caf::exit_reason::user_shutdown);
   return code;
 }

@@ -10,6 +10,7 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
+#include "cli/clean_stop.hpp"
 #include "cli/commands.hpp"
 #include "cli/http_api.hpp"
 #include "cli/journal_args.hpp"
@@ -123,20 +124,10 @@ int serve(const serve_options& opt) {
   }
   while (code == exit_done && !stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
 
-  // A clean stop loses nothing: no new requests, the supervisors go (their
-  // last appends are then queued at the journal), the journal commits.
+  // No new requests, then the clean stop (clean_stop.hpp).
   if (api) api->stop();
   if (published) sys.middleman().unpublish(registry, *published);
-  self->monitor(director);
-  self->send(director, actors::stop_atom::value);
-  self->receive([](caf::down_msg&) {});
-  self->request(journal, caf::infinite, actors::journal_sync_atom::value)
-      .receive([](std::uint64_t) {},
-               [&](caf::error& err) {
-                 std::cerr << "dairector serve: " << actors::describe(err) << "\n";
-                 code = exit_journal;
-               });
-  self->send_exit(journal, caf::exit_reason::user_shutdown);
+  code = stop_then_sync(self, director, journal, code, "serve");
   self->send_exit(registry, caf::exit_reason::user_shutdown);
   if (code == exit_done) say("stopped");
   return code;

@@ -3,6 +3,9 @@
 // duplicate id. Completion is observed through watchers, never with sleeps.
 #include <boost/test/unit_test.hpp>
 
+#include <optional>
+#include <set>
+
 #include <caf/all.hpp>
 
 #include "dairector/actors/director.hpp"
@@ -100,6 +103,40 @@ BOOST_AUTO_TEST_CASE(refuses_a_duplicate_id_and_an_unknown_pipeline) {
       .receive([&](reply& r) { started = r; }, [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
   BOOST_CHECK_MESSAGE(started.is_ok(), started.message);
   self->send(dir, stop_atom::value);
+}
+
+// A clean stop loses nothing: the director ends only after every
+// supervisor has (their last appends are then already at the journal), and
+// takes no new pipeline meanwhile.
+BOOST_AUTO_TEST_CASE(stops_after_its_supervisors) {
+  real_system rs;
+  caf::scoped_actor self{*rs.sys};
+  director_config dc;
+  dc.drive = false;
+  auto dir = rs.sys->spawn(actors::director, dc);
+  std::set<caf::actor_addr> sups;
+  for (const char* id : {"p-1", "p-2", "p-3"}) {
+    self->request(dir, caf::infinite, create_atom::value, std::string(id), two_stages(), std::string())
+        .receive([](reply& r) { BOOST_REQUIRE(r.is_ok()); }, [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+    self->request(dir, caf::infinite, lookup_atom::value, std::string(id))
+        .receive(
+            [&](caf::actor& sup) {
+              self->monitor(sup);
+              sups.insert(sup.address());
+            },
+            [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  }
+  self->monitor(dir);
+  self->send(dir, stop_atom::value);
+  self->send(dir, create_atom::value, std::string("late"), two_stages(), std::string());
+  std::vector<caf::actor_addr> downs;
+  std::optional<reply> late;
+  while (downs.size() < 4)
+    self->receive([&](caf::down_msg& dm) { downs.push_back(dm.source); }, [&](reply& r) { late = r; });
+  BOOST_CHECK(downs.back() == dir.address());
+  BOOST_CHECK_EQUAL(std::set<caf::actor_addr>(downs.begin(), downs.end() - 1).size(), sups.size());
+  BOOST_REQUIRE(late);
+  BOOST_CHECK_EQUAL(int(late->code), int(reply::unavailable));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,7 +7,9 @@
 //                                    from the journal (rule 8; `serve` at start)
 //   (lookup_atom, id)                -> caf::actor (the supervisor) or an error
 //   (list_atom)                      -> std::vector<std::string> ids
-//   (stop_atom)                      stops every supervisor, then itself
+//   (stop_atom)                      stops every supervisor, then itself once they
+//                                    are all gone (their last appends are then queued
+//                                    at the journal); refuses new pipelines meanwhile
 // Messages for a pipeline may also be routed through the director:
 //   (id, caf::message request) is delegated to that pipeline's supervisor,
 //   whose answer goes straight back to the requester.
@@ -38,6 +40,7 @@ struct director_state {
   caf::actor gate;
   std::unordered_map<std::string, caf::actor> pipelines;
   std::unordered_map<caf::actor_addr, std::string> ids;  // to forget a pipeline whose supervisor ended
+  bool stopping = false;
 };
 
 using director_actor = caf::stateful_actor<director_state>;
