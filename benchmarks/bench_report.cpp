@@ -47,13 +47,13 @@ std::optional<double> number_at(const json& root, const std::string& path) {
 }
 
 /// The rows of `list` whose fields equal every one of `where`.
-std::vector<const json*> rows_where(const json& list, const json& where) {
+std::vector<const json*> rows_where(const json& list, const std::vector<std::pair<std::string, json>>& where) {
   std::vector<const json*> out;
   if (!list.is_array()) return out;
   for (const auto& row : list) {
     bool match = row.is_object();
     for (auto it = where.begin(); match && it != where.end(); ++it)
-      match = row.contains(it.key()) && row[it.key()] == it.value();
+      match = row.contains(it->first) && row[it->first] == it->second;
     if (match) out.push_back(&row);
   }
   return out;
@@ -62,6 +62,13 @@ std::vector<const json*> rows_where(const json& list, const json& where) {
 const json& section(const json& results, const char* name) {
   static const json none = json::object();
   return results.contains(name) && results[name].is_object() ? results[name] : none;
+}
+
+/// The array `name` of an object (empty if absent): a reference, so the rows
+/// that rows_where points to outlive the call.
+const json& list(const json& object, const char* name) {
+  static const json none = json::array();
+  return object.contains(name) && object[name].is_array() ? object[name] : none;
 }
 
 // --- formatting -------------------------------------------------------------
@@ -78,6 +85,7 @@ std::string si(double v) {
   if (a >= 1e9) return fixed(v / 1e9, 2) + " G";
   if (a >= 1e6) return fixed(v / 1e6, 2) + " M";
   if (a >= 1e3) return fixed(v / 1e3, a >= 1e5 ? 0 : 1) + " k";
+  if (v == std::floor(v)) return fixed(v, 0);
   return fixed(v, a >= 100 ? 0 : a >= 10 ? 1 : 2);
 }
 
@@ -110,6 +118,7 @@ struct line {
   std::string title;
   std::vector<std::pair<double, double>> points;
   bool baseline = false;  // drawn dashed
+  bool flat = false;      // one value drawn across the x range
 };
 
 struct chart {
@@ -135,13 +144,14 @@ bool draw(const chart& c, const std::string& dir) {
   dat.close();
   if (drawn.empty()) return true;
   std::ofstream gp(dir + "/" + c.name + ".gp");
-  gp << "set terminal pngcairo size 900,560 noenhanced font ',11'\n"
+  gp << "set terminal pngcairo size 900,640 noenhanced font ',11'\n"
      << "set output '" << c.name << ".png'\n"
      << "set title '" << c.title << "'\nset xlabel '" << c.xlabel << "'\nset ylabel '" << c.ylabel << "'\n"
-     << "set grid\nset key outside right top\nset format y '%.0s%c'\n"
+     << "set grid\nset key below left Left reverse maxrows 4\nset format y '%.0s%c'\n"
      << (c.logx ? "set logscale x\n" : "") << (c.logy ? "set logscale y\n" : "") << c.extra << "plot ";
   for (std::size_t k = 0; k < drawn.size(); ++k)
-    gp << (k ? ", \\\n     " : "") << "'" << c.name << ".dat' index " << k << " with linespoints lw 2 pt 7 "
+    gp << (k ? ", \\\n     " : "") << "'" << c.name << ".dat' index " << k
+       << (drawn[k]->flat ? " with lines lw 2 " : " with linespoints lw 2 pt 7 ")
        << (drawn[k]->baseline ? "dt 2 " : "") << "title '" << drawn[k]->title << "'";
   gp << "\n";
   gp.close();
@@ -166,7 +176,7 @@ line points_of(const std::string& title, const std::vector<const json*>& rows, c
 
 /// A baseline that does not depend on x, drawn across [x0, x1].
 line flat(const std::string& title, std::optional<double> y, double x0, double x1) {
-  line l{title, {}, true};
+  line l{title, {}, true, true};
   if (y) l.points = {{x0, *y}, {x1, *y}};
   return l;
 }
@@ -210,25 +220,25 @@ std::vector<target> targets(const json& r) {
     return std::nullopt;
   };
   add("reducer, 6 stages (transitions/s per core)", "≥ 20 M",
-      first(rows_where(red.value("results", json()), {{"mode", "in_place"}, {"shape", "chain"}, {"stages", 6}}),
+      first(rows_where(list(red, "results"), {{"mode", "in_place"}, {"shape", "chain"}, {"stages", 6}}),
             "cpu_transitions_per_s_median"),
       20e6, true, si, "reducer_bench");
   std::optional<double> best;
   std::string at;
-  for (const json* row : rows_where(act.value("results", json()), {{"journal", "none"}}))
+  for (const json* row : rows_where(list(act, "results"), {{"journal", "none"}}))
     if (auto v = number_at(*row, "transitions_per_s_median"); v && (!best || *v > *best)) {
       best = v;
       at = " (" + si(row->value("pipelines", 0.0)) + " pipelines)";
     }
   add("in memory through actors (transitions/s)", "≥ 1 M", best, 1e6, true, si, "actor_bench", at);
-  const json jr = jou.value("results", json());
+  const json& jr = list(jou, "results");
   add("durable, 1,000 pipelines (transitions/s)", "≥ 300 k",
       first(rows_where(jr, {{"pipelines", 1000}}), "transitions_per_s_median"), 300e3, true, si, "journal_bench");
   add("durable, 1 pipeline vs SQLite one commit per event", "≥ 0.70",
       first(rows_where(jr, {{"pipelines", 1}}), "paired_commit_per_event/ratio_median"), 0.70, true,
       [](double v) { return fixed(v, 2); }, "journal_bench");
   add("2 worker processes (transitions/s)", "≥ 50 k",
-      first(rows_where(wor.value("results", json()), {{"worker_processes", 2}}), "transitions_per_s_median"), 50e3,
+      first(rows_where(list(wor, "results"), {{"worker_processes", 2}}), "transitions_per_s_median"), 50e3,
       true, si, "worker_bench");
   add("memory per idle pipeline", "≤ 4 KiB", number_at(act, "idle_memory/bytes_per_idle_pipeline"), 4096, false,
       bytes, "actor_bench");
@@ -264,7 +274,7 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
   const json& act = section(r, "actors");
   const json& jou = section(r, "journal");
   const json& gp = growth_series(r, "pipelines");
-  const json ar = act.value("results", json());
+  const json& ar = list(act, "results");
   chart pipes{"throughput_vs_pipelines", "Transitions/s against concurrent pipelines", "concurrent pipelines",
               "transitions/s", true, true, {}, ""};
   if (!points(gp).empty()) {
@@ -279,7 +289,7 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
   }
   pipes.lines.push_back(points_of("supervisors + memory journal", rows_where(ar, {{"journal", "memory"}}),
                                   "pipelines", "transitions_per_s_median"));
-  const auto jr = rows_where(jou.value("results", json()), json::object());
+  const auto jr = rows_where(list(jou, "results"), {});
   pipes.lines.push_back(points_of("durable (SQLite journal)", jr, "pipelines", "transitions_per_s_median"));
   pipes.lines.push_back(flat("raw SQLite, batched inserts (interleaved keys)",
                              number_at(jou, "baselines/sqlite_batched_interleaved/rows_per_s_median"), 1, 1e5));
@@ -288,7 +298,7 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
   charts.push_back(pipes);
 
   // Against stages per pipeline: the reducer (two modes), actors, mutex-guarded baseline.
-  const json red = section(r, "reducer").value("results", json());
+  const json& red = list(section(r, "reducer"), "results");
   const json& gs = growth_series(r, "stages");
   chart stages{"throughput_vs_stages", "Transitions/s against stages per pipeline", "stages per pipeline",
                "transitions/s (per core)", true, true, {}, ""};
@@ -299,7 +309,7 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
   stages.lines.push_back(points_of("reducer, copy (every state kept)", chain("copy"), "stages",
                                    "cpu_transitions_per_s_median"));
   stages.lines.push_back(points_of("mutex-guarded mutable map",
-                                   rows_where(section(r, "reducer").value("baseline", json()), {{"shape", "chain"}}),
+                                   rows_where(list(section(r, "reducer"), "baseline"), {{"shape", "chain"}}),
                                    "stages", "cpu_transitions_per_s_median", true));
   stages.lines.push_back(points_of("supervisors in memory (growth_bench)", points(gs), "x", "ours/transitions_per_s"));
   stages.lines.push_back(points_of(gs.value("points", json::array()).empty()
@@ -311,7 +321,7 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
 
   // Against worker processes.
   const json& wor = section(r, "workers");
-  const auto wr = rows_where(wor.value("results", json()), json::object());
+  const auto wr = rows_where(list(wor, "results"), {});
   chart workers{"throughput_vs_workers", "Transitions/s against worker processes (100 pipelines)",
                 "worker processes", "transitions/s", false, false, {}, "set xtics 1\nset yrange [0:*]\n"};
   workers.lines.push_back(points_of("runs on worker processes", wr, "worker_processes", "transitions_per_s_median"));
@@ -375,7 +385,8 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
   // The figures behind the charts.
   rows.clear();
   for (const auto& l : pipes.lines)
-    for (auto [x, y] : l.points) rows.push_back({l.title, si(x), si(y)});
+    for (auto [x, y] : l.points)
+      if (!l.flat || x == l.points.front().first) rows.push_back({l.title, l.flat ? "—" : si(x), si(y)});
   md << "### Transitions/s against concurrent pipelines\n\n" << table({"series", "pipelines", "transitions/s"}, rows);
   std::vector<std::vector<std::string>> rss;
   for (const json* p : points(gp))
@@ -386,7 +397,7 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
   rows.clear();
   for (const auto& l : workers.lines)
     for (auto [x, y] : l.points)
-      if (!l.baseline || x == 1) rows.push_back({l.title, l.baseline ? "—" : si(x), si(y)});
+      if (!l.flat || x == l.points.front().first) rows.push_back({l.title, l.flat ? "—" : si(x), si(y)});
   md << "\n### Transitions/s against worker processes\n\n" << table({"series", "workers", "transitions/s"}, rows);
   return md.str();
 }

@@ -1,11 +1,13 @@
 #!/bin/bash
 # Installs the Debian packages Dairector needs, only those missing.
 # Nothing is downloaded at build or run time beyond these packages.
+#   bash tools/deps.sh [EXTRA...]   EXTRA: more packages for one job (tools/bench.sh: gnuplot-nox)
 set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
   libcaf-dev nlohmann-json3-dev libboost-test-dev libsqlite3-dev zlib1g-dev libcli11-dev libcpp-httplib-dev
   libssl-dev openssl curl  # TLS between server and workers (headers of CAF's OpenSSL module); certificates and HTTP in the tests
+  "$@"
 )
 missing=()
 for p in "${packages[@]}"; do
