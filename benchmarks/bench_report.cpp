@@ -444,6 +444,11 @@ int main(int argc, char** argv) {
     std::cerr << "bench_report: " << argv[1] << " is not a results file (a JSON object)\n";
     return 2;
   }
+  for (const char* name : {"machine", "reducer", "actors", "journal", "workers", "growth"})
+    if (!results.contains(name) || !results[name].is_object()) {
+      std::cerr << "bench_report: " << argv[1] << " has no \"" << name << "\" object (did that benchmark run?)\n";
+      return 2;
+    }
   const std::string dir = argv[2];
   std::vector<chart> charts;
   const std::string md = report(results, images, charts);
