@@ -31,8 +31,10 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <utility>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "dairector/event.hpp"
@@ -60,6 +62,13 @@ struct journal_options {
   /// Test seam (fault injection): after this many successful commits every
   /// further append fails as an I/O error would, writing nothing. 0: never.
   std::uint64_t fail_after_commits = 0;
+};
+
+/// Hashes std::string and std::string_view alike, so that maps keyed by
+/// pipeline id are searched with a view, without a copy.
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
 struct pipeline_summary {
@@ -100,24 +109,52 @@ public:
   const std::string& path() const noexcept { return path_; }
 
 private:
+  // Per pipeline, what appends need: its spec (stage names) and last durable
+  // seq, each loaded from the table when first needed; and, during one
+  // append, the seq its next event must have and a spec created by the batch.
+  struct pipeline_info {
+    const std::string* id = nullptr;  // its key in pipelines_
+    std::shared_ptr<const pipeline_spec> spec;
+    std::uint64_t durable = 0;
+    bool durable_known = false;
+    std::uint64_t batch = 0;  // the append that `next` and `created` belong to
+    std::uint64_t next = 0;
+    std::shared_ptr<const pipeline_spec> created;
+  };
+  // Each pipeline's rows as the table itself counts them (one scan, without
+  // the index): events, last seq, and the pipelines in order of creation.
+  struct pipeline_count {
+    std::uint64_t events = 0, last_seq = 0;
+  };
+  struct census {
+    std::unordered_map<std::string, pipeline_count, string_hash, std::equal_to<>> by_id;
+    std::vector<std::string> order;
+  };
+
   journal_store() = default;
+  pipeline_info& info_of(std::string_view pipeline);
   result<std::shared_ptr<const pipeline_spec>> spec_of(const std::string& pipeline);
-  result<std::uint64_t> last_seq(const std::string& pipeline);
-  result<std::pair<std::uint64_t, std::uint64_t>> table_count(const std::string& pipeline);
+  std::optional<error> load_durable(const std::string& pipeline, pipeline_info& info);
+  result<const census*> counted();
   result<std::vector<event>> read_history(const std::string& pipeline);
+  bool step_done(sqlite3_stmt* s);
 
   std::string path_;
   journal_options opt_;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+  sqlite3_stmt* history_ = nullptr;
   int lock_fd_ = -1;
   std::uint64_t commits_ = 0;
+  std::uint64_t appends_ = 0;  // numbers the appends (pipeline_info::batch)
   bool failed_ = false;  // a commit failed: memory and disk may differ, so no more writes
-  // Per pipeline, what appends need: its spec (stage names) and last durable seq.
-  std::map<std::string, std::shared_ptr<const pipeline_spec>, std::less<>> specs_;
-  std::map<std::string, std::uint64_t, std::less<>> last_seq_;
-  // Each pipeline's rows (events, last seq), counted without the index.
-  std::optional<std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>>> counted_;
+  std::unordered_map<std::string, pipeline_info, string_hash, std::equal_to<>> pipelines_;
+  std::vector<pipeline_info*> touched_;  // by the append under way (nodes do not move)
+  std::string bodies_;                   // the append's encoded events, end to end
+  std::vector<std::size_t> body_ends_;
+  std::optional<census> counted_;
   std::int64_t counted_version_ = -1;  // a reader's PRAGMA data_version when it counted
 };
 
