@@ -37,66 +37,26 @@ struct options {
   std::vector<int> pipelines = {1, 100, 10'000};
 };
 
-std::size_t rss_bytes() {
-  std::ifstream in("/proc/self/statm");
-  std::size_t pages = 0, resident = 0;
-  in >> pages >> resident;
-  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-}
-
-struct run_result {
-  double seconds = 0;
-  double cpu = 0;  // process CPU seconds
-  std::uint64_t transitions = 0;
-  double per_s() const { return seconds > 0 ? double(transitions) / seconds : 0; }
-  double cpu_us_per_transition() const { return transitions > 0 ? cpu * 1e6 / double(transitions) : 0; }
-};
-
 // Runs `pipelines` supervisors concurrently to the end; repeats sequential
 // batches until at least `transitions_min` transitions were made.
 run_result run_supervisors(caf::actor_system& sys, int pipelines, int rounds, bool with_journal,
                            std::uint64_t transitions_min,
                            const std::shared_ptr<actors::local_workers>& workers) {
   auto spec = looping_spec(rounds);
-  caf::scoped_actor self{sys};
   run_result out;
-  const auto start = clock_type::now();
-  const double cpu_start = process_cpu_s();
-  int batch = 0;
-  while (out.transitions < transitions_min) {
+  for (int batch = 0; out.transitions < transitions_min; ++batch) {
     caf::actor journal = with_journal ? sys.spawn(actors::memory_journal, actors::memory_journal_events_max) : caf::actor{};
-    std::vector<caf::actor> sups;
-    sups.reserve(static_cast<std::size_t>(pipelines));
-    for (int p = 0; p < pipelines; ++p) {
-      actors::supervisor_config sc;
-      sc.pipeline = "b" + std::to_string(batch) + "-" + std::to_string(p);
-      sc.spec = spec;
-      sc.journal = journal;
-      sc.workers = workers;
-      sups.push_back(sys.spawn(actors::supervisor, sc));
+    auto b = run_pipelines(sys, spec, static_cast<std::size_t>(pipelines), journal, workers,
+                           "b" + std::to_string(batch) + "-");
+    if (journal) caf::anon_send_exit(journal, caf::exit_reason::user_shutdown);
+    if (b.not_done > 0) {
+      std::cerr << b.not_done << " pipelines did not end done\n";
+      std::exit(1);
     }
-    std::size_t next = 0;  // supervisors before `next` are done
-    while (next < sups.size()) {
-      system_state s;
-      self->request(sups[next], caf::infinite, actors::state_atom::value)
-          .receive([&](system_state& x) { s = std::move(x); }, [&](caf::error&) {});
-      if (outcome(s) == pipeline_outcome::active) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling, not a test
-        continue;
-      }
-      if (outcome(s) != pipeline_outcome::done) {
-        std::cerr << "pipeline ended " << to_string(outcome(s)) << "\n";
-        std::exit(1);
-      }
-      out.transitions += s.seq();
-      ++next;
-    }
-    for (auto& s : sups) self->send(s, actors::stop_atom::value);
-    if (journal) self->send_exit(journal, caf::exit_reason::user_shutdown);
-    ++batch;
+    out.seconds += b.seconds;
+    out.cpu += b.cpu;
+    out.transitions += b.transitions;
   }
-  out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-  out.cpu = process_cpu_s() - cpu_start;
   return out;
 }
 
@@ -110,42 +70,6 @@ run_result run_reducer(const std::vector<event>& history, std::uint64_t transiti
     out.transitions += history.size();
   }
   out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-  return out;
-}
-
-// CAF's own floor for this shape of work, in the same run: each pair is a
-// "supervisor" that sends its "worker" a message and waits for the answer, as
-// a pipeline does once per run. A run is two transitions (started and
-// completed), so 2 x round trips/s is what the actors could reach if the
-// supervisor and the worker did nothing else.
-caf::behavior pong_actor(caf::event_based_actor* self, int /*unused: CAF 0.17 needs an argument*/) {
-  return {[=](std::uint64_t x) { self->send(caf::actor_cast<caf::actor>(self->current_sender()), x); }};
-}
-
-caf::behavior ping_actor(caf::event_based_actor* self, caf::actor peer, std::uint64_t rounds, caf::actor done) {
-  self->send(peer, std::uint64_t{1});
-  return {[=](std::uint64_t x) {
-    if (x >= rounds) {
-      self->send(done, caf::ok_atom::value);
-      self->send_exit(peer, caf::exit_reason::user_shutdown);
-      self->quit();
-      return;
-    }
-    self->send(peer, x + 1);
-  }};
-}
-
-run_result run_ping_pong(caf::actor_system& sys, int pairs, std::uint64_t transitions_min) {
-  caf::scoped_actor self{sys};
-  const std::uint64_t rounds = std::max<std::uint64_t>(1, transitions_min / 2 / static_cast<std::uint64_t>(pairs));
-  run_result out;
-  const auto start = clock_type::now();
-  const double cpu_start = process_cpu_s();
-  for (int p = 0; p < pairs; ++p) sys.spawn(ping_actor, sys.spawn(pong_actor, 0), rounds, caf::actor{self});
-  for (int p = 0; p < pairs; ++p) self->receive([](caf::ok_atom) {});
-  out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-  out.cpu = process_cpu_s() - cpu_start;
-  out.transitions = 2 * rounds * static_cast<std::uint64_t>(pairs);
   return out;
 }
 

@@ -5,16 +5,23 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include <spawn.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -134,6 +141,99 @@ inline std::optional<std::uint64_t> parse_count(std::string_view text, std::uint
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi) return std::nullopt;
   return v;
+}
+
+/// Resident set size of this process now, in bytes (/proc/self/statm), or 0.
+inline std::size_t rss_bytes() {
+  std::ifstream in("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  in >> pages >> resident;
+  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+/// The most this process has ever had resident, in bytes (VmHWM of
+/// /proc/self/status), or 0. It never goes down: a benchmark that wants the
+/// peak of one workload runs it in a fresh process (run_self).
+inline std::size_t peak_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmHWM:") {
+      std::size_t kib = 0;
+      in >> kib;
+      return kib * 1024;
+    }
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return 0;
+}
+
+/// Bytes this process caused to be sent to storage so far (/proc/self/io
+/// write_bytes: every thread, WAL and checkpoints included), or 0.
+inline std::uint64_t write_bytes() {
+  std::ifstream in("/proc/self/io");
+  std::string key;
+  std::uint64_t value = 0;
+  while (in >> key >> value)
+    if (key == "write_bytes:") return value;
+  return 0;
+}
+
+/// The slope of log(y) against log(x) by least squares: how fast y grows
+/// with x (1: in proportion). Points with x or y not positive are skipped;
+/// NaN with fewer than two points left.
+inline double loglog_slope(const std::vector<std::pair<double, double>>& xy) {
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (auto [x, y] : xy) {
+    if (!(x > 0) || !(y > 0)) continue;
+    const double lx = std::log(x), ly = std::log(y);
+    n += 1, sx += lx, sy += ly, sxx += lx * lx, sxy += lx * ly;
+  }
+  const double den = n * sxx - sx * sx;
+  if (n < 2 || den <= 0) return std::nan("");
+  return (n * sxy - sx * sy) / den;
+}
+
+/// Runs this same program again (/proc/self/exe) with `args` and returns
+/// what it printed on standard output; its standard error is this one's. A
+/// benchmark measures one point per fresh process this way, so that a
+/// process-wide figure (peak RSS, a heap that earlier points grew) belongs
+/// to that point alone. Throws std::runtime_error when it cannot start or
+/// does not exit 0.
+inline std::string run_self(const std::vector<std::string>& args) {
+  int out[2];
+  if (::pipe(out) != 0) throw std::runtime_error("run_self: pipe failed");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&fa, out[0]);
+  posix_spawn_file_actions_addclose(&fa, out[1]);
+  std::vector<std::string> argv_s{"/proc/self/exe"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(out[1]);
+  std::string text;
+  if (rc == 0) {
+    char buf[4096];
+    for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) != 0;) {
+      if (n > 0) text.append(buf, static_cast<std::size_t>(n));
+      else if (errno != EINTR) break;
+    }
+  }
+  ::close(out[0]);
+  if (rc != 0) throw std::runtime_error("run_self: cannot start /proc/self/exe");
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error("run_self: the child for '" + (args.empty() ? std::string() : args.front()) +
+                             "' failed (status " + std::to_string(status) + ")");
+  return text;
 }
 
 }  // namespace dairector::bench
