@@ -83,8 +83,8 @@ std::string fixed(double v, int digits) {
 std::string si(double v) {
   const double a = std::fabs(v);
   if (a >= 1e9) return fixed(v / 1e9, 2) + " G";
-  if (a >= 1e6) return fixed(v / 1e6, 2) + " M";
-  if (a >= 1e3) return fixed(v / 1e3, a >= 1e5 ? 0 : 1) + " k";
+  if (a >= 1e6) return fixed(v / 1e6, std::fmod(v, 1e6) == 0 ? 0 : 2) + " M";
+  if (a >= 1e3) return fixed(v / 1e3, a >= 1e5 || std::fmod(v, 1e3) == 0 ? 0 : 1) + " k";
   if (v == std::floor(v)) return fixed(v, 0);
   return fixed(v, a >= 100 ? 0 : a >= 10 ? 1 : 2);
 }
@@ -183,15 +183,22 @@ line flat(const std::string& title, std::optional<double> y, double x0, double x
 
 const json& growth_series(const json& results, const std::string& name) {
   static const json none = json::object();
-  for (const auto& s : section(results, "growth").value("series", json::array()))
+  for (const auto& s : list(section(results, "growth"), "series"))
     if (s.value("name", "") == name) return s;
   return none;
 }
 
 std::vector<const json*> points(const json& series) {
   std::vector<const json*> out;
-  for (const auto& p : series.value("points", json::array())) out.push_back(&p);
+  for (const auto& p : list(series, "points")) out.push_back(&p);
   return out;
+}
+
+/// What a growth series compares itself with, as its first point names it.
+std::string baseline_name(const json& series) {
+  const auto ps = points(series);
+  if (ps.empty() || !ps.front()->contains("baseline") || !(*ps.front())["baseline"].is_object()) return "baseline";
+  return (*ps.front())["baseline"].value("name", "baseline");
 }
 
 // --- the report ---------------------------------------------------------------
@@ -279,7 +286,7 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
               "transitions/s", true, true, {}, ""};
   if (!points(gp).empty()) {
     pipes.lines.push_back(points_of("supervisors in memory (growth_bench)", points(gp), "x", "ours/transitions_per_s"));
-    pipes.lines.push_back(points_of("CAF raw messaging (ping-pong pairs)", points(gp), "x",
+    pipes.lines.push_back(points_of(baseline_name(gp), points(gp), "x",
                                     "baseline/transitions_per_s", true));
   } else {
     pipes.lines.push_back(points_of("supervisors in memory", rows_where(ar, {{"journal", "none"}}), "pipelines",
@@ -312,11 +319,8 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
                                    rows_where(list(section(r, "reducer"), "baseline"), {{"shape", "chain"}}),
                                    "stages", "cpu_transitions_per_s_median", true));
   stages.lines.push_back(points_of("supervisors in memory (growth_bench)", points(gs), "x", "ours/transitions_per_s"));
-  stages.lines.push_back(points_of(gs.value("points", json::array()).empty()
-                                       ? std::string("baseline")
-                                       : gs["points"][0].value("baseline", json::object()).value("name", "baseline") +
-                                             " (growth_bench)",
-                                   points(gs), "x", "baseline/transitions_per_s", true));
+  stages.lines.push_back(points_of(baseline_name(gs) + " (growth_bench)", points(gs), "x",
+                                   "baseline/transitions_per_s", true));
   charts.push_back(stages);
 
   // Against worker processes.
@@ -338,7 +342,7 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
                "parameter / smallest value", "cost / cost at smallest value", true, true, {},
                "set yrange [0.1:*]\n"};
   std::vector<std::vector<std::string>> grows;
-  for (const auto& s : section(r, "growth").value("series", json::array())) {
+  for (const auto& s : list(section(r, "growth"), "series")) {
     const auto ps = points(s);
     const bool recovery = s.value("name", "") == "recovery";
     const std::string cost = recovery ? "ours/seconds" : "ours/cpu_ns_per_transition";
@@ -356,12 +360,13 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
     const std::string first = ps.empty() ? "" : si(number_at(*ps.front(), "x").value_or(0));
     const std::string last = ps.empty() ? "" : si(number_at(*ps.back(), "x").value_or(0));
     auto ex = [&](const char* k) { return s.contains(k) && s[k].is_number() ? fixed(s[k].get<double>(), 2) : "—"; };
-    grows.push_back({s.value("x", s.value("name", "?")), first + " → " + last, ex("exponent_time"),
+    grows.push_back({s.value("name", "?") + ": " + s.value("x", "?"), first + " → " + last, ex("exponent_time"),
                      ex("exponent_memory"), s.value("worse_than_linear", false) ? "**yes**" : "no",
                      s.value("explanation", "")});
   }
   // The diagonal: cost growing exactly as fast as the parameter.
-  growth.extra += "set arrow from 1,1 to 1e5,1e5 nohead dt 3 lc rgb 'gray'\n";
+  growth.extra += "set arrow from 1,1 to 1e5,1e5 nohead dt 3 lc rgb 'gray'\n"
+                  "set label 'linear' at 30,20 tc rgb 'gray'\nset format y '%g'\n";
   if (!grows.empty()) charts.push_back(growth);
 
   chart rec{"recovery", "Recovery time against journal length", "events in the journal", "seconds", true, true, {},
@@ -379,7 +384,7 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
   if (!grows.empty())
     md << "### Cost growth\n\nExponent: the slope of log(cost per transition) against log(parameter) "
           "(recovery: of total time against events); above 1 is worse than linear.\n\n"
-       << table({"parameter", "range", "time exponent", "memory exponent", "worse than linear", "why"}, grows)
+       << table({"series: parameter", "range", "time exponent", "memory exponent", "worse than linear", "why"}, grows)
        << "\n";
 
   // The figures behind the charts.
