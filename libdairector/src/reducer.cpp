@@ -1,12 +1,55 @@
 #include "dairector/reducer.hpp"
 
+#include <cstring>
 #include <map>
+#include <string_view>
 
 namespace dairector {
+
+// The functions on the path of every legal transition (the common checks, a
+// start, a run's end, a context change) are always inlined: GCC at -O2 keeps
+// them apart (they are called from two places), and one body without calls
+// saves a prologue and a returned std::optional<error> per step.
 
 namespace {
 
 error refused(std::string message) { return make_error(errc::refused, std::move(message)); }
+
+// Refusals are rare and their messages are strings built from several parts.
+// Built out of line, they keep the legal path small: no string temporaries in
+// its frame, no spills around them, every branch to a refusal marked unlikely.
+// `make` is called at once: it may capture everything by reference.
+template <class Make>
+[[gnu::cold, gnu::noinline]] std::optional<error> refuse(const Make& make) {
+  return make();
+}
+
+// Every event names its pipeline, so the ids are compared on every transition.
+// They are short (a spec's name, a user's id): two overlapping word loads
+// compare one of up to 16 bytes, where a call to libc's memcmp costs more than
+// the comparison itself.
+[[gnu::always_inline]] inline bool same_id(std::string_view a, std::string_view b) noexcept {
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  auto word = [](const char* p) {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+  };
+  auto half = [](const char* p) {
+    std::uint32_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+  };
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n > 16) return std::memcmp(x, y, n) == 0;
+  if (n >= 8) return word(x) == word(y) && word(x + n - 8) == word(y + n - 8);
+  if (n >= 4) return half(x) == half(y) && half(x + n - 4) == half(y + n - 4);
+  for (std::size_t k = 0; k < n; ++k)
+    if (x[k] != y[k]) return false;
+  return true;
+}
 
 std::string quoted_stage(const system_state& s, stage_index i) { return "'" + s.spec()[i].name + "'"; }
 
@@ -22,8 +65,8 @@ bool needs_stage(event_type t) {
 }
 
 // Marks `d` outdated if it has run; a running stage is thereby fenced (rule 3).
-void make_outdated(state_editor& ed, stage_index d, stage_index cause, outdated_reason why,
-                   std::uint64_t seq) {
+[[gnu::always_inline]] inline void make_outdated(state_editor& ed, stage_index d, stage_index cause,
+                                                outdated_reason why, std::uint64_t seq) {
   const stage_state& cur = ed.view().stage(d);
   if (cur.stored != run_status::running && cur.stored != run_status::completed &&
       cur.stored != run_status::failed)
@@ -44,7 +87,7 @@ void drop_moot_confirmation(state_editor& ed) {
   if (st != run_status::completed && st != run_status::failed) ed.set_pending(nullptr);
 }
 
-std::optional<error> apply_created(state_editor& ed, const event& e) {
+[[gnu::noinline]] std::optional<error> apply_created(state_editor& ed, const event& e) {
   if (!e.spec) return refused("pipeline_created without a spec");
   if (e.pipeline.empty()) return refused("pipeline_created without a pipeline id");
   if (e.seq != 1) return refused("pipeline_created must be seq 1, got " + std::to_string(e.seq));
@@ -52,31 +95,43 @@ std::optional<error> apply_created(state_editor& ed, const event& e) {
   return std::nullopt;
 }
 
-std::optional<error> apply_started(state_editor& ed, const event& e) {
+[[gnu::always_inline]] inline std::optional<error> apply_started(state_editor& ed, const event& e) {
   const system_state& s = ed.view();
   const stage_index i = e.stage;
   if (const confirmation* c = s.pending())
-    return make_error(errc::blocked, "blocked: waiting for confirmation: " + c->message);
+    return refuse([&] { return make_error(errc::blocked, "blocked: waiting for confirmation: " + c->message); });
   const stage_state& cur = s.stage(i);
   if (cur.stored == run_status::running)
-    return refused("stage " + quoted_stage(s, i) + " is already running (run " + std::to_string(cur.run) + ")");
+    return refuse([&] {
+      return refused("stage " + quoted_stage(s, i) + " is already running (run " + std::to_string(cur.run) + ")");
+    });
   if (cur.stored == run_status::completed)
-    return refused("stage " + quoted_stage(s, i) + " is already completed");
-  for (stage_index up : s.spec()[i].after) {
-    stage_status us = s.status(up);
-    if (us != stage_status::completed)
-      return refused("stage " + quoted_stage(s, i) + " cannot start: upstream " + quoted_stage(s, up) +
-                     " is " + to_string(us));
-    if (s.spec()[up].confirm && !s.stage(up).confirmed)
-      return refused("stage " + quoted_stage(s, i) + " cannot start: upstream " + quoted_stage(s, up) +
-                     " is not confirmed");
+    return refuse([&] { return refused("stage " + quoted_stage(s, i) + " is already completed"); });
+  const pipeline_spec& sp = s.spec();
+  for (stage_index up : sp[i].after) {
+    // Only a stored `completed` shows as completed: status() is needed only
+    // to name what the upstream is instead.
+    if (s.stage(up).stored != run_status::completed)
+      return refuse([&] {
+        return refused("stage " + quoted_stage(s, i) + " cannot start: upstream " + quoted_stage(s, up) +
+                       " is " + to_string(s.status(up)));
+      });
+    if (sp[up].confirm && !s.stage(up).confirmed)
+      return refuse([&] {
+        return refused("stage " + quoted_stage(s, i) + " cannot start: upstream " + quoted_stage(s, up) +
+                       " is not confirmed");
+      });
   }
   if (e.run != e.seq)
-    return refused("a start's run id must be fresh: the seq of its event (" + std::to_string(e.seq) +
-                   "), got " + std::to_string(e.run));
+    return refuse([&] {
+      return refused("a start's run id must be fresh: the seq of its event (" + std::to_string(e.seq) +
+                     "), got " + std::to_string(e.run));
+    });
   if (cur.attempt >= stage_attempts_max)
-    return refused("stage " + quoted_stage(s, i) + " was started " + std::to_string(cur.attempt) +
-                   " times, the limit");
+    return refuse([&] {
+      return refused("stage " + quoted_stage(s, i) + " was started " + std::to_string(cur.attempt) +
+                     " times, the limit");
+    });
   stage_state& st = ed.stage(i);
   st.stored = run_status::running;
   st.run = e.run;
@@ -99,21 +154,23 @@ std::string not_live(const system_state& s, stage_index i, std::uint64_t run) {
 
 // A run's end (completed, failed, interrupted, one stage cancelled): legal
 // only for the stage's live run (rule 3).
-std::optional<error> check_result(const system_state& s, const event& e) {
-  if (!s.is_live_run(e.stage, e.run)) {
-    const stage_state& cur = s.stage(e.stage);
-    if (e.type == event_type::stage_cancelled && cur.stored == run_status::completed)
-      return refused("stage " + quoted_stage(s, e.stage) + " is already completed");
-    if (e.type == event_type::stage_cancelled && cur.stored != run_status::running)
-      return refused("stage " + quoted_stage(s, e.stage) + " is not running (it is " +
-                     to_string(s.status(e.stage)) + ")");
-    return refused(not_live(s, e.stage, e.run));
-  }
-  if (e.type == event_type::stage_completed && !e.payload) return refused("stage_completed without an output");
+[[gnu::always_inline]] inline std::optional<error> check_result(const system_state& s, const event& e) {
+  if (!s.is_live_run(e.stage, e.run))
+    return refuse([&] {
+      const stage_state& cur = s.stage(e.stage);
+      if (e.type == event_type::stage_cancelled && cur.stored == run_status::completed)
+        return refused("stage " + quoted_stage(s, e.stage) + " is already completed");
+      if (e.type == event_type::stage_cancelled && cur.stored != run_status::running)
+        return refused("stage " + quoted_stage(s, e.stage) + " is not running (it is " +
+                       to_string(s.status(e.stage)) + ")");
+      return refused(not_live(s, e.stage, e.run));
+    });
+  if (e.type == event_type::stage_completed && !e.payload)
+    return refuse([] { return refused("stage_completed without an output"); });
   return std::nullopt;
 }
 
-std::optional<error> apply_result(state_editor& ed, const event& e) {
+[[gnu::always_inline]] inline std::optional<error> apply_result(state_editor& ed, const event& e) {
   if (auto err = check_result(ed.view(), e)) return err;
   stage_state& st = ed.stage(e.stage);
   st.since = e.seq;
@@ -171,8 +228,8 @@ std::optional<error> apply_discarded(state_editor& ed, const event& e) {
   return std::nullopt;
 }
 
-std::optional<error> apply_context(state_editor& ed, const event& e) {
-  if (!e.payload) return refused("context_changed without a context");
+[[gnu::always_inline]] inline std::optional<error> apply_context(state_editor& ed, const event& e) {
+  if (!e.payload) return refuse([] { return refused("context_changed without a context"); });
   ed.payload(e.stage).context = e.payload;
   // Rule 7: only strictly downstream, never upstream.
   for (stage_index d : ed.view().spec()[e.stage].downstream)
@@ -280,7 +337,7 @@ std::optional<error> apply_rollback(state_editor& ed, const event& e) {
 
 namespace {
 
-std::optional<error> transition(state_editor& ed, const event& e) {
+[[gnu::always_inline]] inline std::optional<error> transition(state_editor& ed, const event& e) {
   switch (e.type) {
     case event_type::stage_started: return apply_started(ed, e);
     case event_type::stage_completed:
@@ -304,16 +361,22 @@ std::optional<error> transition(state_editor& ed, const event& e) {
 namespace {
 
 // What every event on a created pipeline must satisfy.
-std::optional<error> check_common(const system_state& state, const event& e) {
-  if (e.type == event_type::pipeline_created) return refused("pipeline '" + state.pipeline() + "' already exists");
+[[gnu::always_inline]] inline std::optional<error> check_common(const system_state& state, const event& e) {
+  if (e.type == event_type::pipeline_created)
+    return refuse([&] { return refused("pipeline '" + state.pipeline() + "' already exists"); });
   if (e.seq != state.seq() + 1)
-    return refused("event seq " + std::to_string(e.seq) + " does not follow seq " + std::to_string(state.seq()));
-  if (e.pipeline != state.pipeline())
-    return refused("event for pipeline '" + e.pipeline + "' applied to pipeline '" + state.pipeline() + "'");
+    return refuse([&] {
+      return refused("event seq " + std::to_string(e.seq) + " does not follow seq " + std::to_string(state.seq()));
+    });
+  if (!same_id(e.pipeline, state.pipeline()))
+    return refuse([&] {
+      return refused("event for pipeline '" + e.pipeline + "' applied to pipeline '" + state.pipeline() + "'");
+    });
   const bool has_stage = e.stage != no_stage;
   if (has_stage && e.stage >= state.size())
-    return refused("stage index " + std::to_string(e.stage) + " is out of range");
-  if (!has_stage && needs_stage(e.type)) return refused(std::string(to_string(e.type)) + " without a stage");
+    return refuse([&] { return refused("stage index " + std::to_string(e.stage) + " is out of range"); });
+  if (!has_stage && needs_stage(e.type))
+    return refuse([&] { return refused(std::string(to_string(e.type)) + " without a stage"); });
   return std::nullopt;
 }
 
@@ -333,9 +396,9 @@ bool ends_a_run(const event& e) {
 // leaves the state exactly as it was.
 std::optional<error> apply_in_place(system_state& state, const event& e) {
   state_editor ed(std::ref(state));
-  if (state.empty()) {
+  if (state.empty()) [[unlikely]] {
     if (e.type != event_type::pipeline_created)
-      return refused(std::string(to_string(e.type)) + " before pipeline_created");
+      return refuse([&] { return refused(std::string(to_string(e.type)) + " before pipeline_created"); });
     return apply_created(ed, e);
   }
   if (auto err = check_common(state, e)) return err;

@@ -56,7 +56,7 @@ system_state system_state::created(std::shared_ptr<const pipeline_spec> spec, st
                                    std::uint64_t seq) {
   system_state s;
   const std::size_t n = spec->size();
-  s.info_ = std::make_shared<const info>(info{std::move(spec), std::move(pipeline)});
+  s.info_ = std::make_shared<const info>(info{std::move(spec), std::move(pipeline), n});
   s.stages_ = std::make_shared<stage_state[]>(n);
   s.payloads_ = std::make_shared<std::vector<stage_payload>>(n);
   s.seq_ = seq;
@@ -90,26 +90,22 @@ bool same_facts(const system_state& a, const system_state& b) {
 // Copy-on-write: a part shared with another state is copied before the first
 // write. stage_state is trivially copyable, so the copy is one memcpy into
 // uninitialised storage.
-void state_editor::own_stages() {
-  if (s_.stages_.use_count() != 1) {
-    // Raw cells: make_shared_for_overwrite leaves them uninitialised (stage_state
-    // itself has default member initialisers, which would run for every
-    // element); memcpy then creates the stage_state objects (C++20 implicit
-    // object creation for trivially copyable types). One allocation.
-    struct cell {
-      alignas(stage_state) unsigned char bytes[sizeof(stage_state)];
-    };
-    const std::size_t n = s_.size();
-    auto raw = std::make_shared_for_overwrite<cell[]>(n);
-    std::memcpy(static_cast<void*>(raw.get()), s_.stages_.get(), n * sizeof(stage_state));
-    s_.stages_ = std::shared_ptr<stage_state[]>(raw, reinterpret_cast<stage_state*>(raw.get()));
-  }
-  stages_owned_ = true;
+void state_editor::copy_stages() {
+  // Raw cells: make_shared_for_overwrite leaves them uninitialised (stage_state
+  // itself has default member initialisers, which would run for every
+  // element); memcpy then creates the stage_state objects (C++20 implicit
+  // object creation for trivially copyable types). One allocation.
+  struct cell {
+    alignas(stage_state) unsigned char bytes[sizeof(stage_state)];
+  };
+  const std::size_t n = s_.size();
+  auto raw = std::make_shared_for_overwrite<cell[]>(n);
+  std::memcpy(static_cast<void*>(raw.get()), s_.stages_.get(), n * sizeof(stage_state));
+  s_.stages_ = std::shared_ptr<stage_state[]>(raw, reinterpret_cast<stage_state*>(raw.get()));
 }
 
-void state_editor::own_payloads() {
-  if (s_.payloads_.use_count() != 1) s_.payloads_ = std::make_shared<std::vector<stage_payload>>(*s_.payloads_);
-  payloads_owned_ = true;
+void state_editor::copy_payloads() {
+  s_.payloads_ = std::make_shared<std::vector<stage_payload>>(*s_.payloads_);
 }
 
 void state_editor::assign_stages_from(const system_state& other) {

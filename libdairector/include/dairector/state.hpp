@@ -20,6 +20,7 @@
 #include <functional>
 #include <type_traits>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "dairector/spec.hpp"
@@ -82,7 +83,7 @@ public:
   const std::shared_ptr<const pipeline_spec>& spec_ptr() const { return info_->spec; }
   const std::string& pipeline() const { return info_->id; }
   std::uint64_t seq() const noexcept { return seq_; }
-  std::size_t size() const noexcept { return info_ ? info_->spec->size() : 0; }
+  std::size_t size() const noexcept { return info_ ? info_->size : 0; }
 
   const stage_state& stage(stage_index i) const { return stages_[i]; }
   const stage_payload& payload(stage_index i) const { return (*payloads_)[i]; }
@@ -110,6 +111,7 @@ private:
   struct info {
     std::shared_ptr<const pipeline_spec> spec;
     std::string id;
+    std::size_t size;  // spec->size(), read on every transition (bounds check)
   };
   std::shared_ptr<const info> info_;
   std::shared_ptr<stage_state[]> stages_;                 // never written once shared
@@ -123,7 +125,7 @@ private:
 /// state are copied on first write, so no other holder ever sees a change.
 class state_editor {
 public:
-  explicit state_editor(system_state base) : own_(std::move(base)), s_(own_) {}
+  explicit state_editor(system_state base) : own_(std::move(base)), s_(*own_) {}
   explicit state_editor(std::reference_wrapper<system_state> target) : s_(target.get()) {}
   state_editor(const state_editor&) = delete;
   state_editor& operator=(const state_editor&) = delete;
@@ -147,9 +149,21 @@ public:
   system_state take() && { return std::move(s_); }
 
 private:
-  void own_stages();
-  void own_payloads();
-  system_state own_;  // unused when editing in place
+  // First write: a part still shared is copied; one held alone is kept. The
+  // check is inline (it runs on every transition), the copy is not.
+  void own_stages() {
+    if (s_.stages_.use_count() != 1) copy_stages();
+    stages_owned_ = true;
+  }
+  void own_payloads() {
+    if (s_.payloads_.use_count() != 1) copy_payloads();
+    payloads_owned_ = true;
+  }
+  void copy_stages();
+  void copy_payloads();
+  // Empty when editing in place, so that path neither builds nor destroys a
+  // state of its own.
+  std::optional<system_state> own_;
   system_state& s_;
   bool stages_owned_ = false;
   bool payloads_owned_ = false;
