@@ -1,5 +1,7 @@
 #include <algorithm>
-#include <set>
+#include <chrono>
+#include <optional>
+#include <vector>
 
 #include "dairector/actors/journal.hpp"
 
@@ -13,9 +15,14 @@ struct sqlite_journal_state {
   std::shared_ptr<journal_store> store;
   std::vector<event> batch;  // queued since the last commit, in arrival order
   std::vector<std::pair<std::size_t, caf::typed_response_promise<std::uint64_t>>> persists;  // batch index
-  std::set<caf::actor_addr> appenders;  // told if a write loses their appends
+  // Told if a write loses their appends: one entry per run of appends from
+  // the same sender (duplicates are removed only when a write fails).
+  std::vector<caf::actor_addr> appenders;
   bool flush_queued = false;  // a flush message is behind the queued writes
   bool timer_queued = false;  // a delayed flush is pending (starts only)
+  // When the oldest append not yet committed arrived (the actor clock: a
+  // test's simulated time), if there is one.
+  std::optional<caf::actor_clock::time_point> oldest_append;
   std::string failed;  // set by the first failed write: no more writes
   std::uint64_t events = 0;
   std::vector<caf::actor> subscribers;  // told of every commit
@@ -35,12 +42,23 @@ void flush(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_st
   } else {
     st->failed = err->message;
     for (auto& [index, rp] : st->persists) rp.deliver(failure(st->failed));
+    std::sort(st->appenders.begin(), st->appenders.end());
+    st->appenders.erase(std::unique(st->appenders.begin(), st->appenders.end()), st->appenders.end());
     for (auto& a : st->appenders)
       if (auto to = caf::actor_cast<caf::actor>(a)) caf::anon_send(to, journal_failed_atom::value, st->failed);
   }
   st->batch.clear();
+  st->oldest_append.reset();
   st->persists.clear();
   st->appenders.clear();
+}
+
+// At most one delayed flush is pending at a time.
+void arm_timer(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st,
+               std::chrono::microseconds delay) {
+  if (st->timer_queued) return;
+  st->timer_queued = true;
+  self->delayed_send(self, delay, flush_atom::value, true);
 }
 
 // Queues an event. A persist (a completion, rule 5) is committed as soon as
@@ -49,9 +67,9 @@ void flush(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_st
 // (starts and the supervisor's decisions, rule 4: memory first, disk without
 // waiting) may wait up to journal_append_delay for a persist to share a commit
 // with, which halves the commits of a lone pipeline (start, then completion).
-void enqueue(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st, const event& e,
+void enqueue(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st, event&& e,
              bool persist) {
-  st->batch.push_back(e);
+  st->batch.push_back(std::move(e));
   if (st->batch.size() >= journal_batch_events_max) {
     flush(self, st);
     return;
@@ -59,10 +77,24 @@ void enqueue(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_
   if (persist && !st->flush_queued) {
     st->flush_queued = true;
     self->send(self, flush_atom::value, false);
-  } else if (!persist && !st->flush_queued && !st->timer_queued) {
-    st->timer_queued = true;
-    self->delayed_send(self, journal_append_delay, flush_atom::value, true);
+  } else if (!persist && !st->oldest_append) {
+    st->oldest_append = self->clock().now();
+    arm_timer(self, st, journal_append_delay);
   }
+}
+
+// The delay is counted from the oldest append still waiting: a timer armed
+// for appends that a persist's commit has taken since does not commit the
+// ones that came after them early (a commit of a lone start would cost the
+// disk a sync and the next completion its wait), it waits out their delay.
+void on_timer(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st) {
+  st->timer_queued = false;
+  if (!st->oldest_append) return;
+  const auto waited = self->clock().now() - *st->oldest_append;
+  if (waited >= journal_append_delay)
+    flush(self, st);
+  else
+    arm_timer(self, st, std::chrono::ceil<std::chrono::microseconds>(journal_append_delay - waited));
 }
 
 }  // namespace
@@ -72,24 +104,28 @@ caf::behavior sqlite_journal(caf::event_based_actor* self, std::shared_ptr<journ
   st->store = std::move(store);
   self->set_down_handler([=](caf::down_msg& dm) { forget_actor(st->subscribers, dm.source); });
   return {
-      [=](append_atom, const event& e) {
+      // Events by mutable reference: a message sent to one receiver is not
+      // shared, so the event is moved into the batch rather than copied.
+      [=](append_atom, event& e) {
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
         if (!st->failed.empty()) {
           if (sender) self->send(sender, journal_failed_atom::value, st->failed);
           return;
         }
-        if (sender) st->appenders.insert(sender.address());
-        enqueue(self, st, e, /*persist=*/false);
+        if (sender && (st->appenders.empty() || st->appenders.back() != sender.address()))
+          st->appenders.push_back(sender.address());
+        enqueue(self, st, std::move(e), /*persist=*/false);
       },
-      [=](persist_atom, const event& e) -> caf::result<std::uint64_t> {
+      [=](persist_atom, event& e) -> caf::result<std::uint64_t> {
         if (!st->failed.empty()) return failure(st->failed);
         auto rp = self->make_response_promise<std::uint64_t>();
         st->persists.emplace_back(st->batch.size(), rp);
-        enqueue(self, st, e, /*persist=*/true);
+        enqueue(self, st, std::move(e), /*persist=*/true);
         return rp;
       },
       [=](flush_atom, bool from_timer) {
-        (from_timer ? st->timer_queued : st->flush_queued) = false;
+        if (from_timer) return on_timer(self, st);
+        st->flush_queued = false;
         flush(self, st);
       },
       [=](history_atom, const std::string& pipeline) -> caf::result<std::vector<event>> {

@@ -151,6 +151,16 @@ void release_owner_lock(int fd) {
   ::close(fd);  // releases the lock
 }
 
+// One read transaction around `read`: what it counts and the rows it reads
+// are the same snapshot even while a writer commits beside us.
+template <class Read>
+auto in_read_transaction(sqlite3* db, const std::string& path, Read read) -> decltype(read()) {
+  if (!exec(db, "BEGIN")) return journal_error("journal " + path + ": cannot read: " + sqlite_message(db));
+  auto out = read();
+  exec(db, "COMMIT");
+  return out;
+}
+
 }  // namespace
 
 result<std::unique_ptr<journal_store>> journal_store::open(const std::string& path, journal_options opt) {
@@ -430,16 +440,6 @@ result<const journal_store::census*> journal_store::counted() {
     counted_ = std::move(all);
   }
   return &*counted_;
-}
-
-// One read transaction around `read`: what it counts and the rows it reads
-// are the same snapshot even while a writer commits beside us.
-template <class Read>
-auto in_read_transaction(sqlite3* db, const std::string& path, Read read) -> decltype(read()) {
-  if (!exec(db, "BEGIN")) return journal_error("journal " + path + ": cannot read: " + sqlite_message(db));
-  auto out = read();
-  exec(db, "COMMIT");
-  return out;
 }
 
 result<std::vector<event>> journal_store::history(const std::string& pipeline) {
