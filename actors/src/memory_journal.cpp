@@ -9,8 +9,14 @@ namespace {
 struct memory_journal_state {
   std::unordered_map<std::string, std::vector<event>> events;  // by pipeline
   std::size_t count = 0;
+  bool dropped = false;  // an append came past `events_max`: not kept
   std::vector<caf::actor> subscribers;  // told of every event kept
 };
+
+caf::error full(std::size_t events_max) {
+  return caf::make_error(caf::sec::runtime_error,
+                         "the in-memory journal is full (" + std::to_string(events_max) + " events)");
+}
 
 void kept(caf::event_based_actor* self, memory_journal_state& st, const event& e) {
   st.events[e.pipeline].push_back(e);
@@ -29,15 +35,23 @@ caf::behavior memory_journal(caf::event_based_actor* self, std::size_t events_ma
   self->set_down_handler([=](caf::down_msg& dm) { forget_actor(st->subscribers, dm.source); });
   return {
       [=](append_atom, const event& e) {
-        if (st->count >= events_max) return;  // over the bound: not kept
+        if (st->count >= events_max) {  // over the bound: not kept
+          st->dropped = true;
+          return;
+        }
         kept(self, *st, e);
       },
       [=](persist_atom, const event& e) -> caf::result<std::uint64_t> {
-        if (st->count >= events_max)
-          return caf::make_error(caf::sec::runtime_error, "the in-memory journal is full (" +
-                                                              std::to_string(events_max) + " events)");
+        if (st->count >= events_max) return full(events_max);
         kept(self, *st, e);
         return e.seq;
+      },
+      // As the durable journal's: everything sent before is kept (each event
+      // is its own commit); the supervisor's back-pressure asks for it. A
+      // dropped append was not kept, so no longer.
+      [=](journal_sync_atom) -> caf::result<std::uint64_t> {
+        if (st->dropped) return full(events_max);
+        return std::uint64_t(st->count);
       },
       [=](subscribe_atom, const caf::actor& who) {
         self->monitor(who);

@@ -1,19 +1,16 @@
 #include "dairector/actors/supervisor.hpp"
 
 #include <chrono>
-#include <deque>
 
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/process.hpp"
 #include "dairector/plan.hpp"
 #include "dairector/reducer.hpp"
+#include "dispatch.hpp"
 
 namespace dairector::actors {
 
 namespace {
-
-using acquire_atom = caf::atom_constant<caf::atom("dacquire")>;
-using release_atom = caf::atom_constant<caf::atom("drelease")>;
 
 reply ok_reply(const supervisor_actor* self) { return reply{reply::ok, {}, self->state.state.seq()}; }
 
@@ -79,6 +76,53 @@ void install(supervisor_actor* self, const event& e) {
   changed(self, e);
 }
 
+void drive(supervisor_actor* self);
+void journal_failed(supervisor_actor* self, const std::string& why);
+
+// Back-pressure (supervisor.hpp): the journal acknowledged every event up to
+// `seq`. Once the backlog is under the bound again, the driver makes the
+// decisions and starts that waited for it.
+void acknowledged(supervisor_actor* self, std::uint64_t seq);
+
+// Asks the journal to say when everything sent so far is durable, once half
+// the bound is unacknowledged: the answer is usually back before the bound is
+// reached. A sync, not a wait: the supervisor carries on meanwhile.
+void ask_for_sync(supervisor_actor* self) {
+  auto& st = self->state;
+  if (st.sync_asked || st.backlog() < (st.cfg.journal_backlog_events_max + 1) / 2) return;
+  st.sync_asked = true;
+  const std::uint64_t upto = st.state.seq();
+  self->request(st.cfg.journal, caf::infinite, journal_sync_atom::value)
+      .then(
+          [=](std::uint64_t) {
+            self->state.sync_asked = false;
+            acknowledged(self, upto);
+          },
+          [=](caf::error& err) {
+            self->state.sync_asked = false;
+            journal_failed(self, describe(err));
+          });
+}
+
+void acknowledged(supervisor_actor* self, std::uint64_t seq) {
+  auto& st = self->state;
+  const bool was_behind = st.behind();
+  st.durable_seq = std::max(st.durable_seq, seq);
+  ask_for_sync(self);  // for what was sent since the sync was asked
+  if (was_behind && !st.behind()) drive(self);
+}
+
+// A client command past the bound: refused, nothing applied.
+std::optional<reply> refuse_if_behind(const supervisor_actor* self) {
+  const auto& st = self->state;
+  if (!st.behind()) return std::nullopt;
+  return reply{reply::behind,
+               "the journal is " + std::to_string(st.backlog()) + " events behind pipeline '" + st.cfg.pipeline +
+                   "' (the bound is " + std::to_string(st.cfg.journal_backlog_events_max) +
+                   "): retry once it catches up",
+               st.state.seq()};
+}
+
 // Memory first, then the journal without waiting (rule 4): starts, cancels,
 // context changes and the supervisor's own decisions. Applied in place: no
 // copy unless a watcher still holds parts of the state.
@@ -86,120 +130,12 @@ void install(supervisor_actor* self, const event& e) {
 // can rely on it being queued for disk.
 std::optional<error> record(supervisor_actor* self, const event& e) {
   if (auto err = apply_in_place(self->state.state, e)) return err;
-  if (self->state.cfg.journal) self->send(self->state.cfg.journal, append_atom::value, e);
+  if (self->state.cfg.journal) {
+    self->send(self->state.cfg.journal, append_atom::value, e);
+    ask_for_sync(self);
+  }
   changed(self, e);
   return std::nullopt;
-}
-
-void release_slot(supervisor_actor* self, live_run& r) {
-  if (r.holds_slot && self->state.cfg.gate) self->send(self->state.cfg.gate, release_atom::value);
-  r.holds_slot = false;
-}
-
-void send_job(supervisor_actor* self, std::uint64_t run, job j) {
-  auto& st = self->state;
-  const run_spec& rs = st.cfg.spec->stages()[j.stage_index].run;
-  caf::actor worker = worker_for(self, *st.cfg.workers, st.shared_workers, rs);
-  st.runs[run].worker = worker;
-  self->send(worker, std::move(j));
-}
-
-// A run on this process's workers, after a slot of the command limit.
-void dispatch_local(supervisor_actor* self, stage_index i, std::uint64_t run, job j) {
-  auto& st = self->state;
-  if (st.cfg.spec->stages()[i].run.what != run_spec::kind::command || !st.cfg.gate) {
-    send_job(self, run, std::move(j));
-    return;
-  }
-  // A command waits for a slot under the global limit; it may be fenced meanwhile.
-  self->request(st.cfg.gate, caf::infinite, acquire_atom::value)
-      .then(
-          [=](caf::ok_atom) mutable {
-            auto& s = self->state;
-            auto it = s.runs.find(run);
-            if (it == s.runs.end() || !s.state.is_live_run(i, run)) {
-              self->send(s.cfg.gate, release_atom::value);
-              if (it != s.runs.end() && !it->second.worker) s.runs.erase(it);
-              return;
-            }
-            it->second.holds_slot = true;
-            send_job(self, run, std::move(j));
-          },
-          [=](caf::error&) {
-            // No gate: run without a slot rather than never.
-            auto& s = self->state;
-            if (s.state.is_live_run(i, run)) send_job(self, run, j);
-          });
-}
-
-// The stage's run object as JSON text: what a worker process parses.
-const std::string& run_text(supervisor_actor* self, stage_index i) {
-  auto& st = self->state;
-  if (st.run_texts.empty()) {
-    const json doc = st.cfg.spec->to_json();
-    st.run_texts.resize(st.cfg.spec->size());
-    for (const auto& stage : doc["stages"]) {
-      stage_index k = st.cfg.spec->find(stage["name"].get<std::string>());
-      if (k != no_stage) st.run_texts[k] = stage["run"].dump();
-    }
-  }
-  return st.run_texts[i];
-}
-
-// A run on a worker process: the job's values go as text.
-void send_remote(supervisor_actor* self, stage_index i, std::uint64_t run, const caf::actor& worker, job j) {
-  auto& st = self->state;
-  live_run& r = st.runs[run];
-  r.worker = worker;
-  r.remote = true;
-  const auto addr = worker.address();
-  if (std::find(st.remote_workers.begin(), st.remote_workers.end(), addr) == st.remote_workers.end()) {
-    st.remote_workers.push_back(addr);
-    self->monitor(worker);  // a dead or hung worker process: its runs are interrupted
-  }
-  j.run_spec = run_text(self, i);
-  j.input = j.input_value->dump();
-  j.input_value.reset();
-  j.spec_value.reset();
-  self->send(worker, std::move(j));
-}
-
-void dispatch(supervisor_actor* self, stage_index i) {
-  auto& st = self->state;
-  const pipeline_spec& spec = *st.cfg.spec;
-  const std::uint64_t run = st.state.stage(i).run;
-  job j;
-  j.pipeline = st.cfg.pipeline;
-  j.stage = spec[i].name;
-  j.stage_index = i;
-  j.run = run;
-  j.attempt = st.state.stage(i).attempt;
-  j.workdir = st.cfg.workdir;
-  j.input_value = std::make_shared<const json>(handler_input(st.state, i));
-  j.spec_value = st.cfg.spec;
-  st.runs[run].stage = i;
-  if (!st.cfg.registry) {
-    dispatch_local(self, i, run, std::move(j));
-    return;
-  }
-  // The registry names a worker process with a free slot, or none (run here).
-  self->request(st.cfg.registry, caf::infinite, assign_atom::value, spec[i].name)
-      .then(
-          [=](caf::actor& worker) mutable {
-            auto& s = self->state;
-            auto it = s.runs.find(run);
-            if (it == s.runs.end() || !s.state.is_live_run(i, run)) {  // fenced while waiting
-              if (worker) self->send(s.cfg.registry, unassign_atom::value, worker);
-              if (it != s.runs.end() && !it->second.worker) s.runs.erase(it);
-              return;
-            }
-            if (worker) send_remote(self, i, run, worker, std::move(j));
-            else dispatch_local(self, i, run, std::move(j));
-          },
-          [=](caf::error&) mutable {
-            // No registry any more: run here rather than never.
-            if (self->state.state.is_live_run(i, run)) dispatch_local(self, i, run, std::move(j));
-          });
 }
 
 std::optional<error> start_stage(supervisor_actor* self, stage_index i, const std::string& by) {
@@ -213,11 +149,12 @@ std::optional<error> start_stage(supervisor_actor* self, stage_index i, const st
 
 // The driver: settle what the pipeline owes, then start everything startable
 // (parallel branches in parallel). The lock is the core's: nothing is
-// startable while a confirmation is pending.
+// startable while a confirmation is pending. Past the journal's bound it
+// stops where it is; `acknowledged` runs it again (supervisor.hpp).
 void drive(supervisor_actor* self) {
   auto& st = self->state;
   if (!st.journal_error.empty()) return;
-  for (int guard = 0; guard < 1000; ++guard) {
+  for (int guard = 0; guard < 1000 && !st.behind(); ++guard) {
     auto owed = next_system_event(st.state);
     if (!owed) break;
     event e = make_event(self, owed->type, st.cfg.by);
@@ -227,7 +164,10 @@ void drive(supervisor_actor* self) {
     if (record(self, e)) break;  // cannot happen: the plan proposes legal events
   }
   if (!st.cfg.drive) return;  // owed decisions are settled; starts are left to requests
-  for (stage_index i : startable(st.state)) start_stage(self, i, st.cfg.by);
+  for (stage_index i : startable(st.state)) {
+    if (st.behind()) return;
+    start_stage(self, i, st.cfg.by);
+  }
 }
 
 // The journal lost a write: nothing unacknowledged was applied, but memory
@@ -286,6 +226,7 @@ void on_result(supervisor_actor* self, stage_result& r) {
   self->request(st.cfg.journal, caf::infinite, persist_atom::value, e)
       .await(
           [=](std::uint64_t) {
+            self->state.durable_seq = e.seq;  // and all before it (supervisor.hpp)
             install(self, e);
             drive(self);
           },
@@ -335,6 +276,7 @@ void recover(supervisor_actor* self) {
   auto& st = self->state;
   st.state = std::move(*st.cfg.recovered);
   st.cfg.recovered.reset();
+  st.durable_seq = st.state.seq();  // read back from the journal
   st.cfg.spec = st.state.spec_ptr();  // the journal's spec is the pipeline's
   st.cfg.pipeline = st.state.pipeline();
   for (stage_index i = 0; i < st.state.size(); ++i) {
@@ -363,6 +305,7 @@ reply unknown_stage(supervisor_actor* self, const std::string& name) {
 
 caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
   if (!cfg.workers) cfg.workers = std::make_shared<local_workers>();
+  cfg.journal_backlog_events_max = std::max<std::uint64_t>(1, cfg.journal_backlog_events_max);
   self->state.cfg = std::move(cfg);
   for (const auto& w : self->state.cfg.watchers) {
     self->state.watchers.push_back(w);
@@ -392,6 +335,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
         if (i == no_stage) return unknown_stage(self, stage);
         if (!self->state.journal_error.empty())
           return reply{reply::unavailable, self->state.journal_error, self->state.state.seq()};
+        if (auto r = refuse_if_behind(self)) return *r;
         if (auto err = start_stage(self, i, by)) return refusal(self, *err);
         return ok_reply(self);
       },
@@ -407,6 +351,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
         }
       },
       [=](cancel_atom, const std::string& stage, const std::string& by) -> reply {
+        if (auto r = refuse_if_behind(self)) return *r;
         event e = make_event(self, event_type::stage_cancelled, by);
         if (!stage.empty()) {
           e.stage = find_stage(self, stage);
@@ -425,6 +370,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
         if (value.is_discarded())
           return reply{reply::invalid, "the context is not valid JSON", self->state.state.seq()};
         e.payload = std::make_shared<const json>(std::move(value));
+        if (auto r = refuse_if_behind(self)) return *r;
         if (auto err = record(self, e)) return refusal(self, *err);
         drive(self);
         return ok_reply(self);
@@ -432,6 +378,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
       [=](resolve_atom, bool approved, const std::string& note, const std::string& by) -> reply {
         const confirmation* c = self->state.state.pending();
         if (!c) return reply{reply::refused, "no confirmation is pending", self->state.state.seq()};
+        if (auto r = refuse_if_behind(self)) return *r;
         event e = make_event(self, event_type::confirmation_resolved, by);
         e.stage = c->stage;
         e.approved = approved;
@@ -445,6 +392,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
         if (!st.cfg.journal)
           return reply{reply::unavailable, "rollback needs a journal (this pipeline is in memory only)",
                        st.state.seq()};
+        if (auto r = refuse_if_behind(self)) return *r;
         auto rp = self->make_response_promise<reply>();
         self->request(st.cfg.journal, caf::infinite, history_atom::value, st.cfg.pipeline)
             .await(
@@ -485,32 +433,6 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
 
 const supervisor_state& inspect_supervisor(const caf::actor& a) {
   return dynamic_cast<supervisor_actor&>(*caf::actor_cast<caf::abstract_actor*>(a)).state;
-}
-
-caf::behavior command_gate(caf::event_based_actor* self, std::size_t limit) {
-  struct gate_state {
-    std::size_t used = 0;
-    std::deque<caf::response_promise> waiting;
-  };
-  auto st = std::make_shared<gate_state>();
-  return {
-      [=](acquire_atom) -> caf::result<caf::ok_atom> {
-        if (st->used < limit) {
-          ++st->used;
-          return caf::ok_atom::value;
-        }
-        st->waiting.push_back(self->make_response_promise());
-        return caf::delegated<caf::ok_atom>{};
-      },
-      [=](release_atom) {
-        if (!st->waiting.empty()) {
-          st->waiting.front().deliver(caf::ok_atom::value);  // the slot passes on
-          st->waiting.pop_front();
-        } else if (st->used > 0) {
-          --st->used;
-        }
-      },
-  };
 }
 
 void register_message_types(caf::actor_system_config& cfg) {

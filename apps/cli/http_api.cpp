@@ -44,8 +44,13 @@ constexpr std::size_t by_chars_max = 256;
 constexpr std::size_t http_threads = 16;
 static_assert(http::streams_max < static_cast<int>(http_threads));
 constexpr const char* default_by = "user:http";
+constexpr int retry_after_s = 1;  // a journal commits many times a second: try again soon
 
 // A supervisor's refusal as an error (the HTTP status follows from its code).
+// `behind` (back-pressure: the journal is too many events behind the
+// pipeline, supervisor.hpp) is a 503 like a journal that is unavailable,
+// with Retry-After (see `control`): the same request succeeds once it has
+// caught up. The CLI's --server turns any 503 into exit 5.
 error refusal(const da::reply& r) {
   switch (r.code) {
     case da::reply::refused: return make_error(errc::refused, r.message);
@@ -181,7 +186,10 @@ struct http_api::impl {
     if (!sup) return send_error(res, sup.err());
     auto r = ask<da::reply>(self, *sup, errc::not_found, std::forward<Ts>(request)...);
     if (!r) return send_error(res, r.err());
-    if (!r->is_ok()) return send_error(res, refusal(*r));
+    if (!r->is_ok()) {
+      if (r->code == da::reply::behind) res.set_header("Retry-After", std::to_string(retry_after_s));
+      return send_error(res, refusal(*r));
+    }
     auto s = ask<system_state>(self, *sup, errc::not_found, da::state_atom::value);
     if (!s) return send_error(res, s.err());
     send_json(res, 200, state_to_json(*s));

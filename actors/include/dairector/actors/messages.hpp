@@ -40,9 +40,14 @@ using unassign_atom = caf::atom_constant<caf::atom("dunassign")>;
 using lost_atom = caf::atom_constant<caf::atom("dlost")>;
 using kill_atom = caf::atom_constant<caf::atom("dkill")>;
 
-/// What a supervisor answers to every request.
+/// What a supervisor answers to every request. `behind` is back-pressure:
+/// the journal is too many of the pipeline's events behind (supervisor.hpp,
+/// `journal_backlog_events_max`); nothing was applied, and the same request
+/// succeeds once the journal catches up (HTTP 503 with Retry-After, CLI exit 5).
 struct reply {
-  enum code_t : std::uint8_t { ok = 0, refused = 1, blocked = 2, not_found = 3, invalid = 4, unavailable = 5 };
+  enum code_t : std::uint8_t {
+    ok = 0, refused = 1, blocked = 2, not_found = 3, invalid = 4, unavailable = 5, behind = 6
+  };
   std::uint8_t code = ok;
   std::string message;   // the reason when not ok
   std::uint64_t seq = 0; // the pipeline's seq after the request

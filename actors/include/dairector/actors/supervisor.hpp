@@ -25,6 +25,25 @@
 // the supervisor handles nothing else until the journal confirms it durable
 // (`request(...).await`), and only then applies it, tells watchers and starts
 // what became startable.
+//
+// Back-pressure (STYLE.md habit 8): the supervisor's backlog is the number of
+// its events sent to the journal and not yet known durable. A persist's answer
+// covers everything the supervisor sent before it (one sender, so FIFO; the
+// journal commits in arrival order), and so does the answer to a
+// (journal_sync_atom) it asks once half the bound is unacknowledged. At
+// `journal_backlog_events_max` (1) client commands — start, cancel, context,
+// resolve, rollback — are refused with `reply::behind` ("the journal is N
+// events behind ...: retry"), and (2) the supervisor's own decisions (owed
+// settlements, automatic starts) stay in the state, which already says what is
+// owed and startable, until an answer brings the backlog under the bound; then
+// the driver runs again. Nothing is dropped or queued, and seqs are assigned
+// only when an event is applied, so history keeps its order (rules 4 and 5
+// unchanged). What cannot be refused is still recorded past the bound: a
+// worker's result (a completion is persisted and acknowledges the whole
+// backlog; a fenced one is recorded discarded) and a worker's death
+// (interrupted) — at most one each per run started, and runs are started only
+// under the bound. So the journal holds at most about `journal_backlog_events_max`
+// events per pipeline.
 #pragma once
 
 #include <algorithm>
@@ -42,6 +61,13 @@
 #include "dairector/spec.hpp"
 
 namespace dairector::actors {
+
+/// The default bound on a pipeline's backlog (events sent to the journal and
+/// not yet known durable). Big enough that a journal that keeps up never
+/// refuses a client (a pipeline's own loop acknowledges its backlog at every
+/// completion, a few events apart), small enough that 1,000 pipelines on one
+/// stalled journal queue at most about a million events.
+inline constexpr std::uint64_t journal_backlog_events_max_default = 1'024;
 
 struct supervisor_config {
   std::string pipeline;                        // its id
@@ -61,6 +87,8 @@ struct supervisor_config {
   /// that were started and never ended are recorded `stage_interrupted` and
   /// become startable again.
   std::optional<system_state> recovered;
+  /// Back-pressure (above): at least 1.
+  std::uint64_t journal_backlog_events_max = journal_backlog_events_max_default;
 };
 
 struct live_run {
@@ -104,6 +132,11 @@ struct supervisor_state {
   std::string journal_error;  // set once the journal failed: no more starts
   std::vector<std::string> run_texts;          // each stage's run object as JSON text, for remote jobs
   std::vector<caf::actor_addr> remote_workers; // monitored (once each) until they go down
+  std::uint64_t durable_seq = 0;  // the journal acknowledged every event up to it
+  bool sync_asked = false;        // a (journal_sync_atom) is out: at most one
+  /// Events sent to the journal and not yet known durable (0 without a journal).
+  std::uint64_t backlog() const { return cfg.journal ? state.seq() - durable_seq : 0; }
+  bool behind() const { return backlog() >= cfg.journal_backlog_events_max; }
 };
 
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
