@@ -1,19 +1,31 @@
 #!/bin/bash
-# Every benchmark in one command (issue 6, first step): builds in Release and
-# runs the reducer, the supervisors in memory, the durable journal and the
-# worker processes, each beside its baselines in the same process run, and
-# writes their JSON into one results file.
-#   bash tools/bench.sh            the full runs (~5 min on 2 cores)
-#   bash tools/bench.sh --quick    the CI smoke runs (~30 s)
+# The performance report in one command (issue 6): builds in Release, runs every
+# benchmark (reducer, supervisors in memory, durable journal, worker processes,
+# cost growth), each beside its baselines in the same process run, and writes
+# one results file plus a markdown report with gnuplot charts.
+#   bash tools/bench.sh              the full runs (~12 min on 2 cores)
+#   bash tools/bench.sh --quick      smoke sizes (~1 min of runs; large points "not run")
+#   bash tools/bench.sh --publish    also copy the results and charts into
+#                                    docs/performance/ and regenerate the README's
+#                                    performance section from them
 # Output: bench-results/results.json ({"machine": ..., "reducer": ..., "actors":
-# ..., "journal": ..., "workers": ...}) and one file per benchmark beside it.
+# ..., "journal": ..., "workers": ..., "growth": ...}), one file per benchmark
+# beside it, bench-results/report.md and its PNG charts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=()
-[[ "${1:-}" == "--quick" ]] && quick=(--quick)
-bash tools/deps.sh
+publish=false
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=(--quick) ;;
+    --publish) publish=true ;;
+    *) echo "usage: bash tools/bench.sh [--quick] [--publish]" >&2; exit 2 ;;
+  esac
+done
+bash tools/deps.sh gnuplot-nox
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DDAIRECTOR_BENCHMARKS=ON >/dev/null
-cmake --build build -j"$(nproc)" --target reducer_bench actor_bench journal_bench worker_bench dairector
+cmake --build build -j"$(nproc)" --target reducer_bench actor_bench journal_bench worker_bench growth_bench \
+  bench_report dairector
 out=bench-results
 mkdir -p "$out"
 run() {  # NAME COMMAND...: its JSON (stdout) into $out/NAME.json, its table (stderr) shown
@@ -23,14 +35,30 @@ run() {  # NAME COMMAND...: its JSON (stdout) into $out/NAME.json, its table (st
 }
 run reducer ./build/benchmarks/reducer_bench "${quick[@]}"
 run actors ./build/benchmarks/actor_bench "${quick[@]}"
-# The journal writes on the disk of the current folder: the build folder.
+# The journals write on the disk of the current folder: the build folder.
 run journal bash -c "cd build && ./benchmarks/journal_bench ${quick[*]}"
 run workers ./build/benchmarks/worker_bench "${quick[@]}"
+run growth bash -c "cd build && ./benchmarks/growth_bench ${quick[*]}"
+json_string() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 {
-  printf '{\n"machine": {"cpu": "%s", "cores": %s, "kernel": "%s", "commit": "%s", "quick": %s},\n' \
-    "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//; s/"/\\"/g')" "$(nproc)" "$(uname -r)" \
-    "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$([[ ${#quick[@]} -gt 0 ]] && echo true || echo false)"
-  printf '"reducer": %s,\n"actors": %s,\n"journal": %s,\n"workers": %s\n}\n' \
-    "$(cat "$out/reducer.json")" "$(cat "$out/actors.json")" "$(cat "$out/journal.json")" "$(cat "$out/workers.json")"
+  printf '{\n"machine": {"cpu": "%s", "cores": %s, "kernel": "%s", "commit": "%s", "date": "%s", "quick": %s,\n' \
+    "$(json_string "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')")" "$(nproc)" \
+    "$(uname -r)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(date -u +%Y-%m-%dT%H:%MZ)" \
+    "$([[ ${#quick[@]} -gt 0 ]] && echo true || echo false)"
+  printf '  "load_average": "%s", "command": "%s", "results": "%s"},\n' "$(cut -d' ' -f1-3 /proc/loadavg)" \
+    "$(json_string "bash tools/bench.sh $*")" "$out/results.json"
+  for name in reducer actors journal workers growth; do
+    printf '"%s": %s%s\n' "$name" "$(cat "$out/$name.json")" "$([[ $name == growth ]] || echo ,)"
+  done
+  printf '}\n'
 } >"$out/results.json"
-echo "bench: $out/results.json" >&2
+./build/benchmarks/bench_report "$out/results.json" "$out"
+if $publish; then
+  docs=docs/performance
+  mkdir -p "$docs"
+  cp "$out/results.json" "$docs/results.json"
+  ./build/benchmarks/bench_report "$docs/results.json" "$docs" --readme README.md --images "$docs/"
+  rm -f "$docs"/*.dat "$docs"/*.gp
+  echo "bench: published into $docs/ and README.md" >&2
+fi
+echo "bench: $out/results.json, $out/report.md" >&2
