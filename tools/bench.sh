@@ -46,7 +46,7 @@ json_string() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
     "$(uname -r)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(date -u +%Y-%m-%dT%H:%MZ)" \
     "$([[ ${#quick[@]} -gt 0 ]] && echo true || echo false)"
   printf '  "load_average": "%s", "command": "%s", "results": "%s"},\n' "$(cut -d' ' -f1-3 /proc/loadavg)" \
-    "$(json_string "bash tools/bench.sh $*")" "$out/results.json"
+    "$(json_string "bash tools/bench.sh${*:+ $*}")" "$out/results.json"
   for name in reducer actors journal workers growth; do
     printf '"%s": %s%s\n' "$name" "$(cat "$out/$name.json")" "$([[ $name == growth ]] || echo ,)"
   done
