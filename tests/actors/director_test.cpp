@@ -24,6 +24,12 @@ struct real_system {
     register_message_types(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
   }
+  /// A director whose pipelines start nothing by themselves.
+  caf::actor idle_director() {
+    director_config dc;
+    dc.drive = false;
+    return sys->spawn(actors::director, dc);
+  }
 };
 
 std::shared_ptr<const pipeline_spec> two_stages() {
@@ -79,9 +85,7 @@ BOOST_AUTO_TEST_CASE(hosts_ten_thousand_pipelines_to_the_end) {
 BOOST_AUTO_TEST_CASE(refuses_a_duplicate_id_and_an_unknown_pipeline) {
   real_system rs;
   caf::scoped_actor self{*rs.sys};
-  director_config dc;
-  dc.drive = false;
-  auto dir = rs.sys->spawn(actors::director, dc);
+  auto dir = rs.idle_director();
   auto spec = two_stages();
   reply first, second;
   self->request(dir, caf::infinite, create_atom::value, std::string("p-1"), spec, std::string())
@@ -109,9 +113,7 @@ BOOST_AUTO_TEST_CASE(refuses_a_duplicate_id_and_an_unknown_pipeline) {
 BOOST_AUTO_TEST_CASE(stops_after_its_supervisors) {
   real_system rs;
   caf::scoped_actor self{*rs.sys};
-  director_config dc;
-  dc.drive = false;
-  auto dir = rs.sys->spawn(actors::director, dc);
+  auto dir = rs.idle_director();
   std::set<caf::actor_addr> sups;
   for (const char* id : {"p-1", "p-2", "p-3"}) {
     self->request(dir, caf::infinite, create_atom::value, std::string(id), two_stages(), std::string())
