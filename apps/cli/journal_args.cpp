@@ -37,9 +37,9 @@ journal_options journal_args::options(bool read_only) const {
   ::gethostname(host, sizeof host - 1);
   o.owner = "pid " + std::to_string(::getpid()) + " on host " + host;
   // Test seam for fault tests from outside the process: the journal fails
-  // every write after this many commits, as a full disk would.
-  if (const char* n = std::getenv("DAIRECTOR_TEST_JOURNAL_FAIL_AFTER"); n && *n)
-    o.fail_after_commits = std::strtoull(n, nullptr, 10);
+  // every write past this many events, as a full disk would.
+  if (const char* n = std::getenv("DAIRECTOR_TEST_JOURNAL_FAIL_AFTER_EVENTS"); n && *n)
+    o.fail_after_events = std::strtoull(n, nullptr, 10);
   return o;
 }
 

@@ -312,10 +312,12 @@ std::optional<error> journal_store::append(std::span<const event> events) {
   if (opt_.read_only) return journal_error("journal " + path_ + " is open read-only");
   if (failed_) return journal_error("journal " + path_ + " failed earlier; it takes no more writes until reopened");
   if (events.empty()) return std::nullopt;
-  if (opt_.fail_after_commits > 0 && commits_ >= opt_.fail_after_commits) {
+  // The seam counts events, not commits: how group commit happens to batch
+  // must not decide whether (or where) a test's fault happens.
+  if (opt_.fail_after_events > 0 && events_committed_ + events.size() > opt_.fail_after_events) {
     failed_ = true;
     return journal_error("journal " + path_ + ": write failed: injected I/O fault (after " +
-                         std::to_string(commits_) + " commits)");
+                         std::to_string(events_committed_) + " events)");
   }
   // Validate and encode the whole batch before writing any of it. What the
   // batch would change (each pipeline's next seq, a spec it creates) is kept
@@ -388,6 +390,7 @@ std::optional<error> journal_store::append(std::span<const event> events) {
   }
   if (!step_done(commit_)) return fail("commit failed");
   ++commits_;
+  events_committed_ += events.size();
   for (pipeline_info* p : touched_) {
     p->durable = p->next - 1;
     if (p->created) p->spec = std::move(p->created);

@@ -236,11 +236,11 @@ BOOST_FIXTURE_TEST_CASE(a_start_shares_the_commit_of_the_next_completion, sqlite
   BOOST_CHECK(outcome(state()) == pipeline_outcome::done);
 }
 
-// A write fails (the fault seam: the 3rd commit). The completion it carried
+// A write fails (the fault seam: the 3rd event). The completion it carried
 // is never applied, the watchers hear of it, starts are refused; on disk is
 // exactly what was acknowledged, and a new supervisor recovers from it.
 BOOST_AUTO_TEST_CASE(a_failed_write_is_never_acknowledged_and_resume_carries_on) {
-  sqlite_fixture f({.fail_after_commits = 2});
+  sqlite_fixture f({.fail_after_events = 2});
   f.start(two_stage_spec, /*drive=*/false);
   f.settle();  // commit 1: pipeline_created
   f.send_start("a");

@@ -334,13 +334,13 @@ BOOST_AUTO_TEST_CASE(an_injected_write_fault_stops_the_store_and_loses_nothing_d
   run_to_end(h);  // seq 1 … 9
   {
     journal_options opt;
-    opt.fail_after_commits = 3;
+    opt.fail_after_events = 4;
     auto j = must_open(path, opt);
     must_append(*j, slice(h, 1, 1));
     must_append(*j, slice(h, 2, 3));
     must_append(*j, slice(h, 4, 4));
     BOOST_CHECK_EQUAL(j->commits(), 3u);
-    // The 4th commit fails; nothing of it is written.
+    // Events 5 and 6 would pass the 4: the append fails; nothing of it is written.
     JOURNAL_CHECK_CONTAINS(journal_refusal(j->append(slice(h, 5, 6))), "injected I/O fault");
     check_same_events(must_read(*j, "p-1"), slice(h, 1, 4));
     // The store takes no more writes, even ones that would be fine.

@@ -59,9 +59,11 @@ struct journal_options {
   /// Who writes, as data (the core reads no process ids): kept in the lock
   /// file and quoted to a second writer, e.g. "pid 4242 on host build-7".
   std::string owner = "an unnamed process";
-  /// Test seam (fault injection): after this many successful commits every
-  /// further append fails as an I/O error would, writing nothing. 0: never.
-  std::uint64_t fail_after_commits = 0;
+  /// Test seam (fault injection): an append that would take the events this
+  /// store has committed past this many fails as an I/O error would, writing
+  /// nothing, and so does every append after it. Counted in events, not
+  /// commits, so where the fault lands does not depend on batching. 0: never.
+  std::uint64_t fail_after_events = 0;
 };
 
 /// Hashes std::string and std::string_view alike, so that maps keyed by
@@ -148,6 +150,7 @@ private:
   sqlite3_stmt* history_ = nullptr;
   int lock_fd_ = -1;
   std::uint64_t commits_ = 0;
+  std::uint64_t events_committed_ = 0;  // by this store, for the fault seam
   std::uint64_t appends_ = 0;  // numbers the appends (pipeline_info::batch)
   bool failed_ = false;  // a commit failed: memory and disk may differ, so no more writes
   std::unordered_map<std::string, pipeline_info, string_hash, std::equal_to<>> pipelines_;
