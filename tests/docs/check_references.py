@@ -3,8 +3,9 @@
 
 Reads every file of the repository (the ones git tracks, or every file but
 build output when this is not a git checkout) and checks:
-- `docs/FILE` and `docs/FILE#anchor`, `README.md#anchor` anywhere (code,
-  comments, scripts, docs): the file exists and has that anchor;
+- a path under docs/ (with or without `#` and an anchor) and the README with
+  an anchor, anywhere (code, comments, scripts, docs): the file exists and
+  has that anchor;
 - in Markdown, every relative link `[text](path#anchor)` and `(#anchor)`;
 - no file cites the design notes that were never part of the repository
   (the contract, design, style and CAF notes by their old file names).
