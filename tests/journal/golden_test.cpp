@@ -28,7 +28,7 @@ constexpr const char* golden_name = "v1-example";
 constexpr std::int64_t golden_epoch_ms = 1'798'761'600'000;  // 2027-01-01T00:00:00.000Z
 constexpr std::int64_t golden_tick_ms = 250;                 // between two events of the journal
 
-fs::path checked_in_dir() { return fs::path(__FILE__).parent_path() / "golden"; }
+fs::path checked_in_dir() { return fs::path(DAIRECTOR_TESTS_DIR) / "journal" / "golden"; }
 
 /// a → {b, c} → d, where b fails once and is started again.
 history diamond_story(std::string id) {
