@@ -5,24 +5,13 @@
 #include <algorithm>
 #include <cctype>
 
+#include "cli/http_connection.hpp"
 #include "cli/net_args.hpp"
 #include "dairector/actors/registry.hpp"
 
 namespace dairector::cli::http {
 
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
-}
 
 // An address literal cannot be re-pointed by DNS: only names can rebind.
 bool is_address_literal(const std::string& host) {

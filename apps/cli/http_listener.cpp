@@ -9,9 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cerrno>
-#include <climits>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -19,13 +17,13 @@
 #include <thread>
 #include <vector>
 
+#include "cli/http_connection.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace dairector::cli::http {
 
 namespace {
-
-using steady = std::chrono::steady_clock;
 
 // Bounds (see the header).
 constexpr std::size_t body_bytes_per_extra_second = 64u << 10;
@@ -36,137 +34,11 @@ constexpr std::size_t large_bodies_bytes_max = 64u << 20;
 constexpr std::size_t requests_per_connection_max = 100;
 constexpr std::size_t recv_bytes_max = 64u << 10;
 constexpr std::size_t accepts_per_round_max = 64;
-constexpr auto write_wait_max = 5s;   // an answer's bytes find no room for this long: the client is gone
+constexpr auto write_wait_max = 5000ms;  // an answer's bytes find no room for this long: the client is gone
 constexpr auto linger_time_max = 2s;  // after a refusal, the rest of the request is read and dropped this long
 constexpr auto poll_wait_max = 1s;
 
-int ms_until(steady::time_point t) {
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - steady::now()).count();
-  return static_cast<int>(std::clamp<std::int64_t>(ms, 0, INT_MAX));
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
-}
-
-// One client connection: in the gate while its request arrives, in the pool
-// while it is answered.
-struct connection {
-  connection(int f, std::atomic<std::size_t>& budget) : fd(f), budget_(budget) {}
-  ~connection() {
-    release();
-    ::close(fd);
-  }
-  connection(const connection&) = delete;
-  connection& operator=(const connection&) = delete;
-
-  // Starts waiting for the next request (its bytes may already be in `buf`).
-  void next_request(steady::time_point now) {
-    scanned = head_end = request_end = 0;
-    body_buffered = true;
-    since = now;
-    deadline = now + request_time_max;
-  }
-  void release() {
-    budget_ -= reserved;
-    reserved = 0;
-  }
-
-  int fd;
-  std::string buf;              // the request's bytes from its first on (and what a client sent after it)
-  std::size_t scanned = 0;      // where the search for the head's end goes on
-  std::size_t head_end = 0;     // past the head's blank line; 0: not all here yet
-  std::size_t request_end = 0;  // past the body: all of it is in `buf` once buf.size() reaches this
-  bool body_buffered = true;    // false: a body over the limit, not collected (the answer closes the connection)
-  bool lingering = false;       // refused: reading what still comes, until the client closes or linger_time_max
-  std::size_t served = 0;       // requests answered on this connection
-  std::size_t reserved = 0;     // bytes of the large-body budget this request holds
-  steady::time_point since, deadline;
-
- private:
-  std::atomic<std::size_t>& budget_;
-};
 using connection_ptr = std::unique_ptr<connection>;
-
-// httplib reads the request from `buf` (the gate collected all of it) and
-// writes the answer to the socket, giving up when a client takes no bytes
-// for write_wait_max.
-class connection_stream final : public httplib::Stream {
- public:
-  explicit connection_stream(connection& c) : c_(c) {}
-
-  bool is_readable() const override { return pos_ < c_.buf.size() || wait(POLLIN, c_.deadline); }
-  bool is_writable() const override { return wait(POLLOUT, steady::now() + write_wait_max); }
-
-  ssize_t read(char* ptr, size_t size) override {
-    if (pos_ < c_.buf.size()) {
-      const std::size_t n = std::min(size, c_.buf.size() - pos_);
-      std::memcpy(ptr, c_.buf.data() + pos_, n);
-      pos_ += n;
-      return static_cast<ssize_t>(n);
-    }
-    // httplib asks for more than the gate framed: not expected, so the
-    // connection is not kept; still bounded by the request's deadline.
-    beyond_ = true;
-    while (wait(POLLIN, c_.deadline)) {
-      const ssize_t n = ::recv(c_.fd, ptr, size, 0);
-      if (n >= 0 || (errno != EAGAIN && errno != EINTR)) return n;
-    }
-    return -1;
-  }
-
-  ssize_t write(const char* ptr, size_t size) override {
-    const auto until = steady::now() + write_wait_max;
-    while (wait(POLLOUT, until)) {
-      const ssize_t n = ::send(c_.fd, ptr, size, MSG_NOSIGNAL);
-      if (n >= 0 || (errno != EAGAIN && errno != EINTR)) return n;
-    }
-    return -1;
-  }
-
-  void get_remote_ip_and_port(std::string& ip, int& port) const override { name(::getpeername, ip, port); }
-  void get_local_ip_and_port(std::string& ip, int& port) const override { name(::getsockname, ip, port); }
-  socket_t socket() const override { return c_.fd; }
-
-  std::size_t consumed() const { return pos_; }
-  bool read_beyond() const { return beyond_; }
-
- private:
-  bool wait(short events, steady::time_point until) const {
-    for (;;) {
-      if (steady::now() >= until) return false;
-      pollfd p{c_.fd, events, 0};
-      const int r = ::poll(&p, 1, ms_until(until));
-      if (r > 0) return true;  // ready, or an error that recv/send then report
-      if (r < 0 && errno != EINTR) return false;
-    }
-  }
-
-  template <class F>
-  void name(F get, std::string& ip, int& port) const {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    char host[NI_MAXHOST] = {}, serv[NI_MAXSERV] = {};
-    if (get(c_.fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
-        ::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, serv, sizeof serv,
-                      NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-      ip = host;
-      port = std::atoi(serv);
-    }
-  }
-
-  connection& c_;
-  std::size_t pos_ = 0;
-  bool beyond_ = false;
-};
 
 }  // namespace
 
@@ -197,7 +69,7 @@ struct listener::impl {
 
   void gate();
   void accept_all(steady::time_point now);
-  bool receive(connection& c, steady::time_point now);
+  bool receive(connection& c);
   bool frame(connection_ptr& c, steady::time_point now);
   void refuse(connection& c, int status, const char* reason, const std::string& sentence, steady::time_point now,
               const std::string& headers = "");
@@ -213,18 +85,18 @@ void listener::impl::gate() {
   std::vector<pollfd> fds;
   while (!stopping) {
     auto now = steady::now();
+    std::vector<connection_ptr> back;
     {
       std::lock_guard<std::mutex> lock(m);
-      for (auto& c : returned) {
-        if (!c->lingering) c->next_request(now);
-        waiting.push_back(std::move(c));
-      }
-      returned.clear();
+      back.swap(returned);
     }
-    // A returned connection may hold its next request already (pipelining).
-    for (auto& c : waiting)
-      if (c && !c->lingering && c->head_end == 0 && !c->buf.empty()) frame(c, now);
-    std::erase(waiting, nullptr);
+    for (auto& c : back) {
+      if (!c->lingering) {
+        c->next_request(now, now + request_time_max);
+        frame(c, now);  // its next request may be here already (pipelining)
+      }
+      if (c) waiting.push_back(std::move(c));
+    }
 
     fds.clear();
     const bool accepting = now >= accept_paused_until;
@@ -246,7 +118,7 @@ void listener::impl::gate() {
     for (std::size_t i = 0; i + 2 < fds.size(); ++i) {
       auto& c = waiting[i];
       if (!(fds[i + 2].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      if (!receive(*c, now)) c.reset();
+      if (!receive(*c)) c.reset();
       else if (!c->lingering) frame(c, now);
     }
     std::erase(waiting, nullptr);
@@ -290,14 +162,14 @@ void listener::impl::accept_all(steady::time_point now) {
       waiting.erase(oldest);
     }
     auto c = std::make_unique<connection>(fd, budget);
-    c->next_request(now);
+    c->next_request(now, now + request_time_max);
     waiting.push_back(std::move(c));
   }
 }
 
 // Reads what arrived, at most up to the end of the request being collected.
 // False: the connection is over (closed by the client, or an error).
-bool listener::impl::receive(connection& c, steady::time_point) {
+bool listener::impl::receive(connection& c) {
   if (c.lingering) {
     char scratch[16384];
     const ssize_t n = ::recv(c.fd, scratch, sizeof scratch, 0);
@@ -326,61 +198,29 @@ bool listener::impl::frame(connection_ptr& c, steady::time_point now) {
       return false;
     }
     c->head_end = at + 4;
-    const std::string_view head(c->buf.data(), at);
-    const std::string method(head.substr(0, head.find(' ')));
-    std::optional<std::string> length;
-    bool chunked = false, conflicting = false;
-    std::size_t expect_at = std::string::npos;
-    for (std::size_t line = head.find("\r\n"); line != std::string_view::npos;) {
-      const std::size_t start = line + 2, end = std::min(head.find("\r\n", start), head.size());
-      const std::string_view text = head.substr(start, end - start);
-      const std::string name = lower(text.substr(0, text.find(':')));
-      const std::string value = text.find(':') == std::string_view::npos
-                                    ? std::string()
-                                    : lower(trim(text.substr(text.find(':') + 1)));
-      if (name == "content-length") {
-        conflicting = conflicting || (length && *length != value);
-        length = value;
-      } else if (name == "transfer-encoding") {
-        chunked = true;
-      } else if (name == "expect" && value == "100-continue") {
-        expect_at = start;
-      }
-      line = end < head.size() ? end : std::string_view::npos;
-    }
-    std::string wrong;  // why the request cannot be framed
-    int status = 0;
-    if (chunked) {
-      status = 411, wrong = "send the body with a Content-Length: a chunked (or otherwise encoded) body is not accepted";
-    } else if (conflicting || (length && (length->empty() || length->size() > 19 ||
-                                          length->find_first_not_of("0123456789") != std::string::npos))) {
-      status = 400, wrong = "the Content-Length is not one number of bytes";
-    } else if (!length && (method == "POST" || method == "PUT" || method == "PATCH")) {
-      status = 411, wrong = "a " + method + " needs a body with a Content-Length (send at least {})";
-    }
-    if (status) {
-      refuse(*c, status, status == 411 ? "Length Required" : "Bad Request", wrong, now);
+    const head_facts head = read_head(std::string_view(c->buf.data(), at));
+    if (head.problem_status) {
+      refuse(*c, head.problem_status, head.problem_status == 411 ? "Length Required" : "Bad Request", head.problem,
+             now);
       return false;
     }
-    const std::size_t body = length ? static_cast<std::size_t>(std::stoull(*length)) : 0;
+    const std::uint64_t body = head.body_bytes;
     // httplib would send its own 100 Continue: the header is renamed (same
     // length, the head stays as framed), and the gate invites the body itself.
+    const std::size_t expect_at = head.expect_continue_at;
     if (expect_at != std::string::npos) c->buf.replace(expect_at, 6, "X-Seen");
     if (body > cfg.body_bytes_max) {
       c->body_buffered = false;  // the router refuses it (413, or an earlier check) without reading it
       c->request_end = c->head_end;
     } else {
       if (body > small_body_bytes_max) {
-        const std::size_t need = body - small_body_bytes_max;
-        if (budget + need > large_bodies_bytes_max) {
+        if (!c->reserve(static_cast<std::size_t>(body) - small_body_bytes_max, large_bodies_bytes_max)) {
           refuse(*c, 503, "Service Unavailable", "the server is receiving other large bodies; try again", now,
                  "Retry-After: 1\r\n");
           return false;
         }
-        budget += need;
-        c->reserved = need;
       }
-      c->request_end = c->head_end + body;
+      c->request_end = c->head_end + static_cast<std::size_t>(body);
       c->deadline += std::chrono::seconds(static_cast<std::int64_t>(body / body_bytes_per_extra_second));
       if (expect_at != std::string::npos && c->buf.size() < c->request_end) {
         static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -434,7 +274,7 @@ void listener::impl::work() {
 }
 
 void listener::impl::answer(connection_ptr c) {
-  connection_stream strm(*c);
+  connection_stream strm(*c, write_wait_max);
   // The last answer on a connection says `Connection: close`.
   const bool last = stopping || !c->body_buffered || c->served + 1 >= requests_per_connection_max;
   bool closed = false, ok = false;
