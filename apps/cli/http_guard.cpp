@@ -76,13 +76,20 @@ result<guard> guard::make(guard_config cfg) {
   g.bound_ = host.find(':') != std::string::npos && !host.starts_with("[") ? "[" + host + "]" : host;
   g.wildcard_ = is_wildcard(g.bound_);
   g.loopback_ = is_loopback(host);
-  for (const std::string& name : g.cfg_.names) {
-    auto a = parse_authority(name, 0);
-    if (!a || a->host.empty())
-      return make_error(errc::refused, "--http-host '" + name + "' is not NAME or NAME:PORT");
-    g.names_.push_back(std::move(*a));
-  }
+  auto names = parse_names(g.cfg_.names);
+  if (!names) return names.err();
+  g.names_ = std::move(*names);
   return g;
+}
+
+result<std::vector<authority>> parse_names(const std::vector<std::string>& names) {
+  std::vector<authority> out;
+  for (const std::string& name : names) {
+    auto a = parse_authority(name, 0);
+    if (!a) return make_error(errc::refused, "--http-host '" + name + "' is not NAME or NAME:PORT");
+    out.push_back(std::move(*a));
+  }
+  return out;
 }
 
 bool guard::names_this_server(const authority& a) const {

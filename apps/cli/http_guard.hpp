@@ -37,6 +37,9 @@ struct authority {
 /// "host", "host:port", "[v6]", "[v6]:port" (`default_port` when none).
 std::optional<authority> parse_authority(std::string_view text, std::uint16_t default_port);
 
+/// `serve --http-host` values: each NAME or NAME:PORT (port 0: any).
+result<std::vector<authority>> parse_names(const std::vector<std::string>& names);
+
 struct guard_config {
   std::string token;         // the server's token (never empty)
   std::string bound_host;    // the address the API listens on, as given ("0.0.0.0", "::": every address)

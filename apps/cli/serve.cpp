@@ -19,6 +19,7 @@
 #include "cli/clean_stop.hpp"
 #include "cli/commands.hpp"
 #include "cli/http_api.hpp"
+#include "cli/http_guard.hpp"
 #include "cli/journal_args.hpp"
 #include "cli/net_args.hpp"
 #include "dairector/actors/director.hpp"
@@ -83,6 +84,7 @@ int serve(const serve_options& opt) {
   if (!listen) return report("serve", listen.err());
   auto http = parse_endpoint(opt.http, opt.net.allow_remote, "--http");
   if (!http) return report("serve", http.err());
+  if (auto names = http::parse_names(opt.http_hosts); !names) return report("serve", names.err());
   auto token = read_token(opt.net.token_file, /*create=*/true);
   if (!token) return report("serve", token.err());
   caf::actor_system_config cfg;
