@@ -1,27 +1,25 @@
-// The HTTP control API (CONTRACT.md §6) on cpp-httplib. Each request runs on
-// one of httplib's pool threads with a scoped actor of its own and becomes one
+// The HTTP control API (CONTRACT.md §6) on cpp-httplib. Each request, once it
+// has arrived whole (http_listener.hpp) and passed the checks of who may call
+// (http_guard.hpp), runs on a pool thread with a scoped actor of its own and becomes one
 // message to the director or to a supervisor (mailbox order stays the order of
 // history); the answer is turned into JSON. Nothing here holds pipeline state.
 // The event stream is in http_stream.cpp, what both share in http_support.hpp.
 #include "cli/http_api.hpp"
+#include "cli/http_guard.hpp"
+#include "cli/http_listener.hpp"
 #include "cli/http_support.hpp"
-#include "cli/net_args.hpp"
 
 #include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <deque>
 #include <optional>
 #include <string_view>
-#include <thread>
 
 #include "dairector/actors/director.hpp"
 #include "dairector/actors/journal.hpp"
-#include "dairector/actors/registry.hpp"
 #include "dairector/codec.hpp"
 #include "dairector/journal_store.hpp"
 #include "dairector/spec.hpp"
@@ -39,8 +37,9 @@ constexpr std::size_t body_bytes_max = 16u << 20;  // a larger body is refused (
 constexpr std::size_t json_depth_max = 256;        // deeper bodies are refused before parsing
 constexpr std::size_t id_chars_max = 128;
 constexpr std::size_t by_chars_max = 256;
-// Each open event stream holds one pool thread; at most `streams_max` do
-// (http_support.hpp), so that the rest are always left for requests.
+// Each open event stream holds one pool thread (http_listener.hpp); at most
+// `streams_max` do (http_support.hpp), so that the rest are always left for
+// requests.
 constexpr std::size_t http_threads = 16;
 static_assert(http::streams_max < static_cast<int>(http_threads));
 constexpr const char* default_by = "user:http";
@@ -63,20 +62,6 @@ error refusal(const da::reply& r) {
 
 // ---------------------------------------------------------------------------
 // Reading requests
-
-bool authorized(const http_api_config& cfg, const httplib::Request& req) {
-  if (is_loopback(req.remote_addr)) return true;
-  if (cfg.token.empty()) return false;  // no token: nobody from elsewhere
-  const std::string header = req.get_header_value("Authorization");
-  constexpr std::string_view scheme = "bearer ";
-  if (header.size() <= scheme.size()) return false;
-  for (std::size_t i = 0; i < scheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return false;
-  const std::size_t first = header.find_first_not_of(" \t", scheme.size());
-  const std::size_t last = header.find_last_not_of(" \t");
-  if (first == std::string::npos) return false;
-  return da::tokens_equal(header.substr(first, last - first + 1), cfg.token);
-}
 
 // How deeply `text` nests arrays and objects (strings skipped): nlohmann's
 // parser is iterative, but dumping and the codec recurse, so depth is bounded
@@ -155,10 +140,10 @@ struct http_api::impl {
   explicit impl(http_api_config c) : cfg(std::move(c)) {}
 
   http_api_config cfg;
-  httplib::Server svr;
-  std::thread thread;
+  router svr;  // parses, routes and answers what `front` collected
+  listener front{svr, listener_config{http_threads, body_bytes_max}};
+  std::optional<guard> checks;  // who may call: made when the port is bound
   std::atomic<bool> stopping{false};
-  std::atomic<bool> listen_returned{false};
   std::atomic<int> streams{0};
   bool bound = false;
 
@@ -197,11 +182,6 @@ struct http_api::impl {
 };
 
 void http_api::impl::dispatch(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(cfg, req)) {
-    res.set_header("WWW-Authenticate", "Bearer");
-    return send_error(res, 401, "this client is not on loopback: send `Authorization: Bearer TOKEN` with the "
-                                "server's token");
-  }
   std::vector<std::string> p;  // the path's segments
   for (std::size_t at = 1; at <= req.path.size();) {
     std::size_t slash = std::min(req.path.find('/', at), req.path.size());
@@ -377,8 +357,17 @@ void http_api::impl::rollback(caf::scoped_actor& self, const httplib::Request& r
 
 http_api::http_api(http_api_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
   auto& svr = impl_->svr;
-  svr.new_task_queue = [] { return new httplib::ThreadPool(http_threads); };
   svr.set_payload_max_length(body_bytes_max);
+  // Who may call (http_guard.hpp), before any route and before the body is
+  // read: a refusal says what is wrong with the request itself (a form's
+  // content type, say), not that its body is large.
+  svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    auto no = impl_->checks->check(req);
+    if (!no) return httplib::Server::HandlerResponse::Unhandled;
+    for (const auto& [name, value] : no->headers) res.set_header(name, value);
+    send_error(res, no->status, no->sentence);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   auto handler = [this](const httplib::Request& req, httplib::Response& res) { impl_->dispatch(req, res); };
   // Every method reaches one dispatcher, which answers 404 and 405 itself.
   svr.Get(".*", handler);
@@ -394,8 +383,6 @@ http_api::http_api(http_api_config cfg) : impl_(std::make_unique<impl>(std::move
     std::string sentence = "the request was refused";
     if (res.status == 413) sentence = "the body is larger than " + std::to_string(body_bytes_max >> 20) + " MiB";
     else if (res.status == 404) sentence = "no such path: " + req.path;
-    else if (res.status == 400 && req.method == "POST" && !req.has_header("Content-Length"))
-      sentence = "a POST needs a body with a Content-Length (at least {})";
     else if (res.status == 400) sentence = "malformed HTTP request";
     send_error(res, res.status, sentence);
     return httplib::Server::HandlerResponse::Handled;
@@ -416,28 +403,23 @@ http_api::~http_api() { stop(); }
 
 result<int> http_api::bind(const std::string& host, int port) {
   if (port < 0 || port > 65535) return make_error(errc::decode_failed, "port " + std::to_string(port) + " is not a port");
-  errno = 0;
-  int bound = port == 0 ? impl_->svr.bind_to_any_port(host) : (impl_->svr.bind_to_port(host, port) ? port : -1);
-  if (bound <= 0)  // httplib says no more; errno is the failed socket call's (bind: in use, not here)
-    return make_error(errc::journal, errno ? std::strerror(errno) : "the address cannot be bound");
+  guard_config gc{impl_->cfg.token, host, static_cast<std::uint16_t>(port), impl_->cfg.names, body_bytes_max};
+  if (auto named = guard::make(gc); !named) return named.err();  // a wrong --http-host, before anything listens
+  auto bound = impl_->front.bind(host, static_cast<std::uint16_t>(port));
+  if (!bound) return bound.err();
+  gc.port = *bound;
+  impl_->checks.emplace(*guard::make(std::move(gc)));
   impl_->bound = true;
-  return bound;
+  return *bound;
 }
 
 void http_api::start() {
-  if (impl_->thread.joinable() || !impl_->bound) return;
-  impl_->thread = std::thread([this] {
-    impl_->svr.listen_after_bind();
-    impl_->listen_returned = true;
-  });
-  // stop() is a no-op before the server runs: wait until it does (or gave up).
-  while (!impl_->svr.is_running() && !impl_->listen_returned) std::this_thread::sleep_for(1ms);
+  if (impl_->bound) impl_->front.start();
 }
 
 void http_api::stop() {
   impl_->stopping = true;  // open event streams end at their next step (at most stream_keepalive)
-  impl_->svr.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->front.stop();
 }
 
 }  // namespace dairector::cli

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/all.hpp>
 
@@ -17,8 +18,9 @@ struct http_api_config {
   caf::actor_system* system = nullptr;
   caf::actor director;    // director.hpp
   caf::actor journal;     // journal.hpp: history, subscribe
-  std::string token;      // clients not on loopback must send `Authorization: Bearer TOKEN`
+  std::string token;      // every request but GET /healthz must send `Authorization: Bearer TOKEN`
   std::string workdir;    // where commands of pipelines created over HTTP run
+  std::vector<std::string> names;  // --http-host: names the Host header may use besides the bound address
 };
 
 class http_api {
@@ -28,7 +30,8 @@ class http_api {
   http_api(const http_api&) = delete;
   http_api& operator=(const http_api&) = delete;
 
-  /// Binds HOST:PORT (port 0: the system picks one); the bound port, or why not.
+  /// Binds HOST:PORT (port 0: the system picks one; a port in use is an
+  /// error, never shared); the bound port, or why not.
   result<int> bind(const std::string& host, int port);
   /// Serves on its own thread until stop().
   void start();

@@ -60,7 +60,9 @@ void add_server_options(CLI::App* cmd, journal_args& args) {
                                  "unless --journal is given) instead of a journal file");
   if (auto* journal = cmd->get_option_no_throw("--journal")) server->excludes(journal);
   cmd->add_option("--token-file", args.token_file,
-                  "The server's token file, needed when the server is not on loopback (with --server)");
+                  "With --server: the server's token file, whose first line is sent as `Authorization: Bearer` "
+                  "(default: the one `serve` uses by default, $XDG_CONFIG_HOME/dairector/token, else "
+                  "~/.config/dairector/token)");
 }
 
 int exit_for(const error& err) { return err.code == errc::journal ? exit_journal : exit_usage; }

@@ -20,7 +20,7 @@ struct journal_args {
   std::string by;    // empty: user:$USER
   std::string sync = "full";
   std::string server;      // --server URL: act on a running `dairector serve` instead
-  std::string token_file;  // --token-file: the server's token, for a server not on loopback
+  std::string token_file;  // --token-file: the server's token (empty: the default file of `serve`)
 
   std::string journal_path() const;
   std::string who() const;

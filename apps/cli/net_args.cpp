@@ -11,6 +11,8 @@
 #include <cctype>
 #include <cstring>
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -48,9 +50,27 @@ result<endpoint> parse_endpoint(const std::string& text, bool allow_remote, cons
   return ep;
 }
 
-result<std::string> read_token(const std::string& path, bool create) {
-  if (path.empty()) return make_error(errc::refused, "--token-file is required (the shared secret of workers)");
+std::string default_token_file() {
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg == '/') return std::string(xdg) + "/dairector/token";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.config/dairector/token";
+  return {};
+}
+
+result<std::string> read_token(const std::string& given, bool create) {
+  const std::string path = given.empty() ? default_token_file() : given;
+  if (path.empty())
+    return make_error(errc::refused, "--token-file is required: neither $XDG_CONFIG_HOME nor $HOME is set, so there "
+                                     "is no default token file");
   if (create && ::access(path.c_str(), F_OK) != 0) {
+    // The folder of a token nobody else may read is nobody else's either.
+    const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!folder.empty() && !std::filesystem::exists(folder, ec)) {
+      std::filesystem::create_directories(folder, ec);
+      if (!ec) std::filesystem::permissions(folder, std::filesystem::perms::owner_all, ec);
+      if (ec) return make_error(errc::refused, "cannot create the folder " + folder.string() + " for the token file: " +
+                                                   ec.message());
+    }
     unsigned char raw[32];
     std::ifstream urandom("/dev/urandom", std::ios::binary);
     if (!urandom.read(reinterpret_cast<char*>(raw), sizeof raw))
@@ -83,7 +103,9 @@ result<std::string> read_token(const std::string& path, bool create) {
 }
 
 void add_net_options(CLI::App* cmd, net_args& args, const char* timeout_flag, const char* timeout_help) {
-  cmd->add_option("--token-file", args.token_file, "The shared secret workers present (first line)")->required();
+  cmd->add_option("--token-file", args.token_file,
+                  "The shared secret of workers and HTTP clients, its first line (default: "
+                  "$XDG_CONFIG_HOME/dairector/token, else ~/.config/dairector/token)");
   cmd->add_flag("--allow-remote", args.allow_remote, "Allow an address beyond loopback");
   cmd->add_option("--tls-cert", args.tls_cert, "TLS: this side's certificate (PEM)");
   cmd->add_option("--tls-key", args.tls_key, "TLS: this side's private key (PEM)");

@@ -32,13 +32,19 @@ bool is_loopback(std::string_view host);
 /// "a,b,a," -> {"a", "b"}: the items of a comma list, once each, in order.
 std::vector<std::string> split_list(const std::string& list);
 
-/// The shared secret: the file's first line, trimmed. The file must not be
-/// readable by group or others. With `create`, a missing file is made with
-/// a fresh random token (mode 0600).
+/// Where `serve`, `worker` and the CLI's --server look for the token when
+/// --token-file is not given: $XDG_CONFIG_HOME/dairector/token, else
+/// $HOME/.config/dairector/token (empty when neither variable is set).
+std::string default_token_file();
+
+/// The shared secret: the file's first line, trimmed (`path` empty: the
+/// default_token_file()). The file must not be readable by group or others.
+/// With `create`, a missing file is made with a fresh random token (mode
+/// 0600), in a folder made for it (mode 0700) if there is none.
 result<std::string> read_token(const std::string& path, bool create);
 
 struct net_args {
-  std::string token_file;
+  std::string token_file;  // empty: default_token_file()
   bool allow_remote = false;
   std::string tls_cert, tls_key, tls_ca;  // all empty: plain TCP
   std::uint32_t heartbeat_ms = 1000;      // middleman heartbeats (0: off)

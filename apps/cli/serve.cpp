@@ -3,6 +3,12 @@
 // publishes the worker registry over CAF's network layer, and serves the
 // HTTP control API. Loopback only unless --allow-remote; TLS with
 // certificates through CAF's OpenSSL module.
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -13,6 +19,7 @@
 #include "cli/clean_stop.hpp"
 #include "cli/commands.hpp"
 #include "cli/http_api.hpp"
+#include "cli/http_guard.hpp"
 #include "cli/journal_args.hpp"
 #include "cli/net_args.hpp"
 #include "dairector/actors/director.hpp"
@@ -29,6 +36,7 @@ struct serve_options {
   net_args net;
   std::string listen = "127.0.0.1:7878";
   std::string http = "127.0.0.1:7879";
+  std::vector<std::string> http_hosts;  // names clients use for the HTTP API besides its address
   std::string remote_stages;  // a,b or all: these wait for a worker process
   std::string workdir;        // commands of pipelines created over HTTP; default: here
   std::size_t command_limit = 8;
@@ -52,11 +60,31 @@ result<std::vector<recovered_pipeline>> recover_all(journal_store& store, const 
   return out;
 }
 
+// CAF reports a port it cannot open without the reason; a bind of our own
+// (SO_REUSEADDR, like CAF's) finds it: usually "Address already in use".
+std::string why_not_bound(const endpoint& ep, const std::string& caf_says) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(ep.host.c_str(), std::to_string(ep.port).c_str(), &hints, &found) != 0) return caf_says;
+  std::string why = caf_says;
+  const int fd = ::socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
+  const int yes = 1;
+  if (fd >= 0 && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) == 0 &&
+      ::bind(fd, found->ai_addr, found->ai_addrlen) != 0)
+    why = std::strerror(errno);
+  if (fd >= 0) ::close(fd);
+  ::freeaddrinfo(found);
+  return why;
+}
+
 int serve(const serve_options& opt) {
   auto listen = parse_endpoint(opt.listen, opt.net.allow_remote, "--listen");
   if (!listen) return report("serve", listen.err());
   auto http = parse_endpoint(opt.http, opt.net.allow_remote, "--http");
   if (!http) return report("serve", http.err());
+  if (auto names = http::parse_names(opt.http_hosts); !names) return report("serve", names.err());
   auto token = read_token(opt.net.token_file, /*create=*/true);
   if (!token) return report("serve", token.err());
   caf::actor_system_config cfg;
@@ -104,12 +132,12 @@ int serve(const serve_options& opt) {
   std::unique_ptr<http_api> api;
   if (!published) {
     std::cerr << "dairector serve: cannot listen for workers on " << listen->text() << ": "
-              << actors::describe(published.error()) << "\n";
+              << why_not_bound(*listen, actors::describe(published.error())) << "\n";
     code = exit_usage;
   } else {
     listen->port = *published;
     say(std::string("workers on ") + listen->text() + (opt.net.tls() ? " (TLS)" : ""));
-    api = std::make_unique<http_api>(http_api_config{&sys, director, journal, *token, workdir});
+    api = std::make_unique<http_api>(http_api_config{&sys, director, journal, *token, workdir, opt.http_hosts});
     auto bound = api->bind(http->host, http->port);
     if (!bound) {
       std::cerr << "dairector serve: cannot listen for HTTP on " << http->text() << ": " << bound.err().message
@@ -143,6 +171,9 @@ void add_serve(CLI::App& app, int& exit_status) {
                   "A worker silent this long (hung, SIGSTOP) is down: its runs go elsewhere (0: never)");
   cmd->add_option("--listen", opt->listen, "Where workers connect (CAF network layer)")->capture_default_str();
   cmd->add_option("--http", opt->http, "The HTTP control API")->capture_default_str();
+  cmd->add_option("--http-host", opt->http_hosts,
+                  "A name clients use to reach the HTTP API (NAME, any port, or NAME:PORT), besides its address: "
+                  "requests whose Host names neither are refused (DNS rebinding). Repeatable");
   cmd->add_option("--remote-stages", opt->remote_stages,
                   "Stages that wait for a worker process instead of running here when none is registered "
                   "(a,b or all)");

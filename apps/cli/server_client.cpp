@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <regex>
 
@@ -46,11 +48,17 @@ result<server_client> server_client::open(const std::string& url, const std::str
   c.http_->set_connection_timeout(connect_timeout_s);
   c.http_->set_read_timeout(answer_timeout_s);
   c.http_->set_write_timeout(answer_timeout_s);
-  if (!token_file.empty()) {
-    auto token = read_token(token_file, /*create=*/false);
-    if (!token) return token.err();
-    c.http_->set_bearer_token_auth(*token);
+  // Every request but /healthz needs the token, on loopback too. Only the
+  // default file may be missing: a file named by --token-file must be there.
+  const std::string path = token_file.empty() ? default_token_file() : token_file;
+  if (token_file.empty() && (path.empty() || ::access(path.c_str(), F_OK) != 0)) {
+    c.no_token_ = path.empty() ? "no token was sent: pass --token-file (the server's)"
+                               : "no token was sent: " + path + " does not exist; pass --token-file (the server's)";
+    return c;
   }
+  auto token = read_token(path, /*create=*/false);
+  if (!token) return token.err();
+  c.http_->set_bearer_token_auth(*token);
   return c;
 }
 
@@ -64,6 +72,7 @@ result<json> server_client::answer(const httplib::Result& r) const {
   }
   std::string sentence = "HTTP " + std::to_string(r->status);
   if (body.is_object() && body.contains("error") && body["error"].is_string()) sentence = body["error"];
+  if (r->status == 401 && !no_token_.empty()) sentence += " (" + no_token_ + ")";
   if (r->status >= 400 && r->status < 500)
     return make_error(r->status == 404 ? errc::not_found : errc::refused, sentence);
   return make_error(errc::journal, "server " + url_ + " answered " + std::to_string(r->status) + ": " + sentence);

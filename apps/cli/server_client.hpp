@@ -25,8 +25,10 @@ namespace dairector::cli {
 
 class server_client {
  public:
-  /// `url` is http://HOST:PORT (or https://). `token_file`, when given, holds
-  /// the bearer token a server not on loopback asks for.
+  /// `url` is http://HOST:PORT (or https://). `token_file` holds the token
+  /// sent as `Authorization: Bearer` with every request; empty: the default
+  /// token file of `serve` (net_args.hpp), and no token when that file does
+  /// not exist (the server's 401 then says so, with a hint).
   static result<server_client> open(const std::string& url, const std::string& token_file);
 
   /// GET or POST `path` (already encoded); the answer's JSON on 2xx.
@@ -54,6 +56,7 @@ class server_client {
   result<json> answer(const httplib::Result& r) const;
 
   std::string url_;
+  std::string no_token_;  // why no token is sent, for a 401 (empty: one is)
   std::shared_ptr<httplib::Client> http_;
 };
 

@@ -3,21 +3,30 @@
 # a pipeline driven over HTTP from creation through a confirmation to the end;
 # the event stream (each event of /history once, in seq order, `id:` = seq;
 # Last-Event-ID resumes; closed clients are let go); every endpoint's answers
-# and errors; bearer tokens for clients not on loopback; status, history and
-# the control commands with --server print what they print on the journal;
-# exit 5 when no server answers; a clean stop on SIGTERM with a stream open.
+# and errors; who may call (the token on every request but GET /healthz, on
+# loopback too; the Host must name the server; a change needs
+# `Content-Type: application/json` and no foreign Origin: a cross-site form
+# creates nothing); requests framed before they reach a thread (411, 431,
+# 100 Continue, pipelining); 32 clients sending one byte a second do not stop
+# others from being answered and are cut off with 408; a port in use is an
+# error; status, history and the control commands with --server (the token
+# from the default file) print what they print on the journal; exit 5 when no
+# server answers; a clean stop on SIGTERM with a stream open.
 # Waits poll a condition (wait_for, at most 10 s), never sleep for a state.
 # Usage: http_test.sh DAIRECTOR EXAMPLES_DIR
 set -u
 bin=${1:?dairector binary}
 examples=${2:?examples dir}
 tmp=$(mktemp -d)
-server= remote= streams=()
+# The default token file of serve, worker and --server is under here, never
+# in the home of whoever runs the tests.
+export XDG_CONFIG_HOME=$tmp/config
+server= remote= named= streams=() slow_pids=()
 cleanup() {
   local p i
-  for p in "${streams[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${streams[@]}" "${slow_pids[@]}"; do kill "$p" 2>/dev/null; done
   # SIGTERM first: a clean stop also kills the commands its pipelines run.
-  for p in $remote $server; do
+  for p in $remote $named $server; do
     kill -TERM "$p" 2>/dev/null
     for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
     kill -KILL "$p" 2>/dev/null
@@ -38,15 +47,38 @@ start_server() {
   port=$(grep -o "http on [^ ]*" "$err" | grep -o "[0-9]*$")
 }
 
-# call METHOD PATH [BODY]: sets $code and $body.
+# call METHOD PATH [BODY]: sets $code and $body. Sends the token ($auth) and,
+# unless the method only reads, `Content-Type: application/json`.
 call() {
   local method=$1 path=$2; shift 2
-  local args=(-s -o "$tmp/answer" -w "%{http_code}" -X "$method" "${extra[@]}")
-  [[ $# -gt 0 ]] && args+=(-H "Content-Type: application/json" --data-binary "$1")
+  local args=(-s -o "$tmp/answer" -w "%{http_code}" -X "$method" "${auth[@]}")
+  [[ $method != GET && $method != HEAD ]] && args+=(-H "Content-Type: application/json")
+  [[ $# -gt 0 ]] && args+=(--data-binary "$1")
   code=$(curl "${args[@]}" "$url$path")
   body=$(cat "$tmp/answer")
 }
-extra=()
+auth=()
+
+# raw NAME WANT_CODE PATTERN CURL_ARGS...: one request exactly as the
+# arguments say (nothing added); the answer's headers go to $tmp/headers.
+raw() {
+  local name=$1 want=$2 pattern=$3; shift 3
+  code=$(curl -s -m 10 -D "$tmp/headers" -o "$tmp/answer" -w "%{http_code}" "$@")
+  body=$(cat "$tmp/answer")
+  [[ $code == "$want" ]] || { bad "$name" "HTTP $code, expected $want: ${body:0:300}"; return 1; }
+  grep -qE -- "$pattern" <<<"$body" || { bad "$name" "no /$pattern/ in: ${body:0:300}"; return 1; }
+  ok "$name"
+}
+
+# over_tcp TEXT: sends TEXT (printf %b) on one connection and reads what the
+# server answers until it closes (at most 10 s) into $answer.
+over_tcp() {
+  local fd
+  exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+  printf '%b' "$1" >&"$fd"
+  answer=$(timeout 10 cat <&"$fd")
+  exec {fd}<&-
+}
 
 # check NAME METHOD PATH BODY WANT_CODE PATTERN (BODY "-": none)
 check() {
@@ -63,7 +95,7 @@ state_has() { call GET "/pipelines/$1"; grep -qE -- "$2" <<<"$body"; }
 stream() {
   local hdr=()
   [[ $# -gt 2 ]] && hdr=(-H "Last-Event-ID: $3")
-  curl -sN "${hdr[@]}" "$url/pipelines/$2/events" >"$tmp/$1" 2>/dev/null &
+  curl -sN "${auth[@]}" "${hdr[@]}" "$url/pipelines/$2/events" >"$tmp/$1" 2>/dev/null &
   streams+=($!)
 }
 stream_has() { grep -qx "id: $2" "$tmp/$1"; }
@@ -81,8 +113,116 @@ cat >"$tmp/slow.json" <<'EOF'
 EOF
 flow=$(tr -d '\n' <"$tmp/flow.json")
 j=$tmp/served.db
-start_server server --journal "$j" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token" --workdir "$tmp"
+# No --token-file: serve makes the default one.
+start_server server --journal "$j" --listen 127.0.0.1:0 --http 127.0.0.1:0 --workdir "$tmp"
 url=http://127.0.0.1:$port
+token_file=$XDG_CONFIG_HOME/dairector/token
+[[ $(stat -c %a "$token_file") == 600 && $(stat -c %a "$(dirname "$token_file")") == 700 ]] &&
+  ok default_token_file_created || bad default_token_file_created "$(ls -la "$(dirname "$token_file")")"
+token=$(head -1 "$token_file")
+
+# --- Who may call -------------------------------------------------------------
+# Every request but GET /healthz needs the token, on loopback too.
+raw healthz_without_token 200 '^\{"ok":true\}$' "$url/healthz"
+raw no_token_on_loopback 401 'every request but GET /healthz needs it, on loopback too' "$url/pipelines"
+grep -qi '^WWW-Authenticate: Bearer' "$tmp/headers" && ok asks_for_bearer || bad asks_for_bearer "$(cat "$tmp/headers")"
+raw wrong_token 401 '^\{"error":"wrong token' -H "Authorization: Bearer wrong-token-of-some-length" "$url/pipelines"
+raw token_scheme_in_any_case 200 '^\[\]$' -H "Authorization: bEaReR $token" "$url/pipelines"
+raw events_need_the_token 401 'needs it' "$url/pipelines/nope/events"
+raw post_needs_the_token 401 'needs it' -H "Content-Type: application/json" -d '{}' "$url/pipelines/nope/confirm"
+auth=(-H "Authorization: Bearer $token")
+
+# A cross-site page's form (the issue's report: 201, and the command ran):
+# text/plain, no token. Then each check on its own, with the token.
+evil="{\"spec\": {\"name\": \"evil\", \"stages\": [{\"name\": \"a\", \"run\": {\"command\": [\"touch\", \"$tmp/pwned\"]}}]}}"
+raw cross_site_form_refused 401 '"error"' -H "Content-Type: text/plain" -H "Origin: http://attacker.example" \
+  --data-binary "$evil" "$url/pipelines"
+raw text_plain_refused 403 'POST needs `Content-Type: application/json`, not .text/plain.' "${auth[@]}" \
+  -H "Content-Type: text/plain" --data-binary "$evil" "$url/pipelines"
+raw no_content_type_refused 403 'application/json`, and none was sent' "${auth[@]}" -H "Content-Type:" \
+  --data-binary "$evil" "$url/pipelines"
+raw json_lookalike_refused 403 'not .application/json-patch\+json.' "${auth[@]}" \
+  -H "Content-Type: application/json-patch+json" --data-binary "$evil" "$url/pipelines"
+raw foreign_origin_refused 403 "Origin 'http://attacker.example' is not this server's own" "${auth[@]}" \
+  -H "Content-Type: application/json" -H "Origin: http://attacker.example" --data-binary "$evil" "$url/pipelines"
+raw null_origin_refused 403 "Origin 'null' is not" "${auth[@]}" -H "Content-Type: application/json" -H "Origin: null" \
+  --data-binary "$evil" "$url/pipelines"
+raw other_local_app_origin_refused 403 "Origin 'http://127.0.0.1:1' is not" "${auth[@]}" \
+  -H "Content-Type: application/json" -H "Origin: http://127.0.0.1:1" --data-binary "$evil" "$url/pipelines"
+call GET /pipelines/evil
+[[ $code == 404 && ! -e $tmp/pwned ]] && ok refused_posts_create_nothing || bad refused_posts_create_nothing "HTTP $code"
+# What passes: JSON with parameters, in any case; the server's own origin.
+raw json_with_charset_passes 404 "no pipeline 'nope'" "${auth[@]}" -H "Content-Type: Application/JSON; charset=utf-8" \
+  -d '{}' "$url/pipelines/nope/confirm"
+raw own_origin_passes 404 "no pipeline 'nope'" "${auth[@]}" -H "Content-Type: application/json" \
+  -H "Origin: http://localhost:$port" -d '{}' "$url/pipelines/nope/confirm"
+# A body over 8 KiB is refused for what is wrong with it (httplib said "413
+# larger than 16 MiB" for a form), for any content type; as JSON it is read.
+head -c 9000 /dev/zero | tr '\0' a >"$tmp/form"
+raw large_form_says_content_type 403 'not .application/x-www-form-urlencoded.' "${auth[@]}" \
+  --data-binary @"$tmp/form" "$url/pipelines"
+raw large_multipart_says_content_type 403 'not .multipart/form-data' "${auth[@]}" -F "spec=<$tmp/form" "$url/pipelines"
+printf '{"spec": "%s"}' "$(cat "$tmp/form")" >"$tmp/form.json"
+raw large_json_is_read 400 'needs \\"spec\\"' "${auth[@]}" -H "Content-Type: application/json" \
+  --data-binary @"$tmp/form.json" "$url/pipelines"
+# The Host must name this server: a DNS-rebinding page presents its own name.
+raw rebound_name_refused 421 "Host 'rebind.example:$port' does not name this server; it answers to 127.0.0.1:$port" \
+  "${auth[@]}" --resolve "rebind.example:$port:127.0.0.1" "http://rebind.example:$port/pipelines"
+raw host_other_port_refused 421 'does not name this server' "${auth[@]}" -H "Host: 127.0.0.1:1" "$url/pipelines"
+raw host_missing_refused 421 'no Host header' "${auth[@]}" -H "Host:" "$url/pipelines"
+raw host_localhost_passes 200 '^\[' "${auth[@]}" -H "Host: LocalHost:$port" "$url/pipelines"
+raw host_v6_loopback_passes 200 '^\[' "${auth[@]}" -H "Host: [::1]:$port" "$url/pipelines"
+# The CLI sends the token of --token-file, by default the file serve made.
+expect cli_default_token 2 "hosts no pipeline" -- status --server "$url"
+echo "wrong-token-of-some-length" >"$tmp/wrong.token"; chmod 600 "$tmp/wrong.token"
+expect cli_wrong_token 2 "wrong token" -- status --server "$url" --token-file "$tmp/wrong.token"
+expect cli_missing_token_file 2 "cannot read token file $tmp/missing" -- status --server "$url" --token-file "$tmp/missing"
+XDG_CONFIG_HOME=$tmp/nowhere expect cli_no_default_token 2 \
+  "needs it, on loopback too \(no token was sent: $tmp/nowhere/dairector/token does not exist; pass --token-file" -- \
+  status --server "$url"
+# A worker finds the default token file too.
+wport=$(grep -o "workers on [^ ]*" "$tmp/server.err" | grep -o "[0-9]*$")
+"$bin" worker --connect "127.0.0.1:$wport" --stages nothing --name default-token >"$tmp/worker.log" 2>&1 &
+worker=$!
+wait_for 10 grep -q "registered" "$tmp/worker.log" && ok worker_default_token || bad worker_default_token "$(cat "$tmp/worker.log")"
+kill -TERM "$worker"; wait "$worker" 2>/dev/null
+
+# --- --http-host: names clients may use besides the address -------------------
+expect http_host_malformed 2 "--http-host 'a b' is not NAME or NAME:PORT" -- \
+  serve --journal "$tmp/named.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --http-host 'a b'
+start_server named --journal "$tmp/named.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
+  --http-host dairector.test --http-host proxy.test:8443
+raw http_host_any_port 200 '^\[' "${auth[@]}" -H "Host: dairector.test:1234" "http://127.0.0.1:$port/pipelines"
+raw http_host_its_port 200 '^\[' "${auth[@]}" -H "Host: proxy.test:8443" "http://127.0.0.1:$port/pipelines"
+raw http_host_other_port 421 'proxy.test:8443' "${auth[@]}" -H "Host: proxy.test:$port" "http://127.0.0.1:$port/pipelines"
+raw http_host_is_own_origin 404 "no pipeline 'nope'" "${auth[@]}" -H "Content-Type: application/json" \
+  -H "Origin: https://dairector.test" -d '{}' "http://127.0.0.1:$port/pipelines/nope/confirm"
+kill -TERM "$named"; wait "$named" 2>/dev/null; named=
+port=${url##*:}
+
+# --- Requests are framed before a thread sees them -----------------------------
+host="Host: 127.0.0.1:$port\r\nAuthorization: Bearer $token"
+over_tcp "POST /pipelines HTTP/1.1\r\n$host\r\nContent-Type: application/json\r\n\r\n"
+grep -q '^HTTP/1.1 411 .*a POST needs a body with a Content-Length' <<<"$(tr -d '\r' <<<"$answer" | tr '\n' ' ')" &&
+  ok post_without_length_411 || bad post_without_length_411 "${answer:0:300}"
+over_tcp "POST /pipelines HTTP/1.1\r\n$host\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+grep -q '^HTTP/1.1 411 .*chunked' <<<"$(tr -d '\r' <<<"$answer" | tr '\n' ' ')" && ok chunked_411 || bad chunked_411 "${answer:0:300}"
+over_tcp "GET /pipelines HTTP/1.1\r\n$host\r\nX-Big: $(head -c 70000 /dev/zero | tr '\0' a)\r\n\r\n"
+grep -q '^HTTP/1.1 431 .*larger than 64 KiB' <<<"$(tr -d '\r' <<<"$answer" | tr '\n' ' ')" && ok head_too_large_431 ||
+  bad head_too_large_431 "${answer:0:300}"
+# Pipelined on one connection, a refused body skipped: 403, 200, 200.
+over_tcp "POST /pipelines HTTP/1.1\r\n$host\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nnot json!\
+GET /pipelines HTTP/1.1\r\n$host\r\n\r\nGET /healthz HTTP/1.1\r\n$host\r\nConnection: close\r\n\r\n"
+[[ "$(grep -o '^HTTP/1.1 [0-9]*' <<<"$answer" | tr '\n' ' ')" == "HTTP/1.1 403 HTTP/1.1 200 HTTP/1.1 200 " ]] &&
+  ok pipelined_requests || bad pipelined_requests "$(grep '^HTTP' <<<"$answer" | tr '\n' ' ')"
+# Expect: 100-continue is answered by the gate before the body comes.
+exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+printf '%b' "POST /pipelines/nope/confirm HTTP/1.1\r\n$host\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n" >&"$fd"
+IFS= read -r -t 10 -u "$fd" line
+printf '{}' >&"$fd"
+answer=$(timeout 10 cat <&"$fd"); exec {fd}<&-
+[[ $line == $'HTTP/1.1 100 Continue\r' ]] && [[ $(grep -c '^HTTP/1.1 ' <<<"$answer") -eq 1 ]] &&
+  grep -q "^HTTP/1.1 404 " <<<"$answer" && ok expect_100_continue || bad expect_100_continue "$line / ${answer:0:200}"
 
 # Liveness, an empty server, and errors before any pipeline exists.
 check healthz GET /healthz - 200 '^\{"ok":true\}$'
@@ -108,7 +248,8 @@ check create_id_wrong_type POST /pipelines "{\"spec\": $flow, \"id\": 7}" 400 '\
 deep=$(printf '[%.0s' $(seq 1 300))
 check create_too_deep POST /pipelines "{\"spec\": $deep}" 400 'nests deeper than 256'
 head -c $((17 << 20)) /dev/zero | tr '\0' ' ' >"$tmp/big"
-code=$(curl -s -o "$tmp/answer" -w "%{http_code}" -H "Expect:" -X POST --data-binary @"$tmp/big" "$url/pipelines")
+code=$(curl -s -o "$tmp/answer" -w "%{http_code}" "${auth[@]}" -H "Content-Type: application/json" -H "Expect:" -X POST \
+  --data-binary @"$tmp/big" "$url/pipelines")
 [[ $code == 413 ]] && grep -q '"error":"the body is larger than 16 MiB"' "$tmp/answer" && ok body_too_large \
   || bad body_too_large "HTTP $code: $(head -c 200 "$tmp/answer")"
 check list_still_empty GET /pipelines - 200 '^\[\]$'
@@ -185,7 +326,7 @@ wait_for 10 stream_has resumed "$last" || bad last_event_id_resumes "no id: $las
 grep '^id: ' "$tmp/resumed" | sed 's/^id: //' | tr '\n' ' ' >"$tmp/resumed.ids"
 [[ "$(cat "$tmp/resumed.ids")" == "$(seq -s ' ' 6 "$last") " ]] && ok last_event_id_resumes \
   || bad last_event_id_resumes "ids: $(cat "$tmp/resumed.ids")"
-code=$(curl -s -o "$tmp/answer" -w "%{http_code}" -H "Last-Event-ID: soon" "$url/pipelines/flow/events")
+code=$(curl -s -o "$tmp/answer" -w "%{http_code}" "${auth[@]}" -H "Last-Event-ID: soon" "$url/pipelines/flow/events")
 [[ $code == 400 ]] && grep -q 'Last-Event-ID must be a seq' "$tmp/answer" && ok last_event_id_malformed \
   || bad last_event_id_malformed "HTTP $code: $(cat "$tmp/answer")"
 
@@ -252,35 +393,98 @@ expect unknown_pipeline_cli 2 "no pipeline 'nope'" -- history --server "$url" --
 all_streaming() { local i; for i in $(seq 1 12); do stream_has "many$i" 1 || return 1; done; }
 for i in $(seq 1 12); do stream "many$i" flow; done
 wait_for 10 all_streaming || bad streams_bounded "12 streams did not all start"
-code=$(curl -s -o "$tmp/answer" -w "%{http_code}" -m 5 "$url/pipelines/flow/events")
+code=$(curl -s -o "$tmp/answer" -w "%{http_code}" -m 5 "${auth[@]}" "$url/pipelines/flow/events")
 [[ $code == 503 ]] && grep -q "already serves 12 event streams" "$tmp/answer" && ok streams_bounded \
   || bad streams_bounded "HTTP $code: $(head -c 200 "$tmp/answer")"
 for _ in $(seq 1 12); do stop_stream; done
-room() { code=$(curl -s -o /dev/null -w "%{http_code}" -m 0.5 "$url/pipelines/flow/events"); [[ $code == 200 ]]; }
+room() { code=$(curl -s -o /dev/null -w "%{http_code}" -m 0.5 "${auth[@]}" "$url/pipelines/flow/events"); [[ $code == 200 ]]; }
 wait_for 10 room && ok closed_streams_let_go || bad closed_streams_let_go "HTTP $code after the clients closed"
 
-# Clients not on loopback need the token (a second server on this host's own
-# non-loopback address, so that the client's address is not loopback).
+# --- Slow clients hold no thread ----------------------------------------------
+# 32 connections (more than the 16 threads) each send a request head one byte
+# a second (its end is 100 s away). While all of them are still open, other
+# requests are answered; then the server cuts each off with 408 (a request
+# must arrive whole within 10 s). The client's pace comes from `read -t 1`,
+# which also sees the server's answer or close.
+slow=$tmp/slow; mkdir -p "$slow"
+slow_client() {  # I: one connection; files I.sent (bytes so far), I.answer, I.done
+  local i=$1 k line got rc fd
+  trap '' PIPE
+  exec {fd}<>"/dev/tcp/127.0.0.1/$port" || { echo "no connection" >"$slow/$i.answer"; echo >"$slow/$i.done"; return; }
+  local text
+  text=$(printf 'GET /pipelines HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nX-Slow: %s\r\n\r\n' "$port" "$(head -c 60 /dev/zero | tr '\0' x)")
+  for ((k = 0; k < ${#text}; k++)); do
+    printf '%s' "${text:k:1}" >&"$fd" 2>/dev/null || break
+    echo $((k + 1)) >"$slow/$i.sent"
+    IFS= read -r -t 1 -u "$fd" line; rc=$?
+    got+=$line  # read keeps what it had when its time ran out
+    ((rc > 128)) && continue
+    [[ $rc -eq 0 ]] && echo "$got" >"$slow/$i.answer" || echo "closed: ${got:-nothing}" >"$slow/$i.answer"
+    break
+  done
+  exec {fd}<&-
+  echo >"$slow/$i.done"
+}
+count_of() { find "$slow" -name "*.$1" | wc -l; }
+all_sending() { [[ $(count_of sent) -eq 32 ]]; }
+all_done() { [[ $(count_of done) -eq 32 ]]; }
+for i in $(seq 1 32); do slow_client "$i" & slow_pids+=($!); done
+wait_for 10 all_sending || bad slow_clients_connect "$(count_of sent) of 32 are sending"
+answered=0
+for path in /pipelines /pipelines/flow /pipelines/flow/history; do
+  code=$(curl -s -o /dev/null -w "%{http_code}" -m 10 "${auth[@]}" "$url$path")
+  [[ $code == 200 ]] && answered=$((answered + 1))
+done
+expect cli_answered_beside_slow_clients 0 "pipeline 'flow' at seq" -- status --server "$url" --id flow
+check post_answered_beside_slow_clients POST /pipelines/nope/confirm '{}' 404 "no pipeline 'nope'"
+still_open=$((32 - $(count_of done)))
+[[ $answered -eq 3 && $still_open -eq 32 ]] && ok others_answered_while_slow_clients_send ||
+  bad others_answered_while_slow_clients_send "$answered of 3 answered; $still_open of 32 slow connections still open"
+if wait_for 40 all_done; then
+  cut=$(cat "$slow"/*.answer | grep -c '^HTTP/1.1 408 Request Timeout')
+  [[ $cut -eq 32 ]] && ok slow_clients_cut_off_with_408 ||
+    bad slow_clients_cut_off_with_408 "$cut of 32: $(sort "$slow"/*.answer | uniq -c | head -3)"
+else
+  bad slow_clients_cut_off_with_408 "$(count_of done) of 32 ended within 40 s"
+fi
+slow_pids=()
+
+# --- A port in use is an error, not a second server ------------------------------
+expect http_port_in_use 2 "cannot listen for HTTP on 127.0.0.1:$port: Address already in use" -- \
+  serve --journal "$tmp/second.db" --listen 127.0.0.1:0 --http "127.0.0.1:$port"
+expect worker_port_in_use 2 "cannot listen for workers on 127.0.0.1:$wport: Address already in use" -- \
+  serve --journal "$tmp/third.db" --listen "127.0.0.1:$wport" --http 127.0.0.1:0
+check still_answering GET /pipelines/flow - 200 '"pipeline":"flow"'
+
+# --- Beyond loopback (--allow-remote): the same rules -----------------------------
+# On this host's own non-loopback address: the Host must be that address.
+loop_port=$port loop_url=$url
 addr=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.[0-9.]+$' | grep -v '^127\.' | head -1)
 if [[ -n "$addr" ]]; then
-  loop_port=$port loop_url=$url
-  start_server remote --journal "$tmp/remote.db" --listen 127.0.0.1:0 --http "$addr:0" --allow-remote \
-    --token-file "$tmp/token"
+  start_server remote --journal "$tmp/remote.db" --listen 127.0.0.1:0 --http "$addr:0" --allow-remote
   url=http://$addr:$port
-  check remote_without_token GET /healthz - 401 '^\{"error":"this client is not on loopback'
-  extra=(-H "Authorization: Bearer wrong-token-of-some-length")
-  check remote_wrong_token GET /pipelines - 401 '"error"'
-  extra=(-H "Authorization: Bearer $(cat "$tmp/token")")
+  raw remote_healthz_without_token 200 '^\{"ok":true\}$' "$url/healthz"
+  raw remote_without_token 401 'needs it' "$url/pipelines"
+  raw remote_wrong_token 401 '"error":"wrong token' -H "Authorization: Bearer wrong-token-of-some-length" "$url/pipelines"
   check remote_with_token GET /pipelines - 200 '^\[\]$'
-  extra=()
-  expect remote_cli_without_token 2 "not on loopback" -- status --server "$url"
-  expect remote_cli_with_token 2 "hosts no pipeline" -- status --server "$url" --token-file "$tmp/token"
+  raw remote_loopback_name_refused 421 "it answers to $addr:$port \(" "${auth[@]}" -H "Host: localhost:$port" "$url/pipelines"
+  XDG_CONFIG_HOME=$tmp/nowhere expect remote_cli_without_token 2 "no token was sent" -- status --server "$url"
+  expect remote_cli_with_token 2 "hosts no pipeline" -- status --server "$url" --token-file "$token_file"
   kill -TERM "$remote"; wait "$remote"; rc=$?; remote=
   [[ $rc -eq 0 ]] && ok remote_server_stops || bad remote_server_stops "exit $rc"
-  url=$loop_url port=$loop_port
 else
   echo "skip remote_* (this host has no non-loopback IPv4 address)"
 fi
+# On every address (0.0.0.0): any address literal with its port, and
+# localhost; a name only through --http-host (DNS can re-point names, not
+# addresses).
+start_server remote --journal "$tmp/wild.db" --listen 127.0.0.1:0 --http 0.0.0.0:0 --allow-remote
+raw wildcard_address_passes 200 '^\[\]$' "${auth[@]}" "http://127.0.0.1:$port/pipelines"
+raw wildcard_localhost_passes 200 '^\[\]$' "${auth[@]}" -H "Host: localhost:$port" "http://127.0.0.1:$port/pipelines"
+raw wildcard_name_refused 421 "it answers to any of this host's addresses:$port, localhost:$port " "${auth[@]}" \
+  -H "Host: rebind.example:$port" "http://127.0.0.1:$port/pipelines"
+kill -TERM "$remote"; wait "$remote"; remote=
+url=$loop_url port=$loop_port
 
 # A clean stop on SIGTERM, with a stream open: the stream ends, the server exits 0.
 stream last flow

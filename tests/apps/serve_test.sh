@@ -10,8 +10,8 @@
 #     worker reconnects after SIGCONT;
 #   - SIGKILL of the server mid-stage, restart: the pipeline continues and
 #     the workers register again;
-#   - `run --server`: waits (exit 4), --yes to the end (0), Ctrl-C cancels (3),
-#     an unreachable server (5);
+#   - `run --server` (with the server's token): waits (exit 4), --yes to the
+#     end (0), Ctrl-C cancels (3), an unreachable server (5), no token (2);
 #   - TLS with certificates: a worker signed by the CA runs stages; one
 #     without TLS or signed by another CA never registers.
 # Usage: serve_test.sh DAIRECTOR EXAMPLES_DIR
@@ -19,6 +19,7 @@ set -u
 bin=${1:?dairector binary}
 examples=${2:?examples dir}
 tmp=$(mktemp -d)
+export XDG_CONFIG_HOME=$tmp/config  # the default token file, never the home's
 declare -A pids=()
 server=
 cleanup() {
@@ -58,7 +59,10 @@ start_worker() {
 }
 
 url() { echo "http://127.0.0.1:$hport$1"; }
-post() { curl -s -m 10 -X POST -H 'Content-Type: application/json' --data "$2" "$(url "$1")"; }
+post() {
+  curl -s -m 10 -X POST -H "Authorization: Bearer $(head -1 "$token")" -H 'Content-Type: application/json' \
+    --data "$2" "$(url "$1")"
+}
 create() { post /pipelines "{\"spec\": $(cat "$1"), \"id\": \"$2\"}" >/dev/null; }
 status() { "$bin" status --journal "$j" --id "$1" 2>&1; }
 history() { "$bin" history --journal "$j" --id "$1" 2>&1; }
@@ -175,18 +179,22 @@ fi
 # --- run --server: create, follow the stream, answer, exit like a local run ----
 srv=http://127.0.0.1:$hport
 expect run_server_waits 4 "confirmation_requested.*waiting for confirmation" -- \
-  run "$examples/dairector.json" --server "$srv" --id remote-waits
+  run "$examples/dairector.json" --server "$srv" --token-file "$token" --id remote-waits
 expect run_server_yes 0 "validate +stage_completed.*pipeline 'remote-yes' done" -- \
-  run "$examples/dairector.json" --server "$srv" --id remote-yes --yes
-expect run_server_id_taken 2 "already exists" -- run "$examples/dairector.json" --server "$srv" --id remote-yes
+  run "$examples/dairector.json" --server "$srv" --token-file "$token" --id remote-yes --yes
+expect run_server_id_taken 2 "already exists" -- \
+  run "$examples/dairector.json" --server "$srv" --token-file "$token" --id remote-yes
+XDG_CONFIG_HOME=$tmp/nowhere expect run_server_needs_the_token 2 "needs it, on loopback too \(no token was sent" -- \
+  run "$examples/dairector.json" --server "$srv" --id remote-no-token
 cat >"$tmp/slow.json" <<EOF
 {"name": "slow", "stages": [{"name": "a", "run": {"builtin": "echo"}},
   {"name": "b", "after": ["a"], "run": {"command": ["sleep", "4747"]}}]}
 EOF
-out=$(timeout --preserve-status -s INT 2 "$bin" run "$tmp/slow.json" --server "$srv" 2>&1); rc=$?
+out=$(timeout --preserve-status -s INT 2 "$bin" run "$tmp/slow.json" --server "$srv" --token-file "$token" 2>&1); rc=$?
 [[ $rc -eq 3 ]] && grep -q "pipeline 'slow' cancelled" <<<"$out" && ok "run_server_ctrl_c_cancels" ||
   bad "run_server_ctrl_c_cancels" "exit $rc: $(tail -3 <<<"$out")"
-expect run_server_unreachable 5 "cannot reach server" -- run "$examples/dairector.json" --server http://127.0.0.1:1
+expect run_server_unreachable 5 "cannot reach server" -- \
+  run "$examples/dairector.json" --server http://127.0.0.1:1 --token-file "$token"
 
 # A clean stop: exit 0, the journal holds everything.
 kill -TERM $server
