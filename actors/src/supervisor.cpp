@@ -416,9 +416,9 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
   // (`when_durable`); a refusal records nothing and is answered at once.
   return {
       [=](start_atom, const std::string& stage, const std::string& by) -> caf::result<reply> {
+        if (auto r = refuse_if_cannot_record(self)) return *r;
         stage_index i = find_stage(self, stage);
         if (i == no_stage) return unknown_stage(self, stage);
-        if (auto r = refuse_if_cannot_record(self)) return *r;
         if (auto err = start_stage(self, i, by, to_journal::persist)) return refusal(self, *err);
         return when_durable(self, self->state.state.seq(), ok_reply(self));
       },
@@ -445,6 +445,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
       },
       [=](context_atom, const std::string& stage, const std::string& context,
           const std::string& by) -> caf::result<reply> {
+        if (auto r = refuse_if_cannot_record(self)) return *r;
         event e = make_event(self, event_type::context_changed, by);
         e.stage = find_stage(self, stage);
         if (e.stage == no_stage) return unknown_stage(self, stage);
@@ -452,13 +453,12 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
         if (value.is_discarded())
           return reply{reply::invalid, "the context is not valid JSON", self->state.state.seq()};
         e.payload = std::make_shared<const json>(std::move(value));
-        if (auto r = refuse_if_cannot_record(self)) return *r;
         return command(self, e);
       },
       [=](resolve_atom, bool approved, const std::string& note, const std::string& by) -> caf::result<reply> {
+        if (auto r = refuse_if_cannot_record(self)) return *r;
         const confirmation* c = self->state.state.pending();
         if (!c) return reply{reply::refused, "no confirmation is pending", self->state.state.seq()};
-        if (auto r = refuse_if_cannot_record(self)) return *r;
         event e = make_event(self, event_type::confirmation_resolved, by);
         e.stage = c->stage;
         e.approved = approved;
