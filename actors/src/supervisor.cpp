@@ -6,6 +6,7 @@
 #include "dairector/actors/process.hpp"
 #include "dairector/plan.hpp"
 #include "dairector/reducer.hpp"
+#include "answers.hpp"
 #include "dispatch.hpp"
 
 namespace dairector::actors {
@@ -104,57 +105,12 @@ void ask_for_sync(supervisor_actor* self) {
           });
 }
 
-// The journal acknowledged every event up to `seq`: the answers owed for
-// them go out now (in the order their commands came).
-void mark_durable(supervisor_actor* self, std::uint64_t seq) {
-  auto& st = self->state;
-  st.durable_seq = std::max(st.durable_seq, seq);
-  auto due = std::stable_partition(st.owed.begin(), st.owed.end(),
-                            [&](const owed_answer& o) { return o.seq > st.durable_seq; });
-  for (auto it = due; it != st.owed.end(); ++it) it->promise.deliver(std::move(it->answer));
-  st.owed.erase(due, st.owed.end());
-}
-
-// Every answer still owed gets `why` instead: its event may never be durable.
-void fail_owed(supervisor_actor* self, const std::string& why) {
-  auto& st = self->state;
-  for (auto& o : st.owed) o.promise.deliver(reply{reply::unavailable, why, st.state.seq()});
-  st.owed.clear();
-}
-
 void acknowledged(supervisor_actor* self, std::uint64_t seq) {
   auto& st = self->state;
   const bool was_behind = st.behind();
   mark_durable(self, seq);
   ask_for_sync(self);  // for what was sent since the sync was asked
   if (was_behind && !st.behind()) drive(self);
-}
-
-// A client command's answer, given once its event (seq `seq`) is durable:
-// at once when it already is (or there is no journal), else kept until the
-// journal's acknowledgement reaches it (`mark_durable`) or the journal fails
-// (`journal_failed`). The supervisor carries on meanwhile: only the answer
-// waits, so this costs the client latency, not the pipeline throughput.
-void answer_when_durable(supervisor_actor* self, std::uint64_t seq, reply answer,
-                         caf::typed_response_promise<reply> promise) {
-  auto& st = self->state;
-  if (!st.cfg.journal || st.durable_seq >= seq) {
-    promise.deliver(std::move(answer));
-    return;
-  }
-  if (!st.journal_error.empty()) {
-    promise.deliver(reply{reply::unavailable, st.journal_error, st.state.seq()});
-    return;
-  }
-  st.owed.push_back(owed_answer{seq, std::move(answer), std::move(promise)});
-}
-
-caf::result<reply> when_durable(supervisor_actor* self, std::uint64_t seq, reply answer) {
-  const auto& st = self->state;
-  if (!st.cfg.journal || st.durable_seq >= seq) return answer;
-  auto promise = self->make_response_promise<reply>();
-  answer_when_durable(self, seq, std::move(answer), promise);
-  return promise;
 }
 
 // A client command after the journal failed (nothing it records could be
