@@ -44,12 +44,18 @@ caf::behavior director(director_actor* self, director_config cfg) {
   });
   return {
       [=](create_atom, const std::string& id, std::shared_ptr<const pipeline_spec> spec,
-          const std::string& workdir) -> reply {
+          const std::string& workdir) -> caf::result<reply> {
         supervisor_config sc;
         sc.pipeline = id;
         sc.spec = std::move(spec);
         sc.workdir = workdir;
-        return host(self, std::move(sc));
+        reply hosted = host(self, std::move(sc));
+        if (!hosted.is_ok()) return hosted;
+        // Answered by the supervisor once `pipeline_created` is durable (or
+        // with the journal's error): the director goes on meanwhile.
+        auto rp = self->make_response_promise<reply>();
+        rp.delegate(self->state.pipelines.at(id), durable_atom::value, hosted.seq);
+        return rp;
       },
       [=](recover_atom, const system_state& state, const std::string& workdir) -> reply {
         supervisor_config sc;

@@ -61,11 +61,11 @@ void arm_timer(caf::event_based_actor* self, const std::shared_ptr<sqlite_journa
   self->delayed_send(self, delay, flush_atom::value, true);
 }
 
-// Queues an event. A persist (a completion, rule 5) is committed as soon as
-// possible: the flush message goes behind whatever is already in the
-// mailbox, so everything queued by then shares the commit. Appends alone
-// (starts and the supervisor's decisions, rule 4: memory first, disk without
-// waiting) may wait up to journal_append_delay for a persist to share a commit
+// Queues an event. A persist (a completion, rule 5, or an event whose client
+// waits for its answer) is committed as soon as possible: the flush message
+// goes behind whatever is already in the mailbox, so everything queued by
+// then shares the commit. Appends alone (the supervisor's own starts and
+// decisions, rule 4: memory first, disk without waiting) may wait up to journal_append_delay for a persist to share a commit
 // with, which halves the commits of a lone pipeline (start, then completion).
 void enqueue(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st, event&& e,
              bool persist) {

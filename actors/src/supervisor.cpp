@@ -6,6 +6,7 @@
 #include "dairector/actors/process.hpp"
 #include "dairector/plan.hpp"
 #include "dairector/reducer.hpp"
+#include "answers.hpp"
 #include "dispatch.hpp"
 
 namespace dairector::actors {
@@ -107,14 +108,16 @@ void ask_for_sync(supervisor_actor* self) {
 void acknowledged(supervisor_actor* self, std::uint64_t seq) {
   auto& st = self->state;
   const bool was_behind = st.behind();
-  st.durable_seq = std::max(st.durable_seq, seq);
+  mark_durable(self, seq);
   ask_for_sync(self);  // for what was sent since the sync was asked
   if (was_behind && !st.behind()) drive(self);
 }
 
-// A client command past the bound: refused, nothing applied.
-std::optional<reply> refuse_if_behind(const supervisor_actor* self) {
+// A client command after the journal failed (nothing it records could be
+// made durable) or past the bound: refused, nothing applied.
+std::optional<reply> refuse_if_cannot_record(const supervisor_actor* self) {
   const auto& st = self->state;
+  if (!st.journal_error.empty()) return reply{reply::unavailable, st.journal_error, st.state.seq()};
   if (!st.behind()) return std::nullopt;
   return reply{reply::behind,
                "the journal is " + std::to_string(st.backlog()) + " events behind pipeline '" + st.cfg.pipeline +
@@ -123,26 +126,43 @@ std::optional<reply> refuse_if_behind(const supervisor_actor* self) {
                st.state.seq()};
 }
 
+// How an event goes to the journal: appended (nobody waits for it), or
+// persisted for someone's answer (the journal commits it at once, sharing the
+// commit with whatever is queued, and says so; `acknowledged` then delivers
+// the answers it covers).
+enum class to_journal { append, persist };
+
 // Memory first, then the journal without waiting (rule 4): starts, cancels,
 // context changes and the supervisor's own decisions. Applied in place: no
 // copy unless a watcher still holds parts of the state.
 // The journal hears of an event before any watcher does, so whoever saw it
 // can rely on it being queued for disk.
-std::optional<error> record(supervisor_actor* self, const event& e) {
+std::optional<error> record(supervisor_actor* self, const event& e, to_journal how = to_journal::append) {
   if (auto err = apply_in_place(self->state.state, e)) return err;
-  if (self->state.cfg.journal) {
-    self->send(self->state.cfg.journal, append_atom::value, e);
+  if (const auto& journal = self->state.cfg.journal) {
+    if (how == to_journal::append) {
+      self->send(journal, append_atom::value, e);
+    } else {
+      const std::uint64_t seq = e.seq;
+      self->request(journal, caf::infinite, persist_atom::value, e)
+          .then([=](std::uint64_t) { acknowledged(self, seq); },
+                [=](caf::error& err) { journal_failed(self, describe(err)); });
+    }
     ask_for_sync(self);
   }
   changed(self, e);
   return std::nullopt;
 }
 
-std::optional<error> start_stage(supervisor_actor* self, stage_index i, const std::string& by) {
+// A start: applied, sent to the journal, dispatched, in that order (rule 4);
+// a client's start is persisted so that its answer can wait for the commit,
+// the driver's is appended.
+std::optional<error> start_stage(supervisor_actor* self, stage_index i, const std::string& by,
+                                 to_journal how = to_journal::append) {
   event e = make_event(self, event_type::stage_started, by);
   e.stage = i;
   e.run = e.seq;  // a fresh run id: the seq of its start (rule 3)
-  if (auto err = record(self, e)) return err;
+  if (auto err = record(self, e, how)) return err;
   dispatch(self, i);
   return std::nullopt;
 }
@@ -172,11 +192,14 @@ void drive(supervisor_actor* self) {
 
 // The journal lost a write: nothing unacknowledged was applied, but memory
 // may be ahead of disk, so no more starts; watchers are told.
+// Every answer still owed is the journal's error: none is a success.
 void journal_failed(supervisor_actor* self, const std::string& why) {
   auto& st = self->state;
-  if (!st.journal_error.empty()) return;
-  st.journal_error = "journal failed: " + why;
-  for (const auto& w : st.watchers) self->send(w, journal_failed_atom::value, st.journal_error);
+  if (st.journal_error.empty()) {
+    st.journal_error = "journal failed: " + why;
+    for (const auto& w : st.watchers) self->send(w, journal_failed_atom::value, st.journal_error);
+  }
+  fail_owed(self, st.journal_error);
 }
 
 // A worker's result. Fenced results are recorded as discarded; a live one is
@@ -226,7 +249,7 @@ void on_result(supervisor_actor* self, stage_result& r) {
   self->request(st.cfg.journal, caf::infinite, persist_atom::value, e)
       .await(
           [=](std::uint64_t) {
-            self->state.durable_seq = e.seq;  // and all before it (supervisor.hpp)
+            mark_durable(self, e.seq);  // and all before it (supervisor.hpp)
             install(self, e);
             drive(self);
           },
@@ -288,8 +311,22 @@ void recover(supervisor_actor* self) {
   }
 }
 
+// Stopping: the running commands are killed, and the answers still owed
+// say that their events may not be durable (the journal may still commit
+// them: a client that retries finds out).
 void stop_all(supervisor_actor* self) {
   for (auto& [run, r] : self->state.runs) stop_run(self, run, r);
+  fail_owed(self, "pipeline '" + self->state.cfg.pipeline +
+                      "' stopped before the journal confirmed the change: it may or may not be recorded");
+}
+
+// A client's change (cancel, context change, confirm or reject): applied and
+// persisted, then what became owed or startable, and the answer once the
+// change is durable.
+caf::result<reply> command(supervisor_actor* self, const event& e) {
+  if (auto err = record(self, e, to_journal::persist)) return refusal(self, *err);
+  drive(self);
+  return when_durable(self, e.seq, ok_reply(self));
 }
 
 stage_index find_stage(supervisor_actor* self, const std::string& name) {
@@ -324,20 +361,22 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
   if (self->state.cfg.recovered) {
     recover(self);
   } else {
+    // Persisted: whoever created the pipeline is answered once this is
+    // durable (durable_atom), and the commit need not wait for company.
     event created = make_event(self, event_type::pipeline_created, self->state.cfg.by);
     created.spec = self->state.cfg.spec;
-    record(self, created);
+    record(self, created, to_journal::persist);
   }
   drive(self);
+  // Every client command below is answered only once its event is durable
+  // (`when_durable`); a refusal records nothing and is answered at once.
   return {
-      [=](start_atom, const std::string& stage, const std::string& by) -> reply {
+      [=](start_atom, const std::string& stage, const std::string& by) -> caf::result<reply> {
+        if (auto r = refuse_if_cannot_record(self)) return *r;
         stage_index i = find_stage(self, stage);
         if (i == no_stage) return unknown_stage(self, stage);
-        if (!self->state.journal_error.empty())
-          return reply{reply::unavailable, self->state.journal_error, self->state.state.seq()};
-        if (auto r = refuse_if_behind(self)) return *r;
-        if (auto err = start_stage(self, i, by)) return refusal(self, *err);
-        return ok_reply(self);
+        if (auto err = start_stage(self, i, by, to_journal::persist)) return refusal(self, *err);
+        return when_durable(self, self->state.state.seq(), ok_reply(self));
       },
       [=](stage_result& r) { on_result(self, r); },
       [=](pgid_atom, std::uint64_t run, std::int32_t pgid) {
@@ -350,19 +389,19 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
           kill_process_group(pgid);  // fenced before its process was known
         }
       },
-      [=](cancel_atom, const std::string& stage, const std::string& by) -> reply {
-        if (auto r = refuse_if_behind(self)) return *r;
+      [=](cancel_atom, const std::string& stage, const std::string& by) -> caf::result<reply> {
+        if (auto r = refuse_if_cannot_record(self)) return *r;
         event e = make_event(self, event_type::stage_cancelled, by);
         if (!stage.empty()) {
           e.stage = find_stage(self, stage);
           if (e.stage == no_stage) return unknown_stage(self, stage);
           e.run = self->state.state.stage(e.stage).run;
         }
-        if (auto err = record(self, e)) return refusal(self, *err);
-        drive(self);
-        return ok_reply(self);
+        return command(self, e);
       },
-      [=](context_atom, const std::string& stage, const std::string& context, const std::string& by) -> reply {
+      [=](context_atom, const std::string& stage, const std::string& context,
+          const std::string& by) -> caf::result<reply> {
+        if (auto r = refuse_if_cannot_record(self)) return *r;
         event e = make_event(self, event_type::context_changed, by);
         e.stage = find_stage(self, stage);
         if (e.stage == no_stage) return unknown_stage(self, stage);
@@ -370,29 +409,24 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
         if (value.is_discarded())
           return reply{reply::invalid, "the context is not valid JSON", self->state.state.seq()};
         e.payload = std::make_shared<const json>(std::move(value));
-        if (auto r = refuse_if_behind(self)) return *r;
-        if (auto err = record(self, e)) return refusal(self, *err);
-        drive(self);
-        return ok_reply(self);
+        return command(self, e);
       },
-      [=](resolve_atom, bool approved, const std::string& note, const std::string& by) -> reply {
+      [=](resolve_atom, bool approved, const std::string& note, const std::string& by) -> caf::result<reply> {
+        if (auto r = refuse_if_cannot_record(self)) return *r;
         const confirmation* c = self->state.state.pending();
         if (!c) return reply{reply::refused, "no confirmation is pending", self->state.state.seq()};
-        if (auto r = refuse_if_behind(self)) return *r;
         event e = make_event(self, event_type::confirmation_resolved, by);
         e.stage = c->stage;
         e.approved = approved;
         e.text = note;
-        if (auto err = record(self, e)) return refusal(self, *err);
-        drive(self);
-        return ok_reply(self);
+        return command(self, e);
       },
       [=](rollback_atom, std::uint64_t to, const std::string& by) -> caf::result<reply> {
         auto& st = self->state;
         if (!st.cfg.journal)
           return reply{reply::unavailable, "rollback needs a journal (this pipeline is in memory only)",
                        st.state.seq()};
-        if (auto r = refuse_if_behind(self)) return *r;
+        if (auto r = refuse_if_cannot_record(self)) return *r;
         auto rp = self->make_response_promise<reply>();
         self->request(st.cfg.journal, caf::infinite, history_atom::value, st.cfg.pipeline)
             .await(
@@ -405,17 +439,20 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
                   event e = make_event(self, event_type::rolled_back, by);
                   e.to = to;
                   e.target = std::make_shared<const system_state>(std::move(*target));
-                  if (auto err = record(self, e)) {
+                  if (auto err = record(self, e, to_journal::persist)) {
                     rp.deliver(refusal(self, *err));
                     return;
                   }
                   drive(self);
-                  rp.deliver(ok_reply(self));
+                  answer_when_durable(self, e.seq, ok_reply(self), rp);
                 },
                 [=](caf::error& err) mutable {
                   rp.deliver(reply{reply::unavailable, "journal: " + describe(err), self->state.state.seq()});
                 });
         return rp;
+      },
+      [=](durable_atom, std::uint64_t seq) -> caf::result<reply> {
+        return when_durable(self, seq, reply{reply::ok, {}, seq});
       },
       [=](journal_failed_atom, const std::string& why) { journal_failed(self, why); },
       [=](state_atom) { return self->state.state; },

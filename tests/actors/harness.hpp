@@ -140,18 +140,25 @@ struct fixture {
     caf::anon_send(w, deliver_atom::value, std::move(r));
     step(w);
   }
-  /// A request from outside, answered after the supervisor handles it.
+  /// A request from outside (a client) to `to`, sent now. The answer (a
+  /// reply or an error) is filled in whenever it comes; empty until then.
+  std::shared_ptr<caf::message> send_request(const caf::actor& to, caf::message request) {
+    auto out = std::make_shared<caf::message>();
+    sys->spawn([out, to, request](caf::event_based_actor* self, int) {
+      self->request(to, caf::infinite, request)
+          .then([out](actors::reply& r) { *out = caf::make_message(r); },
+                [out](caf::error& e) { *out = caf::make_message(e); });
+    }, 0);
+    return out;
+  }
+  /// A request from outside, answered after every pending message ran (empty
+  /// if no answer came by then: the journal has not confirmed it).
   template <class... Ts>
   caf::message ask(Ts&&... xs) {
-    caf::message out;
-    auto probe = sys->spawn([&](caf::event_based_actor* self, int) {
-      self->request(sup, caf::infinite, std::forward<Ts>(xs)...)
-          .then([&out](actors::reply& r) { out = caf::make_message(r); },
-                [&out](caf::error& e) { out = caf::make_message(e); });
-    }, 0);
+    auto out = send_request(sup, caf::make_message(std::forward<Ts>(xs)...));
     sched->run();
     check();
-    return out;
+    return *out;
   }
   /// The journal's events for the pipeline (what is durable).
   std::vector<event> durable() {

@@ -78,6 +78,27 @@ struct sqlite_fixture : fixture {
     auto* held = caf::actor_cast<caf::abstract_actor*>(a);
     sched->run_jobs_filtered([held](caf::resumable* r) { return dynamic_cast<caf::abstract_actor*>(r) != held; });
   }
+  /// A second pipeline, "p-2", on the same journal; it starts nothing by itself.
+  caf::actor second_pipeline() {
+    actors::supervisor_config sc;
+    sc.pipeline = "p-2";
+    sc.spec = *parse_spec_text(two_stage_spec);
+    sc.journal = journal;
+    sc.workers = std::make_shared<manual_workers>(log);
+    sc.clock_ms = [this] { return ++clock; };
+    sc.drive = false;
+    return sys->spawn(actors::supervisor, sc);
+  }
+  /// The journal's {commits, events} so far (runs pending messages, no timers).
+  std::vector<std::uint64_t> journal_stats() {
+    auto out = std::make_shared<std::vector<std::uint64_t>>();
+    sys->spawn([out, j = journal](caf::event_based_actor* self, int) {
+      self->request(j, caf::infinite, actors::journal_stats_atom::value)
+          .then([out](std::vector<std::uint64_t>& s) { *out = s; });
+    }, 0);
+    sched->run();
+    return *out;
+  }
   void send_start(const std::string& stage) {
     caf::anon_send(sup, actors::start_atom::value, stage, std::string("user:ana"));
   }
@@ -87,19 +108,22 @@ struct sqlite_fixture : fixture {
 
 BOOST_AUTO_TEST_SUITE(journal)
 
-// Rule 4. Order forced: [sup: start] (state shows it) [journal: append]
-// [the append delay passes] [journal: flush] (now on disk).
+// Rule 4. Order forced: [sup: start] (state shows it) [worker: the job]
+// [journal: the start joins the batch] [journal: flush] (now on disk). A
+// client's start is persisted, so it does not wait for company (its answer
+// waits for this commit: actors.ack); the driver's starts do (below).
 BOOST_FIXTURE_TEST_CASE(a_start_is_visible_before_it_is_durable, sqlite_fixture) {
   start(two_stage_spec, /*drive=*/false);
   settle();
   BOOST_REQUIRE_EQUAL(on_disk().size(), 1u);  // pipeline_created
   send_start("a");
   step(sup);
-  BOOST_CHECK_EQUAL(state().status(idx("a")), stage_status::running);  // in memory...
+  run_all_but(journal);  // the worker gets its job
+  BOOST_CHECK_EQUAL(state().status(idx("a")), stage_status::running);  // in memory, dispatched...
+  BOOST_CHECK_EQUAL(log->jobs.size(), 1u);
   BOOST_CHECK(!on_disk_has(event_type::stage_started, idx("a")));      // ...not yet on disk
-  step(journal);  // the append joins the batch; a start alone waits a little for company
+  step(journal);  // the start joins the batch
   BOOST_CHECK(!on_disk_has(event_type::stage_started, idx("a")));
-  BOOST_REQUIRE(sched->trigger_timeout());  // journal_append_delay passes
   step(journal);  // the flush commits it
   BOOST_CHECK(on_disk_has(event_type::stage_started, idx("a")));
   settle();
@@ -162,28 +186,12 @@ BOOST_FIXTURE_TEST_CASE(a_cancel_during_the_write_is_handled_after_it, sqlite_fi
 // share one transaction, and both are acknowledged after it.
 BOOST_FIXTURE_TEST_CASE(queued_writes_share_one_commit, sqlite_fixture) {
   start(two_stage_spec, /*drive=*/false);
-  actors::supervisor_config sc;  // a second pipeline on the same journal
-  sc.pipeline = "p-2";
-  sc.spec = *parse_spec_text(two_stage_spec);
-  sc.journal = journal;
-  sc.workers = std::make_shared<manual_workers>(log);
-  sc.clock_ms = [this] { return ++clock; };
-  sc.drive = false;
-  auto second = sys->spawn(actors::supervisor, sc);
+  auto second = second_pipeline();
   settle();
   for (const auto& s : {sup, second}) caf::anon_send(s, actors::start_atom::value, std::string("a"), std::string("user:ana"));
   settle();
   BOOST_REQUIRE_EQUAL(log->jobs.size(), 2u);  // each pipeline's first stage (both are run 2)
-  auto commits = [&] {
-    std::uint64_t n = 0;
-    auto probe = sys->spawn([&](caf::event_based_actor* self, int) {
-      self->request(journal, caf::infinite, actors::journal_stats_atom::value)
-          .then([&](std::vector<std::uint64_t>& s) { n = s.at(0); });
-    }, 0);
-    sched->run();
-    return n;
-  };
-  const std::uint64_t before = commits();
+  const std::uint64_t before = journal_stats().at(0);
   // Both workers finish; both supervisors request a persist before the
   // journal runs at all.
   for (std::size_t k = 0; k < log->jobs.size(); ++k) {
@@ -200,9 +208,38 @@ BOOST_FIXTURE_TEST_CASE(queued_writes_share_one_commit, sqlite_fixture) {
   run_all_but(journal);
   BOOST_CHECK_EQUAL(state().status(0), stage_status::running);
   sched->run();
-  BOOST_CHECK_EQUAL(commits() - before, 1u);  // one transaction for both completions
+  BOOST_CHECK_EQUAL(journal_stats().at(0) - before, 1u);  // one transaction for both completions
   BOOST_CHECK_EQUAL(actors::inspect_supervisor(second).state.status(0), stage_status::completed);
   BOOST_CHECK_EQUAL(state().status(0), stage_status::completed);
+  caf::anon_send_exit(second, caf::exit_reason::user_shutdown);
+}
+
+// An answer means durable, with the real journal: two clients' commands on
+// two pipelines are answered only after the commit that holds them, and it
+// is one commit for both (no commit of its own per request). Order forced:
+// [client 1: context change on p-1's a] [client 2: the same on p-2] [sup 1,
+// sup 2: applied, persists sent] -- no answer, nothing on disk -- [journal:
+// both persists, one flush] [sup 1, sup 2: the acks] [clients: ok].
+BOOST_FIXTURE_TEST_CASE(client_commands_are_answered_after_the_commit_they_share, sqlite_fixture) {
+  start(two_stage_spec, /*drive=*/false);
+  auto second = second_pipeline();
+  settle();
+  const std::uint64_t before = journal_stats().at(0);
+  std::vector<std::shared_ptr<caf::message>> answers;
+  for (const auto& s : {sup, second})
+    answers.push_back(send_request(s, caf::make_message(actors::context_atom::value, std::string("a"),
+                                                        std::string(R"({"goal": 2})"), std::string("user:ana"))));
+  run_all_but(journal);
+  BOOST_CHECK_EQUAL(state().status(idx("b")), stage_status::pending);
+  for (const auto& a : answers) BOOST_CHECK_MESSAGE(a->empty(), "answered before the commit: " << caf::to_string(*a));
+  BOOST_CHECK(!on_disk_has(event_type::context_changed, idx("a")));
+  sched->run();
+  BOOST_CHECK_EQUAL(journal_stats().at(0) - before, 1u);  // one transaction for both commands
+  BOOST_CHECK(on_disk_has(event_type::context_changed, idx("a")));
+  for (const auto& a : answers) {
+    BOOST_REQUIRE_MESSAGE(a->match_element<actors::reply>(0), "no reply: " << caf::to_string(*a));
+    BOOST_CHECK(a->get_as<actors::reply>(0).is_ok());
+  }
   caf::anon_send_exit(second, caf::exit_reason::user_shutdown);
 }
 
@@ -213,23 +250,14 @@ BOOST_FIXTURE_TEST_CASE(queued_writes_share_one_commit, sqlite_fixture) {
 BOOST_FIXTURE_TEST_CASE(a_start_shares_the_commit_of_the_next_completion, sqlite_fixture) {
   start(two_stage_spec);
   settle();
-  auto stats = [&] {
-    std::vector<std::uint64_t> out;
-    auto probe = sys->spawn([&](caf::event_based_actor* self, int) {
-      self->request(journal, caf::infinite, actors::journal_stats_atom::value)
-          .then([&](std::vector<std::uint64_t>& s) { out = s; });
-    }, 0);
-    sched->run();  // no timers: the delay has not passed
-    return out;
-  };
-  const auto before = stats();
+  const auto before = journal_stats();
   worker_sends(state().stage(idx("a")).run, true, {{"a", 1}});
   sched->run();
   BOOST_REQUIRE_EQUAL(state().status(idx("b")), stage_status::running);
   BOOST_CHECK(!on_disk_has(event_type::stage_started, idx("b")));  // waiting for company
   worker_sends(state().stage(idx("b")).run, true, {{"b", 1}});
   sched->run();
-  const auto after = stats();
+  const auto after = journal_stats();
   BOOST_CHECK_EQUAL(after.at(0) - before.at(0), 2u);  // commits
   BOOST_CHECK_EQUAL(after.at(1) - before.at(1), 3u);  // events: a completed, b started, b completed
   BOOST_CHECK(on_disk_has(event_type::stage_completed, idx("b")));

@@ -2,7 +2,9 @@
 // answers where each lives, and owns what they share (the journal, the
 // command gate, the workers). It holds no pipeline state itself.
 //
-//   (create_atom, id, spec, workdir) -> reply (ok, or invalid if the id exists)
+//   (create_atom, id, spec, workdir) -> reply (ok once `pipeline_created` is durable,
+//                                    unavailable if the journal failed, invalid if
+//                                    the id exists)
 //   (recover_atom, system_state, workdir) -> reply: host a pipeline replayed
 //                                    from the journal (rule 8; `serve` at start)
 //   (lookup_atom, id)                -> caf::actor (the supervisor) or an error

@@ -3,7 +3,9 @@
 //   (append_atom, event)   fire and forget: start events and system decisions
 //                          (rule 4: memory first, then disk, without waiting);
 //   (persist_atom, event)  -> uint64_t seq once the event is durable (rule 5:
-//                          the supervisor awaits it before applying a completion);
+//                          the supervisor awaits it before applying a completion;
+//                          it also persists a client command's event and the
+//                          pipeline's creation, and answers the client on this);
 //   (history_atom, std::string pipeline) -> std::vector<event>, the pipeline's
 //                          events in seq order (rollback, time travel, audit).
 //
@@ -65,8 +67,9 @@ caf::behavior memory_journal(caf::event_based_actor* self, std::size_t events_ma
 /// acknowledged, and the journal takes no more writes after it (memory may be
 /// ahead of disk); `dairector resume` carries on once the fault is gone.
 inline constexpr std::size_t journal_batch_events_max = 10'000;
-/// How long appends alone (starts, never acknowledged) may wait to share a
-/// commit with a persist; a persist is committed at once.
+/// How long appends alone (the supervisor's own starts and decisions, never
+/// acknowledged) may wait to share a commit with a persist; a persist is
+/// committed at once.
 inline constexpr std::chrono::milliseconds journal_append_delay{2};
 caf::behavior sqlite_journal(caf::event_based_actor* self, std::shared_ptr<journal_store> store);
 

@@ -10,6 +10,8 @@
 //   (context_atom, stage, json, by)    context change on a stage (cascade)
 //   (resolve_atom, approved, note, by) confirm or reject the pending confirmation
 //   (rollback_atom, seq, by)           return to the state after seq (needs a journal)
+//   (durable_atom, seq)                ok once the pipeline's events up to seq are
+//                                      durable (the director answers a creation so)
 //   (state_atom)                       -> system_state
 //   (watch_atom, actor)                -> system_state now; then a state_update per event
 //   (stop_atom)                        kill running commands and quit
@@ -25,6 +27,17 @@
 // the supervisor handles nothing else until the journal confirms it durable
 // (`request(...).await`), and only then applies it, tells watchers and starts
 // what became startable.
+//
+// An answer means durable: a client command's event (start, cancel, context,
+// resolve, rollback) is applied and sent to the journal as a persist, as is
+// the pipeline's creation, and the `ok` answer is delivered only once the
+// journal acknowledges a commit holding it (a response promise kept in
+// `owed`). The supervisor does not wait for it: it handles other messages
+// meanwhile (only completions stash, rule 5), and the persist shares its
+// commit with everything queued at the journal (group commit: no commit of
+// its own per request). If the journal fails, every owed answer is
+// `unavailable` with the journal's error, never `ok`; so is a command
+// after the failure, which records nothing.
 //
 // Back-pressure (STYLE.md habit 8): the supervisor's backlog is the number of
 // its events sent to the journal and not yet known durable. A persist's answer
@@ -61,6 +74,8 @@
 #include "dairector/spec.hpp"
 
 namespace dairector::actors {
+
+using durable_atom = caf::atom_constant<caf::atom("ddurable")>;
 
 /// The default bound on a pipeline's backlog (events sent to the journal and
 /// not yet known durable). Big enough that a journal that keeps up never
@@ -122,6 +137,13 @@ class run_table {
   std::vector<entry> runs_;
 };
 
+/// A client's answer kept until the journal confirms the event it acknowledges.
+struct owed_answer {
+  std::uint64_t seq = 0;  // durable up to here, then `answer` goes out
+  reply answer;
+  caf::typed_response_promise<reply> promise;
+};
+
 struct supervisor_state {
   static inline const char* name = "dairector.supervisor";
   supervisor_config cfg;
@@ -134,6 +156,11 @@ struct supervisor_state {
   std::vector<caf::actor_addr> remote_workers; // monitored (once each) until they go down
   std::uint64_t durable_seq = 0;  // the journal acknowledged every event up to it
   bool sync_asked = false;        // a (journal_sync_atom) is out: at most one
+  /// Answers waiting for their event to be durable, in the order their
+  /// commands came: one per accepted command (each waits on an event of the
+  /// backlog, and commands are accepted only under the bound) and one per
+  /// creation, so about `journal_backlog_events_max` at most.
+  std::vector<owed_answer> owed;
   /// Events sent to the journal and not yet known durable (0 without a journal).
   std::uint64_t backlog() const { return cfg.journal ? state.seq() - durable_seq : 0; }
   bool behind() const { return backlog() >= cfg.journal_backlog_events_max; }
