@@ -29,7 +29,8 @@ class server_client {
   /// the bearer token a server not on loopback asks for.
   static result<server_client> open(const std::string& url, const std::string& token_file);
 
-  /// GET or POST `path` (already encoded); the answer's JSON on 2xx.
+  /// GET or POST `path` (already encoded); the answer's JSON on 2xx. An
+  /// answer too large or too deep is errc::journal, like one without JSON.
   result<json> get(const std::string& path) const;
   result<json> post(const std::string& path, const json& body) const;
 
@@ -51,7 +52,10 @@ class server_client {
 
  private:
   server_client() = default;
-  result<json> answer(const httplib::Result& r) const;
+  // One request whose answer is read up to answer_bytes_max and parsed
+  // within json_depth_max (a server is outside data too).
+  result<json> exchange(const char* method, const std::string& path, const json* body) const;
+  result<json> answer(const httplib::Result& r, const std::string& body) const;
 
   std::string url_;
   std::shared_ptr<httplib::Client> http_;
