@@ -9,6 +9,7 @@
 # Usage: hostile_input_test.sh DAIRECTOR EXAMPLES_DIR
 set -u
 bin=${1:?dairector binary}
+[[ $bin == /* ]] || bin=$PWD/$bin  # the cases run in their scratch folder
 examples=${2:?examples dir}
 data=$(cd "$(dirname "$0")" && pwd)/data
 tmp=$(mktemp -d)
@@ -62,11 +63,11 @@ expect echo_chain_fails 1 "stage 's125' failed: the output of builtin echo nests
   -- run "$echo_chain" --journal chain.db
 expect echo_chain_status 0 "s124 +completed .* s125 +failed" -- status --journal chain.db
 
-# --context: the old code wrote a 70,000-deep context and crashed.
+# --context: the old code wrote any depth (60,000: an argument is at most 128 KiB).
 confirm_spec=$(spec ctl "[{\"name\": \"a\", $E}, {\"name\": \"b\", \"after\": [\"a\"], $E, \"confirm\": \"go?\"}]")
 "$bin" run "$confirm_spec" --journal ctl.db >/dev/null 2>&1  # waits for the confirmation: exit 4
 expect deep_context 2 "--context nests deeper than 248 arrays and objects" \
-  -- invalidate a --journal ctl.db --context "$(nest 70000)"
+  -- invalidate a --journal ctl.db --context "$(nest 60000)"
 expect context_past_value_bound 2 "--context nests deeper than 248 arrays and objects" \
   -- invalidate a --journal ctl.db --context "$(nest 249)"
 expect context_at_value_bound 0 "seq 7: context_changed" -- invalidate a --journal ctl.db --context "$(nest 248)"
@@ -117,9 +118,10 @@ expect by_unicode 0 "seq 7: confirmation_resolved" -- confirm --journal cc.db --
 expect by_unicode_history 0 "user:Zoë ✓ +confirmation_resolved +b approved: 日本 ok" -- history --journal cc.db
 
 # An old journal that holds a forged `by` and escape sequences prints them
-# escaped: one line per event, no escape sequence reaches the terminal.
+# escaped: one line for each of its 7 events, no escape sequence reaches the
+# terminal.
 "$bin" history --journal "$old" --id forged >"$tmp/forged.out" 2>&1; rc=$?
-if [[ $rc -eq 0 ]] && [[ $(wc -l <"$tmp/forged.out") -eq 9 ]] && ! grep -q "^    5  2027" "$tmp/forged.out" &&
+if [[ $rc -eq 0 ]] && [[ $(wc -l <"$tmp/forged.out") -eq 7 ]] && ! grep -q "^    5  2027" "$tmp/forged.out" &&
   grep -qF 'user:mallory\n    5  2027-01-01T00:00:00.000Z  user:admin' "$tmp/forged.out" &&
   grep -qF 'approved: \x1b[31mall good\x1b[0m' "$tmp/forged.out" && no_raw_control "$tmp/forged.out"; then
   ok old_journal_history_escaped
@@ -161,7 +163,8 @@ expect dup_context 2 "--context has the key \"k\" twice in the top-level object"
 server=$!
 wait_for 10 grep -qs "dairector serve: ready" "$tmp/serve.err" || { echo "serve did not start: $(cat "$tmp/serve.err")"; exit 1; }
 url=http://127.0.0.1:$(grep -o "http on [^ ]*" "$tmp/serve.err" | grep -o "[0-9]*$")
-# post NAME PATH BODY WANT_CODE PATTERN (the token is sent: loopback need not be trusted)
+# post NAME PATH BODY WANT_CODE PATTERN (BODY @FILE: the file's; the token is
+# sent: loopback need not be trusted)
 post() {
   local name=$1 path=$2 data=$3 want=$4 pattern=$5 code body
   code=$(curl -s -o "$tmp/answer" -w "%{http_code}" -X POST -H "Content-Type: application/json" \
@@ -173,7 +176,8 @@ post() {
 }
 get() { curl -s -H "Authorization: Bearer $(head -1 "$tmp/token")" "$url$1"; }
 ctl=$(tr -d '\n' <"$confirm_spec")
-post http_deep_body /pipelines "{\"spec\": $(nest 70000)}" 400 'nests deeper than 256 arrays and objects'
+printf '{"spec": %s}' "$(nest 70000)" >"$tmp/deep_body.json"
+post http_deep_body /pipelines "@$tmp/deep_body.json" 400 'the body nests deeper than 256 arrays and objects'
 post http_dup_body /pipelines "{\"spec\": $ctl, \"id\": \"one\", \"id\": \"two\"}" 400 \
   'the body has the key \\"id\\" twice in the top-level object'
 post http_dup_spec /pipelines "{\"spec\": {\"name\": \"x\", \"name\": \"y\", \"stages\": []}}" 400 'key \\"name\\" twice'
