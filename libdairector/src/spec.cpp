@@ -206,7 +206,8 @@ result<std::shared_ptr<const pipeline_spec>> parse_spec(const json& doc, spec_so
         return spec_error(where + ": \"confirm\" must be a non-empty message");
       r.confirm = s["confirm"].get<std::string>();
       // Printed on a terminal and written to the journal: one plain line.
-      if (auto why = control_refusal(*r.confirm); why && source == spec_source::outside) return spec_error(where + ": \"confirm\" " + *why);
+      if (auto why = control_refusal(*r.confirm); why && source == spec_source::outside)
+        return spec_error(where + ": \"confirm\" " + *why);
     }
     if (s.contains("on_failure")) {
       const json& f = s["on_failure"];

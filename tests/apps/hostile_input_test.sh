@@ -84,17 +84,17 @@ expect deep_row_resume 5 "pipeline 'deep', event seq 7" -- resume --journal "$ol
 
 # /dev/zero grew `check` to 12 GB: bounded here to 1 GB so that a regression
 # fails instead of eating the machine.
-out=$( (ulimit -v 1000000; timeout 20 "$bin" check /dev/zero) 2>&1); rc=$?
+out=$( (ulimit -v 1000000; timeout -k 5 20 "$bin" check /dev/zero) 2>&1); rc=$?
 [[ $rc -eq 2 && $out == *"/dev/zero: the spec file is a character device, not a regular file"* ]] \
   && ok dev_zero || bad dev_zero "exit $rc: ${out:0:200}"
 mkfifo "$tmp/fifo.json"
-out=$(timeout 20 "$bin" check "$tmp/fifo.json" 2>&1); rc=$?
+out=$(timeout -k 5 20 "$bin" check "$tmp/fifo.json" 2>&1); rc=$?
 [[ $rc -eq 2 && $out == *"fifo.json: the spec file is a FIFO, not a regular file"* ]] \
   && ok fifo_spec || bad fifo_spec "exit $rc (124: it hung): ${out:0:200}"
 truncate -s 17M "$tmp/huge.json"
 expect huge_spec 2 "huge.json: the spec file is larger than 16 MiB" -- check "$tmp/huge.json"
 mkfifo -m 600 "$tmp/token.fifo"
-out=$(timeout 20 "$bin" status --server http://127.0.0.1:9 --token-file "$tmp/token.fifo" 2>&1); rc=$?
+out=$(timeout -k 5 20 "$bin" status --server http://127.0.0.1:9 --token-file "$tmp/token.fifo" 2>&1); rc=$?
 [[ $rc -eq 2 && $out == *"the token file is a FIFO"* ]] && ok fifo_token || bad fifo_token "exit $rc: ${out:0:200}"
 
 # ---------------------------------------------------------------- control characters
@@ -135,7 +135,7 @@ fi
 # A command's stderr with escape sequences and bytes that are not UTF-8:
 # the old `run` died of an exception writing the event (and hung).
 noisy=$(spec noisy '[{"name": "a", "run": {"command": ["sh", "-c", "printf \"\\033[2J\\377\\nboom\" >&2; exit 3"]}}]')
-out=$(timeout 30 "$bin" run "$noisy" --journal noisy.db 2>&1); rc=$?
+out=$(timeout -k 5 30 "$bin" run "$noisy" --journal noisy.db 2>&1); rc=$?
 printf '%s' "$out" >"$tmp/noisy.out"
 [[ $rc -eq 1 && $out == *'stderr: \x1b[2J\xff\nboom'* ]] && no_raw_control "$tmp/noisy.out" \
   && ok stderr_escaped || bad stderr_escaped "exit $rc: $(cat -A "$tmp/noisy.out" | tail -3)"
