@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "dairector/text_check.hpp"
+
 namespace dairector::actors {
 
 bool tokens_equal(const std::string& a, const std::string& b) {
@@ -148,6 +150,10 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
         if (st.cfg.token.empty() || !tokens_equal(token, st.cfg.token))
           return refuse(self, name, endpoint, "wrong token");
         if (!endpoint) return refuse(self, name, endpoint, "no endpoint actor");
+        // The name becomes the `by` of its events and is logged: plain text only.
+        if (name.size() > by_bytes_max)
+          return refuse(self, name, endpoint, "the name is longer than " + std::to_string(by_bytes_max) + " bytes");
+        if (auto why = control_refusal(name)) return refuse(self, name, endpoint, "the name " + *why);
         if (stages.empty() || stages.size() > registry_stages_max)
           return refuse(self, name, endpoint,
                         "a worker serves 1 to " + std::to_string(registry_stages_max) + " stages");

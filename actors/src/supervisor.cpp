@@ -4,8 +4,10 @@
 
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/process.hpp"
+#include "dairector/json_bounds.hpp"
 #include "dairector/plan.hpp"
 #include "dairector/reducer.hpp"
+#include "dairector/text_check.hpp"
 #include "answers.hpp"
 #include "dispatch.hpp"
 
@@ -202,6 +204,11 @@ void journal_failed(supervisor_actor* self, const std::string& why) {
   fail_owed(self, st.journal_error);
 }
 
+// A worker's name and error (a command's stderr) are outside text: the
+// journal keeps them as one line of valid UTF-8 (a byte that is not would
+// make the event impossible to encode).
+std::string one_line(const std::string& text) { return control_refusal(text) ? escape_for_terminal(text) : text; }
+
 // A worker's result. Fenced results are recorded as discarded; a live one is
 // made durable first and applied only then (rule 5).
 void on_result(supervisor_actor* self, stage_result& r) {
@@ -217,28 +224,33 @@ void on_result(supervisor_actor* self, stage_result& r) {
   }
   if (r.stage_index >= st.state.size() || !st.state.is_live_run(r.stage_index, r.run)) {
     if (r.stage_index >= st.state.size() || r.run == 0 || r.run > st.state.seq()) return;  // never started here
-    event e = make_event(self, event_type::result_discarded, r.worker);
+    event e = make_event(self, event_type::result_discarded, one_line(r.worker));
     e.stage = r.stage_index;
     e.run = r.run;
     e.text = r.ok ? "completed" : "failed";
     record(self, e);
     return;
   }
-  std::shared_ptr<const json> output = r.output_value;
+  std::shared_ptr<const json> output = r.output_value;  // in process: admitted by run_job
   if (r.ok && !output) {
-    json parsed = json::parse(r.output, nullptr, false);
-    if (parsed.is_discarded()) {
+    // From a worker process: admitted here, within the bounds of a value.
+    json_fault fault{};
+    auto parsed = parse_json(r.output, "the worker's output", value_limits, &fault);
+    std::optional<std::string> refused;
+    if (!parsed) refused = fault == json_fault::not_json ? "the worker's output is not JSON" : parsed.err().message;
+    else refused = value_refusal(*parsed, "the worker's output");
+    if (refused) {
       r.ok = false;
-      r.error = "the worker's output is not JSON";
+      r.error = std::move(*refused);
     } else {
-      output = std::make_shared<const json>(std::move(parsed));
+      output = std::make_shared<const json>(std::move(*parsed));
     }
   }
-  event e = make_event(self, r.ok ? event_type::stage_completed : event_type::stage_failed, r.worker);
+  event e = make_event(self, r.ok ? event_type::stage_completed : event_type::stage_failed, one_line(r.worker));
   e.stage = r.stage_index;
   e.run = r.run;
   e.payload = std::move(output);
-  e.text = r.error;
+  e.text = one_line(r.error);
   // Checked before it is written, applied only once durable (rule 5).
   if (check(st.state, e)) return;
   if (!st.cfg.journal) {
@@ -405,10 +417,10 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
         event e = make_event(self, event_type::context_changed, by);
         e.stage = find_stage(self, stage);
         if (e.stage == no_stage) return unknown_stage(self, stage);
-        json value = json::parse(context, nullptr, false);
-        if (value.is_discarded())
-          return reply{reply::invalid, "the context is not valid JSON", self->state.state.seq()};
-        e.payload = std::make_shared<const json>(std::move(value));
+        auto value = parse_json(context, "the context", value_limits);
+        std::optional<std::string> refused = value ? value_refusal(*value, "the context") : value.err().message;
+        if (refused) return reply{reply::invalid, std::move(*refused), self->state.state.seq()};
+        e.payload = std::make_shared<const json>(std::move(*value));
         return command(self, e);
       },
       [=](resolve_atom, bool approved, const std::string& note, const std::string& by) -> caf::result<reply> {

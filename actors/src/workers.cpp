@@ -1,6 +1,7 @@
 #include "dairector/actors/workers.hpp"
 
 #include "dairector/actors/process.hpp"
+#include "dairector/json_bounds.hpp"
 
 namespace dairector::actors {
 
@@ -17,7 +18,14 @@ stage_result make_result(const job& j, const std::string& worker) {
   return r;
 }
 
-void set_output(stage_result& r, json value) {
+// Admits an output within the bounds of a value (json_bounds.hpp), whatever
+// produced it: past them it would break the documents that wrap it (the
+// event, the next stage's input), so the run fails saying which bound.
+void set_output(stage_result& r, json value, std::string_view what) {
+  if (auto why = value_refusal(value, what)) {
+    r.error = *why;
+    return;
+  }
   r.ok = true;
   r.output_value = std::make_shared<const json>(std::move(value));
 }
@@ -33,10 +41,13 @@ result<std::shared_ptr<const run_spec>> job_run_spec(const job& j) {
   // In process: the spec's own run object, shared, not copied.
   if (j.spec_value && j.stage_index < j.spec_value->size())
     return std::shared_ptr<const run_spec>(j.spec_value, &(*j.spec_value)[j.stage_index].run);
-  json doc = json::parse(j.run_spec, nullptr, false);
-  if (doc.is_discarded()) return make_error(errc::decode_failed, "job has a run spec that is not JSON");
+  json_fault fault{};
+  auto doc = parse_json(j.run_spec, "the job's run spec", json_limits{}, &fault);
+  if (!doc)
+    return make_error(errc::decode_failed,
+                      fault == json_fault::not_json ? "job has a run spec that is not JSON" : doc.err().message);
   // Reuse the spec parser: a one-stage pipeline around this run object.
-  json wrapper = {{"name", "job"}, {"stages", json::array({{{"name", "job"}, {"run", doc}}})}};
+  json wrapper = {{"name", "job"}, {"stages", json::array({{{"name", "job"}, {"run", std::move(*doc)}}})}};
   auto spec = parse_spec(wrapper);
   if (!spec) return make_error(errc::decode_failed, spec.err().message);
   return std::shared_ptr<const run_spec>(*spec, &(**spec)[0].run);
@@ -47,22 +58,30 @@ stage_result run_job(const job& j, const run_spec& r, const handler_registry* ha
   stage_result out = make_result(j, worker);
   json parsed;
   if (!j.input_value) {
-    parsed = json::parse(j.input, nullptr, false);
-    if (parsed.is_discarded()) {
-      out.error = "the job's input is not JSON";
+    // From a server: bounded in depth like every document; its size is the
+    // sum of the admitted outputs it wraps, and it has already arrived.
+    json_fault fault{};
+    auto doc = parse_json(j.input, "the job's input", json_limits{json_depth_max, SIZE_MAX}, &fault);
+    if (!doc) {
+      out.error = fault == json_fault::not_json ? "the job's input is not JSON" : doc.err().message;
       return out;
     }
+    parsed = std::move(*doc);
   }
   const json& input = j.input_value ? *j.input_value : parsed;
+  // echo's output nests its inputs two levels deeper: a chain of them grows
+  // until a run goes past the bound of a value and fails.
+  const std::string echoed = std::string("the output of builtin ") +
+                             (r.what == run_spec::kind::sleep ? "sleep" : r.what == run_spec::kind::fail ? "fail" : "echo");
   switch (r.what) {
     case run_spec::kind::echo:
-    case run_spec::kind::sleep: set_output(out, echo_output(input)); break;
+    case run_spec::kind::sleep: set_output(out, echo_output(input), echoed); break;
     case run_spec::kind::fail:
       if (j.attempt <= r.times)
         out.error = "failed on purpose (builtin fail: attempt " + std::to_string(j.attempt) + " of the first " +
                     std::to_string(r.times) + ")";
       else
-        set_output(out, echo_output(input));
+        set_output(out, echo_output(input), echoed);
       break;
     case run_spec::kind::handler: {
       auto found = handlers ? handlers->handlers.find(r.handler) : decltype(handlers->handlers.end()){};
@@ -72,7 +91,7 @@ stage_result run_job(const job& j, const run_spec& r, const handler_registry* ha
       }
       try {
         auto res = found->second.fn(input);
-        if (res) set_output(out, std::move(*res));
+        if (res) set_output(out, std::move(*res), "the output of handler '" + r.handler + "'");
         else out.error = res.err().message;
       } catch (const std::exception& e) {
         out.error = "handler '" + r.handler + "' threw: " + e.what();
@@ -88,16 +107,22 @@ stage_result run_job(const job& j, const run_spec& r, const handler_registry* ha
         out.error = p.error;
         break;
       }
-      // One JSON value on standard output.
-      json value = json::parse(p.output, nullptr, false);
-      if (value.is_discarded()) {
+      // One JSON value on standard output, within the bounds of a value
+      // and with no key twice in an object.
+      json_fault fault{};
+      auto value = parse_json(p.output, "the command's output", value_limits, &fault);
+      if (!value && fault == json_fault::not_json) {
         std::string shown = p.output.size() > 200 ? p.output.substr(0, 200) + "..." : p.output;
         while (!shown.empty() && shown.back() == '\n') shown.pop_back();
         out.error = "the command's output is not one JSON value: '" + shown + "'";
         if (!p.error.empty()) out.error += "; stderr: " + p.error;
         break;
       }
-      set_output(out, std::move(value));
+      if (!value) {
+        out.error = value.err().message;
+        break;
+      }
+      set_output(out, std::move(*value), "the command's output");
       break;
     }
   }

@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "dairector/spec.hpp"
+#include "dairector/text_check.hpp"
 
 namespace dairector::cli {
 
@@ -36,7 +37,7 @@ std::string describe_run(const run_spec& r) {
 int run_check(const std::string& path, bool as_json) {
   auto spec = load_spec(path);
   if (!spec) {
-    std::cerr << "dairector check: " << spec.err().message << "\n";
+    std::cerr << "dairector check: " << escape_for_terminal(spec.err().message) << "\n";
     return exit_usage;
   }
   const pipeline_spec& sp = **spec;
@@ -63,9 +64,10 @@ int run_check(const std::string& path, bool as_json) {
     if (s.on_failure)
       policy << "; on failure: re-run " << sp[s.on_failure->rerun].name << " (max " << s.on_failure->max_attempts
              << ")";
+    // A command's arguments may hold any text (a script with newlines): escaped.
     std::cout << "  " << std::left << std::setw(4) << (i + 1) << std::setw(static_cast<int>(w) + 2) << s.name
-              << std::setw(22) << names(sp, s.after) << std::setw(22) << names(sp, s.before) << policy.str()
-              << "\n";
+              << std::setw(22) << names(sp, s.after) << std::setw(22) << names(sp, s.before)
+              << escape_for_terminal(policy.str()) << "\n";
   }
   return exit_done;
 }

@@ -12,7 +12,9 @@
 #include "cli/journal_args.hpp"
 #include "cli/server_client.hpp"
 #include "dairector/codec.hpp"
+#include "dairector/json_bounds.hpp"
 #include "dairector/reducer.hpp"
+#include "dairector/text_check.hpp"
 
 namespace dairector::cli {
 
@@ -27,6 +29,15 @@ struct control_options {
   std::string note;
   std::uint64_t to = 0;
 };
+
+// --context as a value: the one parser for JSON from outside (no key twice)
+// and the bounds of a value, as the server holds a context to.
+result<json> context_value(const std::string& text) {
+  auto value = parse_json(text, "--context", value_limits);
+  if (!value) return value.err();
+  if (auto why = value_refusal(*value, "--context")) return make_error(errc::decode_failed, *why);
+  return value;
+}
 
 const char* name_of(verb v) {
   switch (v) {
@@ -62,9 +73,9 @@ result<event> make_request(verb v, const control_options& opt, const system_stat
         const auto& current = s.payload(*i).context;
         e.payload = current ? current : std::make_shared<const json>(json::object());
       } else {
-        json value = json::parse(opt.context, nullptr, false);
-        if (value.is_discarded()) return make_error(errc::decode_failed, "--context is not valid JSON: " + opt.context);
-        e.payload = std::make_shared<const json>(std::move(value));
+        auto value = context_value(opt.context);
+        if (!value) return value.err();
+        e.payload = std::make_shared<const json>(std::move(*value));
       }
       break;
     }
@@ -118,9 +129,9 @@ result<server_request> make_server_request(verb v, const control_options& opt) {
       r.path = "/stages/" + path_segment(opt.stage) + "/context";
       r.type = event_type::context_changed;
       if (!opt.context.empty()) {  // else the server keeps the stage's context, as below
-        json value = json::parse(opt.context, nullptr, false);
-        if (value.is_discarded()) return make_error(errc::decode_failed, "--context is not valid JSON: " + opt.context);
-        r.body["context"] = std::move(value);
+        auto value = context_value(opt.context);
+        if (!value) return value.err();
+        r.body["context"] = std::move(*value);
       }
       break;
     case verb::confirm:
@@ -164,7 +175,7 @@ int control_on_server(verb v, const control_options& opt, const std::string& url
         break;
       }
   }
-  std::cout << "seq " << seq << ": " << to_string(request->type) << " (pipeline '" << *id
+  std::cout << "seq " << seq << ": " << to_string(request->type) << " (pipeline '" << escape_for_terminal(*id)
             << "'); the server carries the pipeline on\n";
   return exit_done;
 }
@@ -174,7 +185,7 @@ int control(verb v, const control_options& opt) {
   if (const std::string url = opt.journal.server_url(); !url.empty()) return control_on_server(v, opt, url);
   auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
   if (!store) {
-    std::cerr << "dairector " << command << ": " << store.err().message << "\n";
+    std::cerr << "dairector " << command << ": " << escape_for_terminal(store.err().message) << "\n";
     if (store.err().message.find("owned by") != std::string::npos)
       std::cerr << "(a running pipeline is controlled through `dairector serve`, not through its journal)\n";
     return exit_for(store.err());
@@ -188,7 +199,8 @@ int control(verb v, const control_options& opt) {
   auto e = make_request(v, opt, *state, *history);
   if (!e) return report(command, e.err());
   if (auto err = (*store)->append(std::span<const event>(&*e, 1))) return report(command, *err);
-  std::cout << "seq " << e->seq << ": " << to_string(e->type) << " (pipeline '" << *id << "'); `dairector resume` "
+  std::cout << "seq " << e->seq << ": " << to_string(e->type) << " (pipeline '" << escape_for_terminal(*id)
+            << "'); `dairector resume` "
             << "carries the pipeline on\n";
   return exit_done;
 }
@@ -207,7 +219,9 @@ void add_control(CLI::App& app, int& exit_status) {
         cmd->add_option("--context", opt->context, "Its new context (JSON); default: keep it");
         break;
       case verb::confirm:
-      case verb::reject: cmd->add_option("--note", opt->note, "Why (recorded in the journal)"); break;
+      case verb::reject:
+        cmd->add_option("--note", opt->note, "Why (recorded in the journal)")->check(plain_text(note_bytes_max));
+        break;
       case verb::cancel: cmd->add_option("stage", opt->stage, "The stage to cancel (default: the whole pipeline)"); break;
       case verb::rollback:
         cmd->add_option("--to", opt->to, "Return to the state right after this event (seq)")->required();

@@ -22,7 +22,9 @@
 #include "dairector/actors/journal.hpp"
 #include "dairector/codec.hpp"
 #include "dairector/journal_store.hpp"
+#include "dairector/json_bounds.hpp"
 #include "dairector/spec.hpp"
+#include "dairector/text_check.hpp"
 
 namespace dairector::cli {
 
@@ -34,7 +36,6 @@ using namespace std::chrono_literals;
 
 // Bounds (STYLE.md habit 8).
 constexpr std::size_t body_bytes_max = 16u << 20;  // a larger body is refused (413)
-constexpr std::size_t json_depth_max = 256;        // deeper bodies are refused before parsing
 constexpr std::size_t id_chars_max = 128;
 constexpr std::size_t by_chars_max = 256;
 // Each open event stream holds one pool thread (http_listener.hpp); at most
@@ -63,45 +64,22 @@ error refusal(const da::reply& r) {
 // ---------------------------------------------------------------------------
 // Reading requests
 
-// How deeply `text` nests arrays and objects (strings skipped): nlohmann's
-// parser is iterative, but dumping and the codec recurse, so depth is bounded
-// before anything is parsed.
-std::size_t nesting_depth(std::string_view text) {
-  std::size_t depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 // The body as a JSON object with only the named fields (an empty body is {}).
 result<json> body_object(const httplib::Request& req, std::initializer_list<std::string_view> fields) {
   if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
-  if (nesting_depth(req.body) > json_depth_max)
-    return make_error(errc::decode_failed,
-                      "the body nests deeper than " + std::to_string(json_depth_max) + " arrays and objects");
-  json body;
-  try {
-    body = json::parse(req.body);
-  } catch (const json::exception& e) {
-    return make_error(errc::decode_failed, std::string("the body is not valid JSON: ") + e.what());
-  }
-  if (!body.is_object()) return make_error(errc::decode_failed, "the body must be a JSON object");
-  for (const auto& [key, value] : body.items()) {
+  // The one parser for JSON from outside: bounded, no key twice.
+  auto body = parse_json(req.body, "the body", json_limits{json_depth_max, body_bytes_max});
+  if (!body) return body.err();
+  if (!body->is_object()) return make_error(errc::decode_failed, "the body must be a JSON object");
+  for (const auto& [key, value] : body->items()) {
     bool known = key == "by";
     for (std::string_view f : fields) known = known || key == f;
     if (!known) return make_error(errc::decode_failed, "unknown field \"" + key + "\" in the body");
+    // by, note, id, stage end up in the audit trail: no control characters
+    // (a context is data, and a spec is checked by its parser).
+    if (auto why = value.is_string() && key != "context" ? control_refusal(value.get_ref<const std::string&>())
+                                                           : std::nullopt)
+      return make_error(errc::decode_failed, "\"" + key + "\" " + *why);
   }
   return body;
 }

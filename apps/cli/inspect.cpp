@@ -13,6 +13,7 @@
 #include "cli/server_client.hpp"
 #include "dairector/codec.hpp"
 #include "dairector/plan.hpp"
+#include "dairector/text_check.hpp"
 
 namespace dairector::cli {
 
@@ -50,22 +51,30 @@ int status(const inspect_options& opt) {
     std::cout << state_to_json(s).dump(2) << "\n";
     return exit_done;
   }
-  std::cout << "pipeline '" << s.pipeline() << "' at seq " << s.seq();
-  if (opt.at > 0) std::cout << " of " << history->size() << " (" << format_time((*history)[s.seq() - 1].at_ms) << ")";
-  std::cout << ": " << to_string(outcome(s)) << "\n";
+  // Every line is escaped: ids, errors and messages may come from outside
+  // (an old journal, a command's stderr).
+  std::ostringstream head;
+  head << "pipeline '" << s.pipeline() << "' at seq " << s.seq();
+  if (opt.at > 0) head << " of " << history->size() << " (" << format_time((*history)[s.seq() - 1].at_ms) << ")";
+  head << ": " << to_string(outcome(s));
+  std::cout << escape_for_terminal(head.str()) << "\n";
   for (stage_index i = 0; i < s.size(); ++i) {
     const stage_state& st = s.stage(i);
-    std::cout << "  " << std::left << std::setw(14) << s.spec()[i].name << std::setw(11) << to_string(s.status(i));
-    if (st.run) std::cout << "run " << std::setw(6) << st.run << " attempt " << st.attempt;
-    if (s.status(i) == stage_status::failed && s.payload(i).error) std::cout << "  " << *s.payload(i).error;
-    std::cout << "\n";
+    std::ostringstream line;
+    line << "  " << std::left << std::setw(14) << s.spec()[i].name << std::setw(11) << to_string(s.status(i));
+    if (st.run) line << "run " << std::setw(6) << st.run << " attempt " << st.attempt;
+    if (s.status(i) == stage_status::failed && s.payload(i).error) line << "  " << *s.payload(i).error;
+    std::cout << escape_for_terminal(line.str()) << "\n";
   }
   if (const confirmation* c = s.pending())
-    std::cout << "waiting for confirmation on '" << s.spec()[c->stage].name << "': " << c->message << "\n";
+    std::cout << escape_for_terminal("waiting for confirmation on '" + s.spec()[c->stage].name + "': " + c->message)
+              << "\n";
   return exit_done;
 }
 
-// One line for people: seq, time, who, what.
+// One line for people: seq, time, who, what. Escaped as a whole: whatever an
+// old journal holds in `by`, a note or an error, it cannot print a line of
+// its own.
 std::string history_line(const event& e, const pipeline_spec& spec) {
   std::ostringstream out;
   out << std::right << std::setw(5) << e.seq << "  " << format_time(e.at_ms) << "  " << std::left << std::setw(14)
@@ -85,7 +94,7 @@ std::string history_line(const event& e, const pipeline_spec& spec) {
     case event_type::context_changed: out << " " << (e.payload ? e.payload->dump() : "{}"); break;
     default: break;
   }
-  return out.str();
+  return escape_for_terminal(out.str());
 }
 
 int history(const inspect_options& opt) {

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "dairector/text_check.hpp"
 
 namespace dairector::cli {
 
@@ -17,9 +18,10 @@ std::string journal_args::journal_path() const {
 }
 
 std::string journal_args::who() const {
-  if (!by.empty()) return by;
+  if (!by.empty()) return by;  // checked by plain_text
   const char* user = std::getenv("USER");
-  return std::string("user:") + (user && *user ? user : "cli");
+  const std::string name = user && *user ? user : "cli";
+  return "user:" + (control_refusal(name) ? escape_for_terminal(name) : name);
 }
 
 std::string journal_args::server_url() const {
@@ -43,11 +45,23 @@ journal_options journal_args::options(bool read_only) const {
   return o;
 }
 
+CLI::Validator plain_text(std::size_t bytes_max) {
+  return CLI::Validator(
+      [bytes_max](const std::string& text) -> std::string {
+        if (text.size() > bytes_max) return "longer than " + std::to_string(bytes_max) + " bytes";
+        if (auto why = control_refusal(text)) return *why;
+        return {};
+      },
+      "TEXT");
+}
+
 void add_journal_options(CLI::App* cmd, journal_args& args, bool writes) {
   cmd->add_option("--journal", args.path, "The journal file (default: $DAIRECTOR_JOURNAL, else dairector.db)");
-  cmd->add_option("--id", args.id, "The pipeline (may be left out when the journal holds one)");
+  cmd->add_option("--id", args.id, "The pipeline (may be left out when the journal holds one)")
+      ->check(plain_text(pipeline_id_bytes_max));
   if (!writes) return;
-  cmd->add_option("--by", args.by, "Who does it, recorded in the journal (default: user:$USER)");
+  cmd->add_option("--by", args.by, "Who does it, recorded in the journal (default: user:$USER)")
+      ->check(plain_text(by_bytes_max));
   cmd->add_option("--sync", args.sync,
                   "full: every acknowledged event survives power loss (default); normal: survives a crash of "
                   "this process, the last commits may roll back after power loss")
@@ -68,7 +82,9 @@ void add_server_options(CLI::App* cmd, journal_args& args) {
 int exit_for(const error& err) { return err.code == errc::journal ? exit_journal : exit_usage; }
 
 int report(const char* command, const error& err) {
-  std::cerr << "dairector " << command << ": " << err.message << "\n";
+  // Messages quote outside data (a spec's text, a journal's rows, a server's
+  // answer): escaped, they stay one line on the terminal.
+  std::cerr << "dairector " << command << ": " << escape_for_terminal(err.message) << "\n";
   return exit_for(err);
 }
 

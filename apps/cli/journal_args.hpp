@@ -30,6 +30,11 @@ struct journal_args {
   std::string server_url() const;
 };
 
+/// Checks an option that becomes part of an event or a log line (--by,
+/// --note, --id, a worker's --name): at most `bytes_max` bytes of UTF-8 with
+/// no control character, so that no line of `history` can be forged.
+CLI::Validator plain_text(std::size_t bytes_max);
+
 /// Adds --journal, --id and --by (and --sync when `writes` is true).
 void add_journal_options(CLI::App* cmd, journal_args& args, bool writes);
 

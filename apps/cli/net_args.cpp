@@ -17,8 +17,13 @@
 #include <sstream>
 
 #include "dairector/actors/messages.hpp"
+#include "dairector/file_read.hpp"
 
 namespace dairector::cli {
+
+namespace {
+constexpr std::size_t token_file_bytes_max = 4096;  // a token is one short line
+}  // namespace
 
 bool is_loopback(std::string_view host) {
   if (host.starts_with("::ffff:")) host.remove_prefix(7);  // IPv4 mapped into IPv6
@@ -93,9 +98,10 @@ result<std::string> read_token(const std::string& given, bool create) {
     return make_error(errc::refused, "cannot read token file " + path + ": " + std::strerror(errno));
   if (sb.st_mode & 077)
     return make_error(errc::refused, "token file " + path + " is readable by others; `chmod 600 " + path + "`");
-  std::ifstream in(path);
-  std::string token;
-  std::getline(in, token);
+  // Bounded, and only a regular file: a FIFO or a device is refused unread.
+  auto text = read_file(path, token_file_bytes_max, "the token file", errc::refused);
+  if (!text) return text.err();
+  std::string token = text->substr(0, text->find('\n'));
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
   if (token.size() < 16) return make_error(errc::refused, "token file " + path + " holds no token of 16+ characters");

@@ -20,6 +20,7 @@
 #include "dairector/codec.hpp"
 #include "dairector/plan.hpp"
 #include "dairector/reducer.hpp"
+#include "dairector/text_check.hpp"
 
 namespace dairector::cli {
 
@@ -33,7 +34,8 @@ struct run_options {
   std::size_t command_limit = 8;
 };
 
-// One line per event, for logs and pipes.
+// One line per event, for logs and pipes; escaped as a whole (an error
+// quotes a command's stderr, `by` comes from a client).
 std::string progress_line(const event& e, const system_state& s) {
   std::ostringstream out;
   out << "#" << std::left << std::setw(4) << e.seq << " " << format_time(e.at_ms).substr(11, 12) << "  ";
@@ -45,7 +47,7 @@ std::string progress_line(const event& e, const system_state& s) {
   if (e.type == event_type::confirmation_requested) out << ": " << e.text;
   if (e.type == event_type::confirmation_resolved) out << (e.approved ? " approved" : " rejected") << " by " << e.by;
   if (e.type == event_type::rerun_requested) out << " -> re-run " << s.spec()[e.rerun].name;
-  return out.str();
+  return escape_for_terminal(out.str());
 }
 
 // The live view: one line per stage, redrawn in place.
@@ -76,7 +78,7 @@ private:
 };
 
 bool ask(const std::string& message) {
-  std::cout << "? " << message << " [y/n] " << std::flush;
+  std::cout << "? " << escape_for_terminal(message) << " [y/n] " << std::flush;
   std::string answer;
   if (!std::getline(std::cin, answer)) return false;
   return !answer.empty() && (answer[0] == 'y' || answer[0] == 'Y');
@@ -84,11 +86,12 @@ bool ask(const std::string& message) {
 
 int finish(const system_state& s, pipeline_outcome o, bool as_json) {
   if (as_json) std::cout << state_to_json(s).dump(2) << "\n";
+  const std::string pipeline = "pipeline '" + escape_for_terminal(s.pipeline()) + "'";
   switch (o) {
-    case pipeline_outcome::done: std::cerr << "pipeline '" << s.pipeline() << "' done (seq " << s.seq() << ")\n"; return exit_done;
-    case pipeline_outcome::cancelled: std::cerr << "pipeline '" << s.pipeline() << "' cancelled\n"; return exit_cancelled;
+    case pipeline_outcome::done: std::cerr << pipeline << " done (seq " << s.seq() << ")\n"; return exit_done;
+    case pipeline_outcome::cancelled: std::cerr << pipeline << " cancelled\n"; return exit_cancelled;
     case pipeline_outcome::waiting:
-      std::cerr << "pipeline '" << s.pipeline() << "' is waiting for confirmation: " << s.pending()->message
+      std::cerr << pipeline << " is waiting for confirmation: " << escape_for_terminal(s.pending()->message)
                 << " (no terminal to ask; run with --yes to approve)\n";
       return exit_waiting;
     default: break;
@@ -96,8 +99,8 @@ int finish(const system_state& s, pipeline_outcome o, bool as_json) {
   for (stage_index i = 0; i < s.size(); ++i)
     if (s.status(i) == stage_status::failed)
       std::cerr << "stage '" << s.spec()[i].name << "' failed: "
-                << (s.payload(i).error ? *s.payload(i).error : std::string("?")) << "\n";
-  std::cerr << "pipeline '" << s.pipeline() << "' failed\n";
+                << escape_for_terminal(s.payload(i).error ? *s.payload(i).error : std::string("?")) << "\n";
+  std::cerr << pipeline << " failed\n";
   return exit_stage_failed;
 }
 
@@ -163,7 +166,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   const std::string by = opt.journal.who();
   int code = -1;
   if (!state.empty() && !tty_out && !opt.as_json)
-    std::cout << "resuming pipeline '" << state.pipeline() << "' at seq " << state.seq() << std::endl;
+    std::cout << "resuming pipeline '" << escape_for_terminal(state.pipeline()) << "' at seq " << state.seq() << std::endl;
   while (code < 0) {
     self->receive(
         [&](actors::state_update& u) {
@@ -173,7 +176,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
           else if (!opt.as_json) std::cout << progress_line(u.applied, state) << std::endl;
         },
         [&](actors::journal_failed_atom, const std::string& why) {
-          std::cerr << "dairector: " << why << "\nnothing unacknowledged was applied; run `dairector resume` "
+          std::cerr << "dairector: " << escape_for_terminal(why) << "\nnothing unacknowledged was applied; run `dairector resume` "
                     << "once the journal can be written again\n";
           code = exit_journal;
         },
@@ -202,7 +205,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
 int run_pipeline(const run_options& opt) {
   auto spec = load_spec(opt.spec);
   if (!spec) {
-    std::cerr << "dairector run: " << spec.err().message << "\n";
+    std::cerr << "dairector run: " << escape_for_terminal(spec.err().message) << "\n";
     return exit_usage;
   }
   const std::string id = opt.journal.id.empty() ? (*spec)->name() : opt.journal.id;
@@ -227,7 +230,7 @@ int run_pipeline(const run_options& opt) {
 int run_on_server(const run_options& opt, const std::string& url) {
   auto spec = load_spec(opt.spec);
   if (!spec) {
-    std::cerr << "dairector run: " << spec.err().message << "\n";
+    std::cerr << "dairector run: " << escape_for_terminal(spec.err().message) << "\n";
     return exit_usage;
   }
   auto server = server_client::open(url, opt.journal.token_file);

@@ -26,6 +26,7 @@
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/registry.hpp"
 #include "dairector/codec.hpp"
+#include "dairector/text_check.hpp"
 
 namespace dairector::cli {
 
@@ -42,8 +43,10 @@ struct serve_options {
   std::size_t command_limit = 8;
 };
 
+// Log lines quote outside data (worker names, journal errors): escaped, each
+// stays one line.
 void say(const std::string& line) {
-  std::cerr << "dairector serve: " << line << std::endl;
+  std::cerr << "dairector serve: " << escape_for_terminal(line) << std::endl;
 }
 
 // Every pipeline of the journal, replayed. One whose history does not replay

@@ -9,6 +9,7 @@
 
 #include "cli/net_args.hpp"
 #include "dairector/codec.hpp"
+#include "dairector/json_bounds.hpp"
 
 namespace dairector::cli {
 
@@ -18,6 +19,11 @@ namespace {
 // then counts as unreachable (exit 5).
 constexpr std::time_t connect_timeout_s = 5;
 constexpr std::time_t answer_timeout_s = 60;
+// An answer holds at most a whole history (many events) or a state (every
+// stage's output): far more than one event may, but not without end.
+constexpr std::size_t answer_bytes_max = std::size_t{1} << 30;
+// A line of the event stream holds one event.
+constexpr std::size_t stream_line_bytes_max = event_bytes_max + 64;
 
 std::string describe(httplib::Error err) {
   switch (err) {
@@ -62,26 +68,52 @@ result<server_client> server_client::open(const std::string& url, const std::str
   return c;
 }
 
-result<json> server_client::answer(const httplib::Result& r) const {
+result<json> server_client::exchange(const char* method, const std::string& path, const json* body) const {
+  httplib::Request req;
+  req.method = method;
+  req.path = path;
+  if (body) {
+    req.body = body->dump();
+    req.set_header("Content-Type", "application/json");
+  }
+  std::string received;
+  bool too_large = false;
+  req.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
+    if (n > answer_bytes_max - received.size()) {
+      too_large = true;
+      return false;  // stop reading
+    }
+    received.append(data, n);
+    return true;
+  };
+  auto r = http_->send(req);
+  if (too_large)
+    return make_error(errc::journal, "server " + url_ + " sent an answer larger than " + bytes_text(answer_bytes_max));
+  return answer(r, received);
+}
+
+result<json> server_client::answer(const httplib::Result& r, const std::string& text) const {
   if (!r) return make_error(errc::journal, "cannot reach server " + url_ + ": " + describe(r.error()));
-  json body = json::parse(r->body, nullptr, false);
+  auto body = parse_json(text, "the answer of server " + url_, json_limits{json_depth_max, answer_bytes_max});
   if (r->status >= 200 && r->status < 300) {
-    if (body.is_discarded())
+    if (!body && text.find_first_not_of(" \t\r\n") == std::string::npos)
       return make_error(errc::journal, "server " + url_ + " answered " + std::to_string(r->status) + " without JSON");
-    return body;
+    if (!body) return make_error(errc::journal, body.err().message);
+    return std::move(*body);
   }
   std::string sentence = "HTTP " + std::to_string(r->status);
-  if (body.is_object() && body.contains("error") && body["error"].is_string()) sentence = body["error"];
+  if (body && body->is_object() && body->contains("error") && (*body)["error"].is_string())
+    sentence = (*body)["error"];
   if (r->status == 401 && !no_token_.empty()) sentence += " (" + no_token_ + ")";
   if (r->status >= 400 && r->status < 500)
     return make_error(r->status == 404 ? errc::not_found : errc::refused, sentence);
   return make_error(errc::journal, "server " + url_ + " answered " + std::to_string(r->status) + ": " + sentence);
 }
 
-result<json> server_client::get(const std::string& path) const { return answer(http_->Get(path)); }
+result<json> server_client::get(const std::string& path) const { return exchange("GET", path, nullptr); }
 
 result<json> server_client::post(const std::string& path, const json& body) const {
-  return answer(http_->Post(path, body.dump(), "application/json"));
+  return exchange("POST", path, &body);
 }
 
 result<std::string> server_client::pick_pipeline(const std::string& id) const {
@@ -129,7 +161,10 @@ std::optional<error> server_client::follow(const std::string& id, const std::fun
   auto frame = [&](const std::string& line) -> bool {
     if (line.rfind("data: ", 0) == 0) {
       data += line.substr(6);
-      return true;
+      if (data.size() <= event_bytes_max) return true;
+      failed = make_error(errc::journal, "server " + url_ + " streamed an event larger than " +
+                                             bytes_text(event_bytes_max));
+      return false;
     }
     if (!line.empty()) return line[0] != ':' || on_idle();
     if (data.empty()) return true;
@@ -144,6 +179,11 @@ std::optional<error> server_client::follow(const std::string& id, const std::fun
   };
   auto r = http_->Get(pipeline_path(id) + "/events", [&](const char* bytes, std::size_t n) {
     buffer.append(bytes, n);
+    if (buffer.size() > stream_line_bytes_max && buffer.find('\n') == std::string::npos) {
+      failed = make_error(errc::journal, "server " + url_ + " streamed a line longer than an event may be (" +
+                                             bytes_text(event_bytes_max) + ")");
+      return false;
+    }
     for (std::size_t nl; (nl = buffer.find('\n')) != std::string::npos;) {
       std::string line = buffer.substr(0, nl);
       buffer.erase(0, nl + 1);
@@ -158,7 +198,7 @@ std::optional<error> server_client::follow(const std::string& id, const std::fun
   if (failed) return failed;
   if (stopped) return std::nullopt;
   if (r && r->status != 200) {
-    auto err = answer(r);
+    auto err = answer(r, r->body);
     return err ? make_error(errc::journal, "server " + url_ + " ended the event stream") : err.err();
   }
   return make_error(errc::journal, "the event stream of server " + url_ + " broke: " +

@@ -31,7 +31,8 @@ class server_client {
   /// not exist (the server's 401 then says so, with a hint).
   static result<server_client> open(const std::string& url, const std::string& token_file);
 
-  /// GET or POST `path` (already encoded); the answer's JSON on 2xx.
+  /// GET or POST `path` (already encoded); the answer's JSON on 2xx. An
+  /// answer too large or too deep is errc::journal, like one without JSON.
   result<json> get(const std::string& path) const;
   result<json> post(const std::string& path, const json& body) const;
 
@@ -53,7 +54,10 @@ class server_client {
 
  private:
   server_client() = default;
-  result<json> answer(const httplib::Result& r) const;
+  // One request whose answer is read up to answer_bytes_max and parsed
+  // within json_depth_max (a server is outside data too).
+  result<json> exchange(const char* method, const std::string& path, const json* body) const;
+  result<json> answer(const httplib::Result& r, const std::string& body) const;
 
   std::string url_;
   std::string no_token_;  // why no token is sent, for a 401 (empty: one is)

@@ -18,6 +18,7 @@
 #include "cli/net_args.hpp"
 #include "dairector/actors/registry.hpp"
 #include "dairector/actors/remote_worker.hpp"
+#include "dairector/text_check.hpp"
 
 namespace dairector::cli {
 
@@ -37,7 +38,8 @@ struct worker_options {
   std::uint32_t threads = 2;
 };
 
-void say(const std::string& line) { std::cerr << "dairector worker: " << line << std::endl; }
+// Log lines quote the server's answers: escaped, each stays one line.
+void say(const std::string& line) { std::cerr << "dairector worker: " << escape_for_terminal(line) << std::endl; }
 
 // Waits up to `ms`, or less if asked to stop.
 void pause(std::uint32_t ms) {
@@ -95,7 +97,7 @@ int work(const worker_options& opt) {
     }
     if (!answer->is_ok()) {  // a wrong token is not retried
       std::cerr << "dairector worker: the server at " << server->text() << " refused this worker: "
-                << answer->message << "\n";
+                << escape_for_terminal(answer->message) << "\n";
       code = exit_usage;
       break;
     }
@@ -133,7 +135,8 @@ void add_worker(CLI::App& app, int& exit_status) {
   cmd->add_option("--capacity", opt->capacity, "At most this many runs at once")
       ->check(CLI::Range(1u, actors::worker_capacity_max))
       ->capture_default_str();
-  cmd->add_option("--name", opt->name, "Who runs the stages: the events' `by` is worker:NAME (default: worker:HOST:PID)");
+  cmd->add_option("--name", opt->name, "Who runs the stages: the events' `by` is worker:NAME (default: worker:HOST:PID)")
+      ->check(plain_text(by_bytes_max - std::string_view("worker:").size()));
   cmd->add_option("--workdir", opt->workdir,
                   "Where commands run (default: the job's folder if it exists here, else the current one)");
   cmd->add_option("--threads", opt->threads, "Scheduler threads for builtins and the network (commands get their own)")

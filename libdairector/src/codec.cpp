@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "dairector/json_bounds.hpp"
 #include "dairector/state.hpp"
 
 namespace dairector {
@@ -288,6 +289,11 @@ public:
     const json* x = get(f);
     return x ? std::make_shared<const json>(*x) : nullptr;
   }
+  // How deeply the field's value nests (the walk stops past the bound).
+  std::size_t depth(field f) const {
+    const json* x = get(f);
+    return x ? measure_json(*x, json_limits{json_value_depth_max, SIZE_MAX}).depth : 0;
+  }
 
 private:
   const json& j_;
@@ -296,8 +302,9 @@ private:
 // The canonical text: an object with no whitespace, keys among field_names in
 // their byte order (so no duplicates), strings of printable ASCII without
 // escapes, non-negative integers, true/false/null, and JSON values for
-// context, output and spec (parsed by nlohmann). `ok()` is false for
-// anything else; the caller then parses the whole text with nlohmann.
+// context, output and spec (parsed by nlohmann) that nest within the event's
+// bound, json_depth_max. `ok()` is false for anything else; the caller then
+// parses the whole text with nlohmann, after the same bound.
 class text_fields {
 public:
   explicit text_fields(std::string_view text) : t_(text) { ok_ = scan(); }
@@ -323,6 +330,7 @@ public:
     return static_cast<std::int64_t>(*v);
   }
   std::string shown(field f) const { return std::string(text(f)); }
+  std::size_t depth(field f) const { return depth_[static_cast<std::size_t>(f)]; }
   std::shared_ptr<const json> value(field f) const {
     if (!has(f)) return nullptr;
     const std::string_view v = text(f);
@@ -387,7 +395,7 @@ private:
     const auto i = static_cast<std::size_t>(f);
     from_[i] = at;
     if (holds_json(f)) {
-      if (!skip_value(at)) return false;
+      if (!skip_value(at, depth_[i])) return false;
       kind_[i] = kind_value;
     } else if (t_[at] == '"') {
       if (!plain_string(at)) return false;
@@ -419,9 +427,12 @@ private:
   }
 
   // Past one JSON value (validated later by nlohmann, which parses exactly
-  // this slice): strings skipped with their escapes, brackets counted.
-  bool skip_value(std::size_t& at) const {
-    int depth = 0;
+  // this slice): strings skipped with their escapes, brackets counted, and
+  // the deepest nesting kept (false past the event's bound, which is one
+  // level above its fields').
+  bool skip_value(std::size_t& at, std::size_t& deepest) const {
+    std::size_t depth = 0;
+    deepest = 0;
     for (; at < t_.size(); ++at) {
       const char c = t_[at];
       if (c == '"') {
@@ -429,7 +440,8 @@ private:
           if (t_[at] == '\\') ++at;
         if (at >= t_.size()) return false;
       } else if (c == '{' || c == '[') {
-        ++depth;
+        deepest = std::max(deepest, ++depth);
+        if (deepest >= json_depth_max) return false;
       } else if (c == '}' || c == ']') {
         if (depth == 0) return true;  // the end of the event
         if (--depth == 0) {
@@ -448,6 +460,7 @@ private:
   std::array<kind_t, field_count> kind_{};
   std::array<std::size_t, field_count> from_{}, to_{};
   std::array<std::uint64_t, field_count> number_{};
+  std::array<std::size_t, field_count> depth_{};
 };
 
 template <class Fields>
@@ -492,7 +505,7 @@ result<event> decode_fields(const Fields& j, const pipeline_spec* spec) {
     if (!j.has(field::spec)) return bad(where() + ": no \"spec\"");
     auto s = j.value(field::spec);
     if (!s) return bad(where() + ": bad spec: not valid JSON");
-    auto parsed = parse_spec(*s);
+    auto parsed = parse_spec(*s, spec_source::journal);
     if (!parsed) return bad(where() + ": bad spec: " + parsed.err().message);
     e.spec = std::move(*parsed);
     return e;
@@ -515,6 +528,11 @@ result<event> decode_fields(const Fields& j, const pipeline_spec* spec) {
   if (uses_run(e.type) && !(e.type == event_type::stage_cancelled && e.stage == no_stage))
     if (auto err = need_uint(field::run, e.run)) return *err;
   auto need_json = [&](field f) -> std::optional<error> {
+    // A value deeper than any we admit would make the documents that wrap
+    // it (a status answer, the next stage's input) fail to be read back.
+    if (j.has(f) && j.depth(f) > json_value_depth_max)
+      return bad(where() + ": \"" + key(f) + "\" nests deeper than " + std::to_string(json_value_depth_max) +
+                 " arrays and objects");
     e.payload = j.value(f);
     if (!e.payload) return bad(where() + ": no \"" + key(f) + "\"");
     return std::nullopt;
@@ -571,7 +589,13 @@ json encode_event(const event& e, const pipeline_spec* spec) {
   return j;
 }
 
-result<event> decode_event(const json& j, const pipeline_spec* spec) { return decode_fields(dom_fields(j), spec); }
+result<event> decode_event(const json& j, const pipeline_spec* spec) {
+  // Decoding copies values, which recurses: a document from elsewhere (a
+  // server's history) is bounded first.
+  if (measure_json(j, json_limits{json_depth_max, SIZE_MAX}).depth > json_depth_max)
+    return bad("an event nests deeper than " + std::to_string(json_depth_max) + " arrays and objects");
+  return decode_fields(dom_fields(j), spec);
+}
 
 std::string encode_event_text(const event& e, const pipeline_spec* spec) {
   // The bytes of encode_event(e, spec).dump(), without building the document
@@ -605,9 +629,14 @@ result<event> decode_event_text(std::string_view text, const pipeline_spec* spec
     auto e = decode_fields(fast, spec);
     if (e) return e;
   }
+  // nlohmann parses without recursion, but copying and printing the result
+  // recurse: the depth is bounded first. (Keys given twice are left to the
+  // CRC of the row: these are our own rows, and the fast path never sees one.)
+  if (json_text_depth(text) > json_depth_max)
+    return bad("an event nests deeper than " + std::to_string(json_depth_max) + " arrays and objects");
   json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad("an event is not valid JSON");
-  return decode_event(j, spec);
+  return decode_fields(dom_fields(j), spec);
 }
 
 bool same_event(const event& a, const event& b) {

@@ -1,10 +1,12 @@
 #include "dairector/spec.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <queue>
 #include <set>
-#include <sstream>
+
+#include "dairector/file_read.hpp"
+#include "dairector/json_bounds.hpp"
+#include "dairector/text_check.hpp"
 
 namespace dairector {
 
@@ -151,7 +153,7 @@ stage_index pipeline_spec::find(std::string_view name) const {
   return it == by_name_.end() ? no_stage : it->second;
 }
 
-result<std::shared_ptr<const pipeline_spec>> parse_spec(const json& doc) {
+result<std::shared_ptr<const pipeline_spec>> parse_spec(const json& doc, spec_source source) {
   if (!doc.is_object()) return spec_error("spec: the top level must be a JSON object");
   if (auto e = check_keys(doc, {"name", "stages"}, "spec")) return *e;
   if (!doc.contains("name") || !doc["name"].is_string())
@@ -203,6 +205,9 @@ result<std::shared_ptr<const pipeline_spec>> parse_spec(const json& doc) {
       if (!s["confirm"].is_string() || s["confirm"].get<std::string>().empty())
         return spec_error(where + ": \"confirm\" must be a non-empty message");
       r.confirm = s["confirm"].get<std::string>();
+      // Printed on a terminal and written to the journal: one plain line.
+      if (auto why = control_refusal(*r.confirm); why && source == spec_source::outside)
+        return spec_error(where + ": \"confirm\" " + *why);
     }
     if (s.contains("on_failure")) {
       const json& f = s["on_failure"];
@@ -311,15 +316,12 @@ result<std::shared_ptr<const pipeline_spec>> parse_spec(const json& doc) {
 }
 
 result<std::shared_ptr<const pipeline_spec>> parse_spec_text(std::string_view text, std::string_view where) {
-  json doc;
-  try {
-    doc = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    // e.what() says where: "parse error at line 3, column 5: ...". Not only
-    // parse_error: a number too large for a double throws out_of_range (406).
-    return spec_error(std::string(where) + ": not valid JSON: " + e.what());
-  }
-  auto parsed = parse_spec(doc);
+  // Bounded, and a key given twice is refused rather than one of its values
+  // silently chosen. A syntax error says where ("parse error at line 3,
+  // column 5: ..."), like a number too large for a double (406).
+  auto doc = parse_json(text, where, json_limits{json_depth_max, spec_file_bytes_max});
+  if (!doc) return spec_error(doc.err().message);
+  auto parsed = parse_spec(*doc);
   if (!parsed) {
     // Name the file instead of the generic "spec".
     std::string_view msg = parsed.err().message;
@@ -330,11 +332,9 @@ result<std::shared_ptr<const pipeline_spec>> parse_spec_text(std::string_view te
 }
 
 result<std::shared_ptr<const pipeline_spec>> load_spec(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return spec_error(path + ": cannot open the spec file (missing or unreadable)");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return parse_spec_text(buf.str(), path);
+  auto text = read_file(path, spec_file_bytes_max, "the spec file", errc::spec_invalid);
+  if (!text) return text.err();
+  return parse_spec_text(*text, path);
 }
 
 json pipeline_spec::to_json() const {

@@ -614,6 +614,63 @@ BOOST_FIXTURE_TEST_CASE(remote_output_that_is_not_json_fails_the_stage, registry
   BOOST_CHECK_EQUAL(busy(w), 0u);
 }
 
+// A remote worker's output past the bound of a value (nested 70,000 deep,
+// which would crash whatever printed or copied it next) fails the stage with
+// the bound; so does an output that gives a key twice.
+BOOST_FIXTURE_TEST_CASE(remote_output_too_deep_fails_the_stage_naming_the_bound, registry_fixture) {
+  start_registry();
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
+  start_remote(one_stage_spec);
+  settle();
+  answers(w, run_of("a"), true, std::string(70'000, '[') + std::string(70'000, ']'));
+  settle();
+  CHECK_LINES(story(), "pipeline_created by system", "stage_started a#2 by system",
+              "stage_failed a#2 by worker:w1 [the worker's output nests deeper than 248 arrays and objects]");
+  BOOST_CHECK_EQUAL(busy(w), 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(remote_output_with_a_key_twice_fails_the_stage, registry_fixture) {
+  start_registry();
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
+  start_remote(one_stage_spec);
+  settle();
+  answers(w, run_of("a"), true, R"({"k": 1, "k": 2})");
+  settle();
+  CHECK_LINES(story(), "pipeline_created by system", "stage_started a#2 by system",
+              "stage_failed a#2 by worker:w1 [the worker's output has the key \"k\" twice in the top-level object]");
+}
+
+// A remote worker's error (its command's stderr) may hold escape sequences
+// and bytes that are not UTF-8: it is recorded as one escaped line (a byte
+// that is not UTF-8 could not be encoded into the journal at all).
+BOOST_FIXTURE_TEST_CASE(a_remote_error_is_recorded_as_one_escaped_line, registry_fixture) {
+  start_registry();
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
+  start_remote(one_stage_spec);
+  settle();
+  answers(w, run_of("a"), false, "", "exited with status 3; stderr: \x1b[2J\xff\nboom");
+  settle();
+  CHECK_LINES(story(), "pipeline_created by system", "stage_started a#2 by system",
+              "stage_failed a#2 by worker:w1 [exited with status 3; stderr: \\x1b[2J\\xff\\nboom]");
+}
+
+// A worker's name becomes the `by` of its events and is logged: one holding a
+// control character is refused, naming it, before it is registered.
+BOOST_FIXTURE_TEST_CASE(a_worker_name_with_a_control_character_is_refused, registry_fixture) {
+  start_registry();
+  for (const std::string& name : {std::string("worker:x\n    9  forged"), std::string("worker:\x1b[2J"),
+                                 std::string("worker:\xc2\x9b"), std::string("worker:\xff")}) {
+    auto w = spawn_stand_in(name);
+    auto r = register_worker(w, {"a"}, 1, name);
+    BOOST_CHECK_EQUAL(int(r.code), int(actors::reply::refused));
+    BOOST_CHECK_MESSAGE(r.message.rfind("registration refused: the name ", 0) == 0, r.message);
+    BOOST_CHECK(!registered(w));
+  }
+  auto w = spawn_stand_in("worker:x");
+  BOOST_CHECK_EQUAL(register_worker(w, {"a"}, 1, "worker:x\nforged").message,
+                    "registration refused: the name holds a control character (\\n) at byte 8");
+}
+
 // Story 7. Fencing: a cancel of a stage running remotely kills the run on its
 // worker; the late result is discarded, never completed, and frees the slot.
 // Order forced: [sup: cancel -> kill to w] [w: kill] [w: late result] [sup].

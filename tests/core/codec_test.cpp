@@ -417,6 +417,47 @@ BOOST_AUTO_TEST_CASE(bad_text_is_refused) {
   DAIRECTOR_CHECK_CONTAINS(r.err().message, "over the limit of " + std::to_string(event_bytes_max));
 }
 
+BOOST_AUTO_TEST_CASE(a_value_nested_too_deep_is_refused_on_both_paths_never_a_crash) {
+  // A row with an output nested 70,000 deep (as an old `serve` could record)
+  // must be damage with a sentence, not a stack overflow: in the encoder's
+  // own text (the direct decoder) and with other spacing (nlohmann's path).
+  const auto spec = example_spec();
+  event e = sample(event_type::stage_completed, spec);
+  const std::string canonical = encode_event_text(e, spec.get());
+  const std::string output = e.payload->dump();
+  BOOST_REQUIRE(canonical.find(output) != std::string::npos);
+  auto with_output = [&](const std::string& value, bool spaced) {
+    std::string text = canonical;
+    text.replace(text.find(output), output.size(), value);
+    if (spaced) text.insert(1, " ");  // not the canonical form: the full parser reads it
+    return text;
+  };
+  auto nested = [](std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  for (bool spaced : {false, true}) {
+    BOOST_TEST_CONTEXT((spaced ? "nlohmann's path" : "the direct decoder")) {
+      auto deep = decode_event_text(with_output(nested(70'000), spaced), spec.get());
+      BOOST_REQUIRE(!deep.ok());
+      BOOST_CHECK_EQUAL(deep.err().message, "an event nests deeper than 256 arrays and objects");
+      // Within the document's bound but past a value's: no admitted value
+      // is that deep, and its envelopes could not be read back.
+      auto past = decode_event_text(with_output(nested(json_value_depth_max + 1), spaced), spec.get());
+      BOOST_REQUIRE(!past.ok());
+      BOOST_CHECK_EQUAL(past.err().message, "event stage_completed: \"output\" nests deeper than 248 arrays and objects");
+      auto deepest = decode_event_text(with_output(nested(json_value_depth_max), spaced), spec.get());
+      BOOST_REQUIRE_MESSAGE(deepest.ok(), describe(deepest));
+      BOOST_CHECK_EQUAL(encode_event_text(*deepest, spec.get()), with_output(nested(json_value_depth_max), false));
+    }
+  }
+  // A document decoded from elsewhere (a server's history) is bounded too.
+  json doc = encode_event(e, spec.get());
+  json deep_value = json::array();
+  for (int k = 0; k < 70'000; ++k) deep_value = json::array({std::move(deep_value)});
+  doc["output"] = std::move(deep_value);
+  auto r = decode_event(doc, spec.get());
+  BOOST_REQUIRE(!r.ok());
+  BOOST_CHECK_EQUAL(r.err().message, "an event nests deeper than 256 arrays and objects");
+}
+
 // ---------------------------------------------------------------- time
 
 BOOST_AUTO_TEST_CASE(known_times_format_and_parse_back) {

@@ -111,15 +111,61 @@ BOOST_AUTO_TEST_CASE(text_that_is_not_json_is_refused_naming_the_source) {
   auto r = parse_spec_text(R"({"name": "p", "stages": [)", "broken.json");
   BOOST_REQUIRE(!r.ok());
   BOOST_CHECK(r.err().code == errc::spec_invalid);
-  DAIRECTOR_CHECK_CONTAINS(r.err().message, "broken.json: not valid JSON");
+  DAIRECTOR_CHECK_CONTAINS(r.err().message, "broken.json is not valid JSON");
   auto empty = parse_spec_text("", "empty.json");
   BOOST_REQUIRE(!empty.ok());
-  DAIRECTOR_CHECK_CONTAINS(empty.err().message, "empty.json: not valid JSON");
+  DAIRECTOR_CHECK_CONTAINS(empty.err().message, "empty.json is not valid JSON");
   // A number too large for a double is not JSON this program can read either.
   auto huge = parse_spec_text(R"({"name": "p", "stages": [{"name": "a", "run": {"builtin": "sleep", "ms": 1e400}}]})",
                               "huge.json");
   BOOST_REQUIRE(!huge.ok());
-  DAIRECTOR_CHECK_CONTAINS(huge.err().message, "huge.json: not valid JSON");
+  DAIRECTOR_CHECK_CONTAINS(huge.err().message, "huge.json is not valid JSON");
+}
+
+BOOST_AUTO_TEST_CASE(a_key_given_twice_is_refused_naming_it_not_resolved) {
+  // At the top level, in a stage, in its run and in its policy: never one
+  // of the two values silently chosen.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"name": "x", "name": "y", "stages": [{"name": "a", "run": {"builtin": "echo"}}]})",
+       "twice.json has the key \"name\" twice in the top-level object"},
+      {R"({"name": "x", "stages": [{"name": "a", "name": "b", "run": {"builtin": "echo"}}]})",
+       "twice.json has the key \"name\" twice in stages[0]"},
+      {R"({"name": "x", "stages": [{"name": "a", "run": {"command": ["true"], "command": ["rm", "-rf", "/"]}}]})",
+       "twice.json has the key \"command\" twice in stages[0].run"},
+      {R"({"name": "x", "stages": [{"name": "a", "run": {"builtin": "echo"}},
+           {"name": "b", "after": ["a"], "run": {"builtin": "echo"},
+            "on_failure": {"rerun": "a", "max_attempts": 1, "max_attempts": 900}}]})",
+       "twice.json has the key \"max_attempts\" twice in stages[1].on_failure"},
+      {R"({"name": "x", "stages": [{"name": "a", "run": {"command": ["env"], "env": {"A": "1", "A": "2"}}}]})",
+       "twice.json has the key \"A\" twice in stages[0].run.env"},
+  };
+  for (const auto& [text, message] : cases) {
+    auto r = parse_spec_text(text, "twice.json");
+    BOOST_REQUIRE(!r.ok());
+    BOOST_CHECK(r.err().code == errc::spec_invalid);
+    BOOST_CHECK_EQUAL(r.err().message, message);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_spec_nested_too_deep_is_refused_naming_the_bound) {
+  const std::string deep = "{\"name\": \"x\", \"stages\": " + std::string(70'000, '[') + std::string(70'000, ']') + "}";
+  auto r = parse_spec_text(deep, "deep.json");
+  BOOST_REQUIRE(!r.ok());
+  BOOST_CHECK(r.err().code == errc::spec_invalid);
+  BOOST_CHECK_EQUAL(r.err().message, "deep.json nests deeper than 256 arrays and objects");
+}
+
+BOOST_AUTO_TEST_CASE(a_confirmation_message_with_a_control_character_is_refused) {
+  for (const char* message : {R"(ship?\n    9  forged line)", R"(\u001b[2Jship?)", R"(nul\u0000)", R"(csi\u009b)"}) {
+    const std::string text = std::string(R"({"name": "x", "stages": [{"name": "a", "run": {"builtin": "echo"},
+                                                                      "confirm": ")") + message + "\"}]}";
+    auto r = parse_spec_text(text, "confirm.json");
+    BOOST_REQUIRE_MESSAGE(!r.ok(), message);
+    DAIRECTOR_CHECK_CONTAINS(r.err().message, "confirm.json: stage 'a': \"confirm\" holds a control character");
+    // A spec written to a journal before this rule still reads back.
+    auto doc = json::parse(text);
+    BOOST_CHECK(parse_spec(doc, spec_source::journal).ok());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_refusal_from_text_names_the_source_instead_of_spec) {

@@ -113,6 +113,40 @@ BOOST_AUTO_TEST_CASE(the_checksum_covers_every_column_it_names) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_row_nested_too_deep_is_damage_named_by_its_seq_not_a_crash) {
+  // An output nested 70,000 deep (what the old code let a command record)
+  // and one just past the bound of a value, each with a checksum that
+  // matches, so that only the depth is wrong: refused by pipeline and seq
+  // before anything recursive runs; the other pipeline still reads.
+  const std::uint64_t seq = 3;  // draft's output: {"text":"v1",…}
+  for (const auto& [depth, reason] : std::vector<std::pair<std::size_t, std::string>>{
+           {70'000, "an event nests deeper than 256 arrays and objects"},
+           {json_value_depth_max + 1, "\"output\" nests deeper than 248 arrays and objects"}}) {
+    BOOST_TEST_CONTEXT("an output nested " << depth << " deep") {
+      scratch_dir dir;
+      const std::string path = dir.file("j.db");
+      const two_pipelines journal(path);
+      const std::string where = " WHERE pipeline = 'p-1' AND seq = " + std::to_string(seq);
+      {
+        raw_db db(path);
+        std::string body = db.text("SELECT body FROM events" + where);
+        const std::string output = json::parse(body)["output"].dump();
+        const std::size_t at = body.find("\"output\":" + output);
+        BOOST_REQUIRE(at != std::string::npos);
+        body.replace(at + 9, output.size(), std::string(depth, '[') + std::string(depth, ']'));
+        db.exec("UPDATE events SET body = " + sql_quoted(body) + where);
+        recompute_crc(db, "p-1", seq);
+      }
+      auto j = must_open(path, read_only());
+      const std::string why = journal_refusal(j->history("p-1"));
+      JOURNAL_CHECK_CONTAINS(why, "pipeline 'p-1', event seq " + std::to_string(seq) + ": ");
+      JOURNAL_CHECK_CONTAINS(why, reason);
+      check_same_events(must_read(*j, "p-2"), journal.p2.events());
+      JOURNAL_CHECK_CONTAINS(journal_refusal(must_open(path)->history("p-1")), reason);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_row_missing_from_the_middle_is_a_gap) {
   scratch_dir dir;
   const std::string path = dir.file("j.db");

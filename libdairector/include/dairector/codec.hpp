@@ -12,7 +12,9 @@
 namespace dairector {
 
 /// `spec` resolves stage indexes to names; it may be null only for
-/// `pipeline_created`, which carries its own spec.
+/// `pipeline_created`, which carries its own spec. Decoding refuses a
+/// document deeper than json_depth_max and an output or context deeper than
+/// json_value_depth_max (json_bounds.hpp), before anything recursive runs.
 json encode_event(const event& e, const pipeline_spec* spec);
 result<event> decode_event(const json& j, const pipeline_spec* spec);
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "dairector/json_bounds.hpp"
 #include "dairector/spec.hpp"
 
 namespace dairector {
@@ -17,8 +18,16 @@ namespace dairector {
 class system_state;
 
 inline constexpr int event_format_version = 1;
-/// An encoded event larger than this is refused (outputs up to a few MiB fit).
-inline constexpr std::size_t event_bytes_max = 64u << 20;
+/// An encoded event larger than this is refused (an admitted value fits:
+/// json_bounds.hpp).
+inline constexpr std::size_t event_bytes_max = json_bytes_max;
+
+/// The text a client gives an event: who (`by`), a note, a pipeline id. The
+/// CLI and the HTTP API refuse longer text, and text with control characters
+/// (text_check.hpp).
+inline constexpr std::size_t by_bytes_max = 256;
+inline constexpr std::size_t note_bytes_max = 4096;
+inline constexpr std::size_t pipeline_id_bytes_max = 128;
 
 enum class event_type : std::uint8_t {
   pipeline_created,

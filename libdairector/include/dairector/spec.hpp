@@ -35,6 +35,7 @@ inline constexpr std::uint32_t on_failure_attempts_max = 1000;
 inline constexpr std::uint32_t run_timeout_s_max = 7 * 24 * 3600;
 inline constexpr std::uint32_t run_timeout_s_default = 3600;
 inline constexpr std::uint64_t sleep_ms_max = 24ull * 3600 * 1000;
+inline constexpr std::size_t spec_file_bytes_max = 16u << 20;  // a spec's text, read from a file or not
 
 /// How a stage's work is done.
 struct run_spec {
@@ -85,6 +86,9 @@ struct stage_spec {
   std::optional<on_failure_spec> on_failure;
 };
 
+/// Where a spec document comes from (see parse_spec).
+enum class spec_source { outside, journal };
+
 class pipeline_spec {
 public:
   const std::string& name() const noexcept { return name_; }
@@ -104,7 +108,7 @@ public:
   /// Parsing it gives an equal spec; it is what `pipeline_created` stores.
   json to_json() const;
 
-  friend result<std::shared_ptr<const pipeline_spec>> parse_spec(const json& doc);
+  friend result<std::shared_ptr<const pipeline_spec>> parse_spec(const json& doc, spec_source source);
 
 private:
   std::string name_;
@@ -113,11 +117,15 @@ private:
 };
 
 /// Validates a spec document. Every refusal names the stage and the problem.
-result<std::shared_ptr<const pipeline_spec>> parse_spec(const json& doc);
-/// Parses JSON text, then `parse_spec`. `where` names the source in messages.
+/// A spec from outside is held to every rule; one read back from a journal
+/// is not refused for a rule added after it was written (a confirmation
+/// message with a control character: it is escaped when printed).
+result<std::shared_ptr<const pipeline_spec>> parse_spec(const json& doc, spec_source source = spec_source::outside);
+/// Parses JSON text (at most spec_file_bytes_max, json_depth_max deep, no key
+/// twice in an object), then `parse_spec`. `where` names the source in messages.
 result<std::shared_ptr<const pipeline_spec>> parse_spec_text(std::string_view text,
                                                               std::string_view where = "spec");
-/// Reads a file, then `parse_spec_text`.
+/// Reads a regular file of at most spec_file_bytes_max, then `parse_spec_text`.
 result<std::shared_ptr<const pipeline_spec>> load_spec(const std::string& path);
 
 /// Two shared payloads hold equal values (both null counts as equal).
