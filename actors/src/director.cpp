@@ -74,7 +74,8 @@ reply host(director_actor* self, supervisor_config sc) {
   if (id.empty() || !sc.spec) return reply{reply::invalid, "a pipeline needs an id and a spec", 0};
   if (auto refused = refuse_new(self, id)) return *refused;
   const std::uint64_t seq = sc.recovered ? sc.recovered->seq() : 1;
-  spawn_supervisor(self, id, add_entry(self, id, sc.spec->name(), sc.workdir), std::move(sc));
+  entry& e = add_entry(self, id, sc.spec->name(), sc.workdir);
+  spawn_supervisor(self, id, e, std::move(sc));
   return reply{reply::ok, {}, seq};
 }
 
