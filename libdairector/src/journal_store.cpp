@@ -38,6 +38,7 @@ std::string sqlite_message(sqlite3* db) { return db ? sqlite3_errmsg(db) : "cann
 bool is_corrupt(int rc) { return (rc & 0xFF) == SQLITE_CORRUPT || (rc & 0xFF) == SQLITE_NOTADB; }
 
 constexpr std::uint64_t pos_max = std::uint64_t{1} << 62;  // beyond any journal's rows
+constexpr std::size_t pipelines_swept_min = 1'024;          // append state kept before the first sweep
 constexpr const char* gap_missing = "missing";            // pos_gap::why of rows that are not there
 
 // "the event at pos 7 is missing", "the events at pos 9 to 12 are unreadable (...)".
@@ -430,6 +431,14 @@ std::optional<error> journal_store::append(std::span<const event> events) {
       if (fresh) counted_->order.push_back(&it->first);
       it->second = {p->durable, p->durable, p->last_pos};
     }
+  }
+  // A pipeline whose spec nobody holds any more (its host let it go) keeps no
+  // append state: the census still counts its rows, and the next append to it
+  // reads what it needs again. Swept when the table doubles: amortised O(1).
+  if (pipelines_.size() >= sweep_at_) {
+    for (auto it = pipelines_.begin(); it != pipelines_.end();)
+      it = it->second.batch != batch && it->second.spec.expired() ? pipelines_.erase(it) : std::next(it);
+    sweep_at_ = std::max(pipelines_swept_min, 2 * pipelines_.size());
   }
   return std::nullopt;
 }

@@ -213,6 +213,7 @@ private:
   std::uint64_t appends_ = 0;  // numbers the appends (pipeline_info::batch)
   bool failed_ = false;  // a commit failed: memory and disk may differ, so no more writes
   std::unordered_map<std::string, pipeline_info, string_hash, std::equal_to<>> pipelines_;
+  std::size_t sweep_at_ = 0;  // pipelines_ is swept of pipelines nobody appends to at this size
   std::vector<pipeline_info*> touched_;  // by the append under way (nodes do not move)
   std::string bodies_;                   // the append's encoded events, end to end
   std::vector<std::size_t> body_ends_;
