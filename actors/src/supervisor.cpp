@@ -62,11 +62,15 @@ void stop_fenced_runs(supervisor_actor* self) {
   }
 }
 
-// After a state change: tell the watchers, stop fenced work.
+void offer_rest(supervisor_actor* self);
+
+// After a state change: tell the watchers, stop fenced work, and tell the
+// director if the pipeline may rest now.
 void changed(supervisor_actor* self, const event& e) {
   auto& st = self->state;
   for (const auto& w : st.watchers) self->send(w, state_update{e, st.state});
   stop_fenced_runs(self);
+  offer_rest(self);
 }
 
 // Applies a checked completion once it is durable. Nothing ran in between
@@ -88,11 +92,12 @@ void journal_failed(supervisor_actor* self, const std::string& why);
 void acknowledged(supervisor_actor* self, std::uint64_t seq);
 
 // Asks the journal to say when everything sent so far is durable, once half
-// the bound is unacknowledged: the answer is usually back before the bound is
-// reached. A sync, not a wait: the supervisor carries on meanwhile.
-void ask_for_sync(supervisor_actor* self) {
+// the bound is unacknowledged (or `now`, to rest): the answer is usually back
+// before the bound is reached. A sync, not a wait: the supervisor carries on
+// meanwhile.
+void ask_for_sync(supervisor_actor* self, bool now = false) {
   auto& st = self->state;
-  if (st.sync_asked || st.backlog() < (st.cfg.journal_backlog_events_max + 1) / 2) return;
+  if (st.sync_asked || (!now && st.backlog() < (st.cfg.journal_backlog_events_max + 1) / 2)) return;
   st.sync_asked = true;
   const std::uint64_t upto = st.state.seq();
   self->request(st.cfg.journal, caf::infinite, journal_sync_atom::value)
@@ -113,6 +118,24 @@ void acknowledged(supervisor_actor* self, std::uint64_t seq) {
   mark_durable(self, seq);
   ask_for_sync(self);  // for what was sent since the sync was asked
   if (was_behind && !st.behind()) drive(self);
+  offer_rest(self);
+}
+
+// Resting (director.hpp): nothing to do, nobody to tell, nothing to lose.
+bool restable(const supervisor_state& st) {
+  return st.cfg.director && st.cfg.journal && st.journal_error.empty() && st.runs.size() == 0 && st.watchers.empty() &&
+         st.owed.empty() && may_rest(st.state);
+}
+
+// Tells the director, once per seq, that the pipeline may rest; everything
+// it wrote is made durable first (the director rebuilds it from the journal).
+void offer_rest(supervisor_actor* self) {
+  auto& st = self->state;
+  if (!st.cfg.director || st.idle_told == st.state.seq() || !restable(st)) return;
+  if (st.backlog() > 0) return ask_for_sync(self, /*now=*/true);  // `acknowledged` comes back here
+  st.idle_told = st.state.seq();
+  if (auto director = caf::actor_cast<caf::actor>(st.cfg.director))
+    self->send(director, idle_atom::value, st.cfg.pipeline, st.state.seq());
 }
 
 // A client command after the journal failed (nothing it records could be
@@ -223,7 +246,7 @@ void on_result(supervisor_actor* self, stage_result& r) {
     st.runs.erase(it);
   }
   if (r.stage_index >= st.state.size() || !st.state.is_live_run(r.stage_index, r.run)) {
-    if (r.stage_index >= st.state.size() || r.run == 0 || r.run > st.state.seq()) return;  // never started here
+    if (r.stage_index >= st.state.size() || r.run == 0 || r.run > st.state.seq()) return offer_rest(self);  // never started here
     event e = make_event(self, event_type::result_discarded, one_line(r.worker));
     e.stage = r.stage_index;
     e.run = r.run;
@@ -302,6 +325,7 @@ void on_down(supervisor_actor* self, const caf::down_msg& dm) {
     record(self, e);
   }
   if (!lost.empty()) drive(self);
+  offer_rest(self);  // a watcher or a worker gone may be all it waited for
 }
 
 // Rule 8: carry on from the journal. A run the journal shows running has no
@@ -380,6 +404,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
     record(self, created, to_journal::persist);
   }
   drive(self);
+  offer_rest(self);  // rebuilt finished: nothing changes, so say so now
   // Every client command below is answered only once its event is durable
   // (`when_durable`); a refusal records nothing and is answered at once.
   return {
@@ -477,7 +502,29 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
         stop_all(self);
         self->quit();
       },
+      [=](evict_atom, std::uint64_t seq) -> caf::result<bool> {
+        auto& st = self->state;
+        if (seq != st.state.seq() || !restable(st) || st.backlog() > 0) {
+          // Something changed since it said so: tell again when it may rest.
+          st.idle_told = 0;
+          offer_rest(self);
+          return false;
+        }
+        auto rp = self->make_response_promise<bool>();
+        rp.deliver(true);
+        self->quit();
+        return rp;
+      },
   };
+}
+
+bool may_rest(const system_state& s) {
+  if (s.empty() || s.pending()) return false;
+  const pipeline_outcome o = outcome(s);
+  if (o != pipeline_outcome::done && o != pipeline_outcome::failed && o != pipeline_outcome::cancelled) return false;
+  for (stage_index i = 0; i < s.size(); ++i)
+    if (s.stage(i).stored == run_status::running) return false;
+  return true;
 }
 
 const supervisor_state& inspect_supervisor(const caf::actor& a) {

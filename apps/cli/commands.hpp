@@ -27,5 +27,6 @@ void add_inspect(CLI::App& app, int& exit_status);  // status, history
 void add_control(CLI::App& app, int& exit_status);  // invalidate, confirm, reject, cancel, rollback
 void add_serve(CLI::App& app, int& exit_status);
 void add_worker(CLI::App& app, int& exit_status);
+void add_journal(CLI::App& app, int& exit_status);  // journal check
 
 }  // namespace dairector::cli

@@ -145,15 +145,13 @@ struct http_api::impl {
   // A control request to the pipeline's supervisor; on ok, the state after it.
   template <class... Ts>
   void control(caf::scoped_actor& self, httplib::Response& res, const std::string& id, Ts&&... request) {
-    auto sup = lookup(self, cfg, id);
-    if (!sup) return send_error(res, sup.err());
-    auto r = ask<da::reply>(self, *sup, errc::not_found, std::forward<Ts>(request)...);
+    auto r = ask_pipeline<da::reply>(self, cfg, id, std::forward<Ts>(request)...);
     if (!r) return send_error(res, r.err());
     if (!r->is_ok()) {
       if (r->code == da::reply::behind) res.set_header("Retry-After", std::to_string(retry_after_s));
       return send_error(res, refusal(*r));
     }
-    auto s = ask<system_state>(self, *sup, errc::not_found, da::state_atom::value);
+    auto s = ask_pipeline<system_state>(self, cfg, id, da::state_atom::value);
     if (!s) return send_error(res, s.err());
     send_json(res, 200, state_to_json(*s));
   }
@@ -202,16 +200,21 @@ void http_api::impl::dispatch(const httplib::Request& req, httplib::Response& re
   send_error(res, 404, "no such path: " + req.path);
 }
 
+// Every pipeline the server knows, live, resting or damaged. A live one's
+// seq comes from its supervisor; a resting one's is the director's (nothing
+// is rebuilt to list it); a damaged one carries "damage": {"seq", "reason"}.
 void http_api::impl::list(caf::scoped_actor& self, httplib::Response& res) {
-  auto ids = ask<std::vector<std::string>>(self, cfg.director, errc::journal, da::list_atom::value);
-  if (!ids) return send_error(res, ids.err());
+  auto all = ask<std::vector<da::hosted_pipeline>>(self, cfg.director, errc::journal, da::summary_atom::value);
+  if (!all) return send_error(res, all.err());
   json out = json::array();
-  for (const std::string& id : *ids) {
-    auto sup = lookup(self, cfg, id);
-    if (!sup) continue;  // ended since it was listed
-    auto s = ask<system_state>(self, *sup, errc::not_found, da::state_atom::value);
-    if (!s || s->empty()) continue;
-    out.push_back(json{{"pipeline", id}, {"name", s->spec().name()}, {"seq", s->seq()}});
+  for (const da::hosted_pipeline& p : *all) {
+    std::uint64_t seq = p.seq;
+    if (p.supervisor)  // it may rest meanwhile: then the director's seq stands
+      if (auto s = ask<system_state>(self, p.supervisor, errc::not_found, da::state_atom::value); s && !s->empty())
+        seq = s->seq();
+    json entry{{"pipeline", p.id}, {"name", p.name}, {"seq", seq}};
+    if (!p.damage.empty()) entry["damage"] = json{{"seq", p.damaged_seq}, {"reason", p.damage}};
+    out.push_back(std::move(entry));
   }
   send_json(res, 200, out);
 }
@@ -241,13 +244,12 @@ void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req
 
 void http_api::impl::state(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,
                            const std::string& id) {
-  auto sup = lookup(self, cfg, id);
-  if (!sup) return send_error(res, sup.err());
   if (!req.has_param("at")) {
-    auto s = ask<system_state>(self, *sup, errc::not_found, da::state_atom::value);
+    auto s = ask_pipeline<system_state>(self, cfg, id, da::state_atom::value);
     if (!s) return send_error(res, s.err());
     return send_json(res, 200, state_to_json(*s));
   }
+  if (auto unknown = known(self, cfg, id)) return send_error(res, *unknown);
   auto at = parse_seq(req.get_param_value("at"), "at", /*zero_ok=*/false);
   if (!at) return send_error(res, at.err());
   auto h = history_of(self, cfg, id);
@@ -258,8 +260,7 @@ void http_api::impl::state(caf::scoped_actor& self, const httplib::Request& req,
 }
 
 void http_api::impl::history(caf::scoped_actor& self, httplib::Response& res, const std::string& id) {
-  auto sup = lookup(self, cfg, id);
-  if (!sup) return send_error(res, sup.err());
+  if (auto unknown = known(self, cfg, id)) return send_error(res, *unknown);
   auto h = history_of(self, cfg, id);
   if (!h) return send_error(res, h.err());
   // The very lines of `history --json`, joined into one array.
@@ -285,9 +286,7 @@ void http_api::impl::context(caf::scoped_actor& self, const httplib::Request& re
     context = it->dump();
   } else {
     // No new context: the stage's own again (the change still cascades).
-    auto sup = lookup(self, cfg, id);
-    if (!sup) return send_error(res, sup.err());
-    auto s = ask<system_state>(self, *sup, errc::not_found, da::state_atom::value);
+    auto s = ask_pipeline<system_state>(self, cfg, id, da::state_atom::value);
     if (!s) return send_error(res, s.err());
     const stage_index i = s->spec().find(stage);
     if (i == no_stage) return send_error(res, 404, "pipeline '" + id + "' has no stage '" + stage + "'");

@@ -114,9 +114,7 @@ void serve_events(const http_api_config& cfg, std::atomic<int>& streams, const s
   auto s = std::make_shared<event_stream>(*cfg.system, streams);
   s->pipeline = id;
   s->last = after;
-  auto sup = lookup(s->self, cfg, id);
-  if (!sup) return send_error(res, sup.err());
-  auto now = ask<system_state>(s->self, *sup, errc::not_found, da::state_atom::value);
+  auto now = ask_pipeline<system_state>(s->self, cfg, id, da::state_atom::value);
   if (!now) return send_error(res, now.err());
   s->spec = now->spec_ptr();
   if (req.method == "HEAD") {

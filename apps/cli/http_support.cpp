@@ -25,10 +25,10 @@ int status_for(errc code) {
 
 void send_error(httplib::Response& res, const error& err) { send_error(res, status_for(err.code), err.message); }
 
-result<caf::actor> lookup(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id) {
-  auto sup = ask<caf::actor>(self, cfg.director, errc::not_found, da::lookup_atom::value, id);
-  if (!sup && sup.err().code == errc::not_found) return make_error(errc::not_found, "no pipeline '" + id + "'");
-  return sup;
+std::optional<error> known(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id) {
+  auto yes = ask<bool>(self, cfg.director, errc::not_found, da::known_atom::value, id);
+  if (!yes) return yes.err();
+  return std::nullopt;
 }
 
 result<std::vector<event>> history_of(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/http_api.hpp"
+#include "dairector/actors/director.hpp"
 #include "dairector/actors/messages.hpp"
 #include "dairector/event.hpp"
 
@@ -29,7 +30,9 @@ void send_error(httplib::Response& res, int status, const std::string& sentence)
 void send_error(httplib::Response& res, const error& err);  // the status follows from err.code
 
 // One request and its single answer of type T. A timeout is errc::journal
-// (503: the server is overloaded or stuck); any other failure is `on_error`.
+// (503: the server is overloaded or stuck); an error the director answered
+// itself keeps its errc (404 unknown, 503 damaged); any other failure is
+// `on_error`.
 template <class T, class... Ts>
 result<T> ask(caf::scoped_actor& self, const caf::actor& dest, errc on_error, Ts&&... xs) {
   if (!dest) return make_error(errc::journal, "the server is not ready");
@@ -40,14 +43,26 @@ result<T> ask(caf::scoped_actor& self, const caf::actor& dest, errc on_error, Ts
                  if (err == caf::sec::request_timeout)
                    out.emplace(make_error(errc::journal, "the server did not answer within " +
                                                              std::to_string(actor_timeout.count()) + " s"));
+                 else if (auto code = da::errc_of(err))
+                   out.emplace(make_error(*code, da::describe(err)));
                  else
                    out.emplace(make_error(on_error, da::describe(err)));
                });
   return std::move(*out);
 }
 
-/// The supervisor of pipeline `id` (404 if there is none).
-result<caf::actor> lookup(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id);
+/// A request to pipeline `id`'s supervisor and its answer, routed through
+/// the director, which rebuilds a resting pipeline first (director.hpp): an
+/// unknown pipeline is errc::not_found (404), a damaged one errc::journal
+/// (503) with the damage. Never a supervisor's handle: the director may let
+/// a finished one go at any time, so only it knows where to send.
+template <class T, class... Ts>
+result<T> ask_pipeline(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id, Ts&&... xs) {
+  return ask<T>(self, cfg.director, errc::not_found, id, caf::make_message(std::forward<Ts>(xs)...));
+}
+/// Whether the server knows pipeline `id` (rebuilding nothing): nullopt, or
+/// the error of ask_pipeline.
+std::optional<error> known(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id);
 /// The pipeline's events from the journal.
 result<std::vector<event>> history_of(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id);
 /// A seq from a query parameter or header: digits only, at least 1 unless `zero_ok`.

@@ -92,7 +92,15 @@ result<std::string> pick_pipeline(journal_store& store, const std::string& id) {
   if (!id.empty()) return id;
   auto all = store.pipelines();
   if (!all) return all.err();
-  if (all->empty()) return make_error(errc::not_found, "journal " + store.path() + " holds no pipeline");
+  if (all->empty()) {
+    // Nothing readable may still be damage (a page of the table that cannot be read).
+    auto gaps = store.gaps();
+    if (!gaps) return gaps.err();
+    if (!gaps->empty())
+      return make_error(errc::journal, "journal " + store.path() + " holds no readable pipeline: " +
+                                           gaps->front().reason + " (`dairector journal check` lists the damage)");
+    return make_error(errc::not_found, "journal " + store.path() + " holds no pipeline");
+  }
   if (all->size() == 1) return all->front().id;
   std::string names;
   for (const auto& p : *all) names += (names.empty() ? "" : ", ") + p.id;

@@ -41,6 +41,7 @@ struct serve_options {
   std::string remote_stages;  // a,b or all: these wait for a worker process
   std::string workdir;        // commands of pipelines created over HTTP; default: here
   std::size_t command_limit = 8;
+  std::int64_t evict_after_ms = actors::evict_after_ms_default;
 };
 
 // Log lines quote outside data (worker names, journal errors): escaped, each
@@ -49,16 +50,45 @@ void say(const std::string& line) {
   std::cerr << "dairector serve: " << escape_for_terminal(line) << std::endl;
 }
 
-// Every pipeline of the journal, replayed. One whose history does not replay
-// stops the server: it must not serve a state it cannot vouch for.
-result<std::vector<recovered_pipeline>> recover_all(journal_store& store, const std::string& fallback_workdir) {
+// What the journal holds at start: pipelines to carry on (replayed, rule 8),
+// finished ones (they rest until asked for: nothing of them is kept but a
+// summary), damaged ones (listed and reported, never run: a history that
+// cannot be trusted must not be acted on) and gaps in the journal-wide order.
+struct journal_contents {
+  std::vector<recovered_pipeline> active;
+  struct finished_pipeline {
+    std::string id, name;
+    std::uint64_t seq = 0;
+    std::string workdir;
+  };
+  std::vector<finished_pipeline> finished;
+  std::vector<std::pair<journal_damage, std::uint64_t>> damaged;  // and the pipeline's last seq
+  std::vector<journal_damage> gaps;
+};
+
+result<journal_contents> read_journal(journal_store& store, const std::string& fallback_workdir) {
+  journal_contents out;
+  auto gaps = store.gaps();
+  if (!gaps) return gaps.err();
+  out.gaps = std::move(*gaps);
   auto all = store.pipelines();
   if (!all) return all.err();
-  std::vector<recovered_pipeline> out;
   for (const auto& p : *all) {
-    auto one = recover_pipeline(store, p.id, fallback_workdir);
-    if (!one) return make_error(one.err().code, "pipeline '" + p.id + "': " + one.err().message);
-    out.push_back(std::move(*one));
+    journal_damage damage;
+    auto state = store.replayed(p.id, &damage);
+    if (!state) {
+      if (state.err().code != errc::journal) return state.err();
+      if (damage.pipeline.empty()) damage = journal_damage{p.id, 0, 0, 0, state.err().message};
+      out.damaged.emplace_back(std::move(damage), p.seq);
+      continue;
+    }
+    auto workdir = store.get_meta(workdir_key(p.id));
+    if (!workdir) return workdir.err();
+    std::string folder = workdir->value_or(fallback_workdir);
+    if (actors::may_rest(*state))
+      out.finished.push_back({p.id, state->spec().name(), state->seq(), std::move(folder)});
+    else
+      out.active.push_back(recovered_pipeline{std::move(*state), std::move(folder)});
   }
   return out;
 }
@@ -95,15 +125,17 @@ int serve(const serve_options& opt) {
   const std::string workdir =
       opt.workdir.empty() ? std::filesystem::current_path().string() : std::filesystem::absolute(opt.workdir).string();
 
-  // The journal first: a second owner, or damage, stops us before anything listens.
+  // The journal first: a second owner, or a journal that cannot be read at
+  // all, stops us before anything listens; a damaged pipeline does not.
   auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
   if (!store) return report("serve", store.err());
-  auto pipelines = recover_all(**store, workdir);
-  if (!pipelines) return report("serve", pipelines.err());
+  auto contents = read_journal(**store, workdir);
+  if (!contents) return report("serve", contents.err());
 
   catch_stop_signals();
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
+  const std::string store_path = (*store)->path();
   auto journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::shared_ptr<journal_store>(std::move(*store)));
   actors::registry_config rc;
   rc.token = *token;
@@ -114,19 +146,36 @@ int serve(const serve_options& opt) {
   dc.journal = journal;
   dc.registry = registry;
   dc.command_limit = opt.command_limit;
+  dc.evict_after_ms = opt.evict_after_ms;
   auto director = sys.spawn(actors::director, dc);
   int code = exit_done;
-  for (auto& p : *pipelines) {
-    const std::string id = p.state.pipeline();
-    const std::uint64_t seq = p.state.seq();
-    self->request(director, caf::infinite, actors::recover_atom::value, std::move(p.state), p.workdir)
+  // One request to the director per pipeline; `what` says what it was for the log.
+  auto host = [&](const std::string& id, const std::string& what, auto&&... request) {
+    self->request(director, caf::infinite, std::forward<decltype(request)>(request)...)
         .receive(
             [&](actors::reply& r) {
-              if (r.is_ok()) say("resumed pipeline '" + id + "' at seq " + std::to_string(seq));
-              else say("cannot resume pipeline '" + id + "': " + r.message), code = exit_journal;
+              if (r.is_ok()) say(what);
+              else say("cannot host pipeline '" + id + "': " + r.message), code = exit_journal;
             },
-            [&](caf::error& err) { say("cannot resume pipeline '" + id + "': " + actors::describe(err)), code = exit_journal; });
+            [&](caf::error& err) { say("cannot host pipeline '" + id + "': " + actors::describe(err)), code = exit_journal; });
+  };
+  for (const journal_damage& gap : contents->gaps) say("journal " + store_path + ": " + gap.reason);
+  for (auto& [damage, last_seq] : contents->damaged)
+    host(damage.pipeline,
+         "pipeline '" + damage.pipeline + "' is damaged" +
+             (damage.seq > 0 ? " at seq " + std::to_string(damage.seq) : std::string()) + ": " + damage.reason +
+             "; it is not run (the other pipelines are served)",
+         actors::damaged_atom::value, damage.pipeline, std::string(), last_seq, damage.seq, damage.reason);
+  for (auto& p : contents->finished)
+    host(p.id, "pipeline '" + p.id + "' finished at seq " + std::to_string(p.seq) + " (rests until asked for)",
+         actors::recover_atom::value, p.id, p.name, p.seq, p.workdir);
+  for (auto& p : contents->active) {
+    const std::string id = p.state.pipeline();
+    const std::uint64_t seq = p.state.seq();
+    host(id, "resumed pipeline '" + id + "' at seq " + std::to_string(seq), actors::recover_atom::value,
+         std::move(p.state), p.workdir);
   }
+  contents->active.clear();
 
   // Workers: the registry over CAF's network layer (reuse_addr: a restart
   // must not wait for TIME_WAIT, CAF-0.17.md §4).
@@ -183,6 +232,11 @@ void add_serve(CLI::App& app, int& exit_status) {
   cmd->add_option("--workdir", opt->workdir, "Where commands of pipelines created over HTTP run (default: here)");
   cmd->add_option("--command-limit", opt->command_limit, "At most this many stage commands at once in this process")
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--evict-after-ms", opt->evict_after_ms,
+                  "A finished pipeline (nothing running or pending) releases its memory after this long without a "
+                  "request, and is rebuilt from the journal when asked for again (0: at once)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{86'400'000}));
   cmd->callback([&exit_status, opt] { exit_status = serve(*opt); });
 }
 

@@ -35,6 +35,19 @@ error journal_error(std::string message) { return make_error(errc::journal, std:
 
 std::string sqlite_message(sqlite3* db) { return db ? sqlite3_errmsg(db) : "cannot allocate a connection"; }
 
+bool is_corrupt(int rc) { return (rc & 0xFF) == SQLITE_CORRUPT || (rc & 0xFF) == SQLITE_NOTADB; }
+
+constexpr std::uint64_t pos_max = std::uint64_t{1} << 62;  // beyond any journal's rows
+constexpr std::size_t pipelines_swept_min = 1'024;          // append state kept before the first sweep
+constexpr const char* gap_missing = "missing";            // pos_gap::why of rows that are not there
+
+// "the event at pos 7 is missing", "the events at pos 9 to 12 are unreadable (...)".
+std::string describe_gap(std::uint64_t from, std::uint64_t to, const std::string& why) {
+  if (to == from) return "the event at pos " + std::to_string(from) + " is " + why;
+  return "the events at pos " + std::to_string(from) + (to == 0 ? " and after" : " to " + std::to_string(to)) +
+         " are " + why;
+}
+
 // CRC-32 over the columns in a fixed order, with separators so that moving
 // bytes from one column to the next changes it.
 std::uint32_t row_crc(std::string_view pipeline, std::uint64_t seq, std::string_view type, std::int64_t at_ms,
@@ -273,7 +286,8 @@ journal_store::pipeline_info& journal_store::info_of(std::string_view pipeline) 
 
 // The last durable seq from the table's own count, not the index's (a
 // damaged index could hide the end of a history, and a writer would reuse
-// its seqs).
+// its seqs). A pipeline that may have lost events (a gap in the journal-wide
+// order after its last row) takes no more: its history cannot be trusted.
 std::optional<error> journal_store::load_durable(const std::string& pipeline, pipeline_info& info) {
   if (info.durable_known) return std::nullopt;
   auto all = counted();
@@ -284,6 +298,11 @@ std::optional<error> journal_store::load_durable(const std::string& pipeline, pi
     return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "' has " +
                          std::to_string(count.events) + " events but its last seq is " +
                          std::to_string(count.last_seq));
+  if (count.events > 0)
+    if (const pos_gap* gap = gap_after(**all, count.last_pos))
+      return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "', event seq " +
+                           std::to_string(count.last_seq + 1) + ": its history may be cut short (" +
+                           describe_gap(gap->from, gap->to, gap->why) + "), so it takes no more events");
   info.durable = count.last_seq;
   info.durable_known = true;
   return std::nullopt;
@@ -324,6 +343,14 @@ std::optional<error> journal_store::append(std::span<const event> events) {
   // aside under this append's number, and taken on only after the commit.
   const std::uint64_t batch = ++appends_;
   touched_.clear();
+  // Whatever happens to the batch, the specs it holds go with it (weak
+  // spec, above): a pipeline never appended to again keeps none.
+  struct let_go {
+    std::vector<pipeline_info*>& touched;
+    ~let_go() {
+      for (pipeline_info* p : touched) p->held = p->created = nullptr;
+    }
+  } let_go_after{touched_};
   bodies_.clear();
   body_ends_.clear();
   pipeline_info* info = nullptr;  // the previous event's pipeline, often the next one's too
@@ -335,6 +362,7 @@ std::optional<error> journal_store::append(std::span<const event> events) {
         if (auto err = load_durable(e.pipeline, *info)) return err;
         info->batch = batch;
         info->next = info->durable + 1;
+        info->held = info->spec.lock();
         info->created = nullptr;
         touched_.push_back(info);
       }
@@ -343,7 +371,7 @@ std::optional<error> journal_store::append(std::span<const event> events) {
       return journal_error("event seq " + std::to_string(e.seq) + " of pipeline '" + e.pipeline +
                            "' does not follow its durable seq " + std::to_string(info->next - 1));
     ++info->next;
-    const pipeline_spec* spec = info->spec ? info->spec.get() : info->created.get();
+    const pipeline_spec* spec = info->held ? info->held.get() : info->created.get();
     if (e.type == event_type::pipeline_created) {
       if (!e.spec) return journal_error("pipeline_created without a spec cannot be journaled");
       if (e.seq != 1)
@@ -353,8 +381,9 @@ std::optional<error> journal_store::append(std::span<const event> events) {
     } else if (!spec) {
       auto sp = spec_of(e.pipeline);  // in the table, not yet read
       if (!sp) return sp.err();
-      info->spec = *sp;  // durable already: keep it whatever becomes of this batch
-      spec = info->spec.get();
+      info->held = *sp;
+      info->spec = info->held;  // durable already: keep it whatever becomes of this batch
+      spec = info->held.get();
     }
     const std::size_t from = bodies_.size();
     bodies_ += encode_event_text(e, spec);
@@ -387,18 +416,29 @@ std::optional<error> journal_store::append(std::span<const event> events) {
     sqlite3_bind_text(insert_, 6, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
     sqlite3_bind_int64(insert_, 7, row_crc(e.pipeline, e.seq, type, e.at_ms, e.by, body));
     if (!step_done(insert_)) return fail("write failed");
+    // Consecutive events of a pipeline share its info: the last one's row wins.
+    if (k + 1 == events.size() || events[k + 1].pipeline != e.pipeline)
+      info_of(e.pipeline).last_pos = static_cast<std::uint64_t>(sqlite3_last_insert_rowid(db_));
   }
   if (!step_done(commit_)) return fail("commit failed");
   ++commits_;
   events_committed_ += events.size();
   for (pipeline_info* p : touched_) {
     p->durable = p->next - 1;
-    if (p->created) p->spec = std::move(p->created);
+    if (p->created) p->spec = p->created;
     if (counted_) {
       auto [it, fresh] = counted_->by_id.try_emplace(*p->id);
-      if (fresh) counted_->order.push_back(*p->id);
-      it->second = {p->durable, p->durable};
+      if (fresh) counted_->order.push_back(&it->first);
+      it->second = {p->durable, p->durable, p->last_pos};
     }
+  }
+  // A pipeline whose spec nobody holds any more (its host let it go) keeps no
+  // append state: the census still counts its rows, and the next append to it
+  // reads what it needs again. Swept when the table doubles: amortised O(1).
+  if (pipelines_.size() >= sweep_at_) {
+    for (auto it = pipelines_.begin(); it != pipelines_.end();)
+      it = it->second.batch != batch && it->second.spec.expired() ? pipelines_.erase(it) : std::next(it);
+    sweep_at_ = std::max(pipelines_swept_min, 2 * pipelines_.size());
   }
   return std::nullopt;
 }
@@ -411,41 +451,146 @@ std::optional<error> journal_store::append(std::span<const event> events) {
 // committed since (PRAGMA data_version), inside the caller's read
 // transaction, so the count and the rows are one snapshot.
 result<const journal_store::census*> journal_store::counted() {
-  auto cannot_read = [&] { return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_)); };
   if (opt_.read_only) {
     statement v(db_, "PRAGMA data_version");
-    if (!v || sqlite3_step(v.s) != SQLITE_ROW) return cannot_read();
+    if (!v || sqlite3_step(v.s) != SQLITE_ROW)
+      return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
     const std::int64_t version = sqlite3_column_int64(v.s, 0);
     if (version != counted_version_) counted_.reset();
     counted_version_ = version;
   }
   if (!counted_) {
-    // Rows come in pos order: a pipeline's first row is its creation.
-    statement s(db_, "SELECT pipeline, seq FROM events NOT INDEXED");
-    if (!s) return cannot_read();
     census all;
-    int rc = SQLITE_OK;
-    while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
-      const std::string_view id = column_text(s.s, 0);
-      auto it = all.by_id.find(id);
-      if (it == all.by_id.end()) {
-        it = all.by_id.emplace(std::string(id), pipeline_count{}).first;
-        all.order.push_back(it->first);
-      }
-      ++it->second.events;
-      it->second.last_seq = std::max(it->second.last_seq, static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1)));
-    }
-    if (rc != SQLITE_DONE) return cannot_read();
+    if (auto err = scan_rows(all)) return *err;
     counted_ = std::move(all);
   }
   return &*counted_;
 }
 
-result<std::vector<event>> journal_store::history(const std::string& pipeline) {
-  return in_read_transaction(db_, path_, [&] { return read_history(pipeline); });
+// Rows come in pos order (the table's own b-tree), so a pipeline's first row
+// is its creation and a jump in pos is a gap. A page SQLite cannot read stops
+// the scan; it goes on from the first position that can be read again, and
+// the positions in between count as a gap (their rows, if any, are lost to
+// us) rather than hiding everything after them.
+std::optional<error> journal_store::scan_rows(census& all) {
+  statement s(db_, "SELECT pos, pipeline, seq FROM events NOT INDEXED WHERE pos >= ?");
+  if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  auto add_gap = [&](std::uint64_t from, std::uint64_t to, std::string why) {
+    if (all.gaps.size() == journal_gaps_max) {
+      all.gaps.back().to = 0;  // from the last one told apart to the end
+      return;
+    }
+    all.gaps.push_back({from, to, std::move(why)});
+  };
+  std::uint64_t next = 1;  // the pos the next row must have
+  while (next > 0 && next < pos_max && (all.gaps.empty() || all.gaps.back().to != 0)) {
+    sqlite3_reset(s.s);
+    sqlite3_bind_int64(s.s, 1, static_cast<sqlite3_int64>(next));
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+      const auto pos = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0));
+      if (pos < next) {  // out of order: garbage a damaged page passed for rows
+        rc = SQLITE_CORRUPT;
+        break;
+      }
+      if (pos > next) add_gap(next, pos - 1, gap_missing);
+      const std::string_view id = column_text(s.s, 1);
+      auto it = all.by_id.find(id);
+      if (it == all.by_id.end()) {
+        it = all.by_id.emplace(std::string(id), pipeline_count{}).first;
+        all.order.push_back(&it->first);
+      }
+      ++it->second.events;
+      it->second.last_seq = std::max(it->second.last_seq, static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2)));
+      it->second.last_pos = pos;
+      next = pos + 1;
+    }
+    if (rc == SQLITE_DONE) break;
+    if (!is_corrupt(rc)) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+    const std::string why = std::string("unreadable (") + sqlite3_errstr(rc & 0xFF) + ")";
+    sqlite3_reset(s.s);
+    const std::uint64_t resume = readable_from(next);
+    if (resume == 0) {
+      add_gap(next, 0, why);
+      break;
+    }
+    add_gap(next, resume - 1, why);
+    next = resume;
+  }
+  if (std::any_of(all.gaps.begin(), all.gaps.end(), [](const pos_gap& g) { return g.why != gap_missing; }))
+    add_indexed_only(all);
+  return std::nullopt;
 }
 
-result<std::vector<event>> journal_store::read_history(const std::string& pipeline) {
+// Pipelines whose rows are all on pages the table cannot read may still be
+// named by the index (pipeline, seq): they are counted with no rows, so that
+// they are listed and their histories fail naming them, rather than vanish.
+void journal_store::add_indexed_only(census& all) {
+  statement s(db_, "SELECT pipeline, max(seq) FROM events INDEXED BY sqlite_autoindex_events_1 GROUP BY pipeline");
+  if (!s) return;  // no such index: nothing more can be said
+  while (sqlite3_step(s.s) == SQLITE_ROW) {  // as far as the index reads
+    const std::string_view id = column_text(s.s, 0);
+    if (all.by_id.find(id) != all.by_id.end()) continue;
+    auto it = all.by_id.emplace(std::string(id), pipeline_count{}).first;
+    it->second.last_seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1));
+    all.order.push_back(&it->first);
+  }
+}
+
+// The first position after `pos` at which the table can be read again (a
+// row, or the end: then 0 when nothing after `pos` reads). A seek past the
+// damaged page's keys goes to the next page, so the smallest key whose seek
+// succeeds is found by doubling, then halving; about 120 seeks at most.
+std::uint64_t journal_store::readable_from(std::uint64_t pos) {
+  statement s(db_, "SELECT pos FROM events NOT INDEXED WHERE pos >= ? ORDER BY pos LIMIT 1");
+  if (!s) return 0;
+  // The first row at or after `at`: its pos, pos_max for none, 0 when the seek fails.
+  auto seek = [&](std::uint64_t at) -> std::uint64_t {
+    sqlite3_reset(s.s);
+    sqlite3_bind_int64(s.s, 1, static_cast<sqlite3_int64>(at));
+    const int rc = sqlite3_step(s.s);
+    if (rc == SQLITE_DONE) return pos_max;
+    if (rc != SQLITE_ROW) return 0;
+    const auto found = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0));
+    return found >= at ? found : 0;
+  };
+  std::uint64_t bad = pos, step = 1, good = 0;
+  while (bad + step < pos_max) {
+    if (seek(bad + step) != 0) {
+      good = bad + step;
+      break;
+    }
+    bad += step;
+    step *= 2;
+  }
+  if (good == 0) return 0;
+  while (good - bad > 1) {  // seek(bad) fails, seek(good) succeeds
+    const std::uint64_t mid = bad + (good - bad) / 2;
+    (seek(mid) != 0 ? good : bad) = mid;
+  }
+  const std::uint64_t found = seek(good);
+  return found == pos_max ? 0 : found;
+}
+
+const journal_store::pos_gap* journal_store::gap_after(const census& all, std::uint64_t pos) const {
+  auto it = std::upper_bound(all.gaps.begin(), all.gaps.end(), pos,
+                             [](std::uint64_t p, const pos_gap& g) { return p < g.from; });
+  return it == all.gaps.end() ? nullptr : &*it;
+}
+
+error journal_store::damaged(journal_damage d, journal_damage* out) const {
+  std::string message = "journal " + path_ + " is corrupt: pipeline '" + d.pipeline + "'";
+  if (d.seq > 0) message += ", event seq " + std::to_string(d.seq);
+  message += ": " + d.reason;
+  if (out) *out = std::move(d);
+  return journal_error(std::move(message));
+}
+
+result<std::vector<event>> journal_store::history(const std::string& pipeline, journal_damage* damage) {
+  return in_read_transaction(db_, path_, [&] { return read_history(pipeline, damage); });
+}
+
+result<std::vector<event>> journal_store::read_history(const std::string& pipeline, journal_damage* damage) {
   auto all = counted();
   if (!all) return all.err();
   pipeline_count count;
@@ -456,40 +601,113 @@ result<std::vector<event>> journal_store::read_history(const std::string& pipeli
   std::vector<event> out;
   out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(count.events, 1'000'000)));
   std::shared_ptr<const pipeline_spec> spec;
+  auto corrupt = [&](std::uint64_t seq, std::string why) {
+    sqlite3_reset(s);
+    return damaged(journal_damage{pipeline, seq, 0, 0, std::move(why)}, damage);
+  };
   int rc = SQLITE_OK;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
-    auto corrupt = [&](const std::string& why) {
-      sqlite3_reset(s);
-      return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "', event seq " +
-                           std::to_string(seq) + ": " + why);
-    };
     const std::string_view type = column_text(s, 1), by = column_text(s, 3), body = column_text(s, 4);
     const std::int64_t at_ms = sqlite3_column_int64(s, 2);
     const auto crc = static_cast<std::uint32_t>(sqlite3_column_int64(s, 5));
     if (seq != out.size() + 1)
-      return corrupt("expected seq " + std::to_string(out.size() + 1) + " (the pipeline's events have a gap)");
-    if (crc != row_crc(pipeline, seq, type, at_ms, by, body)) return corrupt("checksum mismatch");
+      return corrupt(seq, "expected seq " + std::to_string(out.size() + 1) + " (the pipeline's events have a gap)");
+    if (crc != row_crc(pipeline, seq, type, at_ms, by, body)) return corrupt(seq, "checksum mismatch");
     auto e = decode_event_text(body, spec.get());
-    if (!e) return corrupt(e.err().message);
+    if (!e) return corrupt(seq, e.err().message);
     if (e->seq != seq || e->pipeline != pipeline || type != to_string(e->type) || e->by != by || e->at_ms != at_ms)
-      return corrupt("the row's columns disagree with its body");
+      return corrupt(seq, "the row's columns disagree with its body");
     if (seq == 1) {
-      if (e->type != event_type::pipeline_created) return corrupt("a pipeline must begin with pipeline_created");
+      if (e->type != event_type::pipeline_created) return corrupt(seq, "a pipeline must begin with pipeline_created");
       spec = e->spec;
     }
     out.push_back(std::move(*e));
   }
   sqlite3_reset(s);
-  if (rc != SQLITE_DONE)
-    return journal_error("journal " + path_ + ": cannot read pipeline '" + pipeline + "' (after seq " +
-                         std::to_string(out.size()) + "): " + sqlite_message(db_));
+  if (rc != SQLITE_DONE) {
+    // A page of the table or of its index that SQLite cannot read: the
+    // pipeline and how far its history got are what can be said.
+    const std::string why = "cannot be read (" + sqlite_message(db_) + ")";
+    if (is_corrupt(rc)) return corrupt(out.size() + 1, why);
+    return journal_error("journal " + path_ + ": pipeline '" + pipeline + "', event seq " +
+                         std::to_string(out.size() + 1) + ": " + why);
+  }
   if (out.size() != count.events || (!out.empty() && out.back().seq != count.last_seq))
-    return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "' has " +
-                         std::to_string(count.events) + " events in its table (last seq " +
-                         std::to_string(count.last_seq) + ") but its index finds " + std::to_string(out.size()) +
-                         " (`PRAGMA integrity_check` shows the damage)");
-  if (out.empty()) return make_error(errc::not_found, "journal " + path_ + " has no pipeline '" + pipeline + "'");
+    return corrupt(std::min<std::uint64_t>(out.size(), count.last_seq) + 1,
+                   "it has " + std::to_string(count.events) + " events in its table (last seq " +
+                       std::to_string(count.last_seq) + ") but its index finds " + std::to_string(out.size()) +
+                       " (`PRAGMA integrity_check` shows the damage)");
+  if (out.empty()) {
+    // Not even in the table: unknown, unless the table could not all be read.
+    if (std::any_of((*all)->gaps.begin(), (*all)->gaps.end(), [](const pos_gap& g) { return g.why != gap_missing; }))
+      return journal_error("journal " + path_ + " has no readable pipeline '" + pipeline +
+                           "', and parts of it cannot be read (`dairector journal check` lists the damage)");
+    return make_error(errc::not_found, "journal " + path_ + " has no pipeline '" + pipeline + "'");
+  }
+  // Whole as far as its own rows go; a gap after its last row may have taken
+  // its later events (see the top of the header).
+  if (const pos_gap* gap = gap_after(**all, count.last_pos))
+    return damaged(journal_damage{pipeline, count.last_seq + 1, gap->from, gap->to,
+                                  "its history may be cut short: " + describe_gap(gap->from, gap->to, gap->why) +
+                                      ", after its last readable event (seq " + std::to_string(count.last_seq) +
+                                      " at pos " + std::to_string(count.last_pos) + ")"},
+                   damage);
+  if (!opt_.read_only) info_of(pipeline).spec = spec;  // hosted again: appends use the reader's spec
+  return out;
+}
+
+result<system_state> journal_store::replayed(const std::string& pipeline, journal_damage* damage) {
+  auto h = history(pipeline, damage);
+  if (!h) return h.err();
+  auto state = replay(*h);
+  if (state || state.err().code != errc::journal) return state;
+  // The first event that does not fold (the prefixes before it do); an
+  // invariant broken only at the end is the last event's.
+  std::uint64_t good = 0, bad = h->size();
+  if (!fold(*h)) {
+    while (bad - good > 1) {
+      const std::uint64_t mid = good + (bad - good) / 2;
+      (state_at(*h, mid) ? good : bad) = mid;
+    }
+  }
+  return damaged(journal_damage{pipeline, bad, 0, 0, state.err().message}, damage);
+}
+
+result<std::vector<journal_damage>> journal_store::gaps() {
+  return in_read_transaction(db_, path_, [&]() -> result<std::vector<journal_damage>> {
+    auto all = counted();
+    if (!all) return all.err();
+    // How many pipelines each gap makes suspect: those whose last row is
+    // before it and after any earlier gap (the earlier one already names them).
+    std::vector<std::size_t> suspects((*all)->gaps.size(), 0);
+    for (const auto& [id, count] : (*all)->by_id)
+      if (const pos_gap* g = gap_after(**all, count.last_pos)) ++suspects[static_cast<std::size_t>(g - (*all)->gaps.data())];
+    std::vector<journal_damage> out;
+    for (const pos_gap& g : (*all)->gaps) {
+      std::string reason = describe_gap(g.from, g.to, g.why);
+      const std::size_t n = suspects[static_cast<std::size_t>(&g - (*all)->gaps.data())];
+      reason += n == 0 ? std::string("; no pipeline's history ends just before it")
+                       : "; " + std::to_string(n) + (n == 1 ? " pipeline" : " pipelines") +
+                             " whose history ends just before it may have lost events there";
+      out.push_back(journal_damage{"", 0, g.from, g.to, std::move(reason)});
+    }
+    return out;
+  });
+}
+
+result<std::vector<journal_damage>> journal_store::check() {
+  auto out = gaps();
+  if (!out) return out;
+  auto all = pipelines();
+  if (!all) return all.err();
+  for (const pipeline_summary& p : *all) {
+    journal_damage d;
+    auto state = replayed(p.id, &d);
+    if (state) continue;
+    if (d.pipeline.empty()) d = journal_damage{p.id, 0, 0, 0, state.err().message};
+    out->push_back(std::move(d));
+  }
   return out;
 }
 
@@ -519,7 +737,7 @@ result<std::vector<pipeline_summary>> journal_store::pipelines() {
     if (!all) return all.err();
     std::vector<pipeline_summary> out;
     out.reserve((*all)->order.size());
-    for (const std::string& id : (*all)->order) out.push_back({id, (*all)->by_id.at(id).last_seq});
+    for (const std::string* id : (*all)->order) out.push_back({*id, (*all)->by_id.at(*id).last_seq});
     return out;
   });
 }

@@ -102,6 +102,35 @@ BOOST_AUTO_TEST_CASE(pipelines_share_a_journal_and_are_listed_in_order_of_creati
   BOOST_CHECK(none->empty());
 }
 
+// The store keeps no spec of a pipeline that nobody hosts any more (serve
+// lets finished pipelines go): 2,000 pipelines, each created with a spec of
+// its own that is then dropped, are appended to again; the store reads each
+// spec back from its pipeline_created and every history reads as written.
+BOOST_AUTO_TEST_CASE(a_pipeline_whose_spec_nobody_holds_is_appended_to_again) {
+  scratch_dir dir;
+  auto j = must_open(dir.file("j.db"));
+  constexpr int pipelines = 2'000;
+  std::vector<std::vector<event>> written;
+  for (int k = 0; k < pipelines; ++k) {
+    history h(line_spec(), "p-" + std::to_string(k));  // a spec object of its own, gone with h
+    must_append(*j, h.events());
+    written.push_back(h.events());
+    written.back().front().spec = nullptr;  // only the store could still hold it
+  }
+  for (int k = 0; k < pipelines; ++k) {
+    history h(line_spec(), "p-" + std::to_string(k));
+    h.start("a");
+    must_append(*j, h.events()[1]);
+    written[static_cast<std::size_t>(k)].push_back(h.events()[1]);
+  }
+  for (int k = 0; k < pipelines; k += 97) {
+    const std::vector<event> read = must_read(*j, "p-" + std::to_string(k));
+    BOOST_REQUIRE_EQUAL(read.size(), 2u);
+    BOOST_CHECK(read.front().type == event_type::pipeline_created && read.front().spec);
+    BOOST_CHECK(same_event(read.back(), written[static_cast<std::size_t>(k)].back()));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_batch_is_written_all_or_none) {
   scratch_dir dir;
   history h(line_spec());

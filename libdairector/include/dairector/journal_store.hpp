@@ -17,6 +17,17 @@
 // pipeline's state is the reducer's question: `replay` folds and checks the
 // invariants.
 //
+// The journal-wide order is checked too: `pos` must run 1, 2, 3, ... A
+// missing row leaves a gap whose owner the format cannot name, so every
+// pipeline whose last row comes before a gap may have lost its later events
+// there: its history is refused (errc::journal naming the gap), never replayed
+// as if it were whole. A pipeline with rows after the gap would show a seq gap
+// instead, so no other pipeline can have lost a row there. Pages that SQLite
+// cannot read ("database disk image is malformed") count as a gap over the
+// positions they hold, and the rest of the journal is still read. A deleted
+// *last* row of the whole journal looks exactly like a transaction that never
+// committed (a torn tail) and cannot be told apart.
+//
 // One owner: a store opened for writing holds an exclusive lock on
 // `PATH.lock` (flock: released when the process dies, even by SIGKILL) that
 // names its owner (pid and host, given by the caller); a second writer gets an
@@ -47,6 +58,9 @@ struct sqlite3_stmt;
 namespace dairector {
 
 inline constexpr int journal_format_version = 1;
+/// Gaps in the journal-wide order that are told apart; past this many the
+/// last one runs to the end (every pipeline before it is suspect anyway).
+inline constexpr std::size_t journal_gaps_max = 1'000;
 
 enum class journal_sync {
   full,    // every commit survives power loss (fsync of the WAL on each commit)
@@ -78,6 +92,20 @@ struct pipeline_summary {
   std::uint64_t seq = 0;  // its last event
 };
 
+/// What is wrong in a journal, as data (`journal check`, `serve`): either a
+/// pipeline whose history cannot be read or replayed, or a stretch of the
+/// journal-wide order that is missing or unreadable (`pipeline` empty).
+struct journal_damage {
+  std::string pipeline;
+  /// The pipeline's first event that is missing, damaged or refused (0 when
+  /// not known, e.g. its history could not be counted).
+  std::uint64_t seq = 0;
+  /// A stretch of the journal-wide order: positions `pos_from` to `pos_to`
+  /// (0: to the end). For a pipeline, the gap that makes it suspect, if any.
+  std::uint64_t pos_from = 0, pos_to = 0;
+  std::string reason;  // a sentence, without the journal's path
+};
+
 class journal_store {
 public:
   /// Opens (creating when writable and missing) the journal at `path`.
@@ -95,8 +123,23 @@ public:
 
   /// A pipeline's events in seq order, every row verified; errc::not_found
   /// when the journal has no such pipeline; errc::journal (naming the seq)
-  /// for a damaged row.
-  result<std::vector<event>> history(const std::string& pipeline);
+  /// for a damaged row, a seq gap, a gap in the journal-wide order after its
+  /// last event, or a page that cannot be read. On errc::journal `damage`,
+  /// when given, receives the same facts as data.
+  result<std::vector<event>> history(const std::string& pipeline, journal_damage* damage = nullptr);
+
+  /// `history`, then `replay`: the pipeline's state after its last event
+  /// (what recovery starts from). On errc::journal `damage` is filled as for
+  /// `history`, with the seq of the event that does not replay.
+  result<system_state> replayed(const std::string& pipeline, journal_damage* damage = nullptr);
+
+  /// The stretches of the journal-wide order that are missing or unreadable,
+  /// in order (at most `journal_gaps_max`; the last one then runs to the end).
+  result<std::vector<journal_damage>> gaps();
+
+  /// All damage: every gap, then every pipeline (in order of creation) whose
+  /// history does not read or replay. Empty: the journal is sound.
+  result<std::vector<journal_damage>> check();
 
   /// The pipelines in the journal, in order of creation.
   result<std::vector<pipeline_summary>> pipelines();
@@ -114,23 +157,34 @@ private:
   // Per pipeline, what appends need: its spec (stage names) and last durable
   // seq, each loaded from the table when first needed; and, during one
   // append, the seq its next event must have and a spec created by the batch.
+  // The spec is held weakly: whoever appends holds it (a supervisor), and a
+  // pipeline nobody hosts any more must not keep its spec here for ever
+  // (serve releases finished pipelines). A history read hands its spec over.
   struct pipeline_info {
     const std::string* id = nullptr;  // its key in pipelines_
-    std::shared_ptr<const pipeline_spec> spec;
+    std::weak_ptr<const pipeline_spec> spec;
     std::uint64_t durable = 0;
     bool durable_known = false;
-    std::uint64_t batch = 0;  // the append that `next` and `created` belong to
+    std::uint64_t batch = 0;  // the append that `next`, `held` and `created` belong to
     std::uint64_t next = 0;
+    std::uint64_t last_pos = 0;  // of the batch's last row of this pipeline
+    std::shared_ptr<const pipeline_spec> held;  // the spec, alive for the batch
     std::shared_ptr<const pipeline_spec> created;
   };
   // Each pipeline's rows as the table itself counts them (one scan, without
-  // the index): events, last seq, and the pipelines in order of creation.
+  // the index): events, last seq, where its last row is in the journal-wide
+  // order, the pipelines in order of creation, and the gaps in that order.
   struct pipeline_count {
-    std::uint64_t events = 0, last_seq = 0;
+    std::uint64_t events = 0, last_seq = 0, last_pos = 0;
+  };
+  struct pos_gap {
+    std::uint64_t from = 0, to = 0;  // to: 0 = to the end
+    std::string why;
   };
   struct census {
     std::unordered_map<std::string, pipeline_count, string_hash, std::equal_to<>> by_id;
-    std::vector<std::string> order;
+    std::vector<const std::string*> order;  // keys of by_id (nodes do not move)
+    std::vector<pos_gap> gaps;
   };
 
   journal_store() = default;
@@ -138,7 +192,12 @@ private:
   result<std::shared_ptr<const pipeline_spec>> spec_of(const std::string& pipeline);
   std::optional<error> load_durable(const std::string& pipeline, pipeline_info& info);
   result<const census*> counted();
-  result<std::vector<event>> read_history(const std::string& pipeline);
+  std::optional<error> scan_rows(census& all);
+  std::uint64_t readable_from(std::uint64_t pos);
+  void add_indexed_only(census& all);
+  const pos_gap* gap_after(const census& all, std::uint64_t pos) const;
+  result<std::vector<event>> read_history(const std::string& pipeline, journal_damage* damage);
+  error damaged(journal_damage d, journal_damage* out) const;
   bool step_done(sqlite3_stmt* s);
 
   std::string path_;
@@ -154,6 +213,7 @@ private:
   std::uint64_t appends_ = 0;  // numbers the appends (pipeline_info::batch)
   bool failed_ = false;  // a commit failed: memory and disk may differ, so no more writes
   std::unordered_map<std::string, pipeline_info, string_hash, std::equal_to<>> pipelines_;
+  std::size_t sweep_at_ = 0;  // pipelines_ is swept of pipelines nobody appends to at this size
   std::vector<pipeline_info*> touched_;  // by the append under way (nodes do not move)
   std::string bodies_;                   // the append's encoded events, end to end
   std::vector<std::size_t> body_ends_;

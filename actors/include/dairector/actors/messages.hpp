@@ -39,6 +39,11 @@ using assign_atom = caf::atom_constant<caf::atom("dassign")>;
 using unassign_atom = caf::atom_constant<caf::atom("dunassign")>;
 using lost_atom = caf::atom_constant<caf::atom("dlost")>;
 using kill_atom = caf::atom_constant<caf::atom("dkill")>;
+using idle_atom = caf::atom_constant<caf::atom("didle")>;
+using evict_atom = caf::atom_constant<caf::atom("devict")>;
+using known_atom = caf::atom_constant<caf::atom("dknown")>;
+using summary_atom = caf::atom_constant<caf::atom("dsummary")>;
+using damaged_atom = caf::atom_constant<caf::atom("ddamaged")>;
 
 /// What a supervisor answers to every request. `behind` is back-pressure:
 /// the journal is too many of the pipeline's events behind (supervisor.hpp,

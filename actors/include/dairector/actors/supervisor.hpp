@@ -104,7 +104,18 @@ struct supervisor_config {
   std::optional<system_state> recovered;
   /// Back-pressure (above): at least 1.
   std::uint64_t journal_backlog_events_max = journal_backlog_events_max_default;
+  /// Hosted by a director that lets finished pipelines rest (director.hpp):
+  /// once `may_rest` holds, nothing runs, nobody watches and every event is
+  /// durable, the supervisor tells it (idle_atom, id, seq); asked
+  /// (evict_atom, seq) -> bool, it quits if nothing changed since. Unset:
+  /// it never rests.
+  caf::actor_addr director;
 };
+
+/// A pipeline that owes nothing and can do nothing by itself: finished
+/// (done, failed or cancelled), no stage running, no confirmation pending.
+/// Only a request (a context change, a rollback) makes it active again.
+bool may_rest(const system_state& s);
 
 struct live_run {
   stage_index stage = no_stage;
@@ -161,6 +172,7 @@ struct supervisor_state {
   /// backlog, and commands are accepted only under the bound) and one per
   /// creation, so about `journal_backlog_events_max` at most.
   std::vector<owed_answer> owed;
+  std::uint64_t idle_told = 0;    // the director was told it may rest at this seq (0: not)
   /// Events sent to the journal and not yet known durable (0 without a journal).
   std::uint64_t backlog() const { return cfg.journal ? state.seq() - durable_seq : 0; }
   bool behind() const { return backlog() >= cfg.journal_backlog_events_max; }

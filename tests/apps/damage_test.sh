@@ -1,0 +1,146 @@
+#!/bin/bash
+# Damage in a journal, from outside (issue 12, section 6): a pipeline's last
+# event deleted leaves no seq gap of its own, only a gap in the journal-wide
+# order (pos), and every pipeline whose history ends before it is suspect:
+# `history` and `status` exit 5 naming the gap, `resume` refuses and writes
+# nothing, `journal check` lists the gap and each damaged pipeline (exit 5;
+# 0 on a sound journal). `serve` starts anyway: it serves the healthy
+# pipelines, logs the damaged ones and never runs them; `GET /pipelines` shows
+# their damage (seq, reason), their own routes answer 503 with the reason and
+# the CLI's --server exits 5 with it. A damaged row (a checksum) no longer
+# stops `serve` from starting either.
+# Usage: damage_test.sh DAIRECTOR SQL_EXEC   (SQL_EXEC: tests/apps/sql_exec.cpp)
+set -u
+bin=${1:?dairector binary}
+sql=${2:?sql_exec binary}
+tmp=$(mktemp -d)
+server=
+cleanup() {
+  local i
+  if [[ -n $server ]]; then
+    kill -TERM "$server" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do kill -0 "$server" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$server" 2>/dev/null
+  fi
+  wait 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
+
+# start_server JOURNAL NAME: `serve` in the background, waits for "ready"; sets $server and $url.
+start_server() {
+  "$bin" serve --journal "$1" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token" \
+    --workdir "$tmp" 2>"$tmp/$2.log" &
+  server=$!
+  wait_for 10 grep -qs "dairector serve: ready" "$tmp/$2.log" || { bad "$2_starts" "$(tail -3 "$tmp/$2.log")"; return 1; }
+  url=http://127.0.0.1:$(grep -o "http on [^ ]*" "$tmp/$2.log" | grep -o "[0-9]*$")
+  ok "$2_starts"
+}
+stop_server() {
+  kill -TERM "$server"
+  wait "$server"
+  local rc=$?
+  server=
+  [[ $rc -eq 0 ]] && ok "$1_stops" || bad "$1_stops" "exit $rc: $(tail -2 "$tmp/$1.log")"
+}
+# call METHOD PATH [BODY]: sets $code and $body (the headers every client sends).
+call() {
+  local args=(-s --max-time 20 -o "$tmp/answer" -w "%{http_code}" -X "$1" -H "Authorization: Bearer $(head -1 "$tmp/token")"
+              -H "Content-Type: application/json")
+  [[ $# -gt 2 ]] && args+=(--data-binary "$3")
+  code=$(curl "${args[@]}" "$url$2")
+  body=$(cat "$tmp/answer")
+}
+check() {  # check NAME METHOD PATH BODY WANT_CODE PATTERN (BODY "-": none)
+  if [[ $4 == - ]]; then call "$2" "$3"; else call "$2" "$3" "$4"; fi
+  [[ $code == "$5" ]] || { bad "$1" "HTTP $code, expected $5: ${body:0:300}"; return 1; }
+  grep -qE -- "$6" <<<"$body" || { bad "$1" "no /$6/ in: ${body:0:300}"; return 1; }
+  ok "$1"
+}
+runs() { [[ -f $tmp/runs.txt ]] && wc -l <"$tmp/runs.txt" || echo 0; }
+
+echo '{"name": "one", "stages": [{"name": "a", "run": {"builtin": "echo"}}]}' >"$tmp/one.json"
+cat >"$tmp/two.json" <<'JSON'
+{"name": "two", "stages": [
+  {"name": "a", "run": {"builtin": "echo"}},
+  {"name": "b", "after": ["a"], "run": {"command": ["sh", "-c", "cat >/dev/null; echo ran >>runs.txt; echo '{}'"]}}]}
+JSON
+j=$tmp/j.db
+expect run_early 0 "done" -- run "$tmp/one.json" --journal "$j" --id early
+expect run_victim 0 "done" -- run "$tmp/two.json" --journal "$j" --id victim
+expect run_later 0 "done" -- run "$tmp/one.json" --journal "$j" --id later
+[[ $(runs) -eq 1 ]] && ok victim_ran_once || bad victim_ran_once "runs.txt has $(runs) lines"
+cp "$j" "$tmp/sound.db"
+expect check_sound 0 "journal .*: no damage \(3 pipelines\)" -- journal check --journal "$j"
+
+# --- a deleted last event: a gap in the journal-wide order ----------------------
+last=$("$sql" "$j" "SELECT max(seq) FROM events WHERE pipeline = 'victim'")
+pos=$("$sql" "$j" "SELECT pos FROM events WHERE pipeline = 'victim' AND seq = $last")
+early_last=$("$sql" "$j" "SELECT max(seq) FROM events WHERE pipeline = 'early'")
+"$sql" "$j" "DELETE FROM events WHERE pipeline = 'victim' AND seq = $last" || bad delete_row "sql_exec failed"
+echo "deleted victim's last event: seq $last at pos $pos"
+expect history_refuses_a_cut_history 5 "pipeline 'victim', event seq $last: its history may be cut short: the event at pos $pos is missing" \
+  -- history --journal "$j" --id victim
+expect status_refuses_a_cut_history 5 "pipeline 'victim', event seq $last: .*pos $pos is missing" -- status --journal "$j" --id victim
+expect status_suspect_before_the_gap 5 "pipeline 'early', event seq $((early_last + 1)): .*pos $pos" -- status --journal "$j" --id early
+expect status_after_the_gap 0 "pipeline 'later' at seq 3: done" -- status --journal "$j" --id later
+cp "$j" "$tmp/before-resume.db"
+expect resume_refuses 5 "pos $pos is missing" -- resume --journal "$j" --id victim --yes
+cmp -s "$j" "$tmp/before-resume.db" && [[ $(runs) -eq 1 ]] && ok resume_wrote_and_ran_nothing \
+  || bad resume_wrote_and_ran_nothing "the journal changed or b ran again ($(runs) runs)"
+expect journal_check_lists_the_damage 5 \
+  "^pos $pos: the event at pos $pos is missing; 2 pipelines whose history ends just before it.*pipeline 'early' seq $((early_last + 1)): .*pipeline 'victim' seq $last: .*2 of 3 pipelines damaged, 1 gap" \
+  -- journal check --journal "$j"
+out=$("$bin" journal check --journal "$j" --json 2>&1); rc=$?
+[[ $rc -eq 5 && $(wc -l <<<"$out") -eq 3 ]] && grep -q "^{\"pos_from\":$pos,\"pos_to\":$pos,\"reason\":" <<<"$out" \
+  && grep -q "^{\"pipeline\":\"victim\",\"pos_from\":$pos,\"pos_to\":$pos,\"reason\":.*,\"seq\":$last}$" <<<"$out" \
+  && ok journal_check_json || bad journal_check_json "exit $rc: $out"
+expect journal_check_usage 2 "subcommand is required" -- journal
+expect journal_check_missing_file 5 "cannot open journal $tmp/none.db" -- journal check --journal "$tmp/none.db"
+
+# --- serve: the healthy pipelines are served, the damaged ones reported ---------
+if start_server "$j" serve_gap; then
+  grep -q "pipeline 'victim' is damaged at seq $last: its history may be cut short: the event at pos $pos is missing" "$tmp/serve_gap.log" \
+    && grep -q "journal $j: the event at pos $pos is missing" "$tmp/serve_gap.log" \
+    && ok serve_logs_the_damage || bad serve_logs_the_damage "$(cat "$tmp/serve_gap.log")"
+  check list_shows_the_damage GET /pipelines - 200 \
+    "\"damage\":\{\"reason\":\"pipeline 'victim' is damaged in the journal at seq $last: [^\"]*pos $pos[^\"]*\",\"seq\":$last\},\"name\":\"\",\"pipeline\":\"victim\""
+  grep -qE '\{"name":"one","pipeline":"later","seq":3\}' <<<"$body" && ok list_shows_the_healthy || bad list_shows_the_healthy "$body"
+  check damaged_state_is_503 GET /pipelines/victim - 503 "^\{\"error\":\"pipeline 'victim' is damaged in the journal at seq $last: "
+  check damaged_history_is_503 GET /pipelines/victim/history - 503 "is damaged in the journal"
+  check damaged_at_is_503 GET "/pipelines/victim?at=2" - 503 "is damaged in the journal"
+  check damaged_events_is_503 GET /pipelines/victim/events - 503 "is damaged in the journal"
+  check damaged_cancel_is_503 POST /pipelines/victim/cancel '{}' 503 "is damaged in the journal"
+  check damaged_context_is_503 POST /pipelines/victim/stages/a/context '{"context": {"x": 1}}' 503 "is damaged"
+  check damaged_id_taken POST /pipelines "{\"id\": \"victim\", \"spec\": $(cat "$tmp/one.json")}" 409 "already exists"
+  check healthy_state GET /pipelines/later - 200 '"seq":3'
+  expect status_server_damaged 5 "answered 503: pipeline 'victim' is damaged in the journal at seq $last: .*pos $pos" \
+    -- status --server "$url" --token-file "$tmp/token" --id victim
+  expect history_server_damaged 5 "answered 503: pipeline 'victim' is damaged" -- history --server "$url" --token-file "$tmp/token" --id victim
+  expect invalidate_server_damaged 5 "answered 503: pipeline 'victim' is damaged" \
+    -- invalidate a --server "$url" --token-file "$tmp/token" --id victim
+  expect status_server_healthy 0 "pipeline 'later' at seq 3: done" -- status --server "$url" --token-file "$tmp/token" --id later
+  check create_beside_damage POST /pipelines "{\"id\": \"fresh\", \"spec\": $(cat "$tmp/one.json")}" 201 '"pipeline":"fresh"'
+  wait_for 10 "$bin" status --server "$url" --token-file "$tmp/token" --id fresh && ok fresh_pipeline_done \
+    || bad fresh_pipeline_done "$("$bin" status --server "$url" --token-file "$tmp/token" --id fresh 2>&1)"
+  [[ $(runs) -eq 1 ]] && ok damaged_never_run || bad damaged_never_run "b ran $(runs) times"
+  stop_server serve_gap
+fi
+expect victim_still_refused 5 "pos $pos is missing" -- history --journal "$j" --id victim
+
+# --- a damaged row: serve starts all the same -----------------------------------
+j2=$tmp/checksum.db
+cp "$tmp/sound.db" "$j2"
+"$sql" "$j2" "UPDATE events SET by = 'user:mallory' WHERE pipeline = 'early' AND seq = 2" || bad update_row "sql_exec failed"
+expect journal_check_checksum 5 "pipeline 'early' seq 2: checksum mismatch.*1 of 3 pipelines damaged, 0 gaps" -- journal check --journal "$j2"
+if start_server "$j2" serve_checksum; then
+  grep -q "pipeline 'early' is damaged at seq 2: checksum mismatch" "$tmp/serve_checksum.log" && ok serve_logs_the_checksum \
+    || bad serve_logs_the_checksum "$(cat "$tmp/serve_checksum.log")"
+  check list_shows_the_checksum GET /pipelines - 200 '"damage":\{"reason":"[^"]*seq 2: checksum mismatch[^"]*","seq":2\},"name":"","pipeline":"early"'
+  check checksum_state_is_503 GET /pipelines/early - 503 "seq 2: checksum mismatch"
+  expect status_server_checksum 5 "seq 2: checksum mismatch" -- status --server "$url" --token-file "$tmp/token" --id early
+  check others_served GET /pipelines/victim - 200 '"seq":'"$last"
+  stop_server serve_checksum
+fi
+finish
