@@ -17,6 +17,7 @@
 #include "cli/net_args.hpp"
 #include "dairector/actors/director.hpp"
 #include "dairector/actors/journal.hpp"
+#include "dairector/actors/process.hpp"
 #include "dairector/actors/registry.hpp"
 #include "dairector/codec.hpp"
 
@@ -67,6 +68,7 @@ int serve(const serve_options& opt) {
   // The journal first: a second owner, or damage, stops us before anything listens.
   auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
   if (!store) return report("serve", store.err());
+  actors::hold_in_runs((*store)->owner_lock_fd());  // the next owner waits for our commands
   auto pipelines = recover_all(**store, workdir);
   if (!pipelines) return report("serve", pipelines.err());
 
