@@ -72,7 +72,7 @@ struct journal_options {
   /// the owner the lock file names before each new try. True: try again
   /// (the caller waits a little first); false: give up with an error
   /// (errc::journal). Unset: give up at once.
-  std::function<bool(const std::string& previous_owner)> wait_for_previous_runs;
+  std::function<bool(const std::string& previous_owner)> wait_for_previous_runs = nullptr;
 };
 
 /// Hashes std::string and std::string_view alike, so that maps keyed by
