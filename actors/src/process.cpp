@@ -65,8 +65,8 @@ struct live_runs {
   pid_t last_id = 0;
 };
 live_runs& runs() {
-  static live_runs r;
-  return r;
+  static auto* r = new live_runs;  // never destroyed: a run may end on a thread that outlives main
+  return *r;
 }
 
 pid_t add_run(pid_t shepherd) {
@@ -121,10 +121,11 @@ ssize_t read_some(int fd, std::string& into) {
 }  // namespace
 
 void hold_in_runs(int fd) {
-  if (fd < 0 || held_in_runs.load() >= 0) return;
-  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  int none = -1;
-  if (copy >= 0 && !held_in_runs.compare_exchange_strong(none, copy)) ::close(copy);
+  // The copy is never closed: closing any descriptor of the lock file would
+  // drop this process's own POSIX lock on it.
+  static std::mutex once;
+  std::lock_guard<std::mutex> guard(once);
+  if (fd >= 0 && held_in_runs.load() < 0) held_in_runs.store(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
 }
 
 void kill_process_group(pid_t id) {

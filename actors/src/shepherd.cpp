@@ -207,6 +207,7 @@ void report(int fd, shepherd_report::kind_t kind, int value) {
   ::setpgid(0, 0);
   // A kernel without subreapers (before 3.4) still has the group kill below.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  ::prctl(PR_SET_NAME, "dairector-shep", 0, 0, 0);  // what ps and top show (15 bytes at most)
   // The runtime forked with these blocked, so a request that came early is
   // pending here, not lost to a handler inherited from the runtime.
   const sigset_t signals = shepherd_signals();
