@@ -169,7 +169,7 @@ caf::behavior blocking_worker(caf::event_based_actor* self, std::shared_ptr<cons
         if (!spec) {
           r.error = spec.err().message;
         } else {
-          // The supervisor learns the process group so that a cancel can kill it.
+          // The supervisor learns the run's id so that a cancel can kill its processes.
           auto started = [&](pid_t pgid) {
             self->send(sender, pgid_atom::value, j.run, static_cast<std::int32_t>(pgid));
           };
@@ -204,7 +204,7 @@ bool local_workers::reusable(const run_spec& r) const {
 caf::actor local_workers::spawn(caf::local_actor* supervisor, const run_spec& r) {
   // Not linked: a worker that dies must not take the supervisor with it (the
   // supervisor monitors it). Only the supervisor holds a worker's handle, so
-  // an idle worker goes away with it; a command's process group is killed by
+  // an idle worker goes away with it; a command's processes are killed by
   // the supervisor when it stops.
   if (reusable(r)) return supervisor->spawn(shared_worker, handlers_, name_);
   return supervisor->spawn<caf::detached>(blocking_worker, handlers_, name_);

@@ -5,11 +5,22 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "dairector/text_check.hpp"
 
 namespace dairector::cli {
+
+namespace {
+
+// How long a new owner waits for the stage commands of an owner that died
+// mid-run: they are killed as soon as they notice (milliseconds), so this
+// only bounds a wait for something unexpected.
+constexpr std::chrono::milliseconds previous_runs_wait_ms_max{10000};
+constexpr std::chrono::milliseconds previous_runs_poll_ms{20};
+
+}  // namespace
 
 std::string journal_args::journal_path() const {
   if (!path.empty()) return path;
@@ -42,6 +53,18 @@ journal_options journal_args::options(bool read_only) const {
   // every write past this many events, as a full disk would.
   if (const char* n = std::getenv("DAIRECTOR_TEST_JOURNAL_FAIL_AFTER_EVENTS"); n && *n)
     o.fail_after_events = std::strtoull(n, nullptr, 10);
+  // An owner killed mid-run: its stages start again only once none of the
+  // commands it started still runs (never twice at once).
+  const auto give_up = std::chrono::steady_clock::now() + previous_runs_wait_ms_max;
+  o.wait_for_previous_runs = [give_up, said = false](const std::string& previous) mutable {
+    if (std::chrono::steady_clock::now() >= give_up) return false;
+    if (!said)
+      std::cerr << "dairector: waiting for the stage commands that the journal's previous owner (" << previous
+                << ", no longer running) started to end\n";
+    said = true;
+    std::this_thread::sleep_for(previous_runs_poll_ms);
+    return true;
+  };
   return o;
 }
 

@@ -16,6 +16,7 @@
 #include "cli/journal_args.hpp"
 #include "cli/server_client.hpp"
 #include "dairector/actors/journal.hpp"
+#include "dairector/actors/process.hpp"
 #include "dairector/actors/supervisor.hpp"
 #include "dairector/codec.hpp"
 #include "dairector/plan.hpp"
@@ -138,6 +139,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
                  std::shared_ptr<const pipeline_spec> spec, const std::string& workdir,
                  std::optional<system_state> recovered) {
   const bool tty_in = ::isatty(0), tty_out = ::isatty(1) && !opt.as_json;
+  actors::hold_in_runs(store->owner_lock_fd());  // the next owner waits for our commands
   catch_stop_signals();
 
   caf::actor_system_config cfg;

@@ -24,6 +24,7 @@
 #include "cli/net_args.hpp"
 #include "dairector/actors/director.hpp"
 #include "dairector/actors/journal.hpp"
+#include "dairector/actors/process.hpp"
 #include "dairector/actors/registry.hpp"
 #include "dairector/codec.hpp"
 #include "dairector/text_check.hpp"
@@ -129,6 +130,7 @@ int serve(const serve_options& opt) {
   // all, stops us before anything listens; a damaged pipeline does not.
   auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
   if (!store) return report("serve", store.err());
+  actors::hold_in_runs((*store)->owner_lock_fd());  // the next owner waits for our commands
   auto contents = read_journal(**store, workdir);
   if (!contents) return report("serve", contents.err());
 

@@ -1,6 +1,7 @@
 #include "dairector/journal_store.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -109,6 +110,15 @@ bool exec(sqlite3* db, const char* sql) { return sqlite3_exec(db, sql, nullptr, 
 // to the process alone and goes with it. POSIX locks do not exclude the same
 // process, and closing any descriptor of the file drops them, so this
 // process's own locks are kept in a table and the file is never opened twice.
+//
+// The runs lock: an flock on the same open file, which is what a flock
+// belongs to. The owner hands the descriptor to every run it starts (the
+// runtime's shepherd of a stage command keeps it until every process of the
+// run is dead; the command itself never gets it), so it outlives an owner
+// killed mid-run for as long as anything that owner started runs. A new
+// owner takes both: the POSIX lock says the old owner is gone, the flock
+// that its commands are too. Until then it waits (as the caller allows),
+// and never starts a stage beside the old owner's run of it.
 struct held_lock {
   int fd;
   std::string owner;
@@ -125,7 +135,27 @@ error owned_by(const std::string& path, std::string other) {
                        "); only one process may write to it");
 }
 
-result<int> take_owner_lock(const std::string& path, const std::string& owner) {
+// Waits (as `opt` allows) until no run of a previous owner holds the runs lock.
+std::optional<error> take_runs_lock(int fd, const std::string& path, const journal_options& opt) {
+  for (;;) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return std::nullopt;
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK)
+      return journal_error("cannot lock the journal's lock file " + lock_path_of(path) + ": " + std::strerror(errno));
+    char buf[512] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    std::string previous = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+    while (!previous.empty() && (previous.back() == '\n' || previous.back() == ' ')) previous.pop_back();
+    if (previous.empty()) previous = "unknown";
+    if (opt.wait_for_previous_runs && opt.wait_for_previous_runs(previous)) continue;
+    return journal_error("journal " + path + ": processes that its previous owner (" + previous +
+                         ", no longer running) started are still running; they end once they notice their owner "
+                         "is gone: try again in a moment");
+  }
+}
+
+result<int> take_owner_lock(const std::string& path, const journal_options& opt) {
+  const std::string& owner = opt.owner;
   const std::string lock_path = lock_path_of(path);
   std::lock_guard<std::mutex> guard(held_mutex);
   struct stat st {};
@@ -142,6 +172,10 @@ result<int> take_owner_lock(const std::string& path, const std::string& owner) {
     ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
     ::close(fd);  // holds no lock of ours: the table said so
     return owned_by(path, n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string());
+  }
+  if (auto err = take_runs_lock(fd, path, opt)) {
+    ::close(fd);  // holds no lock of ours: the table said so
+    return *err;
   }
   const std::string me = owner + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
@@ -179,7 +213,7 @@ result<std::unique_ptr<journal_store>> journal_store::open(const std::string& pa
   j->path_ = path;
   j->opt_ = opt;
   if (!opt.read_only) {
-    auto fd = take_owner_lock(path, opt.owner);
+    auto fd = take_owner_lock(path, opt);
     if (!fd) return fd.err();
     j->lock_fd_ = *fd;
   }

@@ -29,15 +29,18 @@
 // committed (a torn tail) and cannot be told apart.
 //
 // One owner: a store opened for writing holds an exclusive lock on
-// `PATH.lock` (flock: released when the process dies, even by SIGKILL) that
-// names its owner (pid and host, given by the caller); a second writer gets an
-// error naming them.
+// `PATH.lock` (a POSIX lock: released when the process dies, even by SIGKILL)
+// that names its owner (pid and host, given by the caller); a second writer
+// gets an error naming them. On the same open file it also holds an flock,
+// which the owner hands to the stage commands it runs (owner_lock_fd): a new
+// owner then also waits until no command of a dead one is still running.
 // Read-only stores take no lock and work beside a running owner (WAL).
 //
 // Not thread-safe: one thread (the journal actor) uses a store.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,6 +81,12 @@ struct journal_options {
   /// nothing, and so does every append after it. Counted in events, not
   /// commits, so where the fault lands does not depend on batching. 0: never.
   std::uint64_t fail_after_events = 0;
+  /// The previous owner is gone but processes it started (its stage
+  /// commands, which end once they notice) still hold the lock: called with
+  /// the owner the lock file names before each new try. True: try again
+  /// (the caller waits a little first); false: give up with an error
+  /// (errc::journal). Unset: give up at once.
+  std::function<bool(const std::string& previous_owner)> wait_for_previous_runs = nullptr;
 };
 
 /// Hashes std::string and std::string_view alike, so that maps keyed by
@@ -152,6 +161,9 @@ public:
   /// Successful commits so far (group-commit statistics, the fault seam).
   std::uint64_t commits() const noexcept { return commits_; }
   const std::string& path() const noexcept { return path_; }
+  /// The open lock file of a writable store (-1 when read-only): what the
+  /// runs it starts must hold open until every process of theirs is dead.
+  int owner_lock_fd() const noexcept { return lock_fd_; }
 
 private:
   // Per pipeline, what appends need: its spec (stage names) and last durable

@@ -1,6 +1,10 @@
 // Running a stage command (CONTRACT.md §2): JSON on standard input, one JSON
-// value on standard output, exit status 0. The command is the leader of its own
-// process group; a timeout or a cancel kills the whole group.
+// value on standard output, exit status 0. A run's processes never outlive it:
+// each command runs below a "shepherd" process of its own (a child subreaper,
+// so that nothing the command starts can leave its tree, not even through
+// setsid or a double fork), which kills the whole tree when the command's
+// own process exits, on a timeout or a cancel, and when this process dies,
+// even by SIGKILL.
 #pragma once
 
 #include <sys/types.h>
@@ -24,14 +28,27 @@ struct process_outcome {
 };
 
 /// Runs `argv` with `input` on standard input in `workdir` (empty = current),
-/// with `env` added to the environment. Blocks until the command exits, the
-/// timeout passes (the group is killed) or it is killed from outside.
-/// `on_started` gets the process group id right after the fork.
+/// with `env` added to the environment. Blocks until the command's own
+/// process exits, the timeout passes or kill_process_group ends it, and in
+/// every case until every process the command started is dead too: its
+/// output then is all there is, and no pipe a leftover holds is waited on.
+/// The timeout holds whatever the command does with its descriptors.
+/// `on_started` gets the run's id for kill_process_group (not a process id).
 process_outcome run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                             const std::string& workdir, const std::string& input, std::chrono::milliseconds timeout,
                             const std::function<void(pid_t)>& on_started);
 
-/// Kills a process group (SIGKILL); harmless if it is gone.
-void kill_process_group(pid_t pgid);
+/// Ends a run that `on_started` announced: its command and every process it
+/// started are killed (SIGKILL), and run_process returns. Harmless once the
+/// run is over; ids are not process ids, so a late call hits nothing else.
+void kill_process_group(pid_t run_id);
+
+/// A descriptor every run holds open, not given to the command, until all
+/// of its processes are dead, even after this process is gone. The CLI hands
+/// the journal's owner lock here: a lock taken with flock belongs to the open
+/// file, so the next owner of the journal can wait until no command started
+/// by a dead owner is still running. Takes a copy, kept until this process
+/// exits; only the first call counts.
+void hold_in_runs(int fd);
 
 }  // namespace dairector::actors

@@ -7,7 +7,7 @@
 //
 //   job                         run it; the result goes to the job's sender
 //   (kill_atom, pipeline, run)  the run was fenced (cancelled, outdated): kill
-//                               its command's process group
+//                               its command and every process it started
 //   (stop_atom)                 the server is gone: kill every running command
 //                               (the server records them interrupted and runs
 //                               them again when it is back)

@@ -77,7 +77,7 @@ caf::actor worker_for(caf::scheduled_actor* owner, worker_factory& factory, shar
 void forget_worker(shared_workers& shared, const caf::actor_addr& gone);
 
 /// Runs one job and returns its result (blocking for commands and handlers);
-/// `on_started` gets a command's process group. Shared by every worker kind.
+/// `on_started` gets a command's run id (for kill_process_group). Shared by every worker kind.
 stage_result run_job(const job& j, const run_spec& r, const handler_registry* handlers, const std::string& worker,
                      const std::function<void(pid_t)>& on_started);
 
