@@ -1,4 +1,4 @@
-// How the cost of a transition grows (DESIGN.md "Performance"): time and
+// How the cost of a transition grows (README.md#performance): time and
 // memory per transition against five parameters, each point beside a
 // baseline measured in the same process run, and a log-log growth exponent
 // per series. One JSON object on stdout, a table on stderr.

@@ -1,4 +1,4 @@
-// The baseline of the transition benchmarks (DESIGN.md "Performance"): the
+// The baseline of the transition benchmarks (README.md#performance): the
 // blog's first design. One mutable record per stage in a map keyed by the
 // stage's name, guarded by a mutex and changed in place; whoever holds the lock
 // may change anything.

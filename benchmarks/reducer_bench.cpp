@@ -1,5 +1,5 @@
 // reducer_bench: state transitions per second of the reducer alone
-// (DESIGN.md "Performance"), beside the blog's first design measured in the
+// (README.md#performance), beside the blog's first design measured in the
 // same process run: a mutex-guarded map of mutable stage records
 // (mutex_map_baseline.hpp) applying the same events.
 //

@@ -1,5 +1,5 @@
 #!/bin/sh
-# A command stage (CONTRACT.md §2): one JSON object on stdin, one JSON value on
+# A command stage (docs/protocol.md): one JSON object on stdin, one JSON value on
 # stdout, exit 0. It runs in the folder of the spec that names it.
 input=$(cat)
 run=$(printf '%s' "$input" | sed -n 's/.*"run":\([0-9]*\).*/\1/p')

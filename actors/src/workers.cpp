@@ -30,7 +30,7 @@ void set_output(stage_result& r, json value, std::string_view what) {
   r.output_value = std::make_shared<const json>(std::move(value));
 }
 
-// echo's output: its inputs and context (CONTRACT.md §1).
+// echo's output: its inputs and context (docs/spec.md#builtin).
 json echo_output(const json& input) {
   return json{{"inputs", input.value("inputs", json::object())}, {"context", input.value("context", json::object())}};
 }

@@ -1,4 +1,4 @@
-// The `dairector` command line (CONTRACT.md §4). Each command lives in its own
+// The `dairector` command line (docs/cli.md). Each command lives in its own
 // file and registers itself on the app; its callback stores the exit code.
 #pragma once
 
@@ -6,7 +6,7 @@
 
 namespace dairector::cli {
 
-/// Exit codes of CONTRACT.md §4.
+/// Exit codes of docs/cli.md#exit-codes.
 enum exit_code : int {
   exit_done = 0,
   exit_stage_failed = 1,

@@ -1,11 +1,11 @@
-// `invalidate`, `confirm`, `reject`, `cancel`, `rollback` (CONTRACT.md §4) on
+// `invalidate`, `confirm`, `reject`, `cancel`, `rollback` (docs/cli.md) on
 // a journal no process owns: take the owner lock, replay, turn the request
 // into one event, check it against the reducer, and append it durably. The
 // lock makes this process the pipeline's only writer for that moment (rule
 // 1); when another process owns the journal the command says so (exit 5):
 // live control goes through `serve`. History is only ever appended to (rule 9).
 // With `--server URL` the same request goes to a running `dairector serve`
-// (CONTRACT.md §6), whose supervisor checks and applies it.
+// (docs/http.md), whose supervisor checks and applies it.
 #include <iostream>
 
 #include "cli/commands.hpp"

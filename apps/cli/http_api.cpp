@@ -1,4 +1,4 @@
-// The HTTP control API (CONTRACT.md §6) on cpp-httplib. Each request, once it
+// The HTTP control API (docs/http.md) on cpp-httplib. Each request, once it
 // has arrived whole (http_listener.hpp) and passed the checks of who may call
 // (http_guard.hpp), runs on a pool thread with a scoped actor of its own and becomes one
 // message to the director or to a supervisor (mailbox order stays the order of
@@ -34,7 +34,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Bounds (STYLE.md habit 8).
+// Bounds (docs/contributing.md#habit-8-bound-everything).
 constexpr std::size_t body_bytes_max = 16u << 20;  // a larger body is refused (413)
 constexpr std::size_t id_chars_max = 128;
 constexpr std::size_t by_chars_max = 256;
@@ -127,7 +127,7 @@ struct http_api::impl {
 
   void dispatch(const httplib::Request& req, httplib::Response& res);
 
-  // Endpoints (CONTRACT.md §6).
+  // Endpoints (docs/http.md).
   void list(caf::scoped_actor& self, httplib::Response& res);
   void create(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res);
   void state(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
@@ -224,7 +224,7 @@ void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req
   if (!body) return send_error(res, body.err());
   auto spec_field = body->find("spec");
   if (spec_field == body->end() || !spec_field->is_object())
-    return send_error(res, 400, "the body needs \"spec\": the pipeline spec (a JSON object, CONTRACT.md §1)");
+    return send_error(res, 400, "the body needs \"spec\": the pipeline spec (a JSON object, docs/spec.md)");
   auto spec = parse_spec(*spec_field);
   if (!spec) return send_error(res, 400, spec.err().message);
   auto id = string_field(*body, "id", (*spec)->name(), id_chars_max);

@@ -1,4 +1,4 @@
-// The live control API of `dairector serve` (CONTRACT.md §6): HTTP/JSON on
+// The live control API of `dairector serve` (docs/http.md): HTTP/JSON on
 // cpp-httplib, each request turned into one message to the director or a
 // supervisor (so mailbox order stays the order of history), and a
 // server-sent-events stream of events as the journal commits them.

@@ -1,4 +1,4 @@
-// The event stream of the HTTP API (CONTRACT.md §6): text/event-stream of
+// The event stream of the HTTP API (docs/http.md): text/event-stream of
 // a pipeline's durable events. It subscribes to the journal first and asks
 // for the history second, from the same scoped actor: CAF keeps each
 // sender's messages in order, so every event is either in the history or in
@@ -14,7 +14,7 @@ namespace dairector::cli::http {
 
 namespace {
 
-// Bounds (STYLE.md habit 8).
+// Bounds (docs/contributing.md#habit-8-bound-everything).
 constexpr auto stream_keepalive = 1s;                    // idle streams get a comment (a closed client is noticed)
 constexpr std::size_t stream_queue_events_max = 10'000;  // a client further behind is disconnected
 constexpr std::size_t stream_frames_per_write = 256;

@@ -21,7 +21,7 @@ namespace dairector::cli::http {
 namespace da = dairector::actors;
 using namespace std::chrono_literals;
 
-// Bounds (STYLE.md habit 8).
+// Bounds (docs/contributing.md#habit-8-bound-everything).
 constexpr auto actor_timeout = 30s;  // an actor that does not answer by then: 503
 constexpr int streams_max = 12;      // open event streams (each holds one HTTP thread)
 

@@ -1,4 +1,4 @@
-// `dairector status` and `dairector history` (CONTRACT.md §4): read-only, so
+// `dairector status` and `dairector history` (docs/cli.md): read-only, so
 // they work beside a running owner (the journal is in WAL mode). `status --at
 // SEQ` is time travel: the state right after event SEQ, replayed. With
 // `--server URL` the history comes from a running `dairector serve` (GET
@@ -116,14 +116,14 @@ void add_inspect(CLI::App& app, int& exit_status) {
   add_journal_options(st, sopt->journal, /*writes=*/false);
   add_server_options(st, sopt->journal);
   st->add_option("--at", sopt->at, "Show the state right after this event (seq)")->check(CLI::PositiveNumber);
-  st->add_flag("--json", sopt->as_json, "One JSON object (CONTRACT.md §4)");
+  st->add_flag("--json", sopt->as_json, "One JSON object (docs/cli.md#the-state-as-json)");
   st->callback([&exit_status, sopt] { exit_status = status(*sopt); });
 
   auto* hi = app.add_subcommand("history", "The audit trail: seq, time, who, what");
   auto hopt = std::make_shared<inspect_options>();
   add_journal_options(hi, hopt->journal, /*writes=*/false);
   add_server_options(hi, hopt->journal);
-  hi->add_flag("--json", hopt->as_json, "JSON Lines, one event per line (CONTRACT.md §3)");
+  hi->add_flag("--json", hopt->as_json, "JSON Lines, one event per line (docs/events.md#the-format)");
   hi->callback([&exit_status, hopt] { exit_status = history(*hopt); });
 }
 

@@ -1,4 +1,4 @@
-// What the journal commands share (CONTRACT.md §4 "Common options"): which
+// What the journal commands share (docs/cli.md#common-options): which
 // journal (`--journal`, else $DAIRECTOR_JOURNAL, else ./dairector.db), which
 // pipeline (`--id`, may be left out when the journal holds one), who (`--by`),
 // and turning journal errors into the exit codes of the contract.

@@ -126,7 +126,7 @@ std::optional<error> configure_network(caf::actor_system_config& cfg, const net_
   cfg.set("logger.console", caf::atom("none"));
   cfg.load<caf::io::middleman>();
   // A hung peer (SIGSTOP: the socket stays open) is only noticed through
-  // heartbeats, which CAF leaves off by default (CAF-0.17.md §4).
+  // heartbeats, which CAF leaves off by default (docs/contributing.md#the-network-layer).
   cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(args.heartbeat_ms)});
   cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(args.timeout_ms)});
   if (!args.tls()) return std::nullopt;

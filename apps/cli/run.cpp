@@ -1,5 +1,5 @@
 // `dairector run SPEC` and `dairector resume`: run a pipeline to the end in
-// this process with local workers and the durable journal (CONTRACT.md §4).
+// this process with local workers and the durable journal (docs/cli.md).
 // `run` creates it; `resume` folds the journal back into state and carries on
 // (rule 8). On a terminal: a live view and a prompt at each confirmation;
 // otherwise plain progress lines.
@@ -153,7 +153,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   sc.spec = std::move(spec);
   sc.workdir = workdir;
   sc.by = "system";
-  // The journal blocks on fsync: its own thread (DESIGN.md "The journal").
+  // The journal blocks on fsync: its own thread (docs/design.md#the-journal).
   sc.journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::move(store));
   sc.gate = sys.spawn(actors::command_gate, opt.command_limit);
   sc.watchers = {caf::actor{self}};  // from the first event on: no event goes unseen

@@ -1,4 +1,4 @@
-// `dairector serve` (CONTRACT.md §6): one process hosts the director, the
+// `dairector serve` (docs/cli.md#serve): one process hosts the director, the
 // durable journal and every pipeline the journal holds (resumed, rule 8),
 // publishes the worker registry over CAF's network layer, and serves the
 // HTTP control API. Loopback only unless --allow-remote; TLS with
@@ -180,7 +180,7 @@ int serve(const serve_options& opt) {
   contents->active.clear();
 
   // Workers: the registry over CAF's network layer (reuse_addr: a restart
-  // must not wait for TIME_WAIT, CAF-0.17.md §4).
+  // must not wait for TIME_WAIT, docs/contributing.md#the-network-layer).
   auto published = opt.net.tls() ? caf::openssl::publish(registry, listen->port, listen->host.c_str(), true)
                                  : sys.middleman().publish(registry, listen->port, listen->host.c_str(), true);
   std::unique_ptr<http_api> api;

@@ -15,7 +15,7 @@ namespace dairector::cli {
 
 namespace {
 
-// Bounds (STYLE.md habit 8): a server that does not connect or answer by
+// Bounds (docs/contributing.md#habit-8-bound-everything): a server that does not connect or answer by
 // then counts as unreachable (exit 5).
 constexpr std::time_t connect_timeout_s = 5;
 constexpr std::time_t answer_timeout_s = 60;

@@ -1,4 +1,4 @@
-// The command line's side of the HTTP control API (CONTRACT.md §6): with
+// The command line's side of the HTTP control API (docs/http.md): with
 // `--server URL`, status, history and the control commands act on a running
 // `dairector serve` instead of a journal file.
 //

@@ -1,4 +1,4 @@
-// `dairector worker` (CONTRACT.md §6): a process that serves stages for a
+// `dairector worker` (docs/cli.md#worker): a process that serves stages for a
 // server. It connects to the server's registry over CAF's network layer,
 // registers its stages with the shared token, runs the jobs it is sent (the
 // same handler kinds as local workers) and, when the server goes away,

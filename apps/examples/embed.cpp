@@ -14,7 +14,7 @@ int main() {
   cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{cfg};
 
-  // Stage handlers: the input of CONTRACT.md §2 in, an output (or error) out.
+  // Stage handlers: the input of docs/protocol.md#the-input in, an output (or error) out.
   auto handlers = std::make_shared<actors::handler_registry>();
   handlers->add("words", [](const json& in) -> result<json> {
     std::string text = in["context"].value("text", "to be or not to be");

@@ -150,7 +150,7 @@ static_assert(std::is_sorted(field_names.begin(), field_names.end()), "the names
 
 constexpr std::uint32_t bit(field f) { return 1u << static_cast<unsigned>(f); }
 
-// Which fields `e` is written with (CONTRACT.md §3; encode_event is the
+// Which fields `e` is written with (docs/events.md; encode_event is the
 // reference and both must agree).
 std::uint32_t fields_of(const event& e) {
   std::uint32_t f = bit(field::v) | bit(field::seq) | bit(field::at) | bit(field::by) | bit(field::pipeline) |

@@ -7,7 +7,7 @@
 // The journal here is a stand-in that holds everything it gets until the test
 // commits it (held_journal.hpp), so "the journal is slow" is a step the test
 // takes, never a sleep; each test names the interleaving it forces
-// (CAF-0.17.md §3). A client's accepted command is answered only once its
+// (docs/contributing.md#deterministic-actor-tests). A client's accepted command is answered only once its
 // event is committed (actors.ack), so a client with a few requests in flight
 // waits instead of filling the journal: the bound is reached by more clients
 // than that, or by the supervisor's own starts.

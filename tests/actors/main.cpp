@@ -1,5 +1,5 @@
 // Boost.Test drives the actor tests; CAF's test DSL needs a bridge so its
-// CAF_* checks report to Boost (CAF-0.17.md §3). This is the one TU that
+// CAF_* checks report to Boost (docs/contributing.md#deterministic-actor-tests). This is the one TU that
 // includes unit_test_impl.hpp.
 #define BOOST_TEST_MODULE dairector_actors
 #include <boost/test/unit_test.hpp>

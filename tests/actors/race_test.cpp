@@ -1,5 +1,5 @@
 // Deterministic races: each test names the interleaving it forces with the
-// test coordinator (CAF-0.17.md §3). No sleeps.
+// test coordinator (docs/contributing.md#deterministic-actor-tests). No sleeps.
 #include "harness.hpp"
 
 using namespace dairector;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # `dairector check` from outside the process: exit codes and messages
-# (CONTRACT.md §1, §4). Usage: check_test.sh DAIRECTOR EXAMPLES_DIR
+# (docs/spec.md, docs/cli.md). Usage: check_test.sh DAIRECTOR EXAMPLES_DIR
 set -u
 bin=${1:?dairector binary}
 examples=${2:?examples dir}

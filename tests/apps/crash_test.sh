@@ -1,5 +1,5 @@
 #!/bin/bash
-# The crash test with real processes (DESIGN.md rules 4, 5 and 8): a pipeline of
+# The crash test with real processes (docs/design.md#the-nine-rules, rules 4, 5 and 8): a pipeline of
 # command stages (a -> b, c -> d -> e -> f) is run, `dairector` is SIGKILLed at
 # seeded random points and resumed each time until a resume ends by itself.
 # After every kill: the history extends the one before it (nothing durable is

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The HTTP control API and the CLI's --server (CONTRACT.md §6), from outside:
+# The HTTP control API and the CLI's --server (docs/http.md), from outside:
 # a pipeline driven over HTTP from creation through a confirmation to the end;
 # the event stream (each event of /history once, in seq order, `id:` = seq;
 # Last-Event-ID resumes; closed clients are let go); every endpoint's answers

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The journal from the command line (CONTRACT.md §4, issue "durable journal"):
+# The journal from the command line (docs/cli.md, issue "durable journal"):
 # one owner (a second writer gets exit 5 naming it, readers work beside it),
 # control commands on an unowned journal, time travel, the audit trail, and
 # write faults (the test seam, and a real one: a file-size limit) that are

@@ -1,5 +1,5 @@
 #!/bin/bash
-# `dairector run` from outside the process (CONTRACT.md §2, §4): exit codes,
+# `dairector run` from outside the process (docs/protocol.md, docs/cli.md): exit codes,
 # --json, Ctrl-C (exit 3, the command's whole process group killed), timeouts,
 # garbage output, a failing command's stderr tail. Usage: run_test.sh DAIRECTOR EXAMPLES_DIR
 set -u

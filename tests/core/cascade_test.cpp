@@ -1,4 +1,4 @@
-// The invalidation cascade (DESIGN.md rule 7): a context change on S makes
+// The invalidation cascade (docs/design.md#rule-7-the-cascade): a context change on S makes
 // exactly the stages strictly downstream of S outdated; running ones are fenced
 // (their results are refused as not live); S, its upstream and its siblings are
 // untouched; a pending confirmation about an outdated stage is dropped.

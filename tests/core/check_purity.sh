@@ -1,6 +1,6 @@
 #!/bin/sh
 # The pure core (libdairector) never includes CAF and never reads a clock or a
-# random source: time, ids and who-did-it are arguments (DESIGN.md "Layers").
+# random source: time, ids and who-did-it are arguments (docs/design.md#layers).
 # Fails listing every offending line.
 set -u
 dir=${1:?usage: check_purity.sh LIBDAIRECTOR_DIR}

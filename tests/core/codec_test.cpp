@@ -1,4 +1,4 @@
-// The event codec (CONTRACT.md §3, STYLE.md habit 4): every event type
+// The event codec (docs/events.md, docs/contributing.md#habit-4-frozen-formats): every event type
 // encodes to its frozen fields, decodes, and re-encodes to the same JSON;
 // anything malformed decodes to an error value naming the problem; times
 // format and parse back exactly.
@@ -13,7 +13,7 @@ using namespace dairector::test;
 
 namespace {
 
-constexpr std::int64_t sample_at_ms = 1'795'321'233'123;  // 2026-11-22T04:20:33.123Z, as in CONTRACT.md
+constexpr std::int64_t sample_at_ms = 1'795'321'233'123;  // 2026-11-22T04:20:33.123Z, as in docs/events.md#fields-every-event-has
 
 /// One event of type `t`, with every field its type carries set.
 event sample(event_type t, const std::shared_ptr<const pipeline_spec>& spec) {
@@ -469,7 +469,7 @@ BOOST_AUTO_TEST_CASE(known_times_format_and_parse_back) {
   const std::vector<row> rows = {
       {0, "1970-01-01T00:00:00.000Z"},                       // the epoch
       {-1, "1969-12-31T23:59:59.999Z"},                      // just before it
-      {1'795'321'233'123, "2026-11-22T04:20:33.123Z"},       // CONTRACT.md's example
+      {1'795'321'233'123, "2026-11-22T04:20:33.123Z"},       // the example of docs/events.md#fields-every-event-has
       {1'709'210'096'789, "2024-02-29T12:34:56.789Z"},       // a leap day
       {951'782'400'000, "2000-02-29T00:00:00.000Z"},         // a leap day of a century divisible by 400
       {-2'203'891'200'000, "1900-03-01T00:00:00.000Z"},      // 1900 had no 29 February

@@ -1,6 +1,6 @@
 // Shared helpers for the core suites: the specs they run on, and `history`, a
 // builder that applies one event at a time, checks the invariants after every
-// event (DESIGN.md "Invariants"), and keeps the events and the state after each
+// event (docs/design.md#the-model), and keeps the events and the state after each
 // of them so a suite can fold, time-travel or compare.
 #pragma once
 
@@ -117,7 +117,7 @@ inline std::shared_ptr<const pipeline_spec> fan_out_spec() {
   return must_parse_doc(json{{"name", "fan"}, {"stages", stages}});
 }
 
-/// The example of CONTRACT.md §1 (examples/dairector.json; CTest sets the folder).
+/// The example of docs/spec.md (examples/dairector.json; CTest sets the folder).
 inline std::string example_path() {
   const char* dir = std::getenv("DAIRECTOR_EXAMPLES");
   BOOST_REQUIRE_MESSAGE(dir != nullptr, "DAIRECTOR_EXAMPLES is not set: run the suite through ctest");

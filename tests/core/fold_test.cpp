@@ -1,4 +1,4 @@
-// Folding the history (DESIGN.md rules 8 and 9): the state after every event
+// Folding the history (docs/design.md#the-nine-rules, rules 8 and 9): the state after every event
 // is the fold of the events up to it, so recovery and time travel read the
 // same state the supervisor held; a rollback appends an event that restores an
 // earlier stage table, and results of runs it left behind are refused.

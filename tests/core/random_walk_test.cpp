@@ -1,5 +1,5 @@
 // The reducer, its invariants, time travel and the codec over long random
-// histories (DESIGN.md "Testing"; STYLE.md habit 9: the seed is printed and
+// histories (docs/contributing.md#how-races-and-crashes-are-tested; docs/contributing.md#habit-9-tests-sit-by-layer-and-read-as-stories: the seed is printed and
 // accepted back).
 //
 //   DAIRECTOR_SEED=N           replay the run that printed "random_walk seed=N"
@@ -14,7 +14,7 @@
 // context changes, confirmations, re-runs, rollbacks), and some deliberately
 // illegal ones, which must be refused and leave the state as it was. After
 // every accepted event the invariants must hold and the event must have had the
-// effect DESIGN.md gives it; at the end of a walk the history must fold back to
+// effect docs/events.md#event-types gives it; at the end of a walk the history must fold back to
 // the live state, time travel must give the states seen on the way, and every
 // event must survive encode -> decode -> encode.
 #include <algorithm>
@@ -44,7 +44,7 @@ namespace {
 using namespace dairector;
 using rng = std::mt19937_64;
 
-// Bounds (STYLE.md habit 8).
+// Bounds (docs/contributing.md#habit-8-bound-everything).
 constexpr std::uint64_t seed_default = 20261122;
 constexpr std::uint64_t walk_events_default = 100'000;
 constexpr std::uint64_t walk_seq_max = 1200;        // one pipeline's history (each rollback folds a prefix of it)
@@ -267,7 +267,7 @@ bool rerun_allowed(const system_state& s, stage_index i) {
   return policy && st.stored == run_status::failed && !st.given_up && st.reruns < policy->max_attempts;
 }
 
-// The effect DESIGN.md gives each event, checked stage by stage: `b` before,
+// The effect docs/events.md#event-types gives each event, checked stage by stage: `b` before,
 // `a` after. Returns what is wrong, or nothing.
 class effect_check {
 public:

@@ -1,4 +1,4 @@
-// The reducer (DESIGN.md "The rules"): every legal transition, and every
+// The reducer (docs/design.md#the-nine-rules): every legal transition, and every
 // illegal one refused with its code and a sentence saying why; the state is a
 // value: applying an event to a copy leaves the original as it was, and
 // payloads are shared, never deep-copied.

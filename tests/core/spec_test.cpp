@@ -1,4 +1,4 @@
-// The pipeline spec (CONTRACT.md §1): every refusal is a value whose message
+// The pipeline spec (docs/spec.md): every refusal is a value whose message
 // names the stage and the problem; stages come out in topological order with
 // their direct and transitive neighbours; the canonical JSON parses back to
 // itself.

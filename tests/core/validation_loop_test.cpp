@@ -1,4 +1,4 @@
-// The validate → execute loop of the example (CONTRACT.md §1 `on_failure`),
+// The validate → execute loop of the example (docs/spec.md#on_failure-re-run-an-upstream-stage),
 // driven only by plan.hpp, as the supervisor drives it: owed system events
 // first, then the startable stages. A failing validate re-runs execute at most
 // max_attempts times; then a confirmation is asked; approve gives another

@@ -1,4 +1,4 @@
-// libFuzzer target: any bytes as one journal line (CONTRACT.md §3), decoded
+// libFuzzer target: any bytes as one journal line (docs/events.md), decoded
 // against the example spec (examples/dairector.json).
 //
 // decode_event_text must answer every input with an event or an error value,

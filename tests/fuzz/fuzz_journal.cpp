@@ -1,4 +1,4 @@
-// libFuzzer target: any bytes as a journal file (DESIGN.md "The journal"),
+// libFuzzer target: any bytes as a journal file (docs/design.md#the-journal),
 // read as `status` or recovery would: open it read-only, list its pipelines,
 // read each one's history and replay it.
 //

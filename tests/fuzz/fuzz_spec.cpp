@@ -1,4 +1,4 @@
-// libFuzzer target: any bytes as a pipeline spec (CONTRACT.md §1).
+// libFuzzer target: any bytes as a pipeline spec (docs/spec.md).
 //
 // parse_spec_text must answer every input with a spec or an error value, never
 // a crash, an exception or undefined behaviour. A spec it accepts must have a

@@ -1,4 +1,4 @@
-// The journal's text codec is the frozen format (CONTRACT.md §3, format 1):
+// The journal's text codec is the frozen format (docs/events.md, format 1):
 // encode_event_text writes the event directly, without building a json
 // document, and decode_event_text reads the encoder's canonical text
 // directly. Both must be byte for byte and error for error what the json

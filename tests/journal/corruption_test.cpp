@@ -1,5 +1,5 @@
 // A damaged journal is never applied and never crashes the reader
-// (DESIGN.md "The journal"; the model is LevelDB's log_reader): a row changed
+// (docs/design.md#the-journal; the model is LevelDB's log_reader): a row changed
 // in the middle is corruption, named by its seq; an event the reducer refuses
 // is corruption found by replay; a torn tail of the WAL is the writer dying
 // mid-commit, so the journal reads as the transactions before it, without an

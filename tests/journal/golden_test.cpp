@@ -1,4 +1,4 @@
-// Golden journals (STYLE.md habit 4): a journal written by format 1, checked
+// Golden journals (docs/contributing.md#habit-4-frozen-formats): a journal written by format 1, checked
 // in, must keep reading as the same events and replaying to a sound state,
 // whatever the code that reads it becomes.
 //

@@ -1,4 +1,4 @@
-// The journal's storage (DESIGN.md "The journal"): what is appended comes back
+// The journal's storage (docs/design.md#the-journal): what is appended comes back
 // the same, in order, per pipeline; a batch is all or none; seq follows on
 // across a reopen; one writer, named when a second one is turned away, and
 // readers beside it; files that are not ours, or newer than us, are refused;

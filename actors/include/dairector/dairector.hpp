@@ -1,4 +1,4 @@
-// Dairector as a library (CONTRACT.md §5): one header for embedders.
+// Dairector as a library (docs/embedding.md): one header for embedders.
 //
 //   find_package(dairector) or add_subdirectory(dairector)
 //   target_link_libraries(app PRIVATE dairector::dairector)

@@ -1,4 +1,4 @@
-// JSON encoding of events (CONTRACT.md §3) and of time. Decoding validates
+// JSON encoding of events (docs/events.md) and of time. Decoding validates
 // everything it reads: a bad field, an unknown type or format version, an
 // unknown stage is an error value naming the problem, never a crash.
 #pragma once

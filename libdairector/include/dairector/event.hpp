@@ -1,4 +1,4 @@
-// Events: the closed set of facts that change a pipeline (CONTRACT.md §3).
+// Events: the closed set of facts that change a pipeline (docs/events.md).
 // Type names and fields written to disk are frozen; `event_format_version`
 // travels with every encoded event. Add a type by appending to the enum and
 // the name table; never rename or reuse one.
@@ -41,7 +41,7 @@ enum class event_type : std::uint8_t {
   confirmation_requested,
   confirmation_resolved,
   rolled_back,
-  rerun_requested,  // added: on_failure re-runs an upstream stage (CONTRACT.md allows additions)
+  rerun_requested,  // added: on_failure re-runs an upstream stage (new types may be added: docs/events.md#event-types)
 };
 inline constexpr int event_type_count = 12;
 

@@ -1,4 +1,4 @@
-// The invariants of DESIGN.md as code (STYLE.md habit 3). Tests call
+// The invariants of docs/design.md#the-model as code (docs/contributing.md#habit-3-invariants-are-code). Tests call
 // `check_invariants` after every event; the journal reader calls it on replay.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The durable journal (DESIGN.md "The journal", rules 4, 5, 8, 9): an SQLite
+// The durable journal (docs/design.md#the-journal, rules 4, 5, 8, 9): an SQLite
 // file in WAL mode holding every event of every pipeline it serves, one row
 // each, never updated or deleted.
 //
@@ -7,7 +7,7 @@
 //   events(pos, pipeline, seq, type, at_ms, by, body, crc)
 //     pos   journal-wide order, gapless from 1 (INTEGER PRIMARY KEY)
 //     seq   gapless per pipeline from 1; UNIQUE(pipeline, seq)
-//     body  the event as one line of CONTRACT.md §3 JSON (the codec)
+//     body  the event as one line of JSON (docs/events.md#the-format, the codec)
 //     crc   CRC-32 over pipeline, seq, type, at_ms, by and body, verified on
 //           every read: a row that does not match is corruption, never applied
 //

@@ -33,7 +33,7 @@ enum class pipeline_outcome {
 const char* to_string(pipeline_outcome o);
 pipeline_outcome outcome(const system_state& s);
 
-/// The JSON a stage handler receives (CONTRACT.md §2) for its live run.
+/// The JSON a stage handler receives (docs/protocol.md#the-input) for its live run.
 json handler_input(const system_state& s, stage_index stage);
 
 }  // namespace dairector

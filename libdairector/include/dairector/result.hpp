@@ -1,4 +1,4 @@
-// Errors are values in the core (STYLE.md habit 2): every refusal of a spec, an
+// Errors are values in the core (docs/contributing.md#habit-2-errors-are-values): every refusal of a spec, an
 // event or a decode is an `error` with a code and a sentence a user can act on.
 // Exceptions never leave libdairector.
 #pragma once

@@ -1,4 +1,4 @@
-// A pipeline spec (CONTRACT.md §1): named stages forming a DAG, each with a
+// A pipeline spec (docs/spec.md): named stages forming a DAG, each with a
 // handler (`run`) and optional policies (`confirm`, `on_failure`).
 //
 // A parsed spec is immutable and shared by every state of its pipeline
@@ -28,7 +28,7 @@ using json = nlohmann::json;
 using stage_index = std::uint32_t;
 inline constexpr stage_index no_stage = 0xFFFFFFFFu;
 
-// Bounds (STYLE.md habit 8). Units last.
+// Bounds (docs/contributing.md#habit-8-bound-everything). Units last.
 inline constexpr std::size_t stage_count_max = 1000;
 inline constexpr std::size_t stage_name_length_max = 64;
 inline constexpr std::uint32_t on_failure_attempts_max = 1000;

@@ -1,4 +1,4 @@
-// SystemState (DESIGN.md "The core model"): an immutable value holding one
+// SystemState (docs/design.md#the-model): an immutable value holding one
 // pipeline's state. It is changed only by `apply` (reducer.hpp), which returns a
 // new value; the old one is never touched.
 //
@@ -27,7 +27,7 @@
 
 namespace dairector {
 
-/// The statuses of DESIGN.md, as users see them.
+/// The statuses of docs/events.md#stage-statuses, as users see them.
 enum class stage_status : std::uint8_t { pending, ready, running, completed, failed, cancelled, outdated };
 const char* to_string(stage_status s);
 
@@ -169,7 +169,7 @@ private:
   bool payloads_owned_ = false;
 };
 
-/// The object of `status --json` (CONTRACT.md §4), stages in topological order.
+/// The object of `status --json` (docs/cli.md#the-state-as-json), stages in topological order.
 json state_to_json(const system_state& s);
 
 }  // namespace dairector

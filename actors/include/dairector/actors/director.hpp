@@ -52,7 +52,7 @@
 
 namespace dairector::actors {
 
-/// Bounds (STYLE.md habit 8).
+/// Bounds (docs/contributing.md#habit-8-bound-everything).
 inline constexpr std::size_t pipelines_max_default = 100'000;       // live supervisors
 inline constexpr std::size_t pipelines_known_max_default = 10'000'000;  // live, resting and damaged
 inline constexpr std::size_t waiting_requests_max = 1'000;  // per pipeline, while it is rebuilt or evicted

@@ -1,4 +1,4 @@
-// The journal protocol the supervisor speaks (DESIGN.md rules 4, 5, 9):
+// The journal protocol the supervisor speaks (docs/design.md#the-nine-rules, rules 4, 5, 9):
 //
 //   (append_atom, event)   fire and forget: start events and system decisions
 //                          (rule 4: memory first, then disk, without waiting);

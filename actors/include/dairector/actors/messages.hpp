@@ -1,5 +1,5 @@
 // The messages of the actor runtime. Every request to a supervisor is one of
-// these; its mailbox order is the order of history (DESIGN.md rule 1).
+// these; its mailbox order is the order of history (docs/design.md#rule-1-one-writer).
 //
 // Types that cross a process boundary (worker jobs and results, replies) have
 // an `inspect` overload and are registered by `register_message_types`; types
@@ -18,7 +18,7 @@
 
 namespace dairector::actors {
 
-// Atoms (at most 10 characters; see CAF-0.17.md §2 for the ones CAF defines).
+// Atoms (at most 10 characters; see docs/contributing.md#atoms for the ones CAF defines).
 using start_atom = caf::atom_constant<caf::atom("dstart")>;
 using cancel_atom = caf::atom_constant<caf::atom("dcancel")>;
 using context_atom = caf::atom_constant<caf::atom("dcontext")>;
@@ -63,7 +63,7 @@ typename Inspector::result_type inspect(Inspector& f, reply& x) {
   return f(caf::meta::type_name("dairector_reply"), x.code, x.message, x.seq);
 }
 
-/// A run handed to a worker (CONTRACT.md §2). `run_spec` is the stage's
+/// A run handed to a worker (docs/protocol.md). `run_spec` is the stage's
 /// canonical "run" object; `input` is the handler's standard input.
 struct job {
   std::string pipeline;

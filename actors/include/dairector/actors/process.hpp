@@ -1,4 +1,4 @@
-// Running a stage command (CONTRACT.md §2): JSON on standard input, one JSON
+// Running a stage command (docs/protocol.md): JSON on standard input, one JSON
 // value on standard output, exit status 0. A run's processes never outlive it:
 // each command runs below a "shepherd" process of its own (a child subreaper,
 // so that nothing the command starts can leave its tree, not even through

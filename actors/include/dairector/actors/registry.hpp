@@ -1,4 +1,4 @@
-// Remote workers (DESIGN.md "Scaling out"): the registry is the one actor a
+// Remote workers (docs/design.md#scaling-out): the registry is the one actor a
 // server publishes over CAF's network layer. A worker process registers the
 // stages it serves with a shared token; supervisors ask the registry which
 // worker gets a run. It holds no pipeline state.
@@ -34,7 +34,7 @@
 
 namespace dairector::actors {
 
-/// Bounds (STYLE.md habit 8).
+/// Bounds (docs/contributing.md#habit-8-bound-everything).
 inline constexpr std::uint32_t worker_capacity_max = 10'000;
 inline constexpr std::size_t registry_workers_max = 1'000;
 inline constexpr std::size_t registry_stages_max = 256;  // per worker

@@ -1,5 +1,5 @@
 // One supervisor actor per pipeline: the only writer of its `system_state`
-// (DESIGN.md rule 1). Every request is a message; each handler turns it into an
+// (docs/design.md#rule-1-one-writer). Every request is a message; each handler turns it into an
 // event (or a refusal) and hands the event to the core's `apply`. Policy —
 // what may start, what confirmation is owed, the on_failure loop — comes from
 // plan.hpp; the supervisor only asks and obeys.
@@ -39,7 +39,7 @@
 // `unavailable` with the journal's error, never `ok`; so is a command
 // after the failure, which records nothing.
 //
-// Back-pressure (STYLE.md habit 8): the supervisor's backlog is the number of
+// Back-pressure (docs/contributing.md#habit-8-bound-everything): the supervisor's backlog is the number of
 // its events sent to the journal and not yet known durable. A persist's answer
 // covers everything the supervisor sent before it (one sender, so FIFO; the
 // journal commits in arrival order), and so does the answer to a

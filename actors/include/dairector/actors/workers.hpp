@@ -1,8 +1,8 @@
-// Stage workers are actors (DESIGN.md "Scaling out"). A worker gets a `job`,
+// Stage workers are actors (docs/design.md#scaling-out). A worker gets a `job`,
 // does the stage's work, and sends one `stage_result` back to whoever sent the
 // job. Builtins (`echo`, `sleep`, `fail`) never block and share one worker per
 // supervisor; commands and in-process C++ handlers may block, so each run gets
-// its own detached actor (CAF-0.17.md §5) and a slow stage never starves the
+// its own detached actor (docs/contributing.md#blocking-work-gets-its-own-thread) and a slow stage never starves the
 // scheduler.
 #pragma once
 
@@ -20,7 +20,7 @@
 
 namespace dairector::actors {
 
-/// An in-process stage handler for embedding: the input of CONTRACT.md §2 in,
+/// An in-process stage handler for embedding: the input of docs/protocol.md#the-input in,
 /// the output (or an error) out.
 using stage_handler = std::function<result<json>(const json& input)>;
 
