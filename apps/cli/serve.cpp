@@ -101,7 +101,9 @@ std::string why_not_bound(const endpoint& ep, const std::string& caf_says) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* found = nullptr;
-  if (::getaddrinfo(ep.host.c_str(), std::to_string(ep.port).c_str(), &hints, &found) != 0) return caf_says;
+  const bool bracketed = ep.host.size() > 2 && ep.host.front() == '[' && ep.host.back() == ']';
+  const std::string host = bracketed ? ep.host.substr(1, ep.host.size() - 2) : ep.host;
+  if (::getaddrinfo(host.c_str(), std::to_string(ep.port).c_str(), &hints, &found) != 0) return caf_says;
   std::string why = caf_says;
   const int fd = ::socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
   const int yes = 1;
