@@ -12,6 +12,7 @@ if [[ "${1:-}" == "--sanitize" ]]; then
   flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDAIRECTOR_SANITIZE=ON -DDAIRECTOR_BENCHMARKS=OFF)
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export LSAN_OPTIONS=suppressions=$PWD/tools/lsan.supp:print_suppressions=0
 fi
 cmake -S . -B "$dir" -G Ninja -DDAIRECTOR_TESTS=ON "${flags[@]}"
 cmake --build "$dir" -j"$(nproc)"
