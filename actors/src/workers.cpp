@@ -71,8 +71,9 @@ stage_result run_job(const job& j, const run_spec& r, const handler_registry* ha
   const json& input = j.input_value ? *j.input_value : parsed;
   // echo's output nests its inputs two levels deeper: a chain of them grows
   // until a run goes past the bound of a value and fails.
-  const std::string echoed = std::string("the output of builtin ") +
-                             (r.what == run_spec::kind::sleep ? "sleep" : r.what == run_spec::kind::fail ? "fail" : "echo");
+  const char* echoed = r.what == run_spec::kind::sleep  ? "the output of builtin sleep"
+                       : r.what == run_spec::kind::fail ? "the output of builtin fail"
+                                                        : "the output of builtin echo";
   switch (r.what) {
     case run_spec::kind::echo:
     case run_spec::kind::sleep: set_output(out, echo_output(input), echoed); break;

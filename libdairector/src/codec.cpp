@@ -292,7 +292,7 @@ public:
   // How deeply the field's value nests (the walk stops past the bound).
   std::size_t depth(field f) const {
     const json* x = get(f);
-    return x ? measure_json(*x, json_limits{json_value_depth_max, SIZE_MAX}).depth : 0;
+    return x ? json_depth(*x, json_value_depth_max) : 0;
   }
 
 private:
@@ -592,7 +592,7 @@ json encode_event(const event& e, const pipeline_spec* spec) {
 result<event> decode_event(const json& j, const pipeline_spec* spec) {
   // Decoding copies values, which recurses: a document from elsewhere (a
   // server's history) is bounded first.
-  if (measure_json(j, json_limits{json_depth_max, SIZE_MAX}).depth > json_depth_max)
+  if (json_depth(j) > json_depth_max)
     return bad("an event nests deeper than " + std::to_string(json_depth_max) + " arrays and objects");
   return decode_fields(dom_fields(j), spec);
 }

@@ -146,7 +146,12 @@ std::size_t json_text_depth(std::string_view text, std::size_t limit) {
   return deepest;
 }
 
-json_extent measure_json(const json& value, json_limits limits) {
+namespace {
+
+// The walk of measure_json; without `count_bytes` it only finds the depth
+// (no string is read), which is what decoding our own rows needs.
+template <bool count_bytes>
+json_extent walk(const json& value, json_limits limits) {
   json_extent out;
   bool bad_utf8 = false;
   struct frame {
@@ -155,6 +160,7 @@ json_extent measure_json(const json& value, json_limits limits) {
   };
   std::vector<frame> open;
   auto visit = [&](const json& v) {
+    if (!count_bytes && !v.is_structured()) return;
     switch (v.type()) {
       case json::value_t::object:
       case json::value_t::array:
@@ -183,8 +189,8 @@ json_extent measure_json(const json& value, json_limits limits) {
       open.pop_back();
       continue;
     }
-    if (f.next != f.container->cbegin()) out.bytes += 1;                     // ,
-    if (f.container->is_object()) out.bytes += string_bytes(f.next.key(), bad_utf8) + 1;  // "key":
+    if (count_bytes && f.next != f.container->cbegin()) out.bytes += 1;                     // ,
+    if (count_bytes && f.container->is_object()) out.bytes += string_bytes(f.next.key(), bad_utf8) + 1;  // "key":
     const json& child = *f.next;
     ++f.next;
     visit(child);  // may grow `open`: `f` is not used after this
@@ -193,6 +199,14 @@ json_extent measure_json(const json& value, json_limits limits) {
   // bytes, which no limit admits.
   if (bad_utf8) out.bytes = SIZE_MAX;
   return out;
+}
+
+}  // namespace
+
+json_extent measure_json(const json& value, json_limits limits) { return walk<true>(value, limits); }
+
+std::size_t json_depth(const json& value, std::size_t limit) {
+  return walk<false>(value, json_limits{limit, SIZE_MAX}).depth;
 }
 
 std::optional<std::string> value_refusal(const json& value, std::string_view what) {

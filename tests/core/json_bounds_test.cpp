@@ -96,6 +96,9 @@ BOOST_AUTO_TEST_CASE(a_value_in_memory_is_measured_without_recursion) {
   const json deep = nested_value(70'000);  // destroyed iteratively by nlohmann
   const json_extent e = measure_json(deep, json_limits{json_depth_max, SIZE_MAX});
   BOOST_CHECK_EQUAL(e.depth, json_depth_max + 1);  // stopped right past the bound
+  BOOST_CHECK_EQUAL(json_depth(deep), json_depth_max + 1);
+  BOOST_CHECK_EQUAL(json_depth(json::parse(R"({"a": [1, {"b": []}], "c": "[[["})")), 4u);
+  BOOST_CHECK_EQUAL(json_depth(json(3)), 0u);
   auto why = value_refusal(deep, "the output of handler 'grow'");
   BOOST_REQUIRE(why);
   BOOST_CHECK_EQUAL(*why, "the output of handler 'grow' nests deeper than 248 arrays and objects");

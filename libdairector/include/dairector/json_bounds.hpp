@@ -64,6 +64,8 @@ struct json_extent {
   std::size_t bytes = 0;
 };
 json_extent measure_json(const json& value, json_limits limits = {});
+/// Only the depth (no string is read): stops past `limit`.
+std::size_t json_depth(const json& value, std::size_t limit = json_depth_max);
 
 /// Why `value` may not be admitted as `what` ("the output"), or nullopt:
 /// deeper than json_value_depth_max or larger than json_value_bytes_max.
