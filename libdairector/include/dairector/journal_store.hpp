@@ -180,11 +180,17 @@ private:
   struct pos_gap {
     std::uint64_t from = 0, to = 0;  // to: 0 = to the end
     std::string why;
+    std::size_t owners = 0;  // unreadable and attributed: the pipelines the index says had rows there
+    bool attributed = false;  // the index says whose rows these were: nobody else is suspect
+  };
+  struct unreadable_row {
+    std::uint64_t seq = 0, pos = 0;  // a pipeline's first row the table cannot read
   };
   struct census {
     std::unordered_map<std::string, pipeline_count, string_hash, std::equal_to<>> by_id;
     std::vector<const std::string*> order;  // keys of by_id (nodes do not move)
     std::vector<pos_gap> gaps;
+    std::unordered_map<std::string, unreadable_row, string_hash, std::equal_to<>> unreadable;
   };
 
   journal_store() = default;
@@ -194,7 +200,7 @@ private:
   result<const census*> counted();
   std::optional<error> scan_rows(census& all);
   std::uint64_t readable_from(std::uint64_t pos);
-  void add_indexed_only(census& all);
+  void attribute_unreadable(census& all);
   const pos_gap* gap_after(const census& all, std::uint64_t pos) const;
   result<std::vector<event>> read_history(const std::string& pipeline, journal_damage* damage);
   error damaged(journal_damage d, journal_damage* out) const;
