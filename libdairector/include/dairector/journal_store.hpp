@@ -22,11 +22,13 @@
 // pipeline whose last row comes before a gap may have lost its later events
 // there: its history is refused (errc::journal naming the gap), never replayed
 // as if it were whole. A pipeline with rows after the gap would show a seq gap
-// instead, so no other pipeline can have lost a row there. Pages that SQLite
-// cannot read ("database disk image is malformed") count as a gap over the
-// positions they hold, and the rest of the journal is still read. A deleted
-// *last* row of the whole journal looks exactly like a transaction that never
-// committed (a torn tail) and cannot be told apart.
+// instead, so no other pipeline can have lost a row there. A page of the
+// table that SQLite cannot read ("database disk image is malformed") is read
+// past, and the index (pipeline, seq, pos) says whose rows it held: exactly
+// those pipelines are damaged (if the index cannot be read either, the
+// positions count as a gap). A deleted *last* row of the whole journal looks
+// exactly like a transaction that never committed (a torn tail) and cannot
+// be told apart.
 //
 // One owner: a store opened for writing holds an exclusive lock on
 // `PATH.lock` (flock: released when the process dies, even by SIGKILL) that
