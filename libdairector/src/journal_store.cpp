@@ -328,10 +328,10 @@ std::optional<error> journal_store::load_durable(const std::string& pipeline, pi
   if (!all) return all.err();
   pipeline_count count;
   if (auto it = (*all)->by_id.find(pipeline); it != (*all)->by_id.end()) count = it->second;
-  if (count.events != count.last_seq)
+  if (count.events != count.last_seq || (*all)->unreadable.count(pipeline))
     return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "' has " +
-                         std::to_string(count.events) + " events but its last seq is " +
-                         std::to_string(count.last_seq));
+                         std::to_string(count.events) + " readable events but its last seq is " +
+                         std::to_string(count.last_seq) + "; it takes no more events");
   if (count.events > 0)
     if (const pos_gap* gap = gap_after(**all, count.last_pos))
       return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "', event seq " +
@@ -552,22 +552,48 @@ std::optional<error> journal_store::scan_rows(census& all) {
     next = resume;
   }
   if (std::any_of(all.gaps.begin(), all.gaps.end(), [](const pos_gap& g) { return g.why != gap_missing; }))
-    add_indexed_only(all);
+    attribute_unreadable(all);
   return std::nullopt;
 }
 
-// Pipelines whose rows are all on pages the table cannot read may still be
-// named by the index (pipeline, seq): they are counted with no rows, so that
-// they are listed and their histories fail naming them, rather than vanish.
-void journal_store::add_indexed_only(census& all) {
-  statement s(db_, "SELECT pipeline, max(seq) FROM events INDEXED BY sqlite_autoindex_events_1 GROUP BY pipeline");
+// The index (pipeline, seq, pos) usually survives a page of the table that
+// does not, and says whose rows the unreadable positions held: those
+// pipelines are damaged there (even one whose rows were all unreadable is
+// named), and nobody else lost anything there, so the stretch makes no other
+// pipeline suspect. If the index cannot be read through either, every
+// unreadable stretch stays a gap like a missing row.
+void journal_store::attribute_unreadable(census& all) {
+  statement s(db_, "SELECT pipeline, seq, pos FROM events INDEXED BY sqlite_autoindex_events_1");
   if (!s) return;  // no such index: nothing more can be said
-  while (sqlite3_step(s.s) == SQLITE_ROW) {  // as far as the index reads
+  std::vector<std::vector<std::string>> owners(all.gaps.size());
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+    const auto pos = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2));
+    auto g = std::upper_bound(all.gaps.begin(), all.gaps.end(), pos,
+                              [](std::uint64_t p, const pos_gap& x) { return p < x.from; });
+    if (g == all.gaps.begin()) continue;
+    --g;  // the last stretch starting at or before pos
+    if (g->why == gap_missing || (g->to != 0 && pos > g->to)) continue;  // a row the table read
     const std::string_view id = column_text(s.s, 0);
-    if (all.by_id.find(id) != all.by_id.end()) continue;
-    auto it = all.by_id.emplace(std::string(id), pipeline_count{}).first;
-    it->second.last_seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1));
-    all.order.push_back(&it->first);
+    const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1));
+    auto it = all.by_id.find(id);
+    if (it == all.by_id.end()) {
+      it = all.by_id.emplace(std::string(id), pipeline_count{}).first;
+      all.order.push_back(&it->first);
+    }
+    it->second.last_seq = std::max(it->second.last_seq, seq);
+    auto [u, fresh] = all.unreadable.try_emplace(it->first, unreadable_row{seq, pos});
+    if (!fresh && seq < u->second.seq) u->second = {seq, pos};
+    auto& named = owners[static_cast<std::size_t>(g - all.gaps.begin())];
+    if (named.empty() || named.back() != id) named.emplace_back(id);
+  }
+  if (rc != SQLITE_DONE) return;  // the index is damaged too
+  for (std::size_t k = 0; k < all.gaps.size(); ++k) {
+    if (all.gaps[k].why == gap_missing) continue;
+    auto& named = owners[k];
+    std::sort(named.begin(), named.end());
+    all.gaps[k].owners = static_cast<std::size_t>(std::unique(named.begin(), named.end()) - named.begin());
+    all.gaps[k].attributed = true;
   }
 }
 
@@ -606,9 +632,12 @@ std::uint64_t journal_store::readable_from(std::uint64_t pos) {
   return found == pos_max ? 0 : found;
 }
 
+// The first stretch after `pos` that may hold rows of a pipeline whose last
+// readable row is at `pos` (not one the index attributed).
 const journal_store::pos_gap* journal_store::gap_after(const census& all, std::uint64_t pos) const {
   auto it = std::upper_bound(all.gaps.begin(), all.gaps.end(), pos,
                              [](std::uint64_t p, const pos_gap& g) { return p < g.from; });
+  while (it != all.gaps.end() && it->attributed) ++it;
   return it == all.gaps.end() ? nullptr : &*it;
 }
 
@@ -629,6 +658,11 @@ result<std::vector<event>> journal_store::read_history(const std::string& pipeli
   if (!all) return all.err();
   pipeline_count count;
   if (auto it = (*all)->by_id.find(pipeline); it != (*all)->by_id.end()) count = it->second;
+  if (auto u = (*all)->unreadable.find(pipeline); u != (*all)->unreadable.end())
+    return damaged(journal_damage{pipeline, u->second.seq, u->second.pos, u->second.pos,
+                                  "cannot be read: its row at pos " + std::to_string(u->second.pos) +
+                                      " is on a damaged page (database disk image is malformed)"},
+                   damage);
   sqlite3_stmt* s = history_;
   sqlite3_reset(s);
   sqlite3_bind_text(s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_TRANSIENT);
@@ -721,9 +755,13 @@ result<std::vector<journal_damage>> journal_store::gaps() {
     for (const pos_gap& g : (*all)->gaps) {
       std::string reason = describe_gap(g.from, g.to, g.why);
       const std::size_t n = suspects[static_cast<std::size_t>(&g - (*all)->gaps.data())];
-      reason += n == 0 ? std::string("; no pipeline's history ends just before it")
-                       : "; " + std::to_string(n) + (n == 1 ? " pipeline" : " pipelines") +
-                             " whose history ends just before it may have lost events there";
+      if (g.attributed)
+        reason += "; the index says they belong to " + std::to_string(g.owners) +
+                  (g.owners == 1 ? " pipeline" : " pipelines") + " (no other lost anything there)";
+      else
+        reason += n == 0 ? std::string("; no pipeline's history ends just before it")
+                         : "; " + std::to_string(n) + (n == 1 ? " pipeline" : " pipelines") +
+                               " whose history ends just before it may have lost events there";
       out.push_back(journal_damage{"", 0, g.from, g.to, std::move(reason)});
     }
     return out;

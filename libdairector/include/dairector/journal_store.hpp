@@ -22,11 +22,13 @@
 // pipeline whose last row comes before a gap may have lost its later events
 // there: its history is refused (errc::journal naming the gap), never replayed
 // as if it were whole. A pipeline with rows after the gap would show a seq gap
-// instead, so no other pipeline can have lost a row there. Pages that SQLite
-// cannot read ("database disk image is malformed") count as a gap over the
-// positions they hold, and the rest of the journal is still read. A deleted
-// *last* row of the whole journal looks exactly like a transaction that never
-// committed (a torn tail) and cannot be told apart.
+// instead, so no other pipeline can have lost a row there. A page of the
+// table that SQLite cannot read ("database disk image is malformed") is read
+// past, and the index (pipeline, seq, pos) says whose rows it held: exactly
+// those pipelines are damaged (if the index cannot be read either, the
+// positions count as a gap). A deleted *last* row of the whole journal looks
+// exactly like a transaction that never committed (a torn tail) and cannot
+// be told apart.
 //
 // One owner: a store opened for writing holds an exclusive lock on
 // `PATH.lock` (a POSIX lock: released when the process dies, even by SIGKILL)
@@ -192,11 +194,17 @@ private:
   struct pos_gap {
     std::uint64_t from = 0, to = 0;  // to: 0 = to the end
     std::string why;
+    std::size_t owners = 0;  // unreadable and attributed: the pipelines the index says had rows there
+    bool attributed = false;  // the index says whose rows these were: nobody else is suspect
+  };
+  struct unreadable_row {
+    std::uint64_t seq = 0, pos = 0;  // a pipeline's first row the table cannot read
   };
   struct census {
     std::unordered_map<std::string, pipeline_count, string_hash, std::equal_to<>> by_id;
     std::vector<const std::string*> order;  // keys of by_id (nodes do not move)
     std::vector<pos_gap> gaps;
+    std::unordered_map<std::string, unreadable_row, string_hash, std::equal_to<>> unreadable;
   };
 
   journal_store() = default;
@@ -206,7 +214,7 @@ private:
   result<const census*> counted();
   std::optional<error> scan_rows(census& all);
   std::uint64_t readable_from(std::uint64_t pos);
-  void add_indexed_only(census& all);
+  void attribute_unreadable(census& all);
   const pos_gap* gap_after(const census& all, std::uint64_t pos) const;
   result<std::vector<event>> read_history(const std::string& pipeline, journal_damage* damage);
   error damaged(journal_damage d, journal_damage* out) const;
