@@ -239,7 +239,7 @@ caf::behavior director(director_actor* self, director_config cfg) {
         // Answered by the supervisor once `pipeline_created` is durable (or
         // with the journal's error): the director goes on meanwhile.
         auto rp = self->make_response_promise<reply>();
-        rp.delegate(self->state.pipelines.at(id), durable_atom::value, hosted.seq);
+        rp.delegate(self->state.pipelines.at(id).sup, durable_atom::value, hosted.seq);
         return rp;
       },
       [=](recover_atom, const system_state& state, const std::string& workdir) -> reply {
