@@ -18,12 +18,7 @@ sql=${2:?sql_exec binary}
 tmp=$(mktemp -d)
 server=
 cleanup() {
-  local i
-  if [[ -n $server ]]; then
-    kill -TERM "$server" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do kill -0 "$server" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$server" 2>/dev/null
-  fi
+  stop_gently "$server"  # lib.sh
   wait 2>/dev/null
   rm -rf "$tmp"
 }
@@ -35,8 +30,8 @@ start_server() {
   "$bin" serve --journal "$1" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token" \
     --workdir "$tmp" 2>"$tmp/$2.log" &
   server=$!
-  wait_for 10 grep -qs "dairector serve: ready" "$tmp/$2.log" || { bad "$2_starts" "$(tail -3 "$tmp/$2.log")"; return 1; }
-  url=http://127.0.0.1:$(grep -o "http on [^ ]*" "$tmp/$2.log" | grep -o "[0-9]*$")
+  serve_ready "$tmp/$2.log" || { bad "$2_starts" "$(tail -3 "$tmp/$2.log")"; return 1; }
+  url=http://127.0.0.1:$port
   ok "$2_starts"
 }
 stop_server() {

@@ -31,8 +31,7 @@ start_server() {
   local err=$tmp/serve.$((++starts)).err  # a file of its own: never an earlier server's "ready"
   "$bin" serve --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token" --workdir "$tmp" "$@" 2>"$err" &
   server=$!
-  wait_for 10 grep -qs "dairector serve: ready" "$err" || { echo "serve did not start: $(cat "$err")"; exit 1; }
-  port=$(grep -o "http on [^ ]*" "$err" | grep -o "[0-9]*$")
+  serve_ready "$err" || { echo "serve did not start: $(cat "$err")"; exit 1; }
   url=http://127.0.0.1:$port
   token=$(cat "$tmp/token")
 }

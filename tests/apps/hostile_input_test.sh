@@ -15,12 +15,7 @@ data=$(cd "$(dirname "$0")" && pwd)/data
 tmp=$(mktemp -d)
 server=
 cleanup() {
-  local i
-  if [[ -n $server ]]; then
-    kill -TERM "$server" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do kill -0 "$server" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$server" 2>/dev/null
-  fi
+  stop_gently "$server"  # lib.sh
   wait 2>/dev/null
   rm -rf "$tmp"
 }
@@ -161,8 +156,8 @@ expect dup_context 2 "--context has the key \"k\" twice in the top-level object"
 "$bin" serve --journal served.db --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token" \
   --workdir "$tmp" 2>"$tmp/serve.err" &
 server=$!
-wait_for 10 grep -qs "dairector serve: ready" "$tmp/serve.err" || { echo "serve did not start: $(cat "$tmp/serve.err")"; exit 1; }
-url=http://127.0.0.1:$(grep -o "http on [^ ]*" "$tmp/serve.err" | grep -o "[0-9]*$")
+serve_ready "$tmp/serve.err" || { echo "serve did not start: $(cat "$tmp/serve.err")"; exit 1; }
+url=http://127.0.0.1:$port
 # post NAME PATH BODY WANT_CODE PATTERN (BODY @FILE: the file's; the token is
 # sent: loopback need not be trusted)
 post() {

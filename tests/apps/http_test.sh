@@ -23,14 +23,9 @@ tmp=$(mktemp -d)
 export XDG_CONFIG_HOME=$tmp/config
 server= remote= named= streams=() slow_pids=()
 cleanup() {
-  local p i
+  local p
   for p in "${streams[@]}" "${slow_pids[@]}"; do kill "$p" 2>/dev/null; done
-  # SIGTERM first: a clean stop also kills the commands its pipelines run.
-  for p in $remote $named $server; do
-    kill -TERM "$p" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$p" 2>/dev/null
-  done
+  stop_gently "$remote" "$named" "$server"  # lib.sh
   wait 2>/dev/null
   rm -rf "$tmp"
 }
@@ -43,8 +38,7 @@ start_server() {
   local var=$1 err=$tmp/$1.err; shift
   "$bin" serve "$@" 2>"$err" &
   printf -v "$var" %s $!
-  wait_for 10 grep -qs "dairector serve: ready" "$err" || { echo "serve did not start: $(cat "$err")"; exit 1; }
-  port=$(grep -o "http on [^ ]*" "$err" | grep -o "[0-9]*$")
+  serve_ready "$err" || { echo "serve did not start: $(cat "$err")"; exit 1; }
 }
 
 # call METHOD PATH [BODY]: sets $code and $body. Sends the token ($auth) and,

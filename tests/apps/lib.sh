@@ -26,6 +26,25 @@ wait_for() {
   done
 }
 
+# stop_gently PID...: SIGTERM (a clean stop also ends the commands its
+# pipelines run), up to 5 s for each to go, then SIGKILL. Empty PIDs are skipped.
+stop_gently() {
+  local p i
+  for p in "$@"; do
+    [[ -n $p ]] || continue
+    kill -TERM "$p" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$p" 2>/dev/null
+  done
+}
+
+# serve_ready LOG: waits up to 10 s for `dairector serve` to say ready in LOG
+# (its standard error), then sets $port to its HTTP port. Fails if it never does.
+serve_ready() {
+  wait_for 10 grep -qs "dairector serve: ready" "$1" || return 1
+  port=$(grep -o "http on [^ ]*" "$1" | grep -o "[0-9]*$")
+}
+
 # finish: the summary line and the exit code.
 finish() {
   echo "$passed passed, $failed failed"

@@ -19,12 +19,7 @@ batch=500
 tmp=$(mktemp -d)
 server=
 cleanup() {
-  local i
-  if [[ -n $server ]]; then
-    kill -TERM "$server" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do kill -0 "$server" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$server" 2>/dev/null
-  fi
+  stop_gently "$server"  # lib.sh
   wait 2>/dev/null
   rm -rf "$tmp"
 }
@@ -36,8 +31,8 @@ source "$(dirname "$0")/lib.sh"
 "$bin" serve --journal "$tmp/m.db" --sync normal --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token" \
   --workdir "$tmp" --evict-after-ms 0 2>"$tmp/serve.log" &
 server=$!
-wait_for 10 grep -qs "dairector serve: ready" "$tmp/serve.log" || { echo "serve did not start: $(cat "$tmp/serve.log")"; exit 1; }
-url=http://127.0.0.1:$(grep -o "http on [^ ]*" "$tmp/serve.log" | grep -o "[0-9]*$")
+serve_ready "$tmp/serve.log" || { echo "serve did not start: $(cat "$tmp/serve.log")"; exit 1; }
+url=http://127.0.0.1:$port
 token=$(head -1 "$tmp/token")
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$server/status"; }
 done_() {
