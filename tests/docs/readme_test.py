@@ -20,23 +20,11 @@ import subprocess
 import sys
 import tempfile
 
+from tally import bad, finish, ok  # tests/docs/tally.py
+
 MARKER = "<!-- docs.readme -->"
 HEREDOC = re.compile(r"<<-?\s*(['\"]?)(\w+)\1")
 block_timeout_s = 240  # the whole block; a command that hangs fails the test, it does not hold CI
-
-passed = failed = 0
-
-
-def ok(name):
-    global passed
-    passed += 1
-    print(f"ok   {name}")
-
-
-def bad(name, why):
-    global failed
-    failed += 1
-    print(f"FAIL {name}: {why}")
 
 
 def blocks(readme):
@@ -170,8 +158,7 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         for index, (first_line, lines) in enumerate(found):
             run_block(index, first_line, lines, dairector, root, scratch)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return finish()
 
 
 if __name__ == "__main__":

@@ -25,19 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-passed = failed = 0
-
-
-def ok(name):
-    global passed
-    passed += 1
-    print(f"ok   {name}")
-
-
-def bad(name, why):
-    global failed
-    failed += 1
-    print(f"FAIL {name}: {why}")
+from tally import bad, finish, ok  # tests/docs/tally.py
 
 
 def ecma_pattern(pattern):
@@ -222,8 +210,7 @@ def main():
         judge("generated: 1001 stages", chain(1001), "refused", "more than the limit of 1000", None, validator, check)
     blind = sum(1 for c in corpus["cases"] if c.get("schema_blind"))
     print(f"({blind} corpus cases are beyond what a schema can express; see docs/spec.md#what-the-schema-cannot-say)")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return finish()
 
 
 if __name__ == "__main__":
