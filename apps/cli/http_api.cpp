@@ -36,8 +36,6 @@ using namespace std::chrono_literals;
 
 // Bounds (docs/contributing.md#habit-8-bound-everything).
 constexpr std::size_t body_bytes_max = 16u << 20;  // a larger body is refused (413)
-constexpr std::size_t id_chars_max = 128;
-constexpr std::size_t by_chars_max = 256;
 // Each open event stream holds one pool thread (http_listener.hpp); at most
 // `streams_max` do (http_support.hpp), so that the rest are always left for
 // requests.
@@ -97,13 +95,13 @@ result<std::string> string_field(const json& body, const char* name, std::string
 }
 
 result<std::string> who(const json& body) {
-  auto by = string_field(body, "by", default_by, by_chars_max);
+  auto by = string_field(body, "by", default_by, by_bytes_max);
   if (by && by->empty()) return make_error(errc::decode_failed, "\"by\" must not be empty");
   return by;
 }
 
 bool valid_id(const std::string& id) {
-  if (id.empty() || id.size() > id_chars_max || !std::isalnum(static_cast<unsigned char>(id[0]))) return false;
+  if (id.empty() || id.size() > pipeline_id_bytes_max || !std::isalnum(static_cast<unsigned char>(id[0]))) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
   });
@@ -227,10 +225,10 @@ void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req
     return send_error(res, 400, "the body needs \"spec\": the pipeline spec (a JSON object, docs/spec.md)");
   auto spec = parse_spec(*spec_field);
   if (!spec) return send_error(res, 400, spec.err().message);
-  auto id = string_field(*body, "id", (*spec)->name(), id_chars_max);
+  auto id = string_field(*body, "id", (*spec)->name(), pipeline_id_bytes_max);
   if (!id) return send_error(res, id.err());
   if (!valid_id(*id))
-    return send_error(res, 400, "\"id\" must be 1 to " + std::to_string(id_chars_max) +
+    return send_error(res, 400, "\"id\" must be 1 to " + std::to_string(pipeline_id_bytes_max) +
                                     " letters, digits, '-', '_' or '.', starting with a letter or digit");
   if (auto by = who(*body); !by) return send_error(res, by.err());  // checked; the creation is by `system`
   auto r = ask<da::reply>(self, cfg.director, errc::journal, da::create_atom::value, *id, *spec, cfg.workdir);
@@ -300,7 +298,7 @@ void http_api::impl::resolve(caf::scoped_actor& self, const httplib::Request& re
                              const std::string& id, bool approved) {
   auto body = body_object(req, {"note"});
   if (!body) return send_error(res, body.err());
-  auto note = string_field(*body, "note", "", by_chars_max * 16);
+  auto note = string_field(*body, "note", "", note_bytes_max);
   if (!note) return send_error(res, note.err());
   auto by = who(*body);
   if (!by) return send_error(res, by.err());
@@ -311,7 +309,7 @@ void http_api::impl::cancel(caf::scoped_actor& self, const httplib::Request& req
                             const std::string& id) {
   auto body = body_object(req, {"stage"});
   if (!body) return send_error(res, body.err());
-  auto stage = string_field(*body, "stage", "", id_chars_max);
+  auto stage = string_field(*body, "stage", "", pipeline_id_bytes_max);  // a stage name is shorter still
   if (!stage) return send_error(res, stage.err());
   if (body->contains("stage") && !(*body)["stage"].is_null() && stage->empty())
     return send_error(res, 400, "\"stage\" must name a stage (leave it out to cancel the pipeline)");
