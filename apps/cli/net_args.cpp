@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "cli/credentials.hpp"
+#include "cli/tls_error_queue.hpp"
 #include "dairector/actors/messages.hpp"
 #include "dairector/file_read.hpp"
 
@@ -172,6 +173,9 @@ std::optional<error> configure_network(caf::actor_system_config& cfg, const net_
   }
   auto files = pick_credentials(args, side);
   if (!files) return files.err();
+  if (!tls_error_queue_cleared())
+    return make_error(errc::refused, "this build cannot run mutual TLS safely: its OpenSSL wrappers "
+                                     "(apps/cli/tls_error_queue.cpp) are not the functions CAF calls");
   // CAF then asks for a certificate signed by this CA on both sides
   // (docs/design.md#who-may-connect says what that was measured to refuse).
   cfg.load<caf::openssl::manager>();

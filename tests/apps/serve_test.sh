@@ -220,14 +220,14 @@ ca ca && ca other && cert server ca && cert tlsworker ca && cert rogue other
 tls() { echo --tls-cert "$certs/$1.pem" --tls-key "$certs/$1.key" --tls-ca "$certs/ca.pem"; }
 j=$tmp/tls.db wport=0 hport=0
 start_server $(tls server)
-grep -q "(TLS)" "$log" && ok "tls_server_listens" || bad "tls_server_listens" "$(tail -3 "$log")"
+grep -q "(mutual TLS)" "$log" && ok "tls_server_listens" || bad "tls_server_listens" "$(tail -3 "$log")"
 start_worker tlsworker $all $(tls tlsworker)
 create "$tmp/killed.json" over-tls  # its marker exists: b ends at once
 wait_for 30 is_done over-tls && ok "tls_pipeline_done" || bad "tls_pipeline_done" "$(status over-tls)"
 [[ $(count over-tls "worker:tlsworker +stage_completed") -eq 3 ]] && ok "tls_stages_ran_on_the_worker" ||
   bad "tls_stages_ran_on_the_worker" "$(history over-tls)"
 for who in plain rogue; do
-  args=(); [[ $who == rogue ]] && args=($(tls rogue))
+  args=(--insecure-plain-tcp); [[ $who == rogue ]] && args=($(tls rogue))
   timeout 3 "$bin" worker --connect 127.0.0.1:$wport --token-file "$token" --stages a --name $who "${args[@]}" \
     >"$tmp/$who.log" 2>&1
   grep -q "cannot reach the server" "$tmp/$who.log" && ! grep -q "registered" "$tmp/$who.log" &&
