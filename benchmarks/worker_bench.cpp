@@ -8,7 +8,9 @@
 // process has no in-process handlers), on one memory journal. This process
 // hosts the registry (remote_only "*": every run waits for a worker process)
 // and the supervisors; it starts K real `dairector worker` processes with a
-// token file of its own, waits until the registry has logged K registrations,
+// token file of its own and, as `serve` does, mutual TLS with the credentials
+// made beside it (`--plain-tcp`: the labelled plain-TCP baseline instead),
+// waits until the registry has logged K registrations,
 // and kills them after the measurement (SIGTERM, then SIGKILL after 5 s; a
 // worker also gets SIGTERM if this process dies, through PR_SET_PDEATHSIG).
 //
@@ -19,14 +21,15 @@
 // children's (/proc/PID/stat) over the same window. Each repetition measures
 // in process, CAF's floor, then each K with fresh worker processes.
 //
-// CAF floor: a child process (this program, `--echo-server`) publishes one
+// CAF floor (plain TCP): a child process (this program, `--echo-server`) publishes one
 // actor that answers every (n, text) with (n, text'), sized like a job and
 // like a stage_result of this workload; P actors here each keep one such
 // request outstanding. 2 x round trips/s is the "transition-equivalent": a
 // run is a job out and a result back, two transitions, and nothing else.
 //
 //   worker_bench [--quick] [--workers 1,2,4] [--pipelines P] [--repetitions R] [--seconds S]
-//                [--dairector PATH] [--worker-arg ARG]...   (ARG: appended to each `dairector worker`)
+//                [--plain-tcp] [--dairector PATH] [--worker-arg ARG]...
+//                (ARG: appended to each `dairector worker`)
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -44,16 +47,19 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <thread>
 
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include <dairector/actors/registry.hpp>
 #include <dairector/dairector.hpp>
 
 #include "bench_support.hpp"
+#include "cli/net_args.hpp"
 #include "supervisor_workload.hpp"
 
 using namespace dairector;
@@ -71,6 +77,7 @@ struct options {
   double warm_up_s = 0.5;  // before it, in the same run
   std::string dairector = DAIRECTOR_BIN;
   std::vector<std::string> worker_args;  // appended to every `dairector worker` command line
+  bool plain_tcp = false;                 // the plain-TCP baseline instead of mutual TLS
   std::size_t threads = 0;  // this process's CAF scheduler threads; 0: CAF's default, max(cores, 4)
 };
 
@@ -403,7 +410,8 @@ class worker_fleet {
  private:
   void start(const options& opt, const scratch_dir& dir, const std::string& token_file,
              const std::vector<std::string>& stages, int k, int repetition) {
-    auto port = sys_.middleman().publish(registry_, 0, "127.0.0.1", true);
+    auto port = opt.plain_tcp ? sys_.middleman().publish(registry_, 0, "127.0.0.1", true)
+                              : caf::openssl::publish(registry_, 0, "127.0.0.1", true);
     if (!port) throw std::runtime_error("cannot publish the registry: " + actors::describe(port.error()));
     port_ = *port;
     for (int w = 0; w < k; ++w) {
@@ -411,6 +419,7 @@ class worker_fleet {
       std::vector<std::string> argv = {opt.dairector, "worker", "--connect", "127.0.0.1:" + std::to_string(port_),
                                        "--stages", joined(stages, ","), "--token-file", token_file, "--capacity",
                                        std::to_string(worker_capacity), "--name", name};
+      if (opt.plain_tcp) argv.push_back("--insecure-plain-tcp");  // else the credentials beside the token
       argv.insert(argv.end(), opt.worker_args.begin(), opt.worker_args.end());
       auto c = child_process::start(argv, dir.file(name + "-r" + std::to_string(repetition) + ".log"));
       if (!c) throw std::runtime_error(c.err().message);
@@ -641,7 +650,7 @@ std::optional<double> parse_seconds(const std::string& text) {
 
 int usage() {
   std::cerr << "usage: worker_bench [--quick] [--workers 1,2,4] [--pipelines P] [--repetitions R] [--seconds S] "
-               "[--threads N] [--dairector PATH] [--worker-arg ARG]...\n";
+               "[--threads N] [--plain-tcp] [--dairector PATH] [--worker-arg ARG]...\n";
   return 2;
 }
 
@@ -676,6 +685,8 @@ int main(int argc, char** argv) {
       auto v = parse_seconds(argv[++k]);
       if (!v) return usage();
       opt.seconds = *v;
+    } else if (a == "--plain-tcp") {
+      opt.plain_tcp = true;
     } else if (a == "--worker-arg" && has_value) {
       opt.worker_args.push_back(argv[++k]);
     } else if (a == "--threads" && has_value) {
@@ -700,21 +711,38 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> command_line(argv, argv + argc);
 
+  // The token and the credentials (made here, as `serve` makes them) exist
+  // before the actor system, which loads the server's side.
+  std::unique_ptr<scratch_dir> dir;
+  std::string token_file, token;
+  try {
+    dir = std::make_unique<scratch_dir>();
+    token_file = dir->file("token");
+    token = write_token(token_file);
+  } catch (const std::exception& e) {
+    std::cerr << "worker_bench: " << e.what() << "\n";
+    return 1;
+  }
   caf::actor_system_config cfg;
   configure_bench_system(cfg, opt.threads);
-  cfg.load<caf::io::middleman>();
+  cli::net_args net;
+  net.token_file = token_file;
+  net.insecure_plain_tcp = opt.plain_tcp;
+  net.heartbeat_ms = net.timeout_ms = 0;  // CAF's defaults, as before: nothing here hangs
+  if (auto err = cli::configure_network(cfg, net, cli::net_side::server, "127.0.0.1")) {
+    std::cerr << "worker_bench: " << err->message << "\n";
+    return 1;
+  }
   caf::actor_system sys{cfg};
   auto workers = std::make_shared<actors::local_workers>(nullptr, "worker:bench");
   const auto stages = stage_names(*echo_looping_spec(1));
   const double load_start = load_average_1m();
 
   std::fprintf(stderr, "worker_bench: %u cores, load %.2f, CAF scheduler threads %zu, %d pipelines, window %.1f s, "
-               "%d repetition(s)%s\n", std::thread::hardware_concurrency(), load_start, sys.scheduler().num_workers(),
-               opt.pipelines, opt.seconds, opt.repetitions, opt.quick ? " (quick)" : "");
+               "%d repetition(s)%s, worker port: %s\n", std::thread::hardware_concurrency(), load_start,
+               sys.scheduler().num_workers(), opt.pipelines, opt.seconds, opt.repetitions, opt.quick ? " (quick)" : "",
+               net.transport());
   try {
-    scratch_dir dir;
-    const std::string token_file = dir.file("token");
-    const std::string token = write_token(token_file);
     std::vector<child_process> no_children;
     series in_process, floor;
     std::map<int, series> remote;
@@ -735,13 +763,13 @@ int main(int argc, char** argv) {
       if (rep == 0) sizes = measure_message_sizes(sys, last);
       std::fprintf(stderr, "  r%d in process        %10.0f /s\n", rep, local->per_s());
 
-      auto raw = measure_floor(sys, opt, dir, sizes, rep);
+      auto raw = measure_floor(sys, opt, *dir, sizes, rep);
       if (!raw) return fail(raw.err());
       floor.add(*raw);
-      std::fprintf(stderr, "  r%d CAF loopback      %10.0f /s (2 x round trips)\n", rep, raw->per_s());
+      std::fprintf(stderr, "  r%d CAF loopback      %10.0f /s (2 x round trips, plain TCP)\n", rep, raw->per_s());
 
       for (int k : opt.workers) {
-        worker_fleet fleet(sys, opt, dir, token_file, token, stages, k, rep);
+        worker_fleet fleet(sys, opt, *dir, token_file, token, stages, k, rep);
         bc.registry = fleet.registry();
         bc.tag = "remote" + std::to_string(k) + "-r" + std::to_string(rep);
         auto w = run_batch(sys, bc, workers, fleet.children());
@@ -765,6 +793,7 @@ int main(int argc, char** argv) {
       const double med = s.median();
       json row = s.to_json("workers");
       row["worker_processes"] = k;
+      row["worker_port"] = net.transport();
       row["ratio_to_in_process"] = local_med > 0 ? med / local_med : 0;
       row["ratio_to_caf_loopback"] = floor_med > 0 ? med / floor_med : 0;
       results.push_back(row);
@@ -779,7 +808,7 @@ int main(int argc, char** argv) {
     in_process_json["cpu_us_per_transition_median"].erase("total");
     json floor_json = floor.to_json("echo_process");
     floor_json["counts"] = "2 x request/response round trips/s between P actors here and one echo actor in a "
-                           "child process, one outstanding each, over the middleman on loopback";
+                           "child process, one outstanding each, over the middleman on loopback (plain TCP)";
     floor_json["job_bytes"] = sizes.job_bytes;
     floor_json["result_bytes"] = sizes.result_bytes;
     json out = {
@@ -800,6 +829,7 @@ int main(int argc, char** argv) {
                     {"warm_up_s", opt.warm_up_s},
                     {"dairector", opt.dairector},
                     {"worker_args", opt.worker_args},
+                    {"worker_port", net.transport()},
                     {"worker_capacity", worker_capacity},
                     {"spec", "6-stage chain looping through on_failure (13 transitions a round), builtin echo "
                              "for its no-op stages"},

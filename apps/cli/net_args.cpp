@@ -16,6 +16,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/credentials.hpp"
+#include "cli/tls_error_queue.hpp"
 #include "dairector/actors/messages.hpp"
 #include "dairector/file_read.hpp"
 
@@ -113,15 +115,45 @@ void add_net_options(CLI::App* cmd, net_args& args, const char* timeout_flag, co
                   "The shared secret of workers and HTTP clients, its first line (default: "
                   "$XDG_CONFIG_HOME/dairector/token, else ~/.config/dairector/token)");
   cmd->add_flag("--allow-remote", args.allow_remote, "Allow an address beyond loopback");
-  cmd->add_option("--tls-cert", args.tls_cert, "TLS: this side's certificate (PEM)");
-  cmd->add_option("--tls-key", args.tls_key, "TLS: this side's private key (PEM)");
-  cmd->add_option("--tls-ca", args.tls_ca, "TLS: the CA that signed the other side's certificate (PEM)");
+  cmd->add_option("--credentials", args.credentials,
+                  "Mutual TLS on the worker port: the credentials folder (serve: the one holding server/ and "
+                  "worker/, made when missing; worker: a copy of its worker/ folder). Default: credentials/ "
+                  "beside the token file (worker: credentials/worker)");
+  cmd->add_flag("--insecure-plain-tcp", args.insecure_plain_tcp,
+                "Plain TCP on the worker port instead of mutual TLS: loopback only, and any local user can then "
+                "act as a worker");
+  cmd->add_option("--tls-cert", args.tls_cert, "An own PKI instead of --credentials: this side's certificate (PEM)");
+  cmd->add_option("--tls-key", args.tls_key, "An own PKI: this side's private key (PEM)");
+  cmd->add_option("--tls-ca", args.tls_ca, "An own PKI: the CA that signed the other side's certificate (PEM)");
   cmd->add_option("--heartbeat-ms", args.heartbeat_ms, "Network heartbeat interval, ms (0: off)")
       ->check(CLI::Range(0, 3'600'000));
   cmd->add_option(timeout_flag, args.timeout_ms, timeout_help)->check(CLI::Range(0, 3'600'000));
 }
 
-std::optional<error> configure_network(caf::actor_system_config& cfg, const net_args& args) {
+namespace {
+
+// Which files prove this side, or why none can be used.
+result<tls_files> pick_credentials(const net_args& args, net_side side) {
+  if (args.own_pki()) {
+    if (!args.credentials.empty())
+      return make_error(errc::refused, "--credentials and --tls-cert/--tls-key/--tls-ca name two different sets of "
+                                       "certificates; pass one");
+    if (args.tls_cert.empty() || args.tls_key.empty() || args.tls_ca.empty())
+      return make_error(errc::refused, "TLS needs --tls-cert, --tls-key and --tls-ca together (both sides prove "
+                                       "who they are with a certificate signed by that CA)");
+    return own_credentials(tls_files{args.tls_ca, args.tls_cert, args.tls_key});
+  }
+  if (side == net_side::server)
+    return server_credentials(args.credentials.empty() ? default_credentials_dir(args.token_file) : args.credentials);
+  const std::string beside = default_credentials_dir(args.token_file);
+  return worker_credentials(!args.credentials.empty() ? args.credentials
+                                                      : beside.empty() ? beside : beside + "/worker");
+}
+
+}  // namespace
+
+std::optional<error> configure_network(caf::actor_system_config& cfg, const net_args& args, net_side side,
+                                       const std::string& host) {
   actors::register_message_types(cfg);
   cfg.set("logger.console", caf::atom("none"));
   cfg.load<caf::io::middleman>();
@@ -129,16 +161,27 @@ std::optional<error> configure_network(caf::actor_system_config& cfg, const net_
   // heartbeats, which CAF leaves off by default (docs/contributing.md#the-network-layer).
   cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(args.heartbeat_ms)});
   cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(args.timeout_ms)});
-  if (!args.tls()) return std::nullopt;
-  if (args.tls_cert.empty() || args.tls_key.empty() || args.tls_ca.empty())
-    return make_error(errc::refused, "TLS needs --tls-cert, --tls-key and --tls-ca together (both sides prove "
-                                     "who they are with a certificate signed by that CA)");
-  for (const auto* f : {&args.tls_cert, &args.tls_key, &args.tls_ca})
-    if (::access(f->c_str(), R_OK) != 0) return make_error(errc::refused, "cannot read TLS file " + *f);
+  if (args.insecure_plain_tcp) {
+    if (args.own_pki() || !args.credentials.empty())
+      return make_error(errc::refused, "--insecure-plain-tcp uses no certificates; drop it, or drop --credentials "
+                                       "and --tls-cert/--tls-key/--tls-ca");
+    // Beyond this host a plain port is open to the network, token or not.
+    if (!is_loopback(host))
+      return make_error(errc::refused, "--insecure-plain-tcp is for loopback only, and '" + host +
+                                           "' is not a loopback address; drop it to use mutual TLS");
+    return std::nullopt;
+  }
+  auto files = pick_credentials(args, side);
+  if (!files) return files.err();
+  if (!tls_error_queue_cleared())
+    return make_error(errc::refused, "this build cannot run mutual TLS safely: its OpenSSL wrappers "
+                                     "(apps/cli/tls_error_queue.cpp) are not the functions CAF calls");
+  // CAF then asks for a certificate signed by this CA on both sides
+  // (docs/design.md#who-may-connect says what that was measured to refuse).
   cfg.load<caf::openssl::manager>();
-  cfg.openssl_certificate = args.tls_cert;
-  cfg.openssl_key = args.tls_key;
-  cfg.openssl_cafile = args.tls_ca;
+  cfg.openssl_certificate = files->cert;
+  cfg.openssl_key = files->key;
+  cfg.openssl_cafile = files->ca;
   return std::nullopt;
 }
 

@@ -1,6 +1,6 @@
 // What `serve` and `worker` share: HOST:PORT addresses (loopback unless
 // allowed), the token file, and the CAF network configuration (middleman,
-// heartbeats, TLS through CAF's OpenSSL module).
+// heartbeats, mutual TLS through CAF's OpenSSL module).
 #pragma once
 
 #include <cstdint>
@@ -46,20 +46,37 @@ result<std::string> read_token(const std::string& path, bool create);
 struct net_args {
   std::string token_file;  // empty: default_token_file()
   bool allow_remote = false;
-  std::string tls_cert, tls_key, tls_ca;  // all empty: plain TCP
+  std::string credentials;           // empty: <folder of the token file>/credentials (worker: .../worker)
+  bool insecure_plain_tcp = false;   // loopback only
+  std::string tls_cert, tls_key, tls_ca;  // all three: an own PKI instead of the credentials folder
   std::uint32_t heartbeat_ms = 1000;      // middleman heartbeats (0: off)
   std::uint32_t timeout_ms = 5000;        // a silent peer is down after this (0: never)
 
-  bool tls() const { return !tls_cert.empty() || !tls_key.empty() || !tls_ca.empty(); }
+  bool own_pki() const { return !tls_cert.empty() || !tls_key.empty() || !tls_ca.empty(); }
+  /// How the worker port is reached, for the log: "mutual TLS" or "plain TCP".
+  const char* transport() const { return insecure_plain_tcp ? "plain TCP" : "mutual TLS"; }
 };
 
-/// Adds --token-file, --allow-remote, --tls-cert, --tls-key, --tls-ca,
-/// --heartbeat-ms and `timeout_flag` (the peer timeout).
+/// Logged once at start by serve and worker under --insecure-plain-tcp.
+inline constexpr const char* plain_tcp_warning =
+    "WARNING: plain TCP on the worker port: any local user can connect to it and act as a worker; drop "
+    "--insecure-plain-tcp to use mutual TLS";
+
+/// Adds --token-file, --allow-remote, --credentials, --insecure-plain-tcp,
+/// --tls-cert, --tls-key, --tls-ca, --heartbeat-ms and `timeout_flag` (the
+/// peer timeout).
 void add_net_options(CLI::App* cmd, net_args& args, const char* timeout_flag, const char* timeout_help);
 
-/// Loads the middleman (and the OpenSSL module for TLS) with heartbeats and
-/// the connection timeout; registers the message types. Errors: a TLS flag
-/// without the others, unreadable files.
-std::optional<error> configure_network(caf::actor_system_config& cfg, const net_args& args);
+enum class net_side { server, worker };
+
+/// Loads the middleman with heartbeats and the connection timeout, registers
+/// the message types and, unless --insecure-plain-tcp, loads CAF's OpenSSL
+/// module with this side's certificate, key and CA: the own PKI's, else the
+/// credentials folder's (the server makes a missing one). `host` is the
+/// address listened on or connected to. Errors: plain TCP beyond loopback,
+/// options that contradict each other, credentials that are missing,
+/// incomplete, readable by others or not what they claim.
+std::optional<error> configure_network(caf::actor_system_config& cfg, const net_args& args, net_side side,
+                                       const std::string& host);
 
 }  // namespace dairector::cli

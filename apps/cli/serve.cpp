@@ -1,8 +1,8 @@
 // `dairector serve` (docs/cli.md#serve): one process hosts the director, the
 // durable journal and every pipeline the journal holds (resumed, rule 8),
 // publishes the worker registry over CAF's network layer, and serves the
-// HTTP control API. Loopback only unless --allow-remote; TLS with
-// certificates through CAF's OpenSSL module.
+// HTTP control API. Loopback only unless --allow-remote; mutual TLS on the
+// worker port through CAF's OpenSSL module unless --insecure-plain-tcp.
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -124,7 +124,8 @@ int serve(const serve_options& opt) {
   auto token = read_token(opt.net.token_file, /*create=*/true);
   if (!token) return report("serve", token.err());
   caf::actor_system_config cfg;
-  if (auto err = configure_network(cfg, opt.net)) return report("serve", *err);
+  if (auto err = configure_network(cfg, opt.net, net_side::server, listen->host)) return report("serve", *err);
+  if (opt.net.insecure_plain_tcp) say(plain_tcp_warning);
   const std::string workdir =
       opt.workdir.empty() ? std::filesystem::current_path().string() : std::filesystem::absolute(opt.workdir).string();
 
@@ -183,8 +184,9 @@ int serve(const serve_options& opt) {
 
   // Workers: the registry over CAF's network layer (reuse_addr: a restart
   // must not wait for TIME_WAIT, docs/contributing.md#the-network-layer).
-  auto published = opt.net.tls() ? caf::openssl::publish(registry, listen->port, listen->host.c_str(), true)
-                                 : sys.middleman().publish(registry, listen->port, listen->host.c_str(), true);
+  auto published = opt.net.insecure_plain_tcp
+                       ? sys.middleman().publish(registry, listen->port, listen->host.c_str(), true)
+                       : caf::openssl::publish(registry, listen->port, listen->host.c_str(), true);
   std::unique_ptr<http_api> api;
   if (!published) {
     std::cerr << "dairector serve: cannot listen for workers on " << listen->text() << ": "
@@ -192,7 +194,7 @@ int serve(const serve_options& opt) {
     code = exit_usage;
   } else {
     listen->port = *published;
-    say(std::string("workers on ") + listen->text() + (opt.net.tls() ? " (TLS)" : ""));
+    say("workers on " + listen->text() + " (" + opt.net.transport() + ")");
     api = std::make_unique<http_api>(http_api_config{&sys, director, journal, *token, workdir, opt.http_hosts});
     auto bound = api->bind(http->host, http->port);
     if (!bound) {

@@ -61,7 +61,8 @@ int work(const worker_options& opt) {
   const auto stages = split_list(opt.stages);
   if (stages.empty()) return report("worker", make_error(errc::refused, "--stages names no stage"));
   caf::actor_system_config cfg;
-  if (auto err = configure_network(cfg, opt.net)) return report("worker", *err);
+  if (auto err = configure_network(cfg, opt.net, net_side::worker, server->host)) return report("worker", *err);
+  if (opt.net.insecure_plain_tcp) say(plain_tcp_warning);
   cfg.set("scheduler.max-threads", opt.threads);
   std::string name = opt.name.empty() ? default_name() : opt.name;
   if (name.rfind("worker:", 0) != 0) name = "worker:" + name;
@@ -76,8 +77,8 @@ int work(const worker_options& opt) {
   bool registered_before = false;
   int code = exit_done;
   while (!stop_requested() && code == exit_done) {
-    auto registry = opt.net.tls() ? caf::openssl::remote_actor(sys, server->host, server->port)
-                                  : sys.middleman().remote_actor(server->host, server->port);
+    auto registry = opt.net.insecure_plain_tcp ? sys.middleman().remote_actor(server->host, server->port)
+                                               : caf::openssl::remote_actor(sys, server->host, server->port);
     if (!registry) {
       say("cannot reach the server at " + server->text() + " (" + actors::describe(registry.error()) +
           "); retrying in " + std::to_string(backoff) + " ms");

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Scale out, with real processes on loopback (issue 5): a server and worker
-# processes over CAF's network layer.
+# processes over CAF's network layer, with mutual TLS and the credentials
+# `serve` makes beside the token file (no TLS option: apps.tls tests them).
 #   - listeners refuse addresses beyond loopback without --allow-remote;
 #   - a worker with a wrong token is refused, logged, and never gets a run;
 #   - a server and two workers run the six-stage example;
@@ -12,8 +13,8 @@
 #     the workers register again;
 #   - `run --server` (with the server's token): waits (exit 4), --yes to the
 #     end (0), Ctrl-C cancels (3), an unreachable server (5), no token (2);
-#   - TLS with certificates: a worker signed by the CA runs stages; one
-#     without TLS or signed by another CA never registers.
+#   - an own PKI (--tls-cert/--tls-key/--tls-ca): a worker signed by the CA
+#     runs stages; a plain-TCP one or one signed by another CA never registers.
 # Usage: serve_test.sh DAIRECTOR EXAMPLES_DIR
 set -u
 bin=${1:?dairector binary}
@@ -95,6 +96,8 @@ expect token_readable_by_others_refused 2 "readable by others" -- \
 
 start_server || { finish; exit 1; }
 [[ -s $token && $(stat -c %a "$token") == 600 ]] && ok "token_file_created_0600" || bad "token_file_created_0600" "$(ls -l "$token")"
+grep -q "workers on 127.0.0.1:$wport (mutual TLS)" "$log" && [[ -f $tmp/credentials/worker/key.pem ]] &&
+  ok "workers_over_mutual_tls_by_default" || bad "workers_over_mutual_tls_by_default" "$(head -1 "$log")"
 
 echo "intruder-with-a-long-wrong-token" >"$tmp/wrong.token"; chmod 600 "$tmp/wrong.token"
 expect wrong_token_refused 2 "refused this worker: registration refused: wrong token" -- \
@@ -204,7 +207,7 @@ for w in "${!pids[@]}"; do kill -TERM "${pids[$w]}" 2>/dev/null; done
 for w in "${!pids[@]}"; do wait "${pids[$w]}" 2>/dev/null; done
 pids=()
 
-# --- TLS: certificates signed by one CA ------------------------------------------
+# --- an own PKI: certificates signed by one CA ----------------------------------------
 certs=$tmp/certs; mkdir -p "$certs"
 ca() {  # NAME: a self-signed CA
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=$1" \
@@ -220,14 +223,14 @@ ca ca && ca other && cert server ca && cert tlsworker ca && cert rogue other
 tls() { echo --tls-cert "$certs/$1.pem" --tls-key "$certs/$1.key" --tls-ca "$certs/ca.pem"; }
 j=$tmp/tls.db wport=0 hport=0
 start_server $(tls server)
-grep -q "(TLS)" "$log" && ok "tls_server_listens" || bad "tls_server_listens" "$(tail -3 "$log")"
+grep -q "(mutual TLS)" "$log" && ok "tls_server_listens" || bad "tls_server_listens" "$(tail -3 "$log")"
 start_worker tlsworker $all $(tls tlsworker)
 create "$tmp/killed.json" over-tls  # its marker exists: b ends at once
 wait_for 30 is_done over-tls && ok "tls_pipeline_done" || bad "tls_pipeline_done" "$(status over-tls)"
 [[ $(count over-tls "worker:tlsworker +stage_completed") -eq 3 ]] && ok "tls_stages_ran_on_the_worker" ||
   bad "tls_stages_ran_on_the_worker" "$(history over-tls)"
 for who in plain rogue; do
-  args=(); [[ $who == rogue ]] && args=($(tls rogue))
+  args=(--insecure-plain-tcp); [[ $who == rogue ]] && args=($(tls rogue))
   timeout 3 "$bin" worker --connect 127.0.0.1:$wport --token-file "$token" --stages a --name $who "${args[@]}" \
     >"$tmp/$who.log" 2>&1
   grep -q "cannot reach the server" "$tmp/$who.log" && ! grep -q "registered" "$tmp/$who.log" &&
