@@ -18,6 +18,7 @@
 
 #include "cli/clean_stop.hpp"
 #include "cli/commands.hpp"
+#include "cli/frame_bound.hpp"
 #include "cli/http_api.hpp"
 #include "cli/http_guard.hpp"
 #include "cli/journal_args.hpp"
@@ -49,6 +50,12 @@ struct serve_options {
 // stays one line.
 void say(const std::string& line) {
   std::cerr << "dairector serve: " << escape_for_terminal(line) << std::endl;
+}
+
+// A worker connection that announced a message over the bound (frame_bound.hpp).
+void say_oversize(std::uint64_t announced_bytes) {
+  say("a worker connection announced a message of " + std::to_string(announced_bytes) + " bytes, over the bound of " +
+      std::to_string(worker_message_bytes_max) + ": it is disconnected");
 }
 
 // What the journal holds at start: pipelines to carry on (replayed, rule 8),
@@ -126,6 +133,7 @@ int serve(const serve_options& opt) {
   caf::actor_system_config cfg;
   if (auto err = configure_network(cfg, opt.net, net_side::server, listen->host)) return report("serve", *err);
   if (opt.net.insecure_plain_tcp) say(plain_tcp_warning);
+  set_oversize_hook(say_oversize);
   const std::string workdir =
       opt.workdir.empty() ? std::filesystem::current_path().string() : std::filesystem::absolute(opt.workdir).string();
 

@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "cli/frame_bound.hpp"
 #include "cli/tls_error_queue.hpp"
 
 namespace {
@@ -39,7 +40,15 @@ extern "C" {
 int SSL_read(SSL* ssl, void* buf, int num) {
   static const auto real = next<int (*)(SSL*, void*, int)>("SSL_read");
   ERR_clear_error();
-  return real(ssl, buf, num);
+  const int n = real(ssl, buf, num);
+  // What a worker sends to the server is framed as it is read
+  // (frame_bound.hpp): a header announcing more than the bound fails the read
+  // before CAF sees it, and CAF closes the connection.
+  if (n > 0 && SSL_is_server(ssl) == 1 && !dairector::cli::inbound_within_bound(ssl, buf, n)) {
+    ERR_raise(ERR_LIB_SSL, SSL_R_EXCESSIVE_MESSAGE_SIZE);
+    return -1;
+  }
+  return n;
 }
 
 int SSL_write(SSL* ssl, const void* buf, int num) {
