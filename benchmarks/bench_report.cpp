@@ -267,7 +267,8 @@ std::vector<target> targets(const json& r) {
   add("2 worker processes (transitions/s)", "≥ 50 k",
       first(rows_where(list(wor, "results"), {{"worker_processes", 2}}), "transitions_per_s_median"), 50e3,
       true, si, "worker_bench", "",
-      "CAF loopback " + opt(number_at(wor, "baselines/caf_loopback/transitions_per_s_median"), si) + ", in process " +
+      "CAF loopback (plain TCP) " + opt(number_at(wor, "baselines/caf_loopback/transitions_per_s_median"), si) +
+          ", in process " +
           opt(number_at(wor, "baselines/in_process/transitions_per_s_median"), si));
   add("memory per idle pipeline", "≤ 4 KiB", number_at(act, "idle_memory/bytes_per_idle_pipeline"), 4096, false,
       bytes, "actor_bench");
@@ -355,11 +356,17 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
   const auto wr = rows_where(list(wor, "results"), {});
   chart workers{"throughput_vs_workers", "Transitions/s against worker processes (100 pipelines)",
                 "worker processes", "transitions/s", false, false, {}, "set xtics 1\nset yrange [0:*]\n"};
-  workers.lines.push_back(points_of("runs on worker processes", wr, "worker_processes", "transitions_per_s_median"));
+  // Results from before the worker port spoke TLS carry no transport: plain TCP.
+  const json* port = wor.contains("config") ? &wor["config"] : nullptr;
+  const std::string transport =
+      port && port->contains("worker_port") && (*port)["worker_port"].is_string() ? (*port)["worker_port"].get<std::string>()
+                                                                                  : "plain TCP";
+  workers.lines.push_back(points_of("runs on worker processes (" + transport + ")", wr, "worker_processes",
+                                    "transitions_per_s_median"));
   const double wmax = wr.empty() ? 4 : std::max(2.0, number_at(*wr.back(), "worker_processes").value_or(4));
   workers.lines.push_back(flat("in process (same workload)",
                                number_at(wor, "baselines/in_process/transitions_per_s_median"), 1, wmax));
-  workers.lines.push_back(flat("CAF raw messaging over loopback",
+  workers.lines.push_back(flat("CAF raw messaging over loopback (plain TCP)",
                                number_at(wor, "baselines/caf_loopback/transitions_per_s_median"), 1, wmax));
   charts.push_back(workers);
 

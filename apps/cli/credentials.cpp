@@ -1,6 +1,7 @@
 #include "cli/credentials.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -178,8 +179,25 @@ x509_ptr parse_cert(const std::string& pem) {
   return x509_ptr(in ? PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr) : nullptr);
 }
 
+// CAF's TLS session loads the three files again for every connection, and
+// an uncaught exception on its network thread ends the process when one
+// cannot be loaded (measured: `serve` aborted at the next worker connection
+// once its credentials folder was deleted). It gets private in-memory copies
+// of the bytes checked here instead, open for the life of the process, which
+// no later change to the folder can touch.
+result<std::string> pinned(const std::string& text, const std::string& path) {
+  const int fd = ::memfd_create("dairector-credential", MFD_CLOEXEC);
+  if (fd < 0) return refused("cannot keep a copy of " + path + ": " + std::strerror(errno));
+  if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    ::close(fd);
+    return refused("cannot keep a copy of " + path + ": " + std::strerror(errno));
+  }
+  return "/proc/self/fd/" + std::to_string(fd);
+}
+
 // The files say what they are: a certificate, the key of that certificate,
 // a CA certificate (and, for `signed_by_ca`, the certificate is the CA's).
+// Returns the pinned copies.
 result<tls_files> checked(tls_files files, bool signed_by_ca) {
   auto ca_pem = read_pem(files.ca);
   if (!ca_pem) return ca_pem.err();
@@ -202,7 +220,13 @@ result<tls_files> checked(tls_files files, bool signed_by_ca) {
     ERR_clear_error();
     return refused(files.cert + " is not signed by " + files.ca);
   }
-  return files;
+  auto ca_copy = pinned(*ca_pem, files.ca);
+  if (!ca_copy) return ca_copy.err();
+  auto cert_copy = pinned(*cert_pem, files.cert);
+  if (!cert_copy) return cert_copy.err();
+  auto key_copy = pinned(*key_pem, files.key);
+  if (!key_copy) return key_copy.err();
+  return tls_files{*ca_copy, *cert_copy, *key_copy};
 }
 
 // One side's folder: complete, its key readable by its owner only.

@@ -18,7 +18,9 @@
 
 namespace dairector::cli {
 
-/// One side's PEM files.
+/// One side's PEM files. Those the functions below return are private
+/// in-memory copies of the checked files (/proc/self/fd/N), because CAF loads
+/// them again for every connection and ends the process if it cannot.
 struct tls_files {
   std::string ca, cert, key;
 };

@@ -14,7 +14,8 @@
 #   - refused at start, exit 2: a worker without credentials, an incomplete
 #     folder (the missing file named), a key readable by others, a file that
 #     is not a key, contradicting options, --insecure-plain-tcp beyond
-#     loopback; on loopback it works and logs the WARNING once.
+#     loopback; on loopback it works and logs the WARNING once;
+#   - a credentials folder deleted under a running server changes nothing.
 # Usage: tls_test.sh DAIRECTOR EXAMPLES_DIR
 set -u
 bin=${1:?dairector binary}
@@ -207,5 +208,12 @@ wait_for 20 grep -q "registered" "$tmp/plainworker.log" &&
   bad "plain_tcp_worker_warns_and_registers" "$(cat "$tmp/plainworker.log")"
 cp -r "$creds/worker" "$tmp/plain/wcreds"
 refused_worker tls-to-plain $wport --token-file "$tmp/plain/token" --credentials "$tmp/plain/wcreds"
+
+# CAF loads the credentials again for every connection: a folder deleted
+# under a running server changes nothing (it used to abort at the next one).
+rm -rf "$creds"
+start_worker after-delete $main_wport --token-file "$tmp/host2/token" --credentials "$tmp/host2/wcreds"
+wait_for 20 grep -q "registered" "$tmp/after-delete.log" && ok "deleted_credentials_change_nothing" ||
+  bad "deleted_credentials_change_nothing" "$(tail -2 "$tmp/after-delete.log"; tail -2 "$tmp/main.log")"
 
 finish
