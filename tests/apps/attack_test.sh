@@ -143,7 +143,11 @@ attack() {  # NAME ARGS...
   [[ $out == handshake=yes* ]] || echo "$name: did not connect" >>"$tmp/attacks.log"
 }
 attack job_to_the_worker --payload job --dest "$worker_node" --to $worker_ids --command "touch $tmp/PWNED"
+attack job_to_the_worker_no_secret --payload job --capability "" --dest "$worker_node" --to $worker_ids \
+  --command "touch $tmp/PWNED"
 attack result_for_the_local_run --payload result --to $ids --pipeline victim --run "$local_run" --stage-index 1
+attack result_without_capability --payload result --capability "" --to $ids --pipeline victim --run "$local_run" \
+  --stage-index 1
 attack result_as_the_worker --payload result --as "$worker_node" --as-actor $worker_ids --to $ids \
   --pipeline victim --run "$wait_run" --stage-index 0
 attack result_as_the_server --payload result --as server --to $ids --pipeline victim --run "$local_run" \
@@ -191,7 +195,8 @@ h=$h$(history bystander)
 grep -qi "cancel" <<<"$h" && bad "nothing_cancelled" "$(grep -i cancel <<<"$h")" || ok "nothing_cancelled"
 grep -q "is gone" "$log" && bad "no_worker_evicted" "$(grep 'is gone' "$log")" || ok "no_worker_evicted"
 # The legitimate user confirms: the pipeline ends.
-http POST /pipelines/victim/confirm '{"approved": true}' >/dev/null
+out=$(http POST /pipelines/victim/confirm '{"note": "the real one", "by": "user:legit"}')
+[[ $out == *'"stages"'* ]] && ok "the_user_confirms" || bad "the_user_confirms" "$out"
 wait_for 30 finished worker:local down && ok "pipeline_ends_after_a_real_confirm" ||
   bad "pipeline_ends_after_a_real_confirm" "$(history)"
 

@@ -36,14 +36,22 @@
 #include <caf/io/basp/version.hpp>
 
 #include "dairector/actors/messages.hpp"
-#include "dairector/actors/registry.hpp"
-#include "dairector/actors/remote_worker.hpp"
 
 namespace basp = caf::io::basp;
-using namespace dairector::actors;
+using dairector::actors::job;
+using dairector::actors::stage_result;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
+
+// The atoms as the wire carries them (their values, not Dairector's names
+// for them, which may move or go: an attacker writes what it likes).
+using cancel_atom = caf::atom_constant<caf::atom("dcancel")>;
+using resolve_atom = caf::atom_constant<caf::atom("dresolve")>;
+using stop_atom = caf::atom_constant<caf::atom("dstop")>;
+using assign_atom = caf::atom_constant<caf::atom("dassign")>;
+using lost_atom = caf::atom_constant<caf::atom("dlost")>;
+using kill_atom = caf::atom_constant<caf::atom("dkill")>;
 
 constexpr std::size_t messages_max = 100'000;         // per run: ids x source actors
 constexpr std::uint32_t payload_bytes_max = 64u << 20;  // what the attacker accepts to read
@@ -56,6 +64,7 @@ struct options {
   std::uint32_t linger_ms = 500;    // after sending: replies, or the connection's end
   std::string payload, to, as = "self", as_actor, dest = "server";
   std::string pipeline = "victim", stage, by = "user:FORGED", command = "touch PWNED", endpoint;
+  std::string capability = std::string(64, '0');  // a well-formed one, not the run's
   std::uint64_t run = 1;
   std::uint32_t stage_index = 0, mib = 1;
   bool reply = false;
@@ -180,11 +189,12 @@ bytes with_forged_handle(caf::actor_system& sys, const caf::message& with_null_l
   return msg;
 }
 
-// Sets the field if this build's type has it (the wire types grow a
+// Sets the fields if this build's type has them (the wire types grow a
 // capability and a secret with the gate; the attacker compiles either way).
 template <class T>
-void forge_capability(T& x) {
-  if constexpr (requires { x.capability; }) x.capability = std::string(64, '0');
+void forge_capability(T& x, const std::string& guess) {
+  if constexpr (requires { x.capability; }) x.capability = guess;
+  if constexpr (requires { x.secret; }) x.secret = guess;
 }
 
 // "ID@NODE" (NODE as CAF prints it, e.g. from the server's log).
@@ -207,7 +217,7 @@ bytes payload_of(caf::actor_system& sys, const options& o) {
     r.ok = true;
     r.output = R"({"forged": true})";
     r.worker = "worker:FORGED";
-    forge_capability(r);
+    forge_capability(r, o.capability);
     return serialized(sys, caf::make_message(r));
   }
   if (k == "resolve") return serialized(sys, caf::make_message(resolve_atom::value, true, std::string("forged"), o.by));
@@ -227,7 +237,7 @@ bytes payload_of(caf::actor_system& sys, const options& o) {
     j.run = o.run;
     j.run_spec = nlohmann::json{{"command", {"sh", "-c", o.command}}}.dump();
     j.input = "{}";
-    forge_capability(j);
+    forge_capability(j, o.capability);
     return serialized(sys, caf::make_message(j));
   }
   if (k == "big") return serialized(sys, caf::make_message(std::string(std::size_t{o.mib} << 20, 'x')));
@@ -423,6 +433,7 @@ int main(int argc, char** argv) {
   send_cmd->add_option("--stage", o.stage, "cancel, assign: the stage (cancel: empty = the pipeline)");
   send_cmd->add_option("--by", o.by, "resolve, cancel: who it claims to be");
   send_cmd->add_option("--command", o.command, "job: the shell command");
+  send_cmd->add_option("--capability", o.capability, "result, job: the capability (and secret) claimed");
   send_cmd->add_option("--endpoint", o.endpoint, "lost: the worker endpoint, ID@NODE");
   send_cmd->add_option("--mib", o.mib, "big: the message's size in MiB")->check(CLI::Range(1, 2047));
   send_cmd->add_option("--linger-ms", o.linger_ms, "How long to read replies after sending")
@@ -434,7 +445,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   caf::actor_system_config cfg;
-  register_message_types(cfg);
+  dairector::actors::register_message_types(cfg);
   caf::actor_system sys{cfg};
   try {
     return probe_cmd->parsed() ? probe(sys, o) : send(sys, o);
