@@ -135,6 +135,8 @@ fi
 # --- Forgeries with the stolen credential --------------------------------------
 # Each: the attacker reaches the server (handshake) and sends; its one line
 # goes to attacks.log. What it achieved is judged afterwards, in the history.
+# "As the server": routed, from the server's own node, as each small actor id
+# there (the registry's by default: a sender the server's checks trust).
 ids=1-40 worker_ids=1-16
 attack() {  # NAME ARGS...
   local name=$1 out; shift
@@ -150,21 +152,22 @@ attack result_without_capability --payload result --capability "" --to $ids --pi
   --stage-index 1
 attack result_as_the_worker --payload result --as "$worker_node" --as-actor $worker_ids --to $ids \
   --pipeline victim --run "$wait_run" --stage-index 0
-attack result_as_the_server --payload result --as server --to $ids --pipeline victim --run "$local_run" \
+attack result_as_the_server --payload result --as server --as-actor $ids --to $ids --pipeline victim \
+  --run "$local_run" \
   --stage-index 1
 attack resolve --payload resolve --to $ids
-attack resolve_as_the_server --payload resolve --as server --to $ids
+attack resolve_as_the_server --payload resolve --as server --as-actor $ids --to $ids
 attack assign_as_the_registry --payload assign --stage wait --as server --to $ids
 # The legitimate worker's endpoint: what a forged assign answered, else each small id.
 endpoints=$(grep -o "actor:[0-9]*@$worker_node" "$tmp/attacks.log" | sed 's/^actor://' | sort -u)
 [[ -n $endpoints ]] || endpoints=$(for i in $(seq 1 16); do echo "$i@$worker_node"; done)
 for e in $endpoints; do attack "lost_${e%@*}" --payload lost --endpoint "$e" --as server --to $ids; done
 attack cancel --payload cancel --to $ids
-attack cancel_as_the_server --payload cancel --as server --to $ids
+attack cancel_as_the_server --payload cancel --as server --as-actor $ids --to $ids
 attack stop --payload stop --to $ids
-attack stop_as_the_server --payload stop --as server --to $ids
+attack stop_as_the_server --payload stop --as server --as-actor $ids --to $ids
 attack exit_kill --payload exit --to $ids
-attack exit_kill_as_the_server --payload exit --as server --to $ids
+attack exit_kill_as_the_server --payload exit --as server --as-actor $ids --to $ids
 sed 's/^/  /' "$tmp/attacks.log"
 grep -q "did not connect" "$tmp/attacks.log" && bad "every_attack_reached_the_server" "see above" ||
   ok "every_attack_reached_the_server"
