@@ -6,10 +6,11 @@
 #     ever reachable);
 #   - with the worker credential stolen from the credentials folder: every
 #     forgery, swept over small actor ids (supervisors, registry and director
-#     have small sequential ids): a job sent to the worker's endpoint, stage
-#     results without the run's capability (direct, and routed as the worker),
-#     resolve, cancel, stop and assign (direct, and routed as the server's own
-#     registry), a `lost` for the legitimate worker, an exit_msg (kill);
+#     have small sequential ids): a job and a kill sent to the worker's
+#     endpoint, stage results without the run's capability (direct, and
+#     routed as the worker), resolve, cancel, stop and assign (direct, and
+#     routed as the server's own registry), a `lost` for the legitimate
+#     worker, an exit_msg (kill);
 #   - then nothing happened: no event by worker:FORGED or user:FORGED, no
 #     cancel, the pipeline is listed, no PWNED file, serve is alive and
 #     /healthz ok; the legitimate worker finishes the stage it was running, a
@@ -155,6 +156,9 @@ attack result_as_the_worker --payload result --as "$worker_node" --as-actor $wor
 attack result_as_the_server --payload result --as server --as-actor $ids --to $ids --pipeline victim \
   --run "$local_run" \
   --stage-index 1
+attack kill_on_the_worker --payload kill --dest "$worker_node" --to $worker_ids --pipeline victim --run "$wait_run"
+attack kill_with_a_secret --payload kill_with_secret --dest "$worker_node" --to $worker_ids --pipeline victim \
+  --run "$wait_run"
 attack resolve --payload resolve --to $ids
 attack resolve_as_the_server --payload resolve --as server --as-actor $ids --to $ids
 attack assign_as_the_registry --payload assign --stage wait --as server --to $ids

@@ -16,12 +16,7 @@
 //
 // Each run prints one line of key=value pairs and exits 0 when the BASP
 // handshake arrived, 1 when it did not, 2 on a usage error.
-#include <netdb.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -33,14 +28,13 @@
 #include <CLI/CLI.hpp>
 #include <caf/all.hpp>
 #include <caf/io/basp/header.hpp>
-#include <caf/io/basp/version.hpp>
 
+#include "attack_link.hpp"
 #include "dairector/actors/messages.hpp"
 
 namespace basp = caf::io::basp;
 using dairector::actors::job;
 using dairector::actors::stage_result;
-using clock_type = std::chrono::steady_clock;
 
 namespace {
 
@@ -70,77 +64,6 @@ struct options {
   bool reply = false;
 };
 
-// A byte stream to the server: a TCP socket, with TLS on it or not. Every
-// wait is bounded by the deadline it is given.
-class link {
- public:
-  ~link() {
-    if (ssl_) SSL_free(ssl_);
-    if (ctx_) SSL_CTX_free(ctx_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  // Connects; `why` says what failed.
-  bool open(const options& o, std::string& why) {
-    const auto colon = o.address.rfind(':');
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (colon == std::string::npos ||
-        ::getaddrinfo(o.address.substr(0, colon).c_str(), o.address.substr(colon + 1).c_str(), &hints, &found) != 0)
-      return why = "bad_address", false;
-    fd_ = ::socket(found->ai_family, found->ai_socktype, found->ai_protocol);
-    const bool connected = fd_ >= 0 && ::connect(fd_, found->ai_addr, found->ai_addrlen) == 0;
-    ::freeaddrinfo(found);
-    if (!connected) return why = "connect_failed", false;
-    // A backstop for blocking reads and writes inside OpenSSL.
-    timeval tv{static_cast<time_t>(o.timeout_ms / 1000), static_cast<suseconds_t>(o.timeout_ms % 1000) * 1000};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (!o.tls && o.cert.empty()) return true;
-    ctx_ = SSL_CTX_new(TLS_client_method());
-    if (!ctx_) return why = "tls_context", false;
-    SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
-    if (!o.cert.empty() && (SSL_CTX_use_certificate_chain_file(ctx_, o.cert.c_str()) != 1 ||
-                            SSL_CTX_use_PrivateKey_file(ctx_, o.key.c_str(), SSL_FILETYPE_PEM) != 1))
-      return why = "tls_bad_credential", false;
-    ssl_ = SSL_new(ctx_);
-    SSL_set_fd(ssl_, fd_);
-    if (SSL_connect(ssl_) != 1) return why = "tls_handshake_failed", false;
-    return true;
-  }
-  bool write_all(const char* p, std::size_t n) {
-    while (n > 0) {
-      const long k = ssl_ ? SSL_write(ssl_, p, static_cast<int>(std::min<std::size_t>(n, 1 << 20)))
-                          : ::send(fd_, p, n, MSG_NOSIGNAL);
-      if (k <= 0) return false;
-      p += k;
-      n -= static_cast<std::size_t>(k);
-    }
-    return true;
-  }
-  // Reads exactly n bytes before the deadline: "" when done, else why not
-  // ("closed" or "timeout").
-  std::string read_exact(char* p, std::size_t n, clock_type::time_point deadline) {
-    while (n > 0) {
-      if (!ssl_ || SSL_pending(ssl_) == 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
-        pollfd pfd{fd_, POLLIN, 0};
-        if (left <= 0 || ::poll(&pfd, 1, static_cast<int>(left)) <= 0) return "timeout";
-      }
-      const long k = ssl_ ? SSL_read(ssl_, p, static_cast<int>(n)) : ::recv(fd_, p, n, 0);
-      if (k <= 0) return "closed";
-      p += k;
-      n -= static_cast<std::size_t>(k);
-    }
-    return "";
-  }
-
- private:
-  int fd_ = -1;
-  SSL_CTX* ctx_ = nullptr;
-  SSL* ssl_ = nullptr;
-};
-
 using bytes = std::vector<char>;
 
 struct frame {
@@ -149,7 +72,7 @@ struct frame {
 };
 
 // The next BASP frame, or why there is none.
-std::string read_frame(caf::actor_system& sys, link& l, frame& f, clock_type::time_point deadline) {
+std::string read_frame(caf::actor_system& sys, peer_link& l, frame& f, clock_type::time_point deadline) {
   bytes head(basp::header_size);
   if (auto why = l.read_exact(head.data(), head.size(), deadline); !why.empty()) return why;
   caf::binary_deserializer source{sys, head};
@@ -158,7 +81,7 @@ std::string read_frame(caf::actor_system& sys, link& l, frame& f, clock_type::ti
   return l.read_exact(f.payload.data(), f.payload.size(), deadline);
 }
 
-bool write_frame(caf::actor_system& sys, link& l, basp::header hdr, const bytes& payload) {
+bool write_frame(caf::actor_system& sys, peer_link& l, basp::header hdr, const bytes& payload) {
   hdr.payload_len = static_cast<std::uint32_t>(payload.size());
   bytes head;
   caf::binary_serializer sink{sys, head};
@@ -181,7 +104,8 @@ bytes with_forged_handle(caf::actor_system& sys, const caf::message& with_null_l
                          const caf::node_id& node) {
   bytes msg = serialized(sys, with_null_last);
   const bytes null_tail = serialized(sys, caf::actor_id{0}, caf::node_id{});
-  if (msg.size() < null_tail.size() || !std::equal(null_tail.begin(), null_tail.end(), msg.end() - static_cast<long>(null_tail.size())))
+  const auto tail_at = msg.end() - static_cast<long>(std::min(null_tail.size(), msg.size()));
+  if (msg.size() < null_tail.size() || !std::equal(null_tail.begin(), null_tail.end(), tail_at))
     throw std::runtime_error("unexpected encoding of a null actor handle");
   msg.resize(msg.size() - null_tail.size());
   const bytes forged = serialized(sys, aid, node);
@@ -226,6 +150,9 @@ bytes payload_of(caf::actor_system& sys, const options& o) {
   if (k == "assign") return serialized(sys, caf::make_message(assign_atom::value, o.stage));
   if (k == "exit") return serialized(sys, caf::make_message(caf::exit_msg{caf::actor_addr{}, caf::exit_reason::kill}));
   if (k == "kill") return serialized(sys, caf::make_message(kill_atom::value, o.pipeline, o.run));
+  // The shape a worker that checks its server's secret takes.
+  if (k == "kill_with_secret")
+    return serialized(sys, caf::make_message(kill_atom::value, o.capability, o.pipeline, o.run));
   if (k == "lost") {
     auto [aid, node] = parse_handle(o.endpoint);
     return with_forged_handle(sys, caf::make_message(lost_atom::value, caf::actor_addr{}), aid, node);
@@ -273,7 +200,7 @@ struct server_hello {
 };
 
 // The server speaks first: its node and the published actor's id.
-std::optional<server_hello> handshake(caf::actor_system& sys, link& l, clock_type::time_point deadline,
+std::optional<server_hello> handshake(caf::actor_system& sys, peer_link& l, clock_type::time_point deadline,
                                       std::string& why) {
   frame f;
   if (why = read_frame(sys, l, f, deadline); !why.empty()) return std::nullopt;
@@ -317,11 +244,11 @@ std::string describe_frame(caf::actor_system& sys, const frame& f) {
 }
 
 int probe(caf::actor_system& sys, const options& o) {
-  link l;
+  peer_link l;
   std::string why;
   const auto deadline = clock_type::now() + std::chrono::milliseconds(o.timeout_ms);
   std::optional<server_hello> hello;
-  if (l.open(o, why)) hello = handshake(sys, l, deadline, why);
+  if (l.open(o.address, o.tls, o.cert, o.key, o.timeout_ms, why)) hello = handshake(sys, l, deadline, why);
   if (!hello) {
     std::cout << "handshake=no why=" << why << std::endl;
     return 1;
@@ -331,11 +258,11 @@ int probe(caf::actor_system& sys, const options& o) {
 }
 
 int send(caf::actor_system& sys, const options& o) {
-  link l;
+  peer_link l;
   std::string why;
   auto deadline = clock_type::now() + std::chrono::milliseconds(o.timeout_ms);
   std::optional<server_hello> hello;
-  if (l.open(o, why)) hello = handshake(sys, l, deadline, why);
+  if (l.open(o.address, o.tls, o.cert, o.key, o.timeout_ms, why)) hello = handshake(sys, l, deadline, why);
   if (!hello) {
     std::cout << "handshake=no why=" << why << std::endl;
     return 1;
@@ -427,7 +354,9 @@ int main(int argc, char** argv) {
   add_link(probe_cmd);
   auto* send_cmd = app.add_subcommand("send", "Handshake, then send forged messages");
   add_link(send_cmd);
-  send_cmd->add_option("--payload", o.payload, "result, resolve, cancel, stop, assign, lost, exit, kill, job, big")
+  send_cmd
+      ->add_option("--payload", o.payload,
+                   "result, resolve, cancel, stop, assign, lost, exit, kill, kill_with_secret, job, big")
       ->required();
   send_cmd->add_option("--to", o.to, "Destination actor ids: N or A-B (default: the published actor)");
   send_cmd->add_option("--as", o.as, "Source node: self (a direct message), server, or a node as CAF prints it");
@@ -439,7 +368,8 @@ int main(int argc, char** argv) {
   send_cmd->add_option("--stage", o.stage, "cancel, assign: the stage (cancel: empty = the pipeline)");
   send_cmd->add_option("--by", o.by, "resolve, cancel: who it claims to be");
   send_cmd->add_option("--command", o.command, "job: the shell command");
-  send_cmd->add_option("--capability", o.capability, "result, job: the capability (and secret) claimed");
+  send_cmd->add_option("--capability", o.capability,
+                       "result, job, kill_with_secret: the capability (and secret) claimed");
   send_cmd->add_option("--endpoint", o.endpoint, "lost: the worker endpoint, ID@NODE");
   send_cmd->add_option("--mib", o.mib, "big: the message's size in MiB")->check(CLI::Range(1, 2047));
   send_cmd->add_option("--linger-ms", o.linger_ms, "How long to read replies after sending")
