@@ -73,8 +73,9 @@ worker_node=$(grep -o "'worker:legit' registered from node [^:]*" "$log" | awk '
 # `wait` runs on the worker and `local` in the server, each until the test
 # creates $tmp/go (bounded: a minute); `gated` asks for a confirmation at
 # once, so one is pending throughout; `down` needs all three.
-waits_for_go() {
-  echo "[\"sh\", \"-c\", \"touch $tmp/$1.started; i=0; while [ ! -e $tmp/go ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i+1)); done; echo '{}'\"]"
+waits_for_go() {  # MARK: a command that says it started, then polls for $tmp/go (a minute at most)
+  local poll="i=0; while [ ! -e $tmp/go ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i+1)); done"
+  echo "[\"sh\", \"-c\", \"touch $tmp/$1.started; $poll; echo '{}'\"]"
 }
 cat >"$tmp/victim.json" <<EOF
 {"name": "victim", "stages": [
@@ -188,7 +189,8 @@ done
 # still takes a new worker.
 touch "$tmp/go"
 finished() { history "${3:-victim}" | grep -qE "$1 +stage_completed +$2 run"; }
-wait_for 30 finished worker:legit wait && ok "legit_worker_finishes_its_run" || bad "legit_worker_finishes_its_run" "$(history)"
+wait_for 30 finished worker:legit wait && ok "legit_worker_finishes_its_run" ||
+  bad "legit_worker_finishes_its_run" "$(history)"
 wait_for 30 finished worker:local local && ok "server_finishes_its_run" || bad "server_finishes_its_run" "$(history)"
 wait_for 30 finished worker:legit wait bystander && ok "bystander_finishes" ||
   bad "bystander_finishes" "$(history bystander)"

@@ -361,7 +361,8 @@ int main(int argc, char** argv) {
   send_cmd->add_option("--to", o.to, "Destination actor ids: N or A-B (default: the published actor)");
   send_cmd->add_option("--as", o.as, "Source node: self (a direct message), server, or a node as CAF prints it");
   send_cmd->add_option("--as-actor", o.as_actor, "Source actor ids of routed messages: N or A-B");
-  send_cmd->add_option("--dest", o.dest, "Destination node: server, or a node as CAF prints it (routed via the server)");
+  send_cmd->add_option("--dest", o.dest,
+                       "Destination node: server, or a node as CAF prints it (routed via the server)");
   send_cmd->add_option("--pipeline", o.pipeline, "result, kill, job: the pipeline");
   send_cmd->add_option("--run", o.run, "result, kill, job: the run id");
   send_cmd->add_option("--stage-index", o.stage_index, "result: the stage's index");
