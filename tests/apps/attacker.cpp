@@ -218,7 +218,9 @@ std::optional<server_hello> handshake(caf::actor_system& sys, peer_link& l, cloc
   return hello;
 }
 
-// What came back: replies' content types (and the actor a handle names).
+// What came back: replies' content types (and the actor a handle names),
+// after "@NODE:" the source node a routed header names (informative only:
+// CAF's own answers do not always name the actor's node there).
 std::string describe_frame(caf::actor_system& sys, const frame& f) {
   caf::binary_deserializer source{sys, f.payload};
   caf::node_id from, to;
