@@ -65,7 +65,9 @@ struct fixture {
   std::vector<caf::actor> watchers;           // given to the supervisor by start()
   std::optional<system_state> recovered;      // likewise
   caf::actor registry;                        // likewise (remote workers; registry_test)
+  caf::actor worker_gate;                     // likewise (how jobs reach them; gate.hpp)
   std::int64_t clock = 1'700'000'000'000;
+  std::vector<std::string> sup_log;           // supervisor_config::log lines
 
   fixture() {
     cfg.set("scheduler.policy", caf::atom("testing"));
@@ -94,6 +96,8 @@ struct fixture {
     sc.watchers = watchers;
     sc.recovered = recovered;
     sc.registry = registry;
+    sc.worker_gate = worker_gate;
+    sc.log = [this](const std::string& line) { sup_log.push_back(line); };
     sup = sys->spawn(actors::supervisor, sc);
   }
 
@@ -125,13 +129,15 @@ struct fixture {
     return {};
   }
   /// Tells the worker of `run` to send its result (queued at the supervisor
-  /// once the worker runs).
-  void worker_sends(std::uint64_t run, bool ok, json output = json::object(), std::string error = {}) {
+  /// once the worker runs), with the job's capability unless `capability` says otherwise.
+  void worker_sends(std::uint64_t run, bool ok, json output = json::object(), std::string error = {},
+                    std::optional<std::string> capability = std::nullopt) {
     actors::stage_result r;
     r.pipeline = "p-1";
     r.run = run;
     for (const auto& j : log->jobs)
-      if (j.run == run) r.stage_index = j.stage_index;
+      if (j.run == run) r.stage_index = j.stage_index, r.capability = j.capability;
+    if (capability) r.capability = *capability;
     r.ok = ok;
     r.output_value = std::make_shared<const json>(std::move(output));
     r.error = std::move(error);
