@@ -19,6 +19,7 @@ inline std::ostream& operator<<(std::ostream& os, stage_status s) { return os <<
 namespace dairector::testing {
 
 using deliver_atom = caf::atom_constant<caf::atom("tdeliver")>;
+using forge_atom = caf::atom_constant<caf::atom("tforge")>;
 
 /// Jobs the manual workers received, in order.
 struct job_log {
@@ -28,7 +29,9 @@ struct job_log {
 };
 
 /// Spawns a worker per run that records its job and, on (deliver_atom,
-/// result), sends the result to the supervisor as the real worker would.
+/// result), sends the result to the supervisor as the real worker would; on
+/// (forge_atom, result) it sends that result and stays (the right sender, a
+/// result of anyone's making).
 class manual_workers : public actors::worker_factory {
 public:
   explicit manual_workers(std::shared_ptr<job_log> log) : log_(std::move(log)) {}
@@ -47,6 +50,7 @@ public:
             self->send(to, std::move(r));
             self->quit();
           },
+          [=](forge_atom, actors::stage_result& r) { self->send(to, std::move(r)); },
       };
     }, 0);
   }
