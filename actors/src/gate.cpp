@@ -64,18 +64,22 @@ caf::behavior worker_gate(gate_actor* self, gate_config cfg) {
                                      "the worker secret must be " + std::to_string(secret_bytes) + " to " +
                                          std::to_string(secret_chars_max) + " characters");
         if (!endpoint) return refuse_registration(st.cfg.log, name, endpoint, "no endpoint actor");
+        if (st.registering.size() >= gate_registrations_max)
+          return reply{reply::unavailable, "the server is busy with other registrations: retry", 0};
+        // Not a request: its response could be forged (registration in messages.hpp).
+        const std::uint64_t id = ++st.registrations;
         auto rp = self->make_response_promise<reply>();
-        const caf::actor_addr addr = endpoint.address();
-        self->request(st.cfg.registry, caf::infinite, registration{std::move(stages), capacity, std::move(name), endpoint})
-            .then(
-                [=](registration_answer& a) mutable {
-                  if (a.answer.is_ok()) self->state.secrets[addr] = secret;
-                  rp.deliver(std::move(a.answer));
-                },
-                [=](caf::error& err) mutable {
-                  rp.deliver(reply{reply::unavailable, "the server's registry is gone: " + describe(err), 0});
-                });
+        st.registering.emplace(id, gate_registration{rp, endpoint.address(), secret});
+        self->send(st.cfg.registry, registration{id, std::move(stages), capacity, std::move(name), endpoint});
         return rp;
+      },
+      [=](registration_answer& a) {
+        auto& st = self->state;
+        auto it = st.registering.find(a.id);
+        if (it == st.registering.end()) return;
+        if (a.answer.is_ok()) st.secrets[it->second.endpoint] = it->second.secret;
+        it->second.answer.deliver(std::move(a.answer));
+        st.registering.erase(it);
       },
       [=](stage_result& r) {
         auto& st = self->state;

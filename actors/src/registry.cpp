@@ -165,7 +165,9 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
     return caf::make_error(caf::sec::unexpected_message);
   });
   return {
-      [=](registration& reg) -> registration_answer { return registration_answer{enroll(self, reg)}; },
+      [=](registration& reg) {
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()), registration_answer{reg.id, enroll(self, reg)});
+      },
       [=](assign_request& req) -> caf::result<caf::actor> {
         // The asker holds the slot until it unassigns or goes away.
         const auto holder = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};

@@ -250,6 +250,36 @@ BOOST_FIXTURE_TEST_CASE(the_gate_drops_what_it_does_not_take_and_outlives_exit_m
   CHECK_LINES(story(), "pipeline_created by system", "stage_started a#2 by system", "stage_completed a#2 by worker:w2");
 }
 
+// The registry forgot a worker (its down reached the registry first) while
+// the answer assigning it to a run was on its way: the gate no longer has its
+// secret, so the job goes nowhere and the run is interrupted and goes to
+// another worker. Order forced: [sup: a started, assign] [registry: assign
+// -> w1] [registry: down -> forgotten] [gate: forgotten] [sup: answer ->
+// remote_job] [gate: undeliverable] [sup: interrupted, a started, assign]
+// [registry: -> w2].
+BOOST_FIXTURE_TEST_CASE(a_job_for_a_worker_the_gate_forgot_is_interrupted, gate_fixture) {
+  start_registry();
+  auto w1 = registered_stand_in("worker:w1", {"a"}, 1);
+  auto w2 = registered_stand_in("worker:w2", {"a"}, 1);
+  start_remote(one_stage_spec);
+  step(sup);  // created, a started, assign queued at the registry
+  step(reg);  // assign -> w1
+  caf::anon_send(reg, caf::down_msg{w1.address(), caf::exit_reason::remote_link_unreachable});
+  step(reg);
+  BOOST_CHECK(!registered(w1));
+  step(gate);  // worker_forgotten
+  BOOST_CHECK_EQUAL(gate_st().secrets.size(), 1u);
+  step(sup);   // the assign's answer: the job goes to the gate
+  step(gate);  // undeliverable
+  settle();
+  BOOST_CHECK_EQUAL(remote->jobs_of("worker:w1"), 0u);
+  CHECK_LINES(remote->runs(), "worker:w2 a#4");
+  answers(w2, 4);
+  settle();
+  CHECK_LINES(story(), "pipeline_created by system", "stage_started a#2 by system", "stage_interrupted a#2 by system",
+              "stage_started a#4 by system", "stage_completed a#4 by worker:w2");
+}
+
 // A wrong token or a secret out of bounds: refused at the gate, logged; the
 // registry never hears of it.
 BOOST_FIXTURE_TEST_CASE(the_gate_checks_the_token_and_the_secret, gate_fixture) {

@@ -18,6 +18,8 @@
 //                  Anything else changes nothing.
 // From this process (local-only types, messages.hpp):
 //   remote_job, remote_kill   from supervisors: sent on with the secret
+//   registration_answer       from the registry: the worker is answered
+//                             (and its secret kept if it is registered)
 //   worker_forgotten          from the registry: the endpoint's secret and
 //                             routes are dropped
 //   gate_close                quit (the server is stopping)
@@ -42,6 +44,7 @@ namespace dairector::actors {
 /// Bounds (docs/contributing.md#habit-8-bound-everything).
 inline constexpr std::size_t gate_runs_max = 1'000'000;  // remote runs in flight, all workers
 inline constexpr std::uint64_t gate_drops_logged_max = 20;
+inline constexpr std::size_t gate_registrations_max = 1'000;  // waiting for the registry at once
 
 struct gate_config {
   std::string token;   // what a worker must present; empty refuses everyone
@@ -55,9 +58,18 @@ struct gate_route {
   std::string capability;
 };
 
+/// A registration the registry has not answered yet.
+struct gate_registration {
+  caf::typed_response_promise<reply> answer;
+  caf::actor_addr endpoint;
+  std::string secret;
+};
+
 struct gate_state {
   static inline const char* name = "dairector.gate";
   gate_config cfg;
+  std::map<std::uint64_t, gate_registration> registering;  // by registration id
+  std::uint64_t registrations = 0;  // the last id
   std::map<caf::actor_addr, std::string> secrets;  // registered endpoints (bounded by the registry's workers)
   std::map<std::tuple<caf::actor_addr, std::string, std::uint64_t>, gate_route> routes;  // (endpoint, pipeline, run)
   std::uint64_t dropped = 0;          // messages it does not take, from anyone

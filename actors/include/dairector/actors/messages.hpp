@@ -134,14 +134,19 @@ struct lost_report {
   caf::actor_addr gone;
 };
 /// To the registry, from the gate (gate.hpp): a worker that presented the
-/// token. Answered with a `registration_answer`.
+/// token. Answered with a `registration_answer` of the same id, sent as a
+/// message of its own rather than a response: a peer can forge a response
+/// to a request of the gate (CAF matches responses by id only), never a
+/// message of a local-only type.
 struct registration {
+  std::uint64_t id = 0;
   std::vector<std::string> stages;
   std::uint32_t capacity = 0;
   std::string name;
   caf::actor endpoint;
 };
 struct registration_answer {
+  std::uint64_t id = 0;
   reply answer;
 };
 /// From the registry to whoever registered the worker (the gate): it is gone.

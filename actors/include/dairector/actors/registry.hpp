@@ -5,7 +5,7 @@
 // registers them here. Every message it handles is of a local-only type
 // (messages.hpp), so no peer can send one, whatever sender it claims.
 //
-//   registration -> registration_answer
+//   registration -> a registration_answer (a message of its own)
 //       from the gate: a worker that presented the token; `endpoint` gets the
 //       jobs (through the gate). A registration that breaks a bound is
 //       refused (reply::refused) and logged.
