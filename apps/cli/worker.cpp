@@ -90,11 +90,21 @@ int work(const worker_options& opt) {
     // The endpoint knows the gate and the secret before the gate can send a job.
     const std::string secret = actors::random_secret();
     self->send(endpoint, actors::endpoint_server{*gate, secret});
+    // Asked by an actor of its own that ends with the answer: whatever sends
+    // to a peer becomes addressable by it (gate.hpp), and `self` must not
+    // be, or a forged down message could make it drop its runs.
     std::optional<actors::reply> answer;
-    self->request(*gate, std::chrono::seconds(10), actors::register_atom::value, *token, stages, opt.capacity, name,
-                  endpoint, secret)
-        .receive([&](actors::reply& r) { answer = std::move(r); },
-                 [&](caf::error& err) { say("registration got no answer: " + actors::describe(err)); });
+    {
+      caf::scoped_actor asker{sys};
+      asker->request(*gate, std::chrono::seconds(10), actors::register_atom::value, *token, stages, opt.capacity, name,
+                     endpoint, secret)
+          .receive(
+              [&](actors::reply& r) {
+                if (r.code == actors::reply::unavailable) say("registration: " + r.message);  // busy: retried
+                else answer = std::move(r);
+              },
+              [&](caf::error& err) { say("registration got no answer: " + actors::describe(err)); });
+    }
     if (!answer) {
       pause(backoff);
       backoff = std::min(backoff * 2, opt.backoff_max_ms);
