@@ -241,7 +241,8 @@ void refuse_result(supervisor_actor* self, std::uint64_t run, live_run& lr) {
   if (lr.refusal_logged || !st.cfg.log) return;
   lr.refusal_logged = true;
   st.cfg.log("pipeline '" + st.cfg.pipeline + "': refused a result for run " + std::to_string(run) + " of stage '" +
-             st.cfg.spec->stages()[lr.stage].name + "' without the run's capability; the run goes on");
+             st.cfg.spec->stages()[lr.stage].name +
+             "' that is not the run's own (without its capability, or not from where the run went); the run goes on");
 }
 
 // A worker's result (`endpoint`: the worker process it came from, through the
