@@ -6,7 +6,7 @@
 // Workload: P pipelines (default 100) of supervisor_workload.hpp's looping
 // 6-stage chain, its no-op handlers replaced by builtin `echo` (a worker
 // process has no in-process handlers), on one memory journal. This process
-// hosts the registry (remote_only "*": every run waits for a worker process)
+// hosts the registry and its published gate (remote_only "*": every run waits for a worker process)
 // and the supervisors; it starts K real `dairector worker` processes with a
 // token file of its own and, as `serve` does, mutual TLS with the credentials
 // made beside it (`--plain-tcp`: the labelled plain-TCP baseline instead),
@@ -55,6 +55,7 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
+#include <dairector/actors/gate.hpp>
 #include <dairector/actors/registry.hpp>
 #include <dairector/dairector.hpp>
 
@@ -332,6 +333,7 @@ struct batch_config {
   double warm_up_s = 0;
   double window_s = 0;
   std::string tag;
+  caf::actor worker_gate;  // the published gate the workers registered with
 };
 
 // P pipelines on a fresh memory journal, read after the warm-up and after the
@@ -354,6 +356,7 @@ result<window> run_batch(caf::actor_system& sys, const batch_config& bc,
     sc.journal = journal;
     sc.workers = workers;
     sc.registry = bc.registry;
+    sc.worker_gate = bc.worker_gate;
     sups.push_back(sys.spawn(actors::supervisor, sc));
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(bc.warm_up_s));
@@ -379,7 +382,7 @@ result<window> run_batch(caf::actor_system& sys, const batch_config& bc,
 // ---------------------------------------------------------------------------
 // Worker processes.
 
-/// Publishes a registry, starts `k` `dairector worker` processes and waits
+/// Publishes a gate (with its registry), starts `k` `dairector worker` processes and waits
 /// until all have registered. Everything is undone by the destructor.
 class worker_fleet {
  public:
@@ -387,12 +390,12 @@ class worker_fleet {
                const std::string& token, const std::vector<std::string>& stages, int k, int repetition)
       : sys_(sys), registered_(std::make_shared<std::atomic<int>>(0)) {
     actors::registry_config rc;
-    rc.token = token;
     rc.remote_only = {"*"};
     rc.log = [n = registered_](const std::string& line) {
       if (line.find("' registered from node ") != std::string::npos) ++*n;
     };
     registry_ = sys.spawn(actors::registry, rc);
+    gate_ = sys.spawn(actors::worker_gate, actors::gate_config{token, registry_, nullptr});
     try {
       start(opt, dir, token_file, stages, k, repetition);
     } catch (...) {
@@ -405,14 +408,15 @@ class worker_fleet {
   worker_fleet& operator=(const worker_fleet&) = delete;
 
   const caf::actor& registry() const { return registry_; }
+  const caf::actor& gate() const { return gate_; }
   std::vector<child_process>& children() { return children_; }
 
  private:
   void start(const options& opt, const scratch_dir& dir, const std::string& token_file,
              const std::vector<std::string>& stages, int k, int repetition) {
-    auto port = opt.plain_tcp ? sys_.middleman().publish(registry_, 0, "127.0.0.1", true)
-                              : caf::openssl::publish(registry_, 0, "127.0.0.1", true);
-    if (!port) throw std::runtime_error("cannot publish the registry: " + actors::describe(port.error()));
+    auto port = opt.plain_tcp ? sys_.middleman().publish(gate_, 0, "127.0.0.1", true)
+                              : caf::openssl::publish(gate_, 0, "127.0.0.1", true);
+    if (!port) throw std::runtime_error("cannot publish the gate: " + actors::describe(port.error()));
     port_ = *port;
     for (int w = 0; w < k; ++w) {
       const std::string name = "bench-" + std::to_string(k) + "-" + std::to_string(w);
@@ -438,13 +442,15 @@ class worker_fleet {
 
   void clean_up() {
     for (auto& c : children_) c.stop();
-    if (port_ != 0) sys_.middleman().unpublish(registry_, port_);
+    if (port_ != 0) sys_.middleman().unpublish(gate_, port_);
+    caf::anon_send(gate_, actors::gate_close{});  // it ignores exit messages
     caf::anon_send_exit(registry_, caf::exit_reason::user_shutdown);
   }
 
   caf::actor_system& sys_;
   std::shared_ptr<std::atomic<int>> registered_;
   caf::actor registry_;
+  caf::actor gate_;
   std::uint16_t port_ = 0;
   std::vector<child_process> children_;
 };
@@ -755,7 +761,7 @@ int main(int argc, char** argv) {
       return 1;
     };
     for (int rep = 0; rep < opt.repetitions; ++rep) {
-      batch_config bc{caf::actor{}, opt.pipelines, opt.warm_up_s, opt.seconds, "local-r" + std::to_string(rep)};
+      batch_config bc{caf::actor{}, opt.pipelines, opt.warm_up_s, opt.seconds, "local-r" + std::to_string(rep), caf::actor{}};
       system_state last;
       auto local = run_batch(sys, bc, workers, no_children, &last);
       if (!local) return fail(local.err());
@@ -771,6 +777,7 @@ int main(int argc, char** argv) {
       for (int k : opt.workers) {
         worker_fleet fleet(sys, opt, *dir, token_file, token, stages, k, rep);
         bc.registry = fleet.registry();
+        bc.worker_gate = fleet.gate();
         bc.tag = "remote" + std::to_string(k) + "-r" + std::to_string(rep);
         auto w = run_batch(sys, bc, workers, fleet.children());
         if (!w) return fail(w.err());

@@ -36,6 +36,8 @@ caf::actor spawn_supervisor(director_actor* self, const std::string& id, entry& 
   sc.gate = st.gate;
   sc.workers = st.cfg.workers;
   sc.registry = st.cfg.registry;
+  sc.worker_gate = st.cfg.worker_gate;
+  sc.log = st.cfg.log;
   sc.clock_ms = st.cfg.clock_ms;
   sc.drive = st.cfg.drive;
   if (evicts(st)) sc.director = self->address();

@@ -8,6 +8,7 @@
 
 #include <deque>
 
+#include "dairector/actors/secret.hpp"
 #include "dairector/plan.hpp"
 
 namespace dairector::actors {
@@ -82,7 +83,8 @@ void send_remote(supervisor_actor* self, stage_index i, std::uint64_t run, const
   j.input = j.input_value->dump();
   j.input_value.reset();
   j.spec_value.reset();
-  self->send(worker, std::move(j));
+  // The gate sends it: no handle of a supervisor ever reaches a peer (gate.hpp).
+  self->send(st.cfg.worker_gate, remote_job{worker, std::move(j)});
 }
 
 }  // namespace
@@ -105,19 +107,23 @@ void dispatch(supervisor_actor* self, stage_index i) {
   j.workdir = st.cfg.workdir;
   j.input_value = std::make_shared<const json>(handler_input(st.state, i));
   j.spec_value = st.cfg.spec;
-  st.runs[run].stage = i;
-  if (!st.cfg.registry) {
+  // The run's capability: only its job carries it, so only its worker can answer for it.
+  j.capability = random_secret();
+  live_run& lr = st.runs[run];
+  lr.stage = i;
+  lr.capability = j.capability;
+  if (!st.cfg.registry || !st.cfg.worker_gate) {
     dispatch_local(self, i, run, std::move(j));
     return;
   }
   // The registry names a worker process with a free slot, or none (run here).
-  self->request(st.cfg.registry, caf::infinite, assign_atom::value, spec[i].name)
+  self->request(st.cfg.registry, caf::infinite, assign_request{spec[i].name})
       .then(
           [=](caf::actor& worker) mutable {
             auto& s = self->state;
             auto it = s.runs.find(run);
             if (it == s.runs.end() || !s.state.is_live_run(i, run)) {  // fenced while waiting
-              if (worker) self->send(s.cfg.registry, unassign_atom::value, worker);
+              if (worker) self->send(s.cfg.registry, unassign_request{worker});
               if (it != s.runs.end() && !it->second.worker) s.runs.erase(it);
               return;
             }

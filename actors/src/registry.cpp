@@ -6,27 +6,7 @@
 
 namespace dairector::actors {
 
-bool tokens_equal(const std::string& a, const std::string& b) {
-  // Every byte of the longer is looked at, whatever the first difference.
-  const std::size_t n = std::max(a.size(), b.size());
-  unsigned diff = a.size() == b.size() ? 0u : 1u;
-  for (std::size_t i = 0; i < n; ++i) {
-    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= static_cast<unsigned>(x ^ y);
-  }
-  return diff == 0;
-}
-
 namespace {
-
-// Assign, unassign and lost come from this server's supervisors only: a
-// peer on the network (even one with the token) must not hold slots or
-// evict workers.
-bool local_sender(registry_actor* self) {
-  const auto& s = self->current_sender();
-  return s && s->node() == self->node();
-}
 
 void log(registry_actor* self, const std::string& line) {
   if (self->state.cfg.log) self->state.cfg.log(line);
@@ -91,6 +71,7 @@ void forget(registry_actor* self, const caf::actor_addr& gone, const std::string
   if (it == ws.end()) return;
   log(self, "worker '" + it->name + "' is gone (" + why + "); " + std::to_string(it->busy) +
                 " of its runs are interrupted and dispatched again");
+  if (it->registrar) self->send(it->registrar, worker_forgotten{gone});
   ws.erase(it);
   // Its slots die with it: a late unassign for it frees nothing (it may be
   // registered again by then, with slots held by other runs).
@@ -127,12 +108,52 @@ std::string joined(const std::vector<std::string>& v) {
 }
 
 reply refuse(registry_actor* self, const std::string& name, const caf::actor& endpoint, const std::string& why) {
-  log(self, "refused worker '" + name + "' from node " + (endpoint ? caf::to_string(endpoint.node()) : "?") + ": " +
-                why);
-  return reply{reply::refused, "registration refused: " + why, 0};
+  return refuse_registration(self->state.cfg.log, name, endpoint, why);
+}
+
+// A registration the gate let through (it checked the token).
+reply enroll(registry_actor* self, const registration& reg) {
+  auto& st = self->state;
+  const std::string& name = reg.name;
+  const caf::actor& endpoint = reg.endpoint;
+  if (!endpoint) return refuse(self, name, endpoint, "no endpoint actor");
+  // The name becomes the `by` of its events and is logged: plain text only.
+  if (name.size() > by_bytes_max)
+    return refuse(self, name, endpoint, "the name is longer than " + std::to_string(by_bytes_max) + " bytes");
+  if (auto why = control_refusal(name)) return refuse(self, name, endpoint, "the name " + *why);
+  if (reg.stages.empty() || reg.stages.size() > registry_stages_max)
+    return refuse(self, name, endpoint, "a worker serves 1 to " + std::to_string(registry_stages_max) + " stages");
+  if (reg.capacity == 0 || reg.capacity > worker_capacity_max)
+    return refuse(self, name, endpoint, "capacity must be 1 to " + std::to_string(worker_capacity_max));
+  auto it = std::find_if(st.workers.begin(), st.workers.end(),
+                         [&](const registered_worker& w) { return w.endpoint == endpoint; });
+  if (it == st.workers.end()) {
+    if (st.workers.size() >= registry_workers_max)
+      return refuse(self, name, endpoint, "this server has " + std::to_string(st.workers.size()) + " workers, the limit");
+    self->monitor(endpoint);
+    it = st.workers.insert(st.workers.end(), registered_worker{endpoint, {}, name, {}, 1, 0, 0});
+    if (auto g = std::find(st.gone.begin(), st.gone.end(), endpoint.address()); g != st.gone.end()) {
+      st.gone.erase(g);
+      st.returned.insert(endpoint.address());
+    }
+  }
+  it->registrar = caf::actor_cast<caf::actor>(self->current_sender());
+  it->name = name;
+  it->stages = reg.stages;
+  it->capacity = reg.capacity;
+  log(self, "worker '" + name + "' registered from node " + caf::to_string(endpoint.node()) + ": stages " +
+                joined(reg.stages) + ", capacity " + std::to_string(reg.capacity));
+  serve_waiting(self);
+  return reply{reply::ok, {}, 0};
 }
 
 }  // namespace
+
+reply refuse_registration(const std::function<void(const std::string&)>& log, const std::string& name,
+                          const caf::actor& endpoint, const std::string& why) {
+  if (log) log("refused worker '" + name + "' from node " + (endpoint ? caf::to_string(endpoint.node()) : "?") + ": " + why);
+  return reply{reply::refused, "registration refused: " + why, 0};
+}
 
 caf::behavior registry(registry_actor* self, registry_config cfg) {
   self->state.cfg = std::move(cfg);
@@ -144,72 +165,35 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
     return caf::make_error(caf::sec::unexpected_message);
   });
   return {
-      [=](register_atom, const std::string& token, const std::vector<std::string>& stages, std::uint32_t capacity,
-          const std::string& name, const caf::actor& endpoint) -> reply {
-        auto& st = self->state;
-        if (st.cfg.token.empty() || !tokens_equal(token, st.cfg.token))
-          return refuse(self, name, endpoint, "wrong token");
-        if (!endpoint) return refuse(self, name, endpoint, "no endpoint actor");
-        // The name becomes the `by` of its events and is logged: plain text only.
-        if (name.size() > by_bytes_max)
-          return refuse(self, name, endpoint, "the name is longer than " + std::to_string(by_bytes_max) + " bytes");
-        if (auto why = control_refusal(name)) return refuse(self, name, endpoint, "the name " + *why);
-        if (stages.empty() || stages.size() > registry_stages_max)
-          return refuse(self, name, endpoint,
-                        "a worker serves 1 to " + std::to_string(registry_stages_max) + " stages");
-        if (capacity == 0 || capacity > worker_capacity_max)
-          return refuse(self, name, endpoint, "capacity must be 1 to " + std::to_string(worker_capacity_max));
-        auto it = std::find_if(st.workers.begin(), st.workers.end(),
-                               [&](const registered_worker& w) { return w.endpoint == endpoint; });
-        if (it == st.workers.end()) {
-          if (st.workers.size() >= registry_workers_max)
-            return refuse(self, name, endpoint, "this server has " + std::to_string(st.workers.size()) +
-                                                    " workers, the limit");
-          self->monitor(endpoint);
-          it = st.workers.insert(st.workers.end(), registered_worker{endpoint, name, {}, 1, 0, 0});
-          if (auto g = std::find(self->state.gone.begin(), self->state.gone.end(), endpoint.address()); g != self->state.gone.end()) {
-            self->state.gone.erase(g);
-            self->state.returned.insert(endpoint.address());
-          }
-        }
-        it->name = name;
-        it->stages = stages;
-        it->capacity = capacity;
-        log(self, "worker '" + name + "' registered from node " + caf::to_string(endpoint.node()) + ": stages " +
-                      joined(stages) + ", capacity " + std::to_string(capacity));
-        serve_waiting(self);
-        return reply{reply::ok, {}, 0};
+      [=](registration& reg) {
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()), registration_answer{reg.id, enroll(self, reg)});
       },
-      [=](assign_atom, const std::string& stage) -> caf::result<caf::actor> {
-        if (!local_sender(self))
-          return caf::make_error(caf::sec::unexpected_message, "assign is for this server's supervisors");
+      [=](assign_request& req) -> caf::result<caf::actor> {
         // The asker holds the slot until it unassigns or goes away.
         const auto holder = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};
         if (!holder) return caf::make_error(caf::sec::invalid_argument, "an assign needs a sender to hold the slot");
         if (self->state.holders.insert(holder).second) self->monitor(caf::actor_cast<caf::actor>(self->current_sender()));
-        if (auto* w = pick(self, stage)) return take(self, *w, holder);
-        if (!anyone_serves(self, stage) && !remote_only(self, stage)) return caf::actor{};
+        if (auto* w = pick(self, req.stage)) return take(self, *w, holder);
+        if (!anyone_serves(self, req.stage) && !remote_only(self, req.stage)) return caf::actor{};
         auto rp = self->make_response_promise();
-        self->state.waiting.emplace_back(stage, rp);
+        self->state.waiting.emplace_back(req.stage, rp);
         return caf::delegated<caf::actor>{};
       },
-      [=](unassign_atom, const caf::actor& worker) {
-        if (!local_sender(self)) return;
+      [=](unassign_request& req) {
         // Only a slot the sender holds: a stale or foreign unassign frees nothing.
         const auto holder = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};
-        auto h = self->state.held.find({holder, worker.address()});
+        auto h = self->state.held.find({holder, req.worker.address()});
         if (h == self->state.held.end()) return;
         if (--h->second == 0) self->state.held.erase(h);
         for (auto& w : self->state.workers)
-          if (w.endpoint == worker && w.busy > 0) --w.busy;
+          if (w.endpoint == req.worker && w.busy > 0) --w.busy;
         serve_waiting(self);
       },
-      [=](lost_atom, const caf::actor_addr& gone) {
-        if (!local_sender(self)) return;
+      [=](lost_report& lost) {
         // About a connection the registry already saw break, if the worker
         // registered again since: the registry's own monitor speaks for the new one.
-        if (self->state.returned.count(gone) > 0) return;
-        forget(self, gone, "its connection broke");
+        if (self->state.returned.count(lost.gone) > 0) return;
+        forget(self, lost.gone, "its connection broke");
       },
   };
 }

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "dairector/actors/process.hpp"
+#include "dairector/actors/secret.hpp"
 
 namespace dairector::actors {
 
@@ -37,6 +38,31 @@ stage_result as_text(stage_result r) {
   return r;
 }
 
+// What it does not take: counted; the first few are logged.
+void note_dropped(endpoint_actor* self, const std::string& what) {
+  auto& st = self->state;
+  ++st.dropped;
+  if (st.dropped > endpoint_drops_logged_max || !st.cfg.log) return;
+  const auto& s = self->current_sender();
+  st.cfg.log("dropped " + what + (s ? " from node " + caf::to_string(s->node()) : std::string(" from nobody")) +
+             (st.dropped == endpoint_drops_logged_max ? " (further ones are counted, not logged)" : ""));
+}
+
+// From the gate it registered with, with the secret it registered with. The
+// sender alone proves nothing (a routed message names any sender); the
+// secret went only to that gate.
+bool from_server(endpoint_actor* self, const std::string& secret) {
+  const auto& st = self->state;
+  const auto& s = self->current_sender();
+  return st.server && !st.secret.empty() && s && s->address() == st.server.address() &&
+         tokens_equal(secret, st.secret);
+}
+
+void stop_runs(endpoint_actor* self) {
+  for (auto& [key, r] : self->state.runs) kill_run(r);
+  self->state.runs.clear();
+}
+
 }  // namespace
 
 caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
@@ -61,19 +87,32 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
       r.stage_index = it->second.stage_index;
       r.run = it->first.second;
       r.worker = s.cfg.name;
+      r.capability = it->second.capability;
       r.error = "the worker running it on '" + s.cfg.name + "' stopped (" + caf::to_string(dm.reason) + ")";
       self->send(it->second.reply_to, std::move(r));
       it = s.runs.erase(it);
     }
   });
-  self->set_default_handler([](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+  self->set_error_handler([=](caf::error&) { note_dropped(self, "an error message"); });
+  self->set_exit_handler([=](caf::exit_msg&) { note_dropped(self, "an exit message"); });  // exit_proof.hpp drops them first
+  self->set_default_handler([=](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+    note_dropped(self, "a message it does not handle");
     return caf::make_error(caf::sec::unexpected_message);
   });
   return {
+      [=](endpoint_server& server) {
+        self->state.server = std::move(server.gate);
+        self->state.secret = std::move(server.secret);
+      },
+      [=](endpoint_stop& stop) {
+        stop_runs(self);
+        if (stop.quit) self->quit();
+      },
       [=](job& j) {
         auto& s = self->state;
-        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
-        if (!sender) return;  // nobody to answer
+        if (!from_server(self, j.secret)) return note_dropped(self, "a job not from the server it registered with");
+        j.secret.clear();  // goes no further
+        caf::actor sender = s.server;
         auto spec = run_spec_of(s, j);
         if (!spec) {
           stage_result r;
@@ -81,6 +120,7 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
           r.stage_index = j.stage_index;
           r.run = j.run;
           r.worker = s.cfg.name;
+          r.capability = j.capability;
           r.error = spec.err().message;
           self->send(sender, std::move(r));
           return;
@@ -94,15 +134,17 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
         }
         if (!s.cfg.workdir.empty() || !is_directory(j.workdir)) j.workdir = s.cfg.workdir;
         caf::actor worker = worker_for(self, *s.workers, s.shared, **spec);
-        s.runs[{j.pipeline, j.run}] = endpoint_run{sender, worker.address(), j.stage_index, 0, false};
+        s.runs[{j.pipeline, j.run}] = endpoint_run{sender, worker.address(), j.stage_index, 0, false, j.capability};
         self->send(worker, std::move(j));
       },
       [=](stage_result& r) {
+        // From the local worker running it, and nobody else.
         auto& s = self->state;
         auto it = s.runs.find({r.pipeline, r.run});
-        if (it == s.runs.end()) return;
+        const auto from = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};
+        if (it == s.runs.end() || it->second.worker != from) return note_dropped(self, "a result not from its worker");
         caf::actor to = std::move(it->second.reply_to);
-          s.runs.erase(it);
+        s.runs.erase(it);
         self->send(to, as_text(std::move(r)));
       },
       [=](pgid_atom, std::uint64_t run, std::int32_t pgid) {
@@ -116,13 +158,10 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
           break;
         }
       },
-      [=](kill_atom, const std::string& pipeline, std::uint64_t run) {
+      [=](kill_atom, const std::string& secret, const std::string& pipeline, std::uint64_t run) {
+        if (!from_server(self, secret)) return note_dropped(self, "a kill not from the server it registered with");
         auto it = self->state.runs.find({pipeline, run});
         if (it != self->state.runs.end()) kill_run(it->second);
-      },
-      [=](stop_atom) {
-        for (auto& [key, r] : self->state.runs) kill_run(r);
-        self->state.runs.clear();
       },
   };
 }

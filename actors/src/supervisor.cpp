@@ -4,6 +4,7 @@
 
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/process.hpp"
+#include "dairector/actors/secret.hpp"
 #include "dairector/json_bounds.hpp"
 #include "dairector/plan.hpp"
 #include "dairector/reducer.hpp"
@@ -48,7 +49,7 @@ event make_event(supervisor_actor* self, event_type type, std::string by) {
 // Kills a run's work: its command's process group here, or on its worker process.
 void stop_run(supervisor_actor* self, std::uint64_t run, live_run& r) {
   r.killed = true;
-  if (r.remote) self->send(r.worker, kill_atom::value, self->state.cfg.pipeline, run);
+  if (r.remote) self->send(self->state.cfg.worker_gate, remote_kill{r.worker, self->state.cfg.pipeline, run});
   else kill_process_group(r.pgid);
 }
 
@@ -232,21 +233,36 @@ void journal_failed(supervisor_actor* self, const std::string& why) {
 // make the event impossible to encode).
 std::string one_line(const std::string& text) { return control_refusal(text) ? escape_for_terminal(text) : text; }
 
-// A worker's result. Fenced results are recorded as discarded; a live one is
-// made durable first and applied only then (rule 5).
-void on_result(supervisor_actor* self, stage_result& r) {
+// A result that is not its run's own (no or a wrong capability, or not from
+// where the run went): nothing changes; logged once per run.
+void refuse_result(supervisor_actor* self, std::uint64_t run, live_run& lr) {
   auto& st = self->state;
-  if (auto it = st.runs.find(r.run); it != st.runs.end()) {
-    if (it->second.remote) {
-      // Only the worker process that has the run may answer for it.
-      if (caf::actor_cast<caf::actor>(self->current_sender()) != it->second.worker) return;
-      self->send(st.cfg.registry, unassign_atom::value, it->second.worker);
-    }
-    release_slot(self, it->second);
-    st.runs.erase(it);
-  }
-  if (r.stage_index >= st.state.size() || !st.state.is_live_run(r.stage_index, r.run)) {
-    if (r.stage_index >= st.state.size() || r.run == 0 || r.run > st.state.seq()) return offer_rest(self);  // never started here
+  ++st.results_refused;
+  if (lr.refusal_logged || !st.cfg.log) return;
+  lr.refusal_logged = true;
+  st.cfg.log("pipeline '" + st.cfg.pipeline + "': refused a result for run " + std::to_string(run) + " of stage '" +
+             st.cfg.spec->stages()[lr.stage].name +
+             "' that is not the run's own (without its capability, or not from where the run went); the run goes on");
+}
+
+// A worker's result (`endpoint`: the worker process it came from, through the
+// gate; null: this process's workers). Only a run that is out is answered,
+// and only with its capability. Fenced results are recorded as discarded; a
+// live one is made durable first and applied only then (rule 5).
+void on_result(supervisor_actor* self, stage_result& r, const caf::actor_addr* endpoint) {
+  auto& st = self->state;
+  auto it = st.runs.find(r.run);
+  if (it == st.runs.end()) return offer_rest(self);  // not out (never, or no longer): nothing to answer
+  live_run& lr = it->second;
+  // A remote run is answered through the gate by the worker process it went
+  // to; a local one by this process's workers.
+  const bool from_its_worker = endpoint ? lr.remote && lr.worker && *endpoint == lr.worker.address() : !lr.remote;
+  if (!from_its_worker || r.stage_index != lr.stage || !tokens_equal(r.capability, lr.capability))
+    return refuse_result(self, it->first, lr);
+  if (lr.remote) self->send(st.cfg.registry, unassign_request{lr.worker});
+  release_slot(self, lr);
+  st.runs.erase(it);
+  if (!st.state.is_live_run(r.stage_index, r.run)) {
     event e = make_event(self, event_type::result_discarded, one_line(r.worker));
     e.stage = r.stage_index;
     e.run = r.run;
@@ -303,7 +319,7 @@ void on_down(supervisor_actor* self, const caf::down_msg& dm) {
   if (auto rw = std::find(st.remote_workers.begin(), st.remote_workers.end(), dm.source);
       rw != st.remote_workers.end()) {
     st.remote_workers.erase(rw);
-    if (st.cfg.registry) self->send(st.cfg.registry, lost_atom::value, dm.source);
+    if (st.cfg.registry) self->send(st.cfg.registry, lost_report{dm.source});
   }
   // A worker that died took its runs with it: interrupted, startable again.
   std::vector<std::pair<std::uint64_t, stage_index>> lost;
@@ -415,7 +431,14 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
         if (auto err = start_stage(self, i, by, to_journal::persist)) return refusal(self, *err);
         return when_durable(self, self->state.state.seq(), ok_reply(self));
       },
-      [=](stage_result& r) { on_result(self, r); },
+      [=](stage_result& r) { on_result(self, r, nullptr); },
+      [=](remote_result& rr) { on_result(self, rr.result, &rr.endpoint); },
+      [=](remote_undeliverable& u) {
+        // The gate no longer knows that worker (it was forgotten after it was
+        // assigned): like its down, whose message is on its way.
+        if (auto it = self->state.runs.find(u.run); it != self->state.runs.end() && it->second.remote)
+          on_down(self, caf::down_msg{u.endpoint, caf::exit_reason::remote_link_unreachable});
+      },
       [=](pgid_atom, std::uint64_t run, std::int32_t pgid) {
         auto& st = self->state;
         auto it = st.runs.find(run);

@@ -15,6 +15,7 @@ stage_result make_result(const job& j, const std::string& worker) {
   r.stage_index = j.stage_index;
   r.run = j.run;
   r.worker = worker;
+  r.capability = j.capability;  // echoed: what makes the result the run's own
   return r;
 }
 

@@ -1,6 +1,6 @@
 // `dairector serve` (docs/cli.md#serve): one process hosts the director, the
 // durable journal and every pipeline the journal holds (resumed, rule 8),
-// publishes the worker registry over CAF's network layer, and serves the
+// publishes the worker gate over CAF's network layer, and serves the
 // HTTP control API. Loopback only unless --allow-remote; mutual TLS on the
 // worker port through CAF's OpenSSL module unless --insecure-plain-tcp.
 #include <netdb.h>
@@ -24,6 +24,7 @@
 #include "cli/journal_args.hpp"
 #include "cli/net_args.hpp"
 #include "dairector/actors/director.hpp"
+#include "dairector/actors/gate.hpp"
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/process.hpp"
 #include "dairector/actors/registry.hpp"
@@ -151,13 +152,16 @@ int serve(const serve_options& opt) {
   const std::string store_path = (*store)->path();
   auto journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::shared_ptr<journal_store>(std::move(*store)));
   actors::registry_config rc;
-  rc.token = *token;
   for (const auto& stage : split_list(opt.remote_stages)) rc.remote_only.insert(stage == "all" ? "*" : stage);
   rc.log = say;
   auto registry = sys.spawn(actors::registry, rc);
+  // The only actor on the worker port (gate.hpp): it checks the token.
+  auto gate = sys.spawn(actors::worker_gate, actors::gate_config{*token, registry, say});
   actors::director_config dc;
   dc.journal = journal;
   dc.registry = registry;
+  dc.worker_gate = gate;
+  dc.log = say;
   dc.command_limit = opt.command_limit;
   dc.evict_after_ms = opt.evict_after_ms;
   auto director = sys.spawn(actors::director, dc);
@@ -190,11 +194,11 @@ int serve(const serve_options& opt) {
   }
   contents->active.clear();
 
-  // Workers: the registry over CAF's network layer (reuse_addr: a restart
+  // Workers: the gate over CAF's network layer (reuse_addr: a restart
   // must not wait for TIME_WAIT, docs/contributing.md#the-network-layer).
   auto published = opt.net.insecure_plain_tcp
-                       ? sys.middleman().publish(registry, listen->port, listen->host.c_str(), true)
-                       : caf::openssl::publish(registry, listen->port, listen->host.c_str(), true);
+                       ? sys.middleman().publish(gate, listen->port, listen->host.c_str(), true)
+                       : caf::openssl::publish(gate, listen->port, listen->host.c_str(), true);
   std::unique_ptr<http_api> api;
   if (!published) {
     std::cerr << "dairector serve: cannot listen for workers on " << listen->text() << ": "
@@ -220,8 +224,9 @@ int serve(const serve_options& opt) {
 
   // No new requests, then the clean stop (clean_stop.hpp).
   if (api) api->stop();
-  if (published) sys.middleman().unpublish(registry, *published);
+  if (published) sys.middleman().unpublish(gate, *published);
   code = stop_then_sync(self, director, journal, code, "serve");
+  self->send(gate, actors::gate_close{});  // it ignores exit messages (exit_proof.hpp)
   self->send_exit(registry, caf::exit_reason::user_shutdown);
   if (code == exit_done) say("stopped");
   return code;

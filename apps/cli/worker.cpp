@@ -1,6 +1,8 @@
 // `dairector worker` (docs/cli.md#worker): a process that serves stages for a
-// server. It connects to the server's registry over CAF's network layer,
-// registers its stages with the shared token, runs the jobs it is sent (the
+// server. It connects to the server's gate over CAF's network layer,
+// registers its stages with the shared token and a secret of its own (new at
+// every registration: its endpoint takes jobs only from that gate with that
+// secret), runs the jobs it is sent (the
 // same handler kinds as local workers) and, when the server goes away,
 // kills what it was running and reconnects with backoff.
 #include <unistd.h>
@@ -72,25 +74,38 @@ int work(const worker_options& opt) {
   catch_stop_signals();
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
-  auto endpoint = sys.spawn(actors::worker_endpoint, actors::endpoint_config{name, nullptr, opt.workdir});
+  auto endpoint = sys.spawn(actors::worker_endpoint, actors::endpoint_config{name, nullptr, opt.workdir, say});
   std::uint32_t backoff = 100;
   bool registered_before = false;
   int code = exit_done;
   while (!stop_requested() && code == exit_done) {
-    auto registry = opt.net.insecure_plain_tcp ? sys.middleman().remote_actor(server->host, server->port)
-                                               : caf::openssl::remote_actor(sys, server->host, server->port);
-    if (!registry) {
-      say("cannot reach the server at " + server->text() + " (" + actors::describe(registry.error()) +
+    auto gate = opt.net.insecure_plain_tcp ? sys.middleman().remote_actor(server->host, server->port)
+                                           : caf::openssl::remote_actor(sys, server->host, server->port);
+    if (!gate) {
+      say("cannot reach the server at " + server->text() + " (" + actors::describe(gate.error()) +
           "); retrying in " + std::to_string(backoff) + " ms");
       pause(backoff);
       backoff = std::min(backoff * 2, opt.backoff_max_ms);
       continue;
     }
+    // The endpoint knows the gate and the secret before the gate can send a job.
+    const std::string secret = actors::random_secret();
+    self->send(endpoint, actors::endpoint_server{*gate, secret});
+    // Asked by an actor of its own that ends with the answer: whatever sends
+    // to a peer becomes addressable by it (gate.hpp), and `self` must not
+    // be, or a forged down message could make it drop its runs.
     std::optional<actors::reply> answer;
-    self->request(*registry, std::chrono::seconds(10), actors::register_atom::value, *token, stages, opt.capacity,
-                  name, endpoint)
-        .receive([&](actors::reply& r) { answer = std::move(r); },
-                 [&](caf::error& err) { say("registration got no answer: " + actors::describe(err)); });
+    {
+      caf::scoped_actor asker{sys};
+      asker->request(*gate, std::chrono::seconds(10), actors::register_atom::value, *token, stages, opt.capacity, name,
+                     endpoint, secret)
+          .receive(
+              [&](actors::reply& r) {
+                if (r.code == actors::reply::unavailable) say("registration: " + r.message);  // busy: retried
+                else answer = std::move(r);
+              },
+              [&](caf::error& err) { say("registration got no answer: " + actors::describe(err)); });
+    }
     if (!answer) {
       pause(backoff);
       backoff = std::min(backoff * 2, opt.backoff_max_ms);
@@ -108,7 +123,7 @@ int work(const worker_options& opt) {
         name + "': stages " + list + ", capacity " + std::to_string(opt.capacity));
     registered_before = true;
     backoff = 100;
-    self->monitor(*registry);
+    self->monitor(*gate);
     bool lost = false;
     while (!lost && !stop_requested())
       self->receive([&](caf::down_msg& dm) {
@@ -117,10 +132,9 @@ int work(const worker_options& opt) {
                     },
                     caf::after(std::chrono::milliseconds(100)) >> [] {});
     // What it was running belongs to a server that will run it again.
-    if (lost) self->send(endpoint, actors::stop_atom::value);
+    if (lost) self->send(endpoint, actors::endpoint_stop{false});
   }
-  self->send(endpoint, actors::stop_atom::value);
-  self->send_exit(endpoint, caf::exit_reason::user_shutdown);
+  self->send(endpoint, actors::endpoint_stop{true});  // it ignores exit messages (exit_proof.hpp)
   if (code == exit_done) say("stopped");
   return code;
 }

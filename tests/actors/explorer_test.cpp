@@ -87,6 +87,7 @@ outcome_of_seed explore(std::uint64_t seed) {
         r.pipeline = "p-1";
         r.stage_index = j.stage_index;
         r.run = j.run;
+        r.capability = j.capability;
         r.ok = rng() % 4 != 0;
         r.output_value = std::make_shared<const json>(json{{"step", step}});
         r.error = r.ok ? "" : "explorer failure";

@@ -19,6 +19,7 @@ inline std::ostream& operator<<(std::ostream& os, stage_status s) { return os <<
 namespace dairector::testing {
 
 using deliver_atom = caf::atom_constant<caf::atom("tdeliver")>;
+using forge_atom = caf::atom_constant<caf::atom("tforge")>;
 
 /// Jobs the manual workers received, in order.
 struct job_log {
@@ -28,7 +29,9 @@ struct job_log {
 };
 
 /// Spawns a worker per run that records its job and, on (deliver_atom,
-/// result), sends the result to the supervisor as the real worker would.
+/// result), sends the result to the supervisor as the real worker would; on
+/// (forge_atom, result) it sends that result and stays (the right sender, a
+/// result of anyone's making).
 class manual_workers : public actors::worker_factory {
 public:
   explicit manual_workers(std::shared_ptr<job_log> log) : log_(std::move(log)) {}
@@ -47,6 +50,7 @@ public:
             self->send(to, std::move(r));
             self->quit();
           },
+          [=](forge_atom, actors::stage_result& r) { self->send(to, std::move(r)); },
       };
     }, 0);
   }
@@ -65,7 +69,9 @@ struct fixture {
   std::vector<caf::actor> watchers;           // given to the supervisor by start()
   std::optional<system_state> recovered;      // likewise
   caf::actor registry;                        // likewise (remote workers; registry_test)
+  caf::actor worker_gate;                     // likewise (how jobs reach them; gate.hpp)
   std::int64_t clock = 1'700'000'000'000;
+  std::vector<std::string> sup_log;           // supervisor_config::log lines
 
   fixture() {
     cfg.set("scheduler.policy", caf::atom("testing"));
@@ -94,6 +100,8 @@ struct fixture {
     sc.watchers = watchers;
     sc.recovered = recovered;
     sc.registry = registry;
+    sc.worker_gate = worker_gate;
+    sc.log = [this](const std::string& line) { sup_log.push_back(line); };
     sup = sys->spawn(actors::supervisor, sc);
   }
 
@@ -125,13 +133,15 @@ struct fixture {
     return {};
   }
   /// Tells the worker of `run` to send its result (queued at the supervisor
-  /// once the worker runs).
-  void worker_sends(std::uint64_t run, bool ok, json output = json::object(), std::string error = {}) {
+  /// once the worker runs), with the job's capability unless `capability` says otherwise.
+  void worker_sends(std::uint64_t run, bool ok, json output = json::object(), std::string error = {},
+                    std::optional<std::string> capability = std::nullopt) {
     actors::stage_result r;
     r.pipeline = "p-1";
     r.run = run;
     for (const auto& j : log->jobs)
-      if (j.run == run) r.stage_index = j.stage_index;
+      if (j.run == run) r.stage_index = j.stage_index, r.capability = j.capability;
+    if (capability) r.capability = *capability;
     r.ok = ok;
     r.output_value = std::make_shared<const json>(std::move(output));
     r.error = std::move(error);

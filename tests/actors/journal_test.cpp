@@ -200,6 +200,7 @@ BOOST_FIXTURE_TEST_CASE(queued_writes_share_one_commit, sqlite_fixture) {
     r.pipeline = j.pipeline;
     r.stage_index = j.stage_index;
     r.run = j.run;
+    r.capability = j.capability;
     r.ok = true;
     r.output_value = std::make_shared<const json>(json::object());
     r.worker = "worker:test";

@@ -2,218 +2,15 @@
 // deterministically: the test coordinator runs one message at a time and each
 // story names the interleaving it forces. Nothing goes over the network: the
 // "worker processes" are in-process actors (real `worker_endpoint`s, or
-// stand-ins that record jobs and answer when told), registered with the
-// registry as a worker process would. The supervisor treats every worker the
-// registry assigns as remote, so jobs and results cross as text.
-#include <algorithm>
-#include <sstream>
-
-#include "harness.hpp"
-
-#include "dairector/actors/registry.hpp"
-#include "dairector/actors/remote_worker.hpp"
-#include "dairector/plan.hpp"
+// stand-ins that record jobs and answer when told), registered through the
+// gate (gate.hpp) as a worker process would. The supervisor treats every
+// worker the registry assigns as remote, so jobs and results cross as text,
+// through the gate both ways.
+#include "remote_harness.hpp"
 
 using namespace dairector;
 using namespace dairector::testing;
 
-namespace {
-
-using answer_atom = caf::atom_constant<caf::atom("tanswer")>;
-using relay_atom = caf::atom_constant<caf::atom("trelay")>;
-
-const std::string token = "s3cret-token";
-
-/// What the stand-in worker processes saw, in order.
-struct remote_log {
-  struct received {
-    std::string worker;
-    actors::job job;
-    caf::actor_addr reply_to;  // weak: the supervisor goes away with the test
-  };
-  std::vector<received> jobs;
-  std::vector<std::string> kills;  // "worker pipeline#run"
-
-  std::size_t jobs_of(const std::string& worker) const {
-    return static_cast<std::size_t>(
-        std::count_if(jobs.begin(), jobs.end(), [&](const received& r) { return r.worker == worker; }));
-  }
-  std::vector<std::string> runs() const {  // "worker stage#run", in arrival order
-    std::vector<std::string> out;
-    for (const auto& r : jobs) out.push_back(r.worker + " " + r.job.stage + "#" + std::to_string(r.job.run));
-    return out;
-  }
-};
-
-/// A worker process as the supervisor sees it: records each job and, on
-/// (answer_atom, run, ok, output text, error), sends the result back to the
-/// job's sender the way a real endpoint does (output as text, no value).
-caf::behavior stand_in(caf::event_based_actor* self, std::string name, std::shared_ptr<remote_log> log) {
-  return {
-      [=](actors::job& j) { log->jobs.push_back({name, j, self->current_sender() ? self->current_sender()->address()
-                                                                                  : caf::actor_addr{}}); },
-      [=](answer_atom, std::uint64_t run, bool ok, const std::string& output, const std::string& error) {
-        for (const auto& r : log->jobs) {
-          if (r.worker != name || r.job.run != run) continue;
-          actors::stage_result res;
-          res.pipeline = r.job.pipeline;
-          res.stage_index = r.job.stage_index;
-          res.run = run;
-          res.ok = ok;
-          res.output = output;
-          res.error = error;
-          res.worker = name;
-          self->send(caf::actor_cast<caf::actor>(r.reply_to), std::move(res));
-          return;
-        }
-        BOOST_ERROR(name << " has no job for run " << run);
-      },
-      [=](actors::kill_atom, const std::string& pipeline, std::uint64_t run) {
-        log->kills.push_back(name + " " + pipeline + "#" + std::to_string(run));
-      },
-  };
-}
-
-/// Sends jobs to an endpoint as a supervisor would and keeps what comes back.
-caf::behavior collector(caf::event_based_actor* self, std::shared_ptr<std::vector<actors::stage_result>> got) {
-  return {
-      [=](relay_atom, const caf::actor& to, const actors::job& j) { self->send(to, j); },
-      [=](actors::stage_result& r) { got->push_back(std::move(r)); },
-  };
-}
-
-const char* one_stage_spec = R"({"name": "t", "stages": [{"name": "a", "run": {"builtin": "echo"}}]})";
-// Two independent stages: the driver starts both at once.
-const char* parallel_spec = R"({"name": "t", "stages": [
-  {"name": "a", "run": {"builtin": "echo"}},
-  {"name": "c", "run": {"builtin": "echo"}}]})";
-
-struct registry_fixture : fixture {
-  caf::actor reg;
-  std::vector<std::string> reg_log;  // registry_config::log lines
-  std::shared_ptr<remote_log> remote = std::make_shared<remote_log>();
-  std::vector<caf::actor> others;  // stand-ins, endpoints, probes: stopped at the end
-
-  ~registry_fixture() {
-    for (const auto& a : others) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    if (reg) caf::anon_send_exit(reg, caf::exit_reason::user_shutdown);
-  }
-
-  void start_registry(std::set<std::string> remote_only = {}, std::string tok = token) {
-    actors::registry_config rc;
-    rc.token = std::move(tok);
-    rc.remote_only = std::move(remote_only);
-    rc.log = [this](const std::string& line) { reg_log.push_back(line); };
-    reg = sys->spawn(actors::registry, rc);
-    sched->run();
-  }
-
-  /// Like fixture::start, with the registry: local runs go to the manual workers.
-  void start_remote(const std::string& spec_text, bool drive = true) {
-    registry = reg;
-    start(spec_text, drive);
-  }
-
-  caf::actor spawn_stand_in(const std::string& name) {
-    auto a = sys->spawn(stand_in, name, remote);
-    others.push_back(a);
-    return a;
-  }
-  caf::actor spawn_endpoint(const std::string& name) {
-    actors::endpoint_config ec;
-    ec.name = name;
-    auto a = sys->spawn(actors::worker_endpoint, ec);
-    others.push_back(a);
-    return a;
-  }
-
-  /// A request answered once everything pending has run.
-  template <class R, class... Ts>
-  std::optional<R> request_of(const caf::actor& to, Ts... xs) {
-    std::optional<R> out;
-    auto probe = sys->spawn(
-        [&, to](caf::event_based_actor* self, int) {
-          self->request(to, caf::infinite, xs...).then([&out](R& r) { out = std::move(r); },
-                                                         [](caf::error& e) { BOOST_ERROR(caf::to_string(e)); });
-        },
-        0);
-    sched->run();
-    return out;
-  }
-
-  actors::reply register_worker(const caf::actor& endpoint, std::vector<std::string> stages, std::uint32_t capacity,
-                                const std::string& name, const std::string& tok = token) {
-    auto r = request_of<actors::reply>(reg, actors::register_atom::value, tok, std::move(stages), capacity, name,
-                                       endpoint);
-    BOOST_REQUIRE(r);
-    return *r;
-  }
-  /// A stand-in registered (and checked so) for `stages`: what most stories start with.
-  caf::actor registered_stand_in(const std::string& name, std::vector<std::string> stages, std::uint32_t capacity) {
-    auto w = spawn_stand_in(name);
-    BOOST_REQUIRE(register_worker(w, std::move(stages), capacity, name).is_ok());
-    return w;
-  }
-  /// The registration only queued at the registry (for stories that step it).
-  void register_queued(const caf::actor& endpoint, std::vector<std::string> stages, std::uint32_t capacity,
-                       const std::string& name) {
-    caf::anon_send(reg, actors::register_atom::value, token, std::move(stages), capacity, name, endpoint);
-  }
-
-  /// The stand-in `w` sends its result for `run`; it is queued at the supervisor.
-  void answers(const caf::actor& w, std::uint64_t run, bool ok = true, std::string output = R"({"k": 1})",
-               std::string error = {}) {
-    caf::anon_send(w, answer_atom::value, run, ok, std::move(output), std::move(error));
-    step(w);
-  }
-
-  const actors::registry_state& reg_state() const {
-    return dynamic_cast<actors::registry_actor&>(*caf::actor_cast<caf::abstract_actor*>(reg)).state;
-  }
-  std::uint32_t busy(const caf::actor& w) const {
-    for (const auto& r : reg_state().workers)
-      if (r.endpoint == w) return r.busy;
-    BOOST_ERROR("the registry does not know that worker");
-    return 999;
-  }
-  bool registered(const caf::actor& w) const {
-    const auto& ws = reg_state().workers;
-    return std::any_of(ws.begin(), ws.end(), [&](const actors::registered_worker& r) { return r.endpoint == w; });
-  }
-  const actors::live_run* live(std::uint64_t run) const {
-    for (const auto& [id, r] : const_cast<actors::supervisor_state&>(st()).runs)
-      if (id == run) return &r;
-    return nullptr;
-  }
-  std::uint64_t run_of(const std::string& stage) const { return state().stage(idx(stage)).run; }
-
-  /// The journal's history as lines: "type stage#run by who [text]".
-  std::vector<std::string> story() {
-    std::vector<std::string> out;
-    for (const auto& e : durable()) {
-      std::ostringstream os;
-      os << to_string(e.type);
-      if (e.stage != no_stage) os << ' ' << state().spec()[e.stage].name << '#' << e.run;
-      os << " by " << e.by;
-      if (e.type == event_type::result_discarded || e.type == event_type::stage_failed) os << " [" << e.text << ']';
-      out.push_back(os.str());
-    }
-    return out;
-  }
-  bool logged(const std::string& part) const {
-    return std::any_of(reg_log.begin(), reg_log.end(),
-                       [&](const std::string& l) { return l.find(part) != std::string::npos; });
-  }
-};
-
-#define CHECK_LINES(actual, ...)                                                 \
-  do {                                                                           \
-    const std::vector<std::string> expected_{__VA_ARGS__};                       \
-    const auto actual_ = (actual);                                               \
-    BOOST_CHECK_EQUAL_COLLECTIONS(actual_.begin(), actual_.end(), expected_.begin(), expected_.end()); \
-  } while (false)
-
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(registry)
 
@@ -383,6 +180,7 @@ BOOST_FIXTURE_TEST_CASE(remote_only_stage_waits_for_a_worker, registry_fixture) 
   BOOST_CHECK_EQUAL(reg_state().waiting.size(), 1u);
   auto w = spawn_stand_in("worker:late");
   register_queued(w, {"a"}, 1, "worker:late");
+  step(gate);
   step(reg);  // registered: the waiting assign is answered now
   BOOST_CHECK(reg_state().waiting.empty());
   BOOST_CHECK_EQUAL(busy(w), 1u);
@@ -514,7 +312,8 @@ BOOST_FIXTURE_TEST_CASE(worker_death_registry_first_redispatches_once, registry_
 // registry never gets a down). The supervisor tells the registry `lost`
 // before it asks again, so the re-run cannot go back to w1 even though w1
 // would win the round robin (w1 and w2 each hold one run of capacity 2; w1 was
-// assigned longest ago). w1's late result is discarded.
+// assigned longest ago). w1's late result changes nothing: the gate dropped
+// w1's routes when the registry forgot it, and the run is no longer out.
 BOOST_FIXTURE_TEST_CASE(lost_before_reassign_keeps_a_dead_worker_out, registry_fixture) {
   start_registry();
   auto w1 = registered_stand_in("worker:w1", {"a", "c"}, 2);
@@ -535,8 +334,7 @@ BOOST_FIXTURE_TEST_CASE(lost_before_reassign_keeps_a_dead_worker_out, registry_f
   answers(w2, 3);
   settle();
   CHECK_LINES(story(), "pipeline_created by system", "stage_started a#2 by system", "stage_started c#3 by system",
-              "stage_interrupted a#2 by system", "stage_started a#5 by system",
-              "result_discarded a#2 by worker:w1 [completed]", "stage_completed a#5 by worker:w2",
+              "stage_interrupted a#2 by system", "stage_started a#5 by system", "stage_completed a#5 by worker:w2",
               "stage_completed c#3 by worker:w2");
   BOOST_CHECK_EQUAL(remote->jobs_of("worker:w1"), 1u);
   BOOST_CHECK_EQUAL(busy(w2), 0u);
@@ -587,8 +385,7 @@ BOOST_FIXTURE_TEST_CASE(result_from_another_sender_is_ignored, registry_fixture)
   step(sup);
   // Another registered worker process (w2) claims w1's run.
   remote->jobs.push_back({"worker:w2", remote->jobs[0].job, remote->jobs[0].reply_to});
-  answers(w2, run, true, R"({"forged": true})");
-  step(sup);
+  answers(w2, run, true, R"({"forged": true})");  // the gate has no such run out on w2
   BOOST_CHECK_EQUAL(state().status(idx("a")), stage_status::running);
   BOOST_CHECK(live(run) && live(run)->remote);
   BOOST_CHECK_EQUAL(busy(w1), 1u);  // no unassign for a forged result
@@ -683,7 +480,8 @@ BOOST_FIXTURE_TEST_CASE(cancel_kills_the_remote_run_and_discards_its_result, reg
   caf::anon_send(sup, actors::cancel_atom::value, std::string("a"), std::string("user:ana"));
   step(sup);
   BOOST_CHECK_EQUAL(state().status(idx("a")), stage_status::cancelled);
-  BOOST_CHECK(remote->kills.empty());  // queued at w
+  BOOST_CHECK(remote->kills.empty());  // queued at the gate
+  step(gate);
   step(w);
   CHECK_LINES(remote->kills, "worker:w1 p-1#2");
   BOOST_CHECK_EQUAL(busy(w), 1u);  // the slot is held until the run ends on the worker
@@ -740,7 +538,9 @@ BOOST_FIXTURE_TEST_CASE(endpoint_answers_bad_jobs_and_sends_output_as_text, regi
   auto got = std::make_shared<std::vector<actors::stage_result>>();
   auto c = sys->spawn(collector, got);
   others.push_back(c);
+  caf::anon_send(ep, actors::endpoint_server{c, worker_secret});  // c plays the gate
   actors::job j;
+  j.secret = worker_secret;
   j.pipeline = "p-9";
   j.stage = "a";
   j.stage_index = 3;
@@ -817,7 +617,9 @@ BOOST_FIXTURE_TEST_CASE(endpoint_kill_and_stop, registry_fixture) {
   auto got = std::make_shared<std::vector<actors::stage_result>>();
   auto c = sys->spawn(collector, got);
   others.push_back(c);
+  caf::anon_send(ep, actors::endpoint_server{c, worker_secret});  // c plays the gate
   actors::job j;
+  j.secret = worker_secret;
   j.pipeline = "p-9";
   j.run = 7;
   j.run_spec = R"({"builtin": "sleep", "ms": 50})";  // waits on a (virtual) timer
@@ -826,10 +628,12 @@ BOOST_FIXTURE_TEST_CASE(endpoint_kill_and_stop, registry_fixture) {
   sched->run();
   auto& es = dynamic_cast<actors::endpoint_actor&>(*caf::actor_cast<caf::abstract_actor*>(ep)).state;
   BOOST_REQUIRE_EQUAL(es.runs.size(), 1u);
-  caf::anon_send(ep, actors::kill_atom::value, std::string("p-9"), std::uint64_t{8});  // not that run
+  caf::anon_send(c, relay_atom::value, ep, actors::kill_atom::value, worker_secret, std::string("p-9"),
+                 std::uint64_t{8});  // not that run
   sched->run();
   BOOST_CHECK(!es.runs.begin()->second.killed);
-  caf::anon_send(ep, actors::kill_atom::value, std::string("p-9"), std::uint64_t{7});
+  caf::anon_send(c, relay_atom::value, ep, actors::kill_atom::value, worker_secret, std::string("p-9"),
+                 std::uint64_t{7});
   sched->run();
   BOOST_CHECK(es.runs.begin()->second.killed);
   // A killed run's result still goes back (the supervisor records it discarded).
@@ -840,7 +644,7 @@ BOOST_FIXTURE_TEST_CASE(endpoint_kill_and_stop, registry_fixture) {
   caf::anon_send(c, relay_atom::value, ep, j);
   sched->run();
   BOOST_CHECK_EQUAL(es.runs.size(), 1u);
-  caf::anon_send(ep, actors::stop_atom::value);
+  caf::anon_send(ep, actors::endpoint_stop{false});
   sched->run();
   BOOST_CHECK(es.runs.empty());
   while (sched->trigger_timeouts() > 0) sched->run();
@@ -857,7 +661,9 @@ BOOST_FIXTURE_TEST_CASE(endpoint_answers_a_run_whose_worker_died, registry_fixtu
   auto got = std::make_shared<std::vector<actors::stage_result>>();
   auto c = sys->spawn(collector, got);
   others.push_back(c);
+  caf::anon_send(ep, actors::endpoint_server{c, worker_secret});  // c plays the gate
   actors::job j;
+  j.secret = worker_secret;
   j.pipeline = "p-9";
   j.stage_index = 2;
   j.run = 7;
@@ -921,7 +727,7 @@ BOOST_FIXTURE_TEST_CASE(supervisor_gone_frees_its_slots, registry_fixture) {
   caf::anon_send(w, answer_atom::value, std::uint64_t{2}, true, std::string("{}"), std::string());
   sched->run();  // its result goes nowhere
   BOOST_CHECK_EQUAL(busy(w), 0u);
-  auto got = request_of<caf::actor>(reg, actors::assign_atom::value, std::string("a"));
+  auto got = request_of<caf::actor>(reg, actors::assign_request{"a"});
   BOOST_CHECK(got && *got == w);
   sup = {};
 }
@@ -946,8 +752,9 @@ BOOST_FIXTURE_TEST_CASE(supervisor_gone_while_waiting_takes_no_slot, registry_fi
 // registers again at once (same actor, same address), and only then does the
 // supervisor handle its own down and tell the registry `lost`. That report
 // is about the old connection: the worker registered since stays.
-// Order forced: [registry: down] [registry: register] [sup: down -> lost,
-// interrupted, started, assign] [registry: lost, assign].
+// Order forced: [registry: down] [gate: forgotten] [gate, registry, gate:
+// register] [sup: down -> lost, interrupted, started, assign] [registry:
+// lost, assign].
 BOOST_FIXTURE_TEST_CASE(stale_lost_does_not_evict_a_worker_that_registered_again, registry_fixture) {
   start_registry({"*"});
   auto w = registered_stand_in("worker:w1", {"a"}, 1);
@@ -957,8 +764,11 @@ BOOST_FIXTURE_TEST_CASE(stale_lost_does_not_evict_a_worker_that_registered_again
   caf::anon_send(reg, caf::down_msg{w.address(), caf::exit_reason::remote_link_unreachable});
   step(reg);
   BOOST_CHECK(!registered(w));
+  step(gate);  // worker_forgotten: its secret and routes are dropped
   register_queued(w, {"a"}, 1, "worker:w1");
+  step(gate);
   step(reg);
+  step(gate);
   BOOST_REQUIRE(registered(w));
   caf::anon_send(sup, caf::down_msg{w.address(), caf::exit_reason::remote_link_unreachable});
   step(sup);
@@ -980,10 +790,10 @@ BOOST_FIXTURE_TEST_CASE(unassign_frees_only_a_slot_the_sender_holds, registry_fi
   start_remote(one_stage_spec);
   settle();
   BOOST_CHECK_EQUAL(busy(w), 1u);
-  caf::anon_send(reg, actors::unassign_atom::value, w);
+  caf::anon_send(reg, actors::unassign_request{w});
   sched->run();
   BOOST_CHECK_EQUAL(busy(w), 1u);
-  auto other = request_of<caf::actor>(reg, actors::assign_atom::value, std::string("b"));  // unserved: run here
+  auto other = request_of<caf::actor>(reg, actors::assign_request{"b"});  // unserved: run here
   BOOST_CHECK(other && !*other);
   answers(w, 2);
   settle();

@@ -66,6 +66,8 @@ struct director_config {
   std::size_t pipelines_known_max = pipelines_known_max_default;
   std::shared_ptr<worker_factory> workers;  // null: local_workers
   caf::actor registry;                      // remote workers (registry.hpp); invalid: local only
+  caf::actor worker_gate;                   // how jobs reach them (gate.hpp); invalid: local only
+  std::function<void(const std::string&)> log;  // the supervisors' (refused results); may be null
   std::function<std::int64_t()> clock_ms;   // null: the system clock
   bool drive = true;
   /// Finished pipelines rest after this many ms without a request (0: at

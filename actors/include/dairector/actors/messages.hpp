@@ -35,9 +35,6 @@ using list_atom = caf::atom_constant<caf::atom("dlist")>;
 using stop_atom = caf::atom_constant<caf::atom("dstop")>;
 using recover_atom = caf::atom_constant<caf::atom("drecover")>;
 using register_atom = caf::atom_constant<caf::atom("dregister")>;
-using assign_atom = caf::atom_constant<caf::atom("dassign")>;
-using unassign_atom = caf::atom_constant<caf::atom("dunassign")>;
-using lost_atom = caf::atom_constant<caf::atom("dlost")>;
 using kill_atom = caf::atom_constant<caf::atom("dkill")>;
 using idle_atom = caf::atom_constant<caf::atom("didle")>;
 using evict_atom = caf::atom_constant<caf::atom("devict")>;
@@ -74,6 +71,12 @@ struct job {
   std::string run_spec;  // JSON text
   std::string input;     // JSON text
   std::string workdir;   // where commands run (the spec's folder); empty = current
+  // The run's capability (secret.hpp): made when the run is dispatched, sent
+  // only inside this job, echoed in its result. A result without it changes nothing.
+  std::string capability;
+  // To a worker process: the secret it gave when it registered, so that its
+  // endpoint knows the job comes from the server it registered with.
+  std::string secret;
   // In-process only (not serialized): the input as a value, so local workers
   // neither print nor parse it. A worker uses it when set, else `input`.
   std::shared_ptr<const json> input_value;
@@ -82,7 +85,7 @@ struct job {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job& x) {
   return f(caf::meta::type_name("dairector_job"), x.pipeline, x.stage, x.stage_index, x.run, x.attempt, x.run_spec,
-           x.input, x.workdir);
+           x.input, x.workdir, x.capability, x.secret);
 }
 
 /// What a worker sends back for a job: an output (JSON text) or an error.
@@ -94,13 +97,14 @@ struct stage_result {
   std::string output;  // JSON text when ok
   std::string error;   // a sentence when not ok (with the tail of stderr for commands)
   std::string worker;  // who ran it, e.g. "worker:local" (the event's `by`)
+  std::string capability;  // the job's, echoed: what makes the result the run's own
   // In-process only (not serialized): the output as a value; used when set.
   std::shared_ptr<const json> output_value;
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stage_result& x) {
   return f(caf::meta::type_name("dairector_result"), x.pipeline, x.stage_index, x.run, x.ok, x.output, x.error,
-           x.worker);
+           x.worker, x.capability);
 }
 
 /// Sent to watchers after every applied event, in seq order. A completion is
@@ -109,6 +113,83 @@ struct state_update {
   event applied;
   system_state state;
 };
+
+// Local-only messages: what only this process's own actors may send. None
+// has an `inspect` overload or is registered by `register_message_types`, so
+// a peer can neither send one nor have one decoded (CAF's network layer
+// cannot deserialize the type): no check of the sender is needed, and a
+// sender forged by a routed message gets nowhere.
+
+/// To the registry (registry.hpp), from a supervisor: a worker with a free
+/// slot for `stage`, or an invalid handle (run it here).
+struct assign_request {
+  std::string stage;
+};
+/// To the registry: a run on `worker` ended; the sender's slot is free.
+struct unassign_request {
+  caf::actor worker;
+};
+/// To the registry: the sender saw `gone`'s connection break.
+struct lost_report {
+  caf::actor_addr gone;
+};
+/// To the registry, from the gate (gate.hpp): a worker that presented the
+/// token. Answered with a `registration_answer` of the same id, sent as a
+/// message of its own rather than a response: a peer can forge a response
+/// to a request of the gate (CAF matches responses by id only), never a
+/// message of a local-only type.
+struct registration {
+  std::uint64_t id = 0;
+  std::vector<std::string> stages;
+  std::uint32_t capacity = 0;
+  std::string name;
+  caf::actor endpoint;
+};
+struct registration_answer {
+  std::uint64_t id = 0;
+  reply answer;
+};
+/// From the registry to whoever registered the worker (the gate): it is gone.
+struct worker_forgotten {
+  caf::actor_addr endpoint;
+};
+/// From a supervisor to the gate: send `j` (with its capability) to the
+/// worker process `endpoint`, and its result back to the sender.
+struct remote_job {
+  caf::actor endpoint;
+  job j;
+};
+/// From a supervisor to the gate: kill the run on `endpoint`.
+struct remote_kill {
+  caf::actor endpoint;
+  std::string pipeline;
+  std::uint64_t run = 0;
+};
+/// From the gate to a supervisor: what `endpoint` answered for a remote job.
+struct remote_result {
+  caf::actor_addr endpoint;
+  stage_result result;
+};
+/// From the gate to a supervisor: the job could not be sent (the worker is
+/// no longer registered): the run is treated as lost with its worker.
+struct remote_undeliverable {
+  caf::actor_addr endpoint;
+  std::uint64_t run = 0;
+};
+/// From the worker process to its endpoint (remote_worker.hpp): the gate it
+/// registers with and the secret it registers with (set before registering).
+struct endpoint_server {
+  caf::actor gate;
+  std::string secret;
+};
+/// From the worker process to its endpoint: kill every running command
+/// (the server is gone); `quit` also ends the endpoint.
+struct endpoint_stop {
+  bool quit = false;
+};
+
+/// To the gate (gate.hpp), from the server's main: quit.
+struct gate_close {};
 
 /// Registers the types above with a config (needed on both ends of a network
 /// connection; harmless locally).
@@ -130,3 +211,16 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::system_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::state_update)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const dairector::pipeline_spec>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::event>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::assign_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::unassign_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::lost_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::registration)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::registration_answer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::worker_forgotten)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::remote_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::remote_kill)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::remote_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::remote_undeliverable)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::endpoint_server)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::endpoint_stop)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::gate_close)

@@ -1,23 +1,27 @@
-// Remote workers (docs/design.md#scaling-out): the registry is the one actor a
-// server publishes over CAF's network layer. A worker process registers the
-// stages it serves with a shared token; supervisors ask the registry which
-// worker gets a run. It holds no pipeline state.
+// Remote workers (docs/design.md#scaling-out): the registry knows the worker
+// processes and which of them gets a run. It holds no pipeline state, and
+// it is never reachable from the network: workers talk to the gate
+// (gate.hpp), the one actor a server publishes, which checks their token and
+// registers them here. Every message it handles is of a local-only type
+// (messages.hpp), so no peer can send one, whatever sender it claims.
 //
-//   (register_atom, token, stages, capacity, name, endpoint) -> reply
-//       from a worker process: `endpoint` gets the jobs. A wrong token is
-//       refused (reply::refused), logged, and the endpoint never sees a run.
-//   (assign_atom, stage) -> caf::actor
+//   registration -> a registration_answer (a message of its own)
+//       from the gate: a worker that presented the token; `endpoint` gets the
+//       jobs (through the gate). A registration that breaks a bound is
+//       refused (reply::refused) and logged.
+//   assign_request{stage} -> caf::actor
 //       from a supervisor: a worker with a free slot for that stage (the slot
 //       is taken), or an invalid handle when no worker serves the stage and it
 //       may run in this process. When every worker of the stage is busy, or
 //       the stage is remote-only and none is registered, the answer waits.
-//   (unassign_atom, worker)   a run on `worker` ended: its slot is free
-//   (lost_atom, actor_addr)   a supervisor saw that worker go down; sent
+//   unassign_request{worker}  a run on `worker` ended: its slot is free
+//   lost_report{addr}         a supervisor saw that worker go down; sent
 //                             before it asks again, so the dead worker is
 //                             never assigned twice
 // Workers are monitored: one that goes down (SIGKILL, a lost connection, a
-// middleman heartbeat timeout) is forgotten; its runs are the supervisors'
-// business (they monitor it too and record them interrupted).
+// middleman heartbeat timeout) is forgotten, and whoever registered it (the
+// gate) is told (worker_forgotten); its runs are the supervisors' business
+// (they monitor it too and record them interrupted).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +35,7 @@
 #include <caf/all.hpp>
 
 #include "dairector/actors/messages.hpp"
+#include "dairector/actors/secret.hpp"
 
 namespace dairector::actors {
 
@@ -40,13 +45,13 @@ inline constexpr std::size_t registry_workers_max = 1'000;
 inline constexpr std::size_t registry_stages_max = 256;  // per worker
 
 struct registry_config {
-  std::string token;                     // what a worker must present; empty refuses everyone
   std::set<std::string> remote_only;     // stages that wait for a worker; "*" = every stage
   std::function<void(const std::string&)> log;  // one line per registration, refusal, loss
 };
 
 struct registered_worker {
   caf::actor endpoint;
+  caf::actor registrar;  // who registered it (the gate): told when it is forgotten
   std::string name;
   std::vector<std::string> stages;
   std::uint32_t capacity = 1;
@@ -77,7 +82,9 @@ using registry_actor = caf::stateful_actor<registry_state>;
 
 caf::behavior registry(registry_actor* self, registry_config cfg);
 
-/// True if `a` and `b` are equal, in time that does not depend on where they differ.
-bool tokens_equal(const std::string& a, const std::string& b);
+/// A refused registration: logged ("refused worker 'NAME' from node N: WHY")
+/// and answered reply::refused. Shared with the gate (a wrong token).
+reply refuse_registration(const std::function<void(const std::string&)>& log, const std::string& name,
+                          const caf::actor& endpoint, const std::string& why);
 
 }  // namespace dairector::actors

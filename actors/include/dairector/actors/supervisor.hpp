@@ -15,11 +15,15 @@
 //   (state_atom)                       -> system_state
 //   (watch_atom, actor)                -> system_state now; then a state_update per event
 //   (stop_atom)                        kill running commands and quit
-// From workers: stage_result, (pgid_atom, run, pgid). With a registry
-// (`cfg.registry`), each run is first offered to the remote workers of its
-// stage; a run on a worker process is answered only by that worker, killed
-// there when fenced, and recorded `stage_interrupted` (then run again) when
-// that worker goes down.
+// From workers: stage_result, (pgid_atom, run, pgid). With a registry and a
+// gate (`cfg.registry`, `cfg.worker_gate`), each run is first offered to the
+// remote workers of its stage; a run on a worker process goes out through the
+// gate (remote_job), is answered only through it by that worker
+// (remote_result), killed there when fenced (remote_kill), and recorded
+// `stage_interrupted` (then run again) when that worker goes down.
+// Every run gets a capability when it is dispatched (secret.hpp): its job
+// carries it, and a result without it changes nothing (logged once per run),
+// whatever its sender; so does a result for a run that is not out.
 // Unknown messages get an error reply; the supervisor lives on.
 //
 // Ordering (rules 4 and 5): a start is applied, then sent to the journal without
@@ -92,6 +96,8 @@ struct supervisor_config {
   caf::actor gate;                             // limits concurrent commands; invalid: no limit
   std::shared_ptr<worker_factory> workers;     // null: local_workers
   caf::actor registry;                         // remote workers (registry.hpp); invalid: local only
+  caf::actor worker_gate;                      // how jobs reach them (gate.hpp); invalid: local only
+  std::function<void(const std::string&)> log; // refused results (once per run); may be null
   std::function<std::int64_t()> clock_ms;      // null: the system clock
   bool drive = true;                           // start what becomes startable by itself (owed
                                                // confirmations and re-runs are settled regardless)
@@ -124,6 +130,8 @@ struct live_run {
   bool holds_slot = false;  // took a slot from the gate
   bool killed = false;
   bool remote = false;      // on a worker process (registry.hpp): only it may answer
+  std::string capability;   // what its result must carry (secret.hpp); never in events or the journal
+  bool refusal_logged = false;  // a result without it was logged (once per run)
 };
 
 /// The live runs of one pipeline, by run id: at most one per stage, so a
@@ -173,6 +181,7 @@ struct supervisor_state {
   /// creation, so about `journal_backlog_events_max` at most.
   std::vector<owed_answer> owed;
   std::uint64_t idle_told = 0;    // the director was told it may rest at this seq (0: not)
+  std::uint64_t results_refused = 0;  // results without their run's capability, or from elsewhere
   /// Events sent to the journal and not yet known durable (0 without a journal).
   std::uint64_t backlog() const { return cfg.journal ? state.seq() - durable_seq : 0; }
   bool behind() const { return backlog() >= cfg.journal_backlog_events_max; }
