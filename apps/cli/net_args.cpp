@@ -185,4 +185,8 @@ std::optional<error> configure_network(caf::actor_system_config& cfg, const net_
   return std::nullopt;
 }
 
+void hide_utility_actors(caf::actor_system& sys) {
+  for (auto name : {caf::atom("SpawnServ"), caf::atom("ConfigServ")}) sys.registry().erase(name);
+}
+
 }  // namespace dairector::cli

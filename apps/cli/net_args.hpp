@@ -79,4 +79,10 @@ enum class net_side { server, worker };
 std::optional<error> configure_network(caf::actor_system_config& cfg, const net_args& args, net_side side,
                                        const std::string& host);
 
+/// CAF's middleman names two actors of its own, the spawn and the config
+/// server, so that any connected peer can reach them (the config server
+/// stores whatever a peer puts in it). Dairector uses neither: they are
+/// taken out of the registry, which is where a peer's lookup finds them.
+void hide_utility_actors(caf::actor_system& sys);
+
 }  // namespace dairector::cli

@@ -148,6 +148,7 @@ int serve(const serve_options& opt) {
 
   catch_stop_signals();
   caf::actor_system sys{cfg};
+  hide_utility_actors(sys);
   caf::scoped_actor self{sys};
   const std::string store_path = (*store)->path();
   auto journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::shared_ptr<journal_store>(std::move(*store)));

@@ -73,6 +73,7 @@ int work(const worker_options& opt) {
 
   catch_stop_signals();
   caf::actor_system sys{cfg};
+  hide_utility_actors(sys);
   caf::scoped_actor self{sys};
   auto endpoint = sys.spawn(actors::worker_endpoint, actors::endpoint_config{name, nullptr, opt.workdir, say});
   std::uint32_t backoff = 100;
