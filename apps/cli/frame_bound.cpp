@@ -8,8 +8,40 @@
 
 namespace dairector::cli {
 
+namespace {
+
+// caf::io::basp::message_type
+constexpr std::uint8_t op_server_handshake = 0x00, op_client_handshake = 0x01, op_routed_message = 0x03,
+                       op_heartbeat = 0x06;
+
+}  // namespace
+
+void basp_frames::check_header() {
+  // CAF writes integers in network byte order.
+  const unsigned char* p = header_ + payload_len_offset;
+  const std::uint32_t len = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+                            std::uint32_t{p[3]};
+  const std::uint8_t op = header_[0];
+  const bool first = headers_++ == 0;
+  // The handshake comes first (CAF's client sends it twice: once on
+  // connecting, once answering the server's); a worker never serves a
+  // handshake and never routes (a routed message carries a source node and
+  // actor the peer writes itself, and asks the server to forward).
+  const bool op_ok = first ? op == op_client_handshake
+                           : op != op_server_handshake && op != op_routed_message && op <= op_heartbeat;
+  if (!op_ok) {
+    refused_ = refusal::operation;
+    refused_op_ = op;
+  } else if (len > max_) {
+    refused_ = refusal::oversize;
+    refused_len_ = len;
+  } else {
+    payload_left_ = len;
+  }
+}
+
 bool basp_frames::feed(const unsigned char* data, std::size_t n) {
-  while (refused_ == 0 && n > 0) {
+  while (refused_ == refusal::none && n > 0) {
     if (payload_left_ > 0) {
       const auto skip = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, n));
       payload_left_ -= skip;
@@ -24,19 +56,28 @@ bool basp_frames::feed(const unsigned char* data, std::size_t n) {
     n -= take;
     if (header_have_ < header_bytes) break;
     header_have_ = 0;
-    // CAF writes integers in network byte order.
-    const unsigned char* p = header_ + payload_len_offset;
-    const std::uint32_t len = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-                              (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
-    if (len > max_) refused_ = len;
-    else payload_left_ = len;
+    check_header();
   }
-  return refused_ == 0;
+  return refused_ == refusal::none;
+}
+
+std::string basp_frames::why() const {
+  switch (refused_) {
+    case refusal::none:
+      return {};
+    case refusal::oversize:
+      return "announced a message of " + std::to_string(refused_len_) + " bytes, over the bound of " +
+             std::to_string(max_);
+    case refusal::operation:
+      return "sent BASP operation " + std::to_string(refused_op_) + (headers_ == 1 ? " as its first message" : "") +
+             ", which no worker sends (a worker's first message is its handshake; it never routes)";
+  }
+  return {};
 }
 
 namespace {
 
-std::atomic<void (*)(std::uint64_t)> oversize_hook{nullptr};
+std::atomic<void (*)(const std::string&)> refusal_hook{nullptr};
 
 void free_frames(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<basp_frames*>(ptr); }
 
@@ -58,13 +99,13 @@ bool inbound_within_bound(ssl_st* ssl, const void* data, int n) {
       return false;
     }
   }
-  const bool refused_before = frames->refused_bytes() > 0;
+  const bool refused_before = frames->refused() != basp_frames::refusal::none;
   if (frames->feed(static_cast<const unsigned char*>(data), static_cast<std::size_t>(n))) return true;
   if (!refused_before)
-    if (auto hook = oversize_hook.load()) hook(frames->refused_bytes());
+    if (auto hook = refusal_hook.load()) hook(frames->why());
   return false;
 }
 
-void set_oversize_hook(void (*hook)(std::uint64_t)) { oversize_hook.store(hook); }
+void set_refusal_hook(void (*hook)(const std::string&)) { refusal_hook.store(hook); }
 
 }  // namespace dairector::cli

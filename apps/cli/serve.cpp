@@ -53,11 +53,8 @@ void say(const std::string& line) {
   std::cerr << "dairector serve: " << escape_for_terminal(line) << std::endl;
 }
 
-// A worker connection that announced a message over the bound (frame_bound.hpp).
-void say_oversize(std::uint64_t announced_bytes) {
-  say("a worker connection announced a message of " + std::to_string(announced_bytes) + " bytes, over the bound of " +
-      std::to_string(worker_message_bytes_max) + ": it is disconnected");
-}
+// A worker connection refused by the frame checks (frame_bound.hpp).
+void say_refused(const std::string& why) { say("a worker connection " + why + ": it is disconnected"); }
 
 // What the journal holds at start: pipelines to carry on (replayed, rule 8),
 // finished ones (they rest until asked for: nothing of them is kept but a
@@ -134,7 +131,7 @@ int serve(const serve_options& opt) {
   caf::actor_system_config cfg;
   if (auto err = configure_network(cfg, opt.net, net_side::server, listen->host)) return report("serve", *err);
   if (opt.net.insecure_plain_tcp) say(plain_tcp_warning);
-  set_oversize_hook(say_oversize);
+  set_refusal_hook(say_refused);
   const std::string workdir =
       opt.workdir.empty() ? std::filesystem::current_path().string() : std::filesystem::absolute(opt.workdir).string();
 

@@ -177,6 +177,20 @@ attack exit_kill_as_the_server --payload exit --as server --as-actor $ids --to $
 sed 's/^/  /' "$tmp/attacks.log"
 grep -q "did not connect" "$tmp/attacks.log" && bad "every_attack_reached_the_server" "see above" ||
   ok "every_attack_reached_the_server"
+# Over TLS the server frames what a worker sends (apps/cli/frame_bound.hpp):
+# a routed message, whose source node and actor the peer writes itself (or
+# which asks the server to forward it to the worker), ends the connection at
+# its header. Plain mode has no such check: there the gate's and the
+# supervisors' own checks meet every routed forgery.
+if [[ $plain != 1 ]]; then
+  routed=$(grep -E "^(job_to_the_worker|result_as_the_|kill_|[a-z_]*_as_the_(server|registry)|lost_)" "$tmp/attacks.log")
+  still_open=$(grep -v "connection=closed" <<<"$routed")
+  if [[ -n $routed && -z $still_open ]] && grep -q "sent BASP operation 3, which no worker sends" "$log"; then
+    ok "routed_forgeries_disconnected"
+  else
+    bad "routed_forgeries_disconnected" "$(head -c 600 <<<"${still_open:-no log line}")"
+  fi
+fi
 
 # --- Nothing happened ------------------------------------------------------------
 kill -0 $server 2>/dev/null && ok "serve_is_alive" || bad "serve_is_alive" "$(tail -3 "$log")"
