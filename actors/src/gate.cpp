@@ -7,23 +7,9 @@ namespace dairector::actors {
 
 namespace {
 
-void log(gate_actor* self, const std::string& line) {
-  if (self->state.cfg.log) self->state.cfg.log(line);
-}
-
-std::string from_whom(gate_actor* self) {
-  const auto& s = self->current_sender();
-  return s ? " from node " + caf::to_string(s->node()) : std::string(" from nobody");
-}
-
-// Whatever the gate does not take: counted; the first few are logged, so a
-// peer that floods it cannot flood the log.
+// Whatever the gate does not take: counted; the first few are logged.
 void note_dropped(gate_actor* self, const std::string& what) {
-  auto& st = self->state;
-  ++st.dropped;
-  if (st.dropped > gate_drops_logged_max) return;
-  log(self, "worker port: dropped " + what + from_whom(self) +
-                (st.dropped == gate_drops_logged_max ? " (further ones are counted, not logged)" : ""));
+  actors::note_dropped(self, what, "worker port: ", gate_drops_logged_max);
 }
 
 void refuse_result(gate_actor* self, const stage_result& r, const std::string& why) {
@@ -47,12 +33,7 @@ caf::behavior worker_gate(gate_actor* self, gate_config cfg) {
   self->state.cfg = std::move(cfg);
   // It monitors and links nobody: a down or error message is a peer's.
   self->set_down_handler([=](caf::down_msg&) { note_dropped(self, "a down message"); });
-  self->set_error_handler([=](caf::error&) { note_dropped(self, "an error message"); });
-  self->set_exit_handler([=](caf::exit_msg&) { note_dropped(self, "an exit message"); });  // exit_proof.hpp drops them first
-  self->set_default_handler([=](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
-    note_dropped(self, "a message it does not handle");
-    return caf::make_error(caf::sec::unexpected_message);
-  });
+  drop_what_it_does_not_take(self, [](gate_actor* g, const char* what) { note_dropped(g, what); });
   return {
       [=](register_atom, const std::string& token, std::vector<std::string>& stages, std::uint32_t capacity,
           std::string& name, caf::actor& endpoint, const std::string& secret) -> caf::result<reply> {

@@ -40,12 +40,7 @@ stage_result as_text(stage_result r) {
 
 // What it does not take: counted; the first few are logged.
 void note_dropped(endpoint_actor* self, const std::string& what) {
-  auto& st = self->state;
-  ++st.dropped;
-  if (st.dropped > endpoint_drops_logged_max || !st.cfg.log) return;
-  const auto& s = self->current_sender();
-  st.cfg.log("dropped " + what + (s ? " from node " + caf::to_string(s->node()) : std::string(" from nobody")) +
-             (st.dropped == endpoint_drops_logged_max ? " (further ones are counted, not logged)" : ""));
+  actors::note_dropped(self, what, "", endpoint_drops_logged_max);
 }
 
 // From the gate it registered with, with the secret it registered with. The
@@ -93,12 +88,7 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
       it = s.runs.erase(it);
     }
   });
-  self->set_error_handler([=](caf::error&) { note_dropped(self, "an error message"); });
-  self->set_exit_handler([=](caf::exit_msg&) { note_dropped(self, "an exit message"); });  // exit_proof.hpp drops them first
-  self->set_default_handler([=](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
-    note_dropped(self, "a message it does not handle");
-    return caf::make_error(caf::sec::unexpected_message);
-  });
+  drop_what_it_does_not_take(self, [](endpoint_actor* e, const char* what) { note_dropped(e, what); });
   return {
       [=](endpoint_server& server) {
         self->state.server = std::move(server.gate);
