@@ -15,15 +15,8 @@
 set -u
 bin=${1:?dairector binary}
 sql=${2:?sql_exec binary}
-tmp=$(mktemp -d)
-server=
-cleanup() {
-  stop_gently "$server"  # lib.sh
-  wait 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 source "$(dirname "$0")/lib.sh"
+scratch_with_server
 
 # start_server JOURNAL NAME: `serve` in the background, waits for "ready"; sets $server and $url.
 start_server() {

@@ -12,15 +12,8 @@ bin=${1:?dairector binary}
 [[ $bin == /* ]] || bin=$PWD/$bin  # the cases run in their scratch folder
 examples=${2:?examples dir}
 data=$(cd "$(dirname "$0")" && pwd)/data
-tmp=$(mktemp -d)
-server=
-cleanup() {
-  stop_gently "$server"  # lib.sh
-  wait 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 source "$(dirname "$0")/lib.sh"
+scratch_with_server
 cd "$tmp" || exit 1
 : "$examples"
 

@@ -38,6 +38,15 @@ stop_gently() {
   done
 }
 
+# scratch_with_server: $tmp, a scratch folder, and $server, for the pid of
+# a `dairector serve` the test starts (empty until then); at exit the server
+# is stopped gently and the folder removed.
+scratch_with_server() {
+  tmp=$(mktemp -d)
+  server=
+  trap 'stop_gently "$server"; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+}
+
 # serve_ready LOG: waits up to 10 s for `dairector serve` to say ready in LOG
 # (its standard error), then sets $port to its HTTP port. Fails if it never does.
 serve_ready() {

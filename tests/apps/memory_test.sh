@@ -16,15 +16,8 @@ bin=${1:?dairector binary}
 pipelines=${2:-${DAIRECTOR_MEMORY_PIPELINES:-3500}}
 bound=${3:-${DAIRECTOR_MEMORY_BOUND_BYTES:-2048}}
 batch=500
-tmp=$(mktemp -d)
-server=
-cleanup() {
-  stop_gently "$server"  # lib.sh
-  wait 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 source "$(dirname "$0")/lib.sh"
+scratch_with_server
 ((pipelines >= 2 * batch && pipelines % batch == 0)) || { echo "PIPELINES must be a multiple of $batch, at least $((2 * batch))"; exit 2; }
 
 # --sync normal: the test is about memory, not about fsync.
