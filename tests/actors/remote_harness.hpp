@@ -50,42 +50,35 @@ struct remote_log {
 /// value, the job's capability); on (forge_atom, run, capability) it sends a
 /// forged output with that capability instead.
 inline caf::behavior stand_in(caf::event_based_actor* self, std::string name, std::shared_ptr<remote_log> log) {
+  // A result for its job of `run`, back to whoever sent the job; with the
+  // job's own capability unless `capability` is given.
+  auto answer = [=](std::uint64_t run, bool ok, const std::string& output, const std::string& error,
+                    const std::string* capability) {
+    for (const auto& r : log->jobs) {
+      if (r.worker != name || r.job.run != run) continue;
+      actors::stage_result res;
+      res.pipeline = r.job.pipeline;
+      res.stage_index = r.job.stage_index;
+      res.run = run;
+      res.ok = ok;
+      res.output = output;
+      res.error = error;
+      res.worker = name;
+      res.capability = capability ? *capability : r.job.capability;
+      self->send(caf::actor_cast<caf::actor>(r.reply_to), std::move(res));
+      return;
+    }
+    BOOST_ERROR(name << " has no job for run " << run);
+  };
   return {
       [=](actors::job& j) { log->jobs.push_back({name, j, self->current_sender() ? self->current_sender()->address()
                                                                                   : caf::actor_addr{}}); },
       [=](answer_atom, std::uint64_t run, bool ok, const std::string& output, const std::string& error) {
-        for (const auto& r : log->jobs) {
-          if (r.worker != name || r.job.run != run) continue;
-          actors::stage_result res;
-          res.pipeline = r.job.pipeline;
-          res.stage_index = r.job.stage_index;
-          res.run = run;
-          res.ok = ok;
-          res.output = output;
-          res.error = error;
-          res.worker = name;
-          res.capability = r.job.capability;
-          self->send(caf::actor_cast<caf::actor>(r.reply_to), std::move(res));
-          return;
-        }
-        BOOST_ERROR(name << " has no job for run " << run);
+        answer(run, ok, output, error, nullptr);
       },
       [=](forge_atom, std::uint64_t run, const std::string& capability) {
         // The right sender, the right run, an output of its own making.
-        for (const auto& r : log->jobs) {
-          if (r.worker != name || r.job.run != run) continue;
-          actors::stage_result res;
-          res.pipeline = r.job.pipeline;
-          res.stage_index = r.job.stage_index;
-          res.run = run;
-          res.ok = true;
-          res.output = R"({"forged": true})";
-          res.worker = name;
-          res.capability = capability;
-          self->send(caf::actor_cast<caf::actor>(r.reply_to), std::move(res));
-          return;
-        }
-        BOOST_ERROR(name << " has no job for run " << run);
+        answer(run, true, R"({"forged": true})", "", &capability);
       },
       [=](actors::kill_atom, const std::string& secret, const std::string& pipeline, std::uint64_t run) {
         BOOST_CHECK_EQUAL(secret, worker_secret);
