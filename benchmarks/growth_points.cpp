@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include <dairector/dairector.hpp>
+#include <dairector/journal/open.hpp>
 #include <dairector/journal_store.hpp>
 #include <dairector/plan.hpp>
 
@@ -256,9 +257,9 @@ json payload_durable_point(caf::actor_system& sys, std::uint64_t bytes, bool qui
   auto spec = looping_spec(rounds, 6, "payload");
   auto workers = payload_workers(bytes);
   const std::string path = dir + "/durable.db";
-  auto store = journal_store::open(path, journal_options{});  // synchronous=FULL
+  auto store = open_journal(path, journal_options{});  // synchronous=FULL
   if (!store) die(store.err().message);
-  auto journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::shared_ptr<journal_store>(std::move(*store)));
+  auto journal = sys.spawn<caf::detached>(actors::durable_journal, std::shared_ptr<journal_store>(std::move(*store)));
   caf::scoped_actor self{sys};
   settle(path);
   const auto before = journal_stats(self, journal);
@@ -310,7 +311,7 @@ json payload_durable_point(caf::actor_system& sys, std::uint64_t bytes, bool qui
   return {{"ours", ours},
           {"baseline", baseline},
           {"config", {{"pipelines", pipelines}, {"rounds", rounds},
-                      {"journal", "sqlite_journal actor (detached), journal_store WAL synchronous=FULL, a fresh "
+                      {"journal", "durable_journal actor (detached), journal_store WAL synchronous=FULL, a fresh "
                                   "file (so is the baseline's)"},
                       {"commits", commits}, {"events", events}, {"bytes_written", written}}}};
 }

@@ -47,6 +47,7 @@
 #include <sqlite3.h>
 
 #include <dairector/dairector.hpp>
+#include <dairector/journal/open.hpp>
 #include <dairector/journal_store.hpp>
 
 #include "bench_support.hpp"
@@ -266,10 +267,10 @@ durable_run run_durable(caf::actor_system& sys, const std::string& path, int pip
                         std::uint64_t events_per_pipeline, std::uint64_t warmup_events_per_pipeline,
                         const std::shared_ptr<actors::local_workers>& workers) {
   remove_journal_files(path);
-  auto store = journal_store::open(path, journal_options{});  // synchronous=FULL
+  auto store = open_journal(path, journal_options{});  // synchronous=FULL
   if (!store) die(store.err().message);
   caf::scoped_actor self{sys};
-  auto journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::shared_ptr<journal_store>(std::move(*store)));
+  auto journal = sys.spawn<caf::detached>(actors::durable_journal, std::shared_ptr<journal_store>(std::move(*store)));
 
   // Warm-up (untimed): batches of 100 one-pass pipelines until the WAL has
   // reached its steady size, and one batch more so that it has wrapped.
@@ -583,7 +584,7 @@ int main(int argc, char** argv) {
                            {"batch_events", 10'000},
                            {"how", "template history of one pipeline (77 rounds) copied per pipeline, every event "
                                    "applied by the reducer, journal_store::append in batches of 10,000"}}},
-                {"steps", "journal_store::open(read_only) + pipelines() + history() of each + replay() of each"},
+                {"steps", "open_journal(read_only) + pipelines() + history() of each + replay() of each"},
                 {"deadline_seconds", opt.recovery_deadline},
                 {"seconds_means", "per run: the time to recover every pipeline; a run stopped at the deadline "
                                   "reports its open+list time plus the pipelines it read scaled to all of them "
@@ -669,7 +670,7 @@ int main(int argc, char** argv) {
                                    {"memory_backed_fsync_free", fsi.memory_backed}}}}},
       {"config", {{"quick", opt.quick},
                   {"repetitions", opt.repetitions},
-                  {"journal", "journal_store (WAL, synchronous=FULL) behind the group-committing sqlite_journal "
+                  {"journal", "journal_store (WAL, synchronous=FULL) behind the group-committing durable_journal "
                               "actor (detached); a fresh file per repetition"},
                   {"spec", "6-stage chain looping through on_failure: 13 x (rounds + 1) transitions a pipeline"},
                   {"handler", "non-blocking no-op"},

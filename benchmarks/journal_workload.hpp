@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include <dairector/dairector.hpp>
+#include <dairector/journal/open.hpp>
 #include <dairector/journal_store.hpp>
 
 #include "bench_support.hpp"
@@ -200,7 +201,7 @@ inline recovery_build build_recovery_journal(const std::string& path, const std:
   b.events_per_pipeline = tmpl.size();
   const auto start = clock_type::now();
   {
-    auto store = journal_store::open(path, journal_options{});
+    auto store = open_journal(path, journal_options{});
     if (!store) die(store.err().message);
     std::vector<system_state> states(pipelines);
     std::vector<std::string> ids;
@@ -291,7 +292,7 @@ inline recovery_run recover(const std::string& path, double deadline_s) {
   const double cpu0 = process_cpu_s();
   journal_options ro;
   ro.read_only = true;
-  auto store = journal_store::open(path, ro);
+  auto store = open_journal(path, ro);
   if (!store) die(store.err().message);
   auto list = (*store)->pipelines();
   if (!list) die(list.err().message);

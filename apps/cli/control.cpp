@@ -183,7 +183,7 @@ int control_on_server(verb v, const control_options& opt, const std::string& url
 int control(verb v, const control_options& opt) {
   const char* command = name_of(v);
   if (const std::string url = opt.journal.server_url(); !url.empty()) return control_on_server(v, opt, url);
-  auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
+  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false));
   if (!store) {
     std::cerr << "dairector " << command << ": " << escape_for_terminal(store.err().message) << "\n";
     if (store.err().message.find("owned by") != std::string::npos)

@@ -34,7 +34,7 @@ result<std::vector<event>> read_history(const journal_args& args) {
     if (!id) return id.err();
     return server->history(*id);
   }
-  auto store = journal_store::open(args.journal_path(), args.options(/*read_only=*/true));
+  auto store = open_journal(args.journal_path(), args.options(/*read_only=*/true));
   if (!store) return store.err();
   auto id = pick_pipeline(**store, args.id);
   if (!id) return id.err();

@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dairector/journal/open.hpp"
 #include "dairector/journal_store.hpp"
 
 namespace dairector::cli {

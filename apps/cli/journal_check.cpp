@@ -47,7 +47,7 @@ std::string damage_line(const journal_damage& d) {
 }
 
 int check_journal(const check_options& opt) {
-  auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(/*read_only=*/true));
+  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(/*read_only=*/true));
   if (!store) return report("journal check", store.err());
   auto damage = (*store)->check();
   if (!damage) return report("journal check", damage.err());

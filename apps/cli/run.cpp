@@ -154,7 +154,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   sc.workdir = workdir;
   sc.by = "system";
   // The journal blocks on fsync: its own thread (docs/design.md#the-journal).
-  sc.journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::move(store));
+  sc.journal = sys.spawn<caf::detached>(actors::durable_journal, std::move(store));
   sc.gate = sys.spawn(actors::command_gate, opt.command_limit);
   sc.watchers = {caf::actor{self}};  // from the first event on: no event goes unseen
   system_state state;
@@ -211,7 +211,7 @@ int run_pipeline(const run_options& opt) {
     return exit_usage;
   }
   const std::string id = opt.journal.id.empty() ? (*spec)->name() : opt.journal.id;
-  auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
+  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false));
   if (!store) return report("run", store.err());
   auto existing = (*store)->pipelines();
   if (!existing) return report("run", existing.err());
@@ -278,7 +278,7 @@ int run_on_server(const run_options& opt, const std::string& url) {
 }
 
 int resume_pipeline(const run_options& opt) {
-  auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
+  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false));
   if (!store) return report("resume", store.err());
   auto id = pick_pipeline(**store, opt.journal.id);
   if (!id) return report("resume", id.err());

@@ -137,7 +137,7 @@ int serve(const serve_options& opt) {
 
   // The journal first: a second owner, or a journal that cannot be read at
   // all, stops us before anything listens; a damaged pipeline does not.
-  auto store = journal_store::open(opt.journal.journal_path(), opt.journal.options(false));
+  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false));
   if (!store) return report("serve", store.err());
   actors::hold_in_runs((*store)->owner_lock_fd());  // the next owner waits for our commands
   auto contents = read_journal(**store, workdir);
@@ -148,7 +148,7 @@ int serve(const serve_options& opt) {
   hide_utility_actors(sys);
   caf::scoped_actor self{sys};
   const std::string store_path = (*store)->path();
-  auto journal = sys.spawn<caf::detached>(actors::sqlite_journal, std::shared_ptr<journal_store>(std::move(*store)));
+  auto journal = sys.spawn<caf::detached>(actors::durable_journal, std::shared_ptr<journal_store>(std::move(*store)));
   actors::registry_config rc;
   for (const auto& stage : split_list(opt.remote_stages)) rc.remote_only.insert(stage == "all" ? "*" : stage);
   rc.log = say;

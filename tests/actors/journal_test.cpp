@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "dairector/journal/open.hpp"
 #include "dairector/plan.hpp"
 #include "harness.hpp"
 
@@ -52,13 +53,13 @@ struct sqlite_fixture : fixture {
     for (auto& w : watchers) caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
   }
   void open_journal(journal_options opt) {
-    auto store = journal_store::open(path, opt);
+    auto store = dairector::open_journal(path, opt);
     BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.err().message));
-    journal = sys->spawn(actors::sqlite_journal, std::shared_ptr<journal_store>(std::move(*store)));
+    journal = sys->spawn(actors::durable_journal, std::shared_ptr<journal_store>(std::move(*store)));
   }
   /// What is durable: read by a second, read-only store, as `status` would.
   std::vector<event> on_disk() {
-    auto store = journal_store::open(path, {.read_only = true});
+    auto store = dairector::open_journal(path, {.read_only = true});
     if (!store) return {};
     auto h = (*store)->history("p-1");
     return h ? *h : std::vector<event>{};

@@ -30,6 +30,7 @@
 #include <string>
 
 #include "dairector/invariants.hpp"
+#include "dairector/journal/open.hpp"
 #include "dairector/journal_store.hpp"
 
 namespace {
@@ -118,7 +119,7 @@ void check_refusal(const error& err, const char* what) {
 void read_journal(const std::string& path) {
   journal_options opt;
   opt.read_only = true;
-  auto j = journal_store::open(path, opt);
+  auto j = open_journal(path, opt);
   if (!j) {
     check_refusal(j.err(), "open");
     return;

@@ -44,7 +44,7 @@ void recompute_crc(raw_db& db, const std::string& pipeline, std::uint64_t seq) {
 /// Reads everything a reader can; returns the first error (errc::journal
 /// expected) or nullopt when every read succeeded and `check` found nothing.
 std::optional<error> read_everything(const std::string& path) {
-  auto j = journal_store::open(path, read_only());
+  auto j = open_journal(path, read_only());
   if (!j) return j.err();
   auto listed = (*j)->pipelines();
   if (!listed) return listed.err();
@@ -455,7 +455,7 @@ BOOST_AUTO_TEST_CASE(a_torn_wal_tail_is_the_writer_dying_not_corruption) {
       scratch_dir copy;
       write_bytes(copy.file("j.db"), db);
       write_bytes(copy.file("j.db-wal"), std::string_view(wal).substr(0, wal.size() - cut));
-      auto j = journal_store::open(copy.file("j.db"), read_only());
+      auto j = open_journal(copy.file("j.db"), read_only());
       BOOST_REQUIRE_MESSAGE(j.ok(), describe(j));
       auto read = (*j)->history("p-1");
       BOOST_REQUIRE_MESSAGE(read.ok(), describe(read));

@@ -23,6 +23,7 @@
 
 #include "core/fixtures.hpp"
 #include "dairector/codec.hpp"
+#include "dairector/journal/open.hpp"
 #include "dairector/journal_store.hpp"
 
 namespace dairector::test {
@@ -53,7 +54,7 @@ private:
 // ---------------------------------------------------------------- the store
 
 inline std::unique_ptr<journal_store> must_open(const std::string& path, journal_options opt = {}) {
-  auto j = journal_store::open(path, opt);
+  auto j = open_journal(path, opt);
   BOOST_REQUIRE_MESSAGE(j.ok(), "cannot open " << path << ": " << describe(j));
   return std::move(*j);
 }

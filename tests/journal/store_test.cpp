@@ -233,7 +233,7 @@ BOOST_AUTO_TEST_CASE(a_reader_beside_the_writer_sees_every_commit) {
   check_same_events(must_read(*reader, "p-1"), h.events());
 
   // A reader of a journal nobody wrote finds nothing, and says so.
-  BOOST_CHECK(!journal_store::open(dir.file("missing.db"), read_only()).ok());
+  BOOST_CHECK(!open_journal(dir.file("missing.db"), read_only()).ok());
   BOOST_CHECK(!std::filesystem::exists(dir.file("missing.db")));
 }
 
@@ -249,7 +249,7 @@ BOOST_AUTO_TEST_CASE(a_second_writer_is_refused_and_told_who_owns_the_journal) {
   // owner's description, not the one of who asks.
   journal_options second_writer;
   second_writer.owner = "the second writer";
-  auto second = journal_store::open(path, second_writer);
+  auto second = open_journal(path, second_writer);
   const std::string why = journal_refusal(second);
   JOURNAL_CHECK_CONTAINS(why, "pid " + std::to_string(::getpid()) + " on host " + our_host());
   JOURNAL_CHECK_CONTAINS(why, path);
@@ -276,7 +276,7 @@ BOOST_AUTO_TEST_CASE(a_writer_killed_by_sigkill_leaves_the_journal_free) {
     // The child owns the journal until it is killed; it never returns into
     // the test runner.
     ::close(ready[0]);
-    auto mine = journal_store::open(path, as_process(::getpid()));
+    auto mine = open_journal(path, as_process(::getpid()));
     const char said = mine.ok() ? '1' : '0';
     (void)!::write(ready[1], &said, 1);
     if (!mine.ok()) ::_exit(1);
@@ -297,7 +297,7 @@ BOOST_AUTO_TEST_CASE(a_writer_killed_by_sigkill_leaves_the_journal_free) {
   ::close(ready[0]);
   BOOST_REQUIRE_MESSAGE(n == 1 && said == '1', "the child could not open the journal");
 
-  const std::string why = journal_refusal(journal_store::open(path, as_process(::getpid())));
+  const std::string why = journal_refusal(open_journal(path, as_process(::getpid())));
   JOURNAL_CHECK_CONTAINS(why, "pid " + std::to_string(child) + " on host " + our_host());
   BOOST_CHECK(!contains(why, "pid " + std::to_string(::getpid())));
 
@@ -319,21 +319,21 @@ BOOST_AUTO_TEST_CASE(an_sqlite_file_that_is_not_a_journal_is_refused) {
     raw_db other(path);
     other.exec("CREATE TABLE notes(id INTEGER PRIMARY KEY, text TEXT); INSERT INTO notes(text) VALUES('hi')");
   }
-  JOURNAL_CHECK_CONTAINS(journal_refusal(journal_store::open(path)), "not a dairector journal");
-  JOURNAL_CHECK_CONTAINS(journal_refusal(journal_store::open(path, read_only())), "not a dairector journal");
+  JOURNAL_CHECK_CONTAINS(journal_refusal(open_journal(path)), "not a dairector journal");
+  JOURNAL_CHECK_CONTAINS(journal_refusal(open_journal(path, read_only())), "not a dairector journal");
   {
     raw_db other(path);
     other.exec("PRAGMA application_id=1234");
   }
-  JOURNAL_CHECK_CONTAINS(journal_refusal(journal_store::open(path, read_only())), "not a dairector journal");
+  JOURNAL_CHECK_CONTAINS(journal_refusal(open_journal(path, read_only())), "not a dairector journal");
   // And it was left as it was.
   BOOST_CHECK_EQUAL(raw_db(path).text("SELECT text FROM notes"), "hi");
 
   // Not SQLite at all.
   const std::string text = dir.file("notes.txt");
   write_bytes(text, std::string(8192, 'x'));
-  BOOST_CHECK_EQUAL(journal_store::open(text).err().code, errc::journal);
-  BOOST_CHECK_EQUAL(journal_store::open(text, read_only()).err().code, errc::journal);
+  BOOST_CHECK_EQUAL(open_journal(text).err().code, errc::journal);
+  BOOST_CHECK_EQUAL(open_journal(text, read_only()).err().code, errc::journal);
   BOOST_CHECK_EQUAL(read_bytes(text), std::string(8192, 'x'));
 }
 
@@ -347,7 +347,7 @@ BOOST_AUTO_TEST_CASE(a_journal_of_a_newer_format_is_refused) {
   for (bool ro : {false, true}) {
     journal_options opt;
     opt.read_only = ro;
-    const std::string why = journal_refusal(journal_store::open(path, opt));
+    const std::string why = journal_refusal(open_journal(path, opt));
     JOURNAL_CHECK_CONTAINS(why, "newer");
     JOURNAL_CHECK_CONTAINS(why, "format version 2");
   }

@@ -1,42 +1,23 @@
-// The durable journal (docs/design.md#the-journal, rules 4, 5, 8, 9): an SQLite
-// file in WAL mode holding every event of every pipeline it serves, one row
-// each, never updated or deleted.
+// The durable journal (docs/design.md#the-journal, rules 4, 5, 8, 9): every
+// event of every pipeline it serves, in order, never updated or deleted.
 //
-// On disk (format version 1, frozen; `PRAGMA application_id` marks the file):
-//   meta(key, value)        format_version, created_by
-//   events(pos, pipeline, seq, type, at_ms, by, body, crc)
-//     pos   journal-wide order, gapless from 1 (INTEGER PRIMARY KEY)
-//     seq   gapless per pipeline from 1; UNIQUE(pipeline, seq)
-//     body  the event as one line of JSON (docs/events.md#the-format, the codec)
-//     crc   CRC-32 over pipeline, seq, type, at_ms, by and body, verified on
-//           every read: a row that does not match is corruption, never applied
+// This is the interface every backend implements (journal/: SQLite, the
+// embedded default, and PostgreSQL, for many servers), and the checks every
+// backend makes, so that no backend can skip one:
+//   - before a write (append_checker): each pipeline's events follow on from
+//     its last durable seq, a pipeline begins with pipeline_created at seq 1,
+//     every event encodes within event_bytes_max; the batch is encoded once,
+//     as the rows the backend stores (the codec's text and a CRC-32 over the
+//     columns, row_crc);
+//   - after a read (history_checker): seq continuity, the checksum, the
+//     decode, the columns agree with the body, seq 1 is pipeline_created;
+//   - whether an event is legal in its pipeline's state is the reducer's
+//     question: `replay` folds and checks the invariants.
+// A backend also checks the journal-wide order (`pos`, gapless from 1) in
+// its own way and reports what is missing or unreadable (`gaps`).
 //
-// An event is validated before it is written (its pipeline's seq follows on,
-// it encodes within event_bytes_max) and after it is read (checksum, decode,
-// columns agree with the body, seq continuity). Whether it is legal in its
-// pipeline's state is the reducer's question: `replay` folds and checks the
-// invariants.
-//
-// The journal-wide order is checked too: `pos` must run 1, 2, 3, ... A
-// missing row leaves a gap whose owner the format cannot name, so every
-// pipeline whose last row comes before a gap may have lost its later events
-// there: its history is refused (errc::journal naming the gap), never replayed
-// as if it were whole. A pipeline with rows after the gap would show a seq gap
-// instead, so no other pipeline can have lost a row there. A page of the
-// table that SQLite cannot read ("database disk image is malformed") is read
-// past, and the index (pipeline, seq, pos) says whose rows it held: exactly
-// those pipelines are damaged (if the index cannot be read either, the
-// positions count as a gap). A deleted *last* row of the whole journal looks
-// exactly like a transaction that never committed (a torn tail) and cannot
-// be told apart.
-//
-// One owner: a store opened for writing holds an exclusive lock on
-// `PATH.lock` (a POSIX lock: released when the process dies, even by SIGKILL)
-// that names its owner (pid and host, given by the caller); a second writer
-// gets an error naming them. On the same open file it also holds an flock,
-// which the owner hands to the stage commands it runs (owner_lock_fd): a new
-// owner then also waits until no command of a dead one is still running.
-// Read-only stores take no lock and work beside a running owner (WAL).
+// One owner writes a journal (or a pipeline, with PostgreSQL): a backend
+// refuses a second writer with errc::journal naming the first.
 //
 // Not thread-safe: one thread (the journal actor) uses a store.
 #pragma once
@@ -56,9 +37,6 @@
 #include "dairector/event.hpp"
 #include "dairector/result.hpp"
 #include "dairector/state.hpp"
-
-struct sqlite3;
-struct sqlite3_stmt;
 
 namespace dairector {
 
@@ -117,27 +95,26 @@ struct journal_damage {
   std::string reason;  // a sentence, without the journal's path
 };
 
+/// The interface of a journal backend. `open_journal` (journal/include/dairector/journal/open.hpp)
+/// opens one by name: a file path (SQLite) or a postgresql:// URI.
 class journal_store {
 public:
-  /// Opens (creating when writable and missing) the journal at `path`.
-  /// Errors (errc::journal): not a dairector journal, a newer format, owned
-  /// by another process ("... is owned by pid N on host H"), I/O.
-  static result<std::unique_ptr<journal_store>> open(const std::string& path, journal_options opt = {});
-  ~journal_store();
+  virtual ~journal_store() = default;
   journal_store(const journal_store&) = delete;
   journal_store& operator=(const journal_store&) = delete;
 
   /// Writes `events` in one transaction, all or none. Each pipeline's events
   /// must follow on from its last durable seq; a `pipeline_created` must be
-  /// its pipeline's seq 1. On an error nothing of the batch is durable.
-  std::optional<error> append(std::span<const event> events);
+  /// its pipeline's seq 1. On an error nothing of the batch is durable, and
+  /// the store takes no more writes (memory may be ahead of disk).
+  virtual std::optional<error> append(std::span<const event> events) = 0;
 
   /// A pipeline's events in seq order, every row verified; errc::not_found
   /// when the journal has no such pipeline; errc::journal (naming the seq)
   /// for a damaged row, a seq gap, a gap in the journal-wide order after its
   /// last event, or a page that cannot be read. On errc::journal `damage`,
   /// when given, receives the same facts as data.
-  result<std::vector<event>> history(const std::string& pipeline, journal_damage* damage = nullptr);
+  virtual result<std::vector<event>> history(const std::string& pipeline, journal_damage* damage = nullptr) = 0;
 
   /// `history`, then `replay`: the pipeline's state after its last event
   /// (what recovery starts from). On errc::journal `damage` is filled as for
@@ -146,100 +123,141 @@ public:
 
   /// The stretches of the journal-wide order that are missing or unreadable,
   /// in order (at most `journal_gaps_max`; the last one then runs to the end).
-  result<std::vector<journal_damage>> gaps();
+  virtual result<std::vector<journal_damage>> gaps() = 0;
 
   /// All damage: every gap, then every pipeline (in order of creation) whose
   /// history does not read or replay. Empty: the journal is sound.
   result<std::vector<journal_damage>> check();
 
   /// The pipelines in the journal, in order of creation.
-  result<std::vector<pipeline_summary>> pipelines();
+  virtual result<std::vector<pipeline_summary>> pipelines() = 0;
 
   /// Facts about a pipeline that are not events (e.g. the folder its
   /// commands run in, so that `resume` runs them where `run` did).
-  std::optional<error> put_meta(const std::string& key, const std::string& value);
-  result<std::optional<std::string>> get_meta(const std::string& key);
+  virtual std::optional<error> put_meta(const std::string& key, const std::string& value) = 0;
+  virtual result<std::optional<std::string>> get_meta(const std::string& key) = 0;
 
-  /// Successful commits so far (group-commit statistics, the fault seam).
+  /// Successful commits so far (group-commit statistics).
   std::uint64_t commits() const noexcept { return commits_; }
+  /// How messages name the journal: a file's path, or a URI without its password.
   const std::string& path() const noexcept { return path_; }
-  /// The open lock file of a writable store (-1 when read-only): what the
-  /// runs it starts must hold open until every process of theirs is dead.
-  int owner_lock_fd() const noexcept { return lock_fd_; }
+  /// The open lock file of a writable store whose runs must hold it until
+  /// every process of theirs is dead (SQLite); -1 when there is none.
+  virtual int owner_lock_fd() const noexcept { return -1; }
+
+protected:
+  journal_store(std::string path, journal_options opt) : path_(std::move(path)), opt_(std::move(opt)) {}
+
+  /// "journal P is corrupt: pipeline 'x', event seq N: reason", with `d` copied to `out`.
+  error damaged(journal_damage d, journal_damage* out) const;
+  /// An error of this journal: "journal P: what".
+  error failure(const std::string& what) const;
+  /// The fault seam (journal_options::fail_after_events): an error when an
+  /// append of `events` must fail; then every later append fails too.
+  std::optional<error> injected_fault(std::size_t events);
+  /// Counts a successful commit of `events`.
+  void committed(std::size_t events) noexcept {
+    ++commits_;
+    events_committed_ += events;
+  }
+
+  std::string path_;
+  journal_options opt_;
+  bool failed_ = false;  // a write failed: memory and disk may differ, so no more writes
 
 private:
-  // Per pipeline, what appends need: its spec (stage names) and last durable
-  // seq, each loaded from the table when first needed; and, during one
-  // append, the seq its next event must have and a spec created by the batch.
-  // The spec is held weakly: whoever appends holds it (a supervisor), and a
-  // pipeline nobody hosts any more must not keep its spec here for ever
-  // (serve releases finished pipelines). A history read hands its spec over.
+  std::uint64_t commits_ = 0;
+  std::uint64_t events_committed_ = 0;  // by this store, for the fault seam
+};
+
+/// The checks and the encoding that precede every backend's write (see the
+/// top), and what they remember between appends: per pipeline, its last
+/// durable seq and its spec. The spec is held weakly: whoever appends holds
+/// it (a supervisor), and a pipeline nobody hosts any more must not keep its
+/// spec here for ever (serve releases finished pipelines).
+class append_checker {
+public:
+  /// What the backend knows of a pipeline the checker has not seen (or has let go).
+  struct source {
+    /// Its last durable seq (0: none yet), or errc::journal when it must take
+    /// no more events (its history cannot be trusted).
+    virtual result<std::uint64_t> durable_seq(const std::string& pipeline) = 0;
+    /// The spec of its (durable) pipeline_created.
+    virtual result<std::shared_ptr<const pipeline_spec>> created_spec(const std::string& pipeline) = 0;
+
+  protected:
+    ~source() = default;
+  };
+  /// One event of the batch as a backend stores it.
+  struct row {
+    const event* e = nullptr;
+    const char* type = nullptr;
+    std::string_view body;  // the codec's text (valid until the next prepare)
+    std::uint32_t crc = 0;  // row_crc over the columns
+  };
+
+  /// Checks and encodes the batch, writing nothing; on success `rows()` holds
+  /// it. Nothing is taken on until `finish(true)`.
+  std::optional<error> prepare(std::span<const event> events, source& src);
+  const std::vector<row>& rows() const noexcept { return rows_; }
+  /// The prepared batch is durable (`durable`) or not: its seqs and specs
+  /// become the pipelines' own, or are forgotten. `last_row(id, durable_seq,
+  /// k)` is called for each pipeline the batch touched, with the index of
+  /// its last row in `rows()`, after a durable batch.
+  void finish(bool durable, const std::function<void(const std::string&, std::uint64_t, std::size_t)>& last_row = nullptr);
+  /// A history read by the writer hands its spec over (the pipeline is hosted again).
+  void remember_spec(const std::string& pipeline, const std::shared_ptr<const pipeline_spec>& spec);
+  /// Forgets what is known of a pipeline (e.g. its ownership moved away).
+  void forget(const std::string& pipeline);
+
+private:
   struct pipeline_info {
     const std::string* id = nullptr;  // its key in pipelines_
     std::weak_ptr<const pipeline_spec> spec;
     std::uint64_t durable = 0;
     bool durable_known = false;
-    std::uint64_t batch = 0;  // the append that `next`, `held` and `created` belong to
+    std::uint64_t batch = 0;  // the prepare that `next`, `held`, `created` and `last_row` belong to
     std::uint64_t next = 0;
-    std::uint64_t last_pos = 0;  // of the batch's last row of this pipeline
+    std::size_t last_row = 0;
     std::shared_ptr<const pipeline_spec> held;  // the spec, alive for the batch
     std::shared_ptr<const pipeline_spec> created;
   };
-  // Each pipeline's rows as the table itself counts them (one scan, without
-  // the index): events, last seq, where its last row is in the journal-wide
-  // order, the pipelines in order of creation, and the gaps in that order.
-  struct pipeline_count {
-    std::uint64_t events = 0, last_seq = 0, last_pos = 0;
-  };
-  struct pos_gap {
-    std::uint64_t from = 0, to = 0;  // to: 0 = to the end
-    std::string why;
-    std::size_t owners = 0;  // unreadable and attributed: the pipelines the index says had rows there
-    bool attributed = false;  // the index says whose rows these were: nobody else is suspect
-  };
-  struct unreadable_row {
-    std::uint64_t seq = 0, pos = 0;  // a pipeline's first row the table cannot read
-  };
-  struct census {
-    std::unordered_map<std::string, pipeline_count, string_hash, std::equal_to<>> by_id;
-    std::vector<const std::string*> order;  // keys of by_id (nodes do not move)
-    std::vector<pos_gap> gaps;
-    std::unordered_map<std::string, unreadable_row, string_hash, std::equal_to<>> unreadable;
-  };
-
-  journal_store() = default;
   pipeline_info& info_of(std::string_view pipeline);
-  result<std::shared_ptr<const pipeline_spec>> spec_of(const std::string& pipeline);
-  std::optional<error> load_durable(const std::string& pipeline, pipeline_info& info);
-  result<const census*> counted();
-  std::optional<error> scan_rows(census& all);
-  std::uint64_t readable_from(std::uint64_t pos);
-  void attribute_unreadable(census& all);
-  const pos_gap* gap_after(const census& all, std::uint64_t pos) const;
-  result<std::vector<event>> read_history(const std::string& pipeline, journal_damage* damage);
-  error damaged(journal_damage d, journal_damage* out) const;
-  bool step_done(sqlite3_stmt* s);
+  void let_go();
 
-  std::string path_;
-  journal_options opt_;
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* insert_ = nullptr;
-  sqlite3_stmt* begin_ = nullptr;
-  sqlite3_stmt* commit_ = nullptr;
-  sqlite3_stmt* history_ = nullptr;
-  int lock_fd_ = -1;
-  std::uint64_t commits_ = 0;
-  std::uint64_t events_committed_ = 0;  // by this store, for the fault seam
-  std::uint64_t appends_ = 0;  // numbers the appends (pipeline_info::batch)
-  bool failed_ = false;  // a commit failed: memory and disk may differ, so no more writes
   std::unordered_map<std::string, pipeline_info, string_hash, std::equal_to<>> pipelines_;
   std::size_t sweep_at_ = 0;  // pipelines_ is swept of pipelines nobody appends to at this size
-  std::vector<pipeline_info*> touched_;  // by the append under way (nodes do not move)
-  std::string bodies_;                   // the append's encoded events, end to end
-  std::vector<std::size_t> body_ends_;
-  std::optional<census> counted_;
-  std::int64_t counted_version_ = -1;  // a reader's PRAGMA data_version when it counted
+  std::uint64_t batches_ = 0;
+  std::vector<pipeline_info*> touched_;  // by the batch under way (nodes do not move)
+  std::string bodies_;                   // the batch's encoded events, end to end
+  std::vector<row> rows_;
 };
+
+/// The checks that follow every read of a pipeline's rows (see the top): fed
+/// the rows in seq order, it verifies and decodes each.
+class history_checker {
+public:
+  explicit history_checker(std::string pipeline) : pipeline_(std::move(pipeline)) {}
+  /// One row: its seq and columns as stored. The damage (pipeline, seq and
+  /// reason filled) when it is not the next good event of the history.
+  std::optional<journal_damage> add(std::uint64_t seq, std::string_view type, std::int64_t at_ms, std::string_view by,
+                                    std::string_view body, std::uint32_t crc);
+  std::vector<event>& events() noexcept { return events_; }
+  const std::shared_ptr<const pipeline_spec>& spec() const noexcept { return spec_; }
+
+private:
+  std::string pipeline_;
+  std::vector<event> events_;
+  std::shared_ptr<const pipeline_spec> spec_;
+};
+
+/// CRC-32 over a row's columns in a fixed order, with separators so that
+/// moving bytes from one column to the next changes it (format version 1).
+std::uint32_t row_crc(std::string_view pipeline, std::uint64_t seq, std::string_view type, std::int64_t at_ms,
+                      std::string_view by, std::string_view body);
+
+/// "the event at pos 7 is missing", "the events at pos 9 to 12 are unreadable (...)" (to: 0 = to the end).
+std::string describe_gap(std::uint64_t from, std::uint64_t to, const std::string& why);
 
 /// The state after a pipeline's history, with the invariants checked: what
 /// recovery, `status` and time travel use. A refused event or a violated

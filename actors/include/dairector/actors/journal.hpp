@@ -11,7 +11,7 @@
 //
 // Appends from one supervisor arrive in its send order (CAF keeps FIFO per
 // sender), so the journal sees each pipeline's events in seq order.
-// `memory_journal` keeps events in memory; `sqlite_journal` makes them durable
+// `memory_journal` keeps events in memory; `durable_journal` makes them durable
 // and speaks the same protocol, plus:
 //
 //   (journal_failed_atom, std::string why)  sent by the journal to whoever
@@ -57,7 +57,7 @@ caf::behavior memory_journal(caf::event_based_actor* self, std::size_t events_ma
 
 /// The durable journal: an already opened store (so that the caller sees open
 /// errors: a second owner, corruption) served on the actor's own thread.
-/// Spawn it detached: `sys.spawn<caf::detached>(sqlite_journal, store)`; its
+/// Spawn it detached: `sys.spawn<caf::detached>(durable_journal, store)`; its
 /// writes block on fsync.
 ///
 /// Group commit: every append and persist queued when the journal writes
@@ -71,6 +71,6 @@ inline constexpr std::size_t journal_batch_events_max = 10'000;
 /// acknowledged) may wait to share a commit with a persist; a persist is
 /// committed at once.
 inline constexpr std::chrono::milliseconds journal_append_delay{2};
-caf::behavior sqlite_journal(caf::event_based_actor* self, std::shared_ptr<journal_store> store);
+caf::behavior durable_journal(caf::event_based_actor* self, std::shared_ptr<journal_store> store);
 
 }  // namespace dairector::actors

@@ -11,7 +11,7 @@ namespace {
 
 using flush_atom = caf::atom_constant<caf::atom("djflush")>;
 
-struct sqlite_journal_state {
+struct durable_journal_state {
   std::shared_ptr<journal_store> store;
   std::vector<event> batch;  // queued since the last commit, in arrival order
   std::vector<std::pair<std::size_t, caf::typed_response_promise<std::uint64_t>>> persists;  // batch index
@@ -32,7 +32,7 @@ caf::error failure(const std::string& why) { return caf::make_error(caf::sec::ru
 
 // One transaction for everything queued, then the answers (rule 5: a persist
 // is acknowledged only after its commit).
-void flush(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st) {
+void flush(caf::event_based_actor* self, const std::shared_ptr<durable_journal_state>& st) {
   if (st->batch.empty()) return;
   auto err = st->store->append(st->batch);
   if (!err) {
@@ -54,7 +54,7 @@ void flush(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_st
 }
 
 // At most one delayed flush is pending at a time.
-void arm_timer(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st,
+void arm_timer(caf::event_based_actor* self, const std::shared_ptr<durable_journal_state>& st,
                std::chrono::microseconds delay) {
   if (st->timer_queued) return;
   st->timer_queued = true;
@@ -67,7 +67,7 @@ void arm_timer(caf::event_based_actor* self, const std::shared_ptr<sqlite_journa
 // then shares the commit. Appends alone (the supervisor's own starts and
 // decisions, rule 4: memory first, disk without waiting) may wait up to journal_append_delay for a persist to share a commit
 // with, which halves the commits of a lone pipeline (start, then completion).
-void enqueue(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st, event&& e,
+void enqueue(caf::event_based_actor* self, const std::shared_ptr<durable_journal_state>& st, event&& e,
              bool persist) {
   st->batch.push_back(std::move(e));
   if (st->batch.size() >= journal_batch_events_max) {
@@ -87,7 +87,7 @@ void enqueue(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_
 // for appends that a persist's commit has taken since does not commit the
 // ones that came after them early (a commit of a lone start would cost the
 // disk a sync and the next completion its wait), it waits out their delay.
-void on_timer(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal_state>& st) {
+void on_timer(caf::event_based_actor* self, const std::shared_ptr<durable_journal_state>& st) {
   st->timer_queued = false;
   if (!st->oldest_append) return;
   const auto waited = self->clock().now() - *st->oldest_append;
@@ -99,8 +99,8 @@ void on_timer(caf::event_based_actor* self, const std::shared_ptr<sqlite_journal
 
 }  // namespace
 
-caf::behavior sqlite_journal(caf::event_based_actor* self, std::shared_ptr<journal_store> store) {
-  auto st = std::make_shared<sqlite_journal_state>();
+caf::behavior durable_journal(caf::event_based_actor* self, std::shared_ptr<journal_store> store) {
+  auto st = std::make_shared<durable_journal_state>();
   st->store = std::move(store);
   self->set_down_handler([=](caf::down_msg& dm) { forget_actor(st->subscribers, dm.source); });
   return {

@@ -1,0 +1,694 @@
+#include "dairector/journal/sqlite.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <mutex>
+
+#include <sqlite3.h>
+
+#include "dairector/codec.hpp"
+
+namespace dairector {
+
+namespace {
+
+constexpr int application_id = 0x44414952;  // "DAIR"
+// How much of the file reads may map (SQLite's default build caps it at 2 GiB).
+constexpr std::int64_t mmap_bytes_max = std::int64_t{1} << 31;
+// SQLite's page cache per connection, at most (it grows only as used).
+constexpr int cache_kib = 64 * 1024;
+// Checkpoints stay at SQLite's default (every 1,000 WAL pages): a longer WAL
+// copies the pages that many pipelines keep changing less often, but until
+// it first wraps every commit also grows the file, and a sync that must
+// commit a new file size cost a lone pipeline's commits 1.4-1.7x in A/B runs.
+
+error journal_error(std::string message) { return make_error(errc::journal, std::move(message)); }
+
+std::string sqlite_message(sqlite3* db) { return db ? sqlite3_errmsg(db) : "cannot allocate a connection"; }
+
+bool is_corrupt(int rc) { return (rc & 0xFF) == SQLITE_CORRUPT || (rc & 0xFF) == SQLITE_NOTADB; }
+
+constexpr std::uint64_t pos_max = std::uint64_t{1} << 62;  // beyond any journal's rows
+constexpr const char* gap_missing = "missing";            // pos_gap::why of rows that are not there
+
+// A prepared statement that finalizes itself.
+struct statement {
+  sqlite3_stmt* s = nullptr;
+  statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &s, nullptr); }
+  ~statement() { sqlite3_finalize(s); }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  explicit operator bool() const { return s != nullptr; }
+};
+
+std::string_view column_text(sqlite3_stmt* s, int i) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string_view();
+}
+
+bool exec(sqlite3* db, const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
+
+// The owner lock: a POSIX write lock (fcntl) on PATH.lock, which holds the
+// owner's description. Not flock: a flock belongs to the open file, which a
+// child forked to run a command shares until its exec, so a SIGKILLed owner's
+// lock could outlive it by the child's few milliseconds; a POSIX lock belongs
+// to the process alone and goes with it. POSIX locks do not exclude the same
+// process, and closing any descriptor of the file drops them, so this
+// process's own locks are kept in a table and the file is never opened twice.
+//
+// The runs lock: an flock on the same open file, which is what a flock
+// belongs to. The owner hands the descriptor to every run it starts (the
+// runtime's shepherd of a stage command keeps it until every process of the
+// run is dead; the command itself never gets it), so it outlives an owner
+// killed mid-run for as long as anything that owner started runs. A new
+// owner takes both: the POSIX lock says the old owner is gone, the flock
+// that its commands are too. Until then it waits (as the caller allows),
+// and never starts a stage beside the old owner's run of it.
+struct held_lock {
+  int fd;
+  std::string owner;
+};
+std::mutex held_mutex;
+std::map<std::pair<dev_t, ino_t>, held_lock> held;  // by the lock file's identity
+
+std::string lock_path_of(const std::string& path) { return path + ".lock"; }
+
+error owned_by(const std::string& path, std::string other) {
+  while (!other.empty() && (other.back() == '\n' || other.back() == ' ')) other.pop_back();
+  if (other.empty()) other = "unknown";
+  return journal_error("journal " + path + " is owned by another process (" + other +
+                       "); only one process may write to it");
+}
+
+// Waits (as `opt` allows) until no run of a previous owner holds the runs lock.
+std::optional<error> take_runs_lock(int fd, const std::string& path, const journal_options& opt) {
+  for (;;) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return std::nullopt;
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK)
+      return journal_error("cannot lock the journal's lock file " + lock_path_of(path) + ": " + std::strerror(errno));
+    char buf[512] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    std::string previous = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+    while (!previous.empty() && (previous.back() == '\n' || previous.back() == ' ')) previous.pop_back();
+    if (previous.empty()) previous = "unknown";
+    if (opt.wait_for_previous_runs && opt.wait_for_previous_runs(previous)) continue;
+    return journal_error("journal " + path + ": processes that its previous owner (" + previous +
+                         ", no longer running) started are still running; they end once they notice their owner "
+                         "is gone: try again in a moment");
+  }
+}
+
+result<int> take_owner_lock(const std::string& path, const journal_options& opt) {
+  const std::string& owner = opt.owner;
+  const std::string lock_path = lock_path_of(path);
+  std::lock_guard<std::mutex> guard(held_mutex);
+  struct stat st {};
+  if (::stat(lock_path.c_str(), &st) == 0) {
+    if (auto it = held.find({st.st_dev, st.st_ino}); it != held.end()) return owned_by(path, it->second.owner);
+  }
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return journal_error("cannot open the journal's lock file " + lock_path + ": " + std::strerror(errno));
+  struct flock lk {};
+  lk.l_type = F_WRLCK;
+  lk.l_whence = SEEK_SET;
+  if (::fcntl(fd, F_SETLK, &lk) != 0) {
+    char buf[512] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);  // holds no lock of ours: the table said so
+    return owned_by(path, n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string());
+  }
+  if (auto err = take_runs_lock(fd, path, opt)) {
+    ::close(fd);  // holds no lock of ours: the table said so
+    return *err;
+  }
+  const std::string me = owner + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
+    ::close(fd);
+    return journal_error("cannot write the journal's lock file " + lock_path + ": " + std::strerror(errno));
+  }
+  if (::fstat(fd, &st) == 0) held[{st.st_dev, st.st_ino}] = held_lock{fd, owner};
+  return fd;
+}
+
+void release_owner_lock(int fd) {
+  std::lock_guard<std::mutex> guard(held_mutex);
+  for (auto it = held.begin(); it != held.end(); ++it)
+    if (it->second.fd == fd) {
+      held.erase(it);
+      break;
+    }
+  ::close(fd);  // releases the lock
+}
+
+// One read transaction around `read`: what it counts and the rows it reads
+// are the same snapshot even while a writer commits beside us.
+template <class Read>
+auto in_read_transaction(sqlite3* db, const std::string& path, Read read) -> decltype(read()) {
+  if (!exec(db, "BEGIN")) return journal_error("journal " + path + ": cannot read: " + sqlite_message(db));
+  auto out = read();
+  exec(db, "COMMIT");
+  return out;
+}
+
+}  // namespace
+
+class sqlite_journal_store final : public journal_store, private append_checker::source {
+public:
+  static result<std::unique_ptr<journal_store>> open(const std::string& path, journal_options opt);
+  ~sqlite_journal_store() override;
+
+  std::optional<error> append(std::span<const event> events) override;
+  result<std::vector<event>> history(const std::string& pipeline, journal_damage* damage = nullptr) override;
+  result<std::vector<journal_damage>> gaps() override;
+  result<std::vector<pipeline_summary>> pipelines() override;
+  std::optional<error> put_meta(const std::string& key, const std::string& value) override;
+  result<std::optional<std::string>> get_meta(const std::string& key) override;
+  int owner_lock_fd() const noexcept override { return lock_fd_; }
+
+private:
+  // Each pipeline's rows as the table itself counts them (one scan, without
+  // the index): events, last seq, where its last row is in the journal-wide
+  // order, the pipelines in order of creation, and the gaps in that order.
+  struct pipeline_count {
+    std::uint64_t events = 0, last_seq = 0, last_pos = 0;
+  };
+  struct pos_gap {
+    std::uint64_t from = 0, to = 0;  // to: 0 = to the end
+    std::string why;
+    std::size_t owners = 0;  // unreadable and attributed: the pipelines the index says had rows there
+    bool attributed = false;  // the index says whose rows these were: nobody else is suspect
+  };
+  struct unreadable_row {
+    std::uint64_t seq = 0, pos = 0;  // a pipeline's first row the table cannot read
+  };
+  struct census {
+    std::unordered_map<std::string, pipeline_count, string_hash, std::equal_to<>> by_id;
+    std::vector<const std::string*> order;  // keys of by_id (nodes do not move)
+    std::vector<pos_gap> gaps;
+    std::unordered_map<std::string, unreadable_row, string_hash, std::equal_to<>> unreadable;
+  };
+
+  sqlite_journal_store(const std::string& path, journal_options opt) : journal_store(path, std::move(opt)) {}
+  // append_checker::source
+  result<std::uint64_t> durable_seq(const std::string& pipeline) override;
+  result<std::shared_ptr<const pipeline_spec>> created_spec(const std::string& pipeline) override;
+
+  result<const census*> counted();
+  std::optional<error> scan_rows(census& all);
+  std::uint64_t readable_from(std::uint64_t pos);
+  void attribute_unreadable(census& all);
+  const pos_gap* gap_after(const census& all, std::uint64_t pos) const;
+  result<std::vector<event>> read_history(const std::string& pipeline, journal_damage* damage);
+  bool step_done(sqlite3_stmt* s);
+
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+  sqlite3_stmt* history_ = nullptr;
+  int lock_fd_ = -1;
+  append_checker checker_;
+  std::vector<std::uint64_t> row_pos_;  // the append's rows' positions
+  std::optional<census> counted_;
+  std::int64_t counted_version_ = -1;  // a reader's PRAGMA data_version when it counted
+};
+
+result<std::unique_ptr<journal_store>> sqlite_journal_store::open(const std::string& path, journal_options opt) {
+  std::unique_ptr<sqlite_journal_store> j(new sqlite_journal_store(path, opt));
+  if (!opt.read_only) {
+    auto fd = take_owner_lock(path, opt);
+    if (!fd) return fd.err();
+    j->lock_fd_ = *fd;
+  }
+  const int flags = opt.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2(path.c_str(), &j->db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
+    return journal_error("cannot open journal " + path + ": " + sqlite_message(j->db_));
+  sqlite3_extended_result_codes(j->db_, 1);
+  // A reader waits out a writer's checkpoint rather than failing at once.
+  sqlite3_busy_timeout(j->db_, 5000);
+  // Reads map the file instead of copying each page into SQLite's cache
+  // (pread): a history's rows lie on as many pages as it has events when
+  // pipelines ran side by side, so recovery would copy every page once per
+  // pipeline on it. Writes still go to the WAL through write(); SQLite caps
+  // the size at its compile-time limit.
+  exec(j->db_, ("PRAGMA mmap_size=" + std::to_string(mmap_bytes_max)).c_str());
+  // The pages that 1,000 pipelines side by side keep writing (the tails of
+  // their index entries) stay in the cache between commits.
+  exec(j->db_, ("PRAGMA cache_size=-" + std::to_string(cache_kib)).c_str());
+
+  auto fail = [&](const std::string& what) {
+    return journal_error("journal " + path + ": " + what + ": " + sqlite_message(j->db_));
+  };
+  int app_id = 0, user_version = 0;
+  {
+    statement s(j->db_, "PRAGMA application_id");
+    if (!s || sqlite3_step(s.s) != SQLITE_ROW) {
+      // A writer killed while creating the file leaves a hot rollback journal
+      // that only a writer may roll back; nothing was ever written to it.
+      if (opt.read_only && sqlite3_extended_errcode(j->db_) == SQLITE_READONLY_ROLLBACK)
+        return make_error(errc::not_found, "journal " + path + " holds no pipeline (its creation was interrupted "
+                                               "before anything was written to it)");
+      return fail("cannot read it (is it an SQLite file?)");
+    }
+    app_id = sqlite3_column_int(s.s, 0);
+  }
+  {
+    statement s(j->db_, "PRAGMA user_version");
+    if (!s || sqlite3_step(s.s) != SQLITE_ROW) return fail("cannot read its format version");
+    user_version = sqlite3_column_int(s.s, 0);
+  }
+  const bool fresh = app_id == 0 && user_version == 0;
+  if (fresh) {
+    statement s(j->db_, "SELECT count(*) FROM sqlite_master");
+    if (!s || sqlite3_step(s.s) != SQLITE_ROW) return fail("cannot read its schema");
+    if (sqlite3_column_int(s.s, 0) != 0)
+      return journal_error("journal " + path + " is an SQLite database but not a dairector journal");
+    if (opt.read_only) return make_error(errc::not_found, "journal " + path + " is empty (nothing was ever written to it)");
+  } else if (app_id != application_id) {
+    return journal_error("journal " + path + " is an SQLite database but not a dairector journal");
+  } else if (user_version > journal_format_version) {
+    return journal_error("journal " + path + " has format version " + std::to_string(user_version) +
+                         ", newer than this dairector reads (" + std::to_string(journal_format_version) + ")");
+  }
+  if (!opt.read_only) {
+    // WAL: readers beside the writer; FULL: a commit survives power loss.
+    if (!exec(j->db_, "PRAGMA journal_mode=WAL")) return fail("cannot switch to WAL mode");
+    const char* sync = opt.sync == journal_sync::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+    if (!exec(j->db_, sync)) return fail("cannot set synchronous");
+    if (fresh) {
+      const std::string schema =
+          "BEGIN IMMEDIATE;"
+          "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+          "CREATE TABLE events(pos INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, seq INTEGER NOT NULL,"
+          " type TEXT NOT NULL, at_ms INTEGER NOT NULL, by TEXT NOT NULL, body TEXT NOT NULL,"
+          " crc INTEGER NOT NULL, UNIQUE(pipeline, seq));"
+          "INSERT INTO meta VALUES('format_version', '" + std::to_string(journal_format_version) + "');"
+          "INSERT INTO meta VALUES('created_by', 'dairector');"
+          "PRAGMA application_id=" + std::to_string(application_id) + ";"
+          "PRAGMA user_version=" + std::to_string(journal_format_version) + ";"
+          "COMMIT;";
+      if (!exec(j->db_, schema.c_str())) {
+        exec(j->db_, "ROLLBACK");
+        return fail("cannot create the schema");
+      }
+    }
+    if (sqlite3_prepare_v2(j->db_,
+                           "INSERT INTO events(pos, pipeline, seq, type, at_ms, by, body, crc)"
+                           " VALUES(NULL, ?, ?, ?, ?, ?, ?, ?)",
+                           -1, &j->insert_, nullptr) != SQLITE_OK ||
+        sqlite3_prepare_v2(j->db_, "BEGIN IMMEDIATE", -1, &j->begin_, nullptr) != SQLITE_OK ||
+        sqlite3_prepare_v2(j->db_, "COMMIT", -1, &j->commit_, nullptr) != SQLITE_OK)
+      return fail("cannot prepare the writes");
+  }
+  if (sqlite3_prepare_v2(j->db_, "SELECT seq, type, at_ms, by, body, crc FROM events WHERE pipeline = ? ORDER BY seq",
+                         -1, &j->history_, nullptr) != SQLITE_OK)
+    return fail("cannot prepare the reads");
+  return std::unique_ptr<journal_store>(std::move(j));
+}
+
+sqlite_journal_store::~sqlite_journal_store() {
+  for (sqlite3_stmt* st : {insert_, begin_, commit_, history_}) sqlite3_finalize(st);
+  sqlite3_close_v2(db_);
+  if (lock_fd_ >= 0) release_owner_lock(lock_fd_);
+}
+
+// The last durable seq from the table's own count, not the index's (a
+// damaged index could hide the end of a history, and a writer would reuse
+// its seqs). A pipeline that may have lost events (a gap in the journal-wide
+// order after its last row) takes no more: its history cannot be trusted.
+result<std::uint64_t> sqlite_journal_store::durable_seq(const std::string& pipeline) {
+  auto all = counted();
+  if (!all) return all.err();
+  pipeline_count count;
+  if (auto it = (*all)->by_id.find(pipeline); it != (*all)->by_id.end()) count = it->second;
+  if (count.events != count.last_seq || (*all)->unreadable.count(pipeline))
+    return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "' has " +
+                         std::to_string(count.events) + " readable events but its last seq is " +
+                         std::to_string(count.last_seq) + "; it takes no more events");
+  if (count.events > 0)
+    if (const pos_gap* gap = gap_after(**all, count.last_pos))
+      return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "', event seq " +
+                           std::to_string(count.last_seq + 1) + ": its history may be cut short (" +
+                           describe_gap(gap->from, gap->to, gap->why) + "), so it takes no more events");
+  return count.last_seq;
+}
+
+result<std::shared_ptr<const pipeline_spec>> sqlite_journal_store::created_spec(const std::string& pipeline) {
+  statement s(db_, "SELECT body FROM events WHERE pipeline = ? AND seq = 1");
+  if (!s) return journal_error("journal " + path_ + ": " + sqlite_message(db_));
+  sqlite3_bind_text(s.s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_STATIC);
+  if (sqlite3_step(s.s) != SQLITE_ROW)
+    return make_error(errc::not_found, "journal " + path_ + " has no pipeline '" + pipeline + "'");
+  auto created = decode_event_text(column_text(s.s, 0), nullptr);
+  if (!created || created->type != event_type::pipeline_created || !created->spec)
+    return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline +
+                         "' does not begin with a readable pipeline_created");
+  return created->spec;
+}
+
+bool sqlite_journal_store::step_done(sqlite3_stmt* s) {
+  const int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE;
+}
+
+std::optional<error> sqlite_journal_store::append(std::span<const event> events) {
+  if (opt_.read_only) return failure("it is open read-only");
+  if (failed_) return failure("it failed earlier; it takes no more writes until reopened");
+  if (events.empty()) return std::nullopt;
+  if (auto err = injected_fault(events.size())) return err;
+  if (auto err = checker_.prepare(events, *this)) return err;
+
+  auto fail = [&](const char* what) {
+    std::string message = std::string(what) + ": " + sqlite_message(db_);
+    sqlite3_reset(insert_);
+    if (!sqlite3_get_autocommit(db_)) exec(db_, "ROLLBACK");
+    checker_.finish(false);
+    failed_ = true;  // memory may now be ahead of disk: stop here (the pipeline refuses starts)
+    return failure(message);
+  };
+  if (!step_done(begin_)) return fail("cannot begin a transaction");
+  row_pos_.clear();
+  for (const append_checker::row& r : checker_.rows()) {
+    const event& e = *r.e;
+    sqlite3_bind_text(insert_, 1, e.pipeline.data(), static_cast<int>(e.pipeline.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 2, static_cast<sqlite3_int64>(e.seq));
+    sqlite3_bind_text(insert_, 3, r.type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 4, e.at_ms);
+    sqlite3_bind_text(insert_, 5, e.by.data(), static_cast<int>(e.by.size()), SQLITE_STATIC);
+    sqlite3_bind_text(insert_, 6, r.body.data(), static_cast<int>(r.body.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 7, r.crc);
+    if (!step_done(insert_)) return fail("write failed");
+    row_pos_.push_back(static_cast<std::uint64_t>(sqlite3_last_insert_rowid(db_)));
+  }
+  if (!step_done(commit_)) return fail("commit failed");
+  committed(events.size());
+  checker_.finish(true, [&](const std::string& id, std::uint64_t durable, std::size_t last_row) {
+    if (!counted_) return;
+    auto [it, fresh] = counted_->by_id.try_emplace(id);
+    if (fresh) counted_->order.push_back(&it->first);
+    it->second = {durable, durable, row_pos_[last_row]};
+  });
+  return std::nullopt;
+}
+
+// The table's own count of every pipeline's rows, in one scan without the
+// index: the CRCs protect rows, not the index that finds them, and a damaged
+// index could otherwise hide the end of a history (and a writer would reuse
+// its seqs). A writer keeps the count up to date with its own commits; a
+// reader beside a writer counts again only when another connection has
+// committed since (PRAGMA data_version), inside the caller's read
+// transaction, so the count and the rows are one snapshot.
+result<const sqlite_journal_store::census*> sqlite_journal_store::counted() {
+  if (opt_.read_only) {
+    statement v(db_, "PRAGMA data_version");
+    if (!v || sqlite3_step(v.s) != SQLITE_ROW)
+      return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+    const std::int64_t version = sqlite3_column_int64(v.s, 0);
+    if (version != counted_version_) counted_.reset();
+    counted_version_ = version;
+  }
+  if (!counted_) {
+    census all;
+    if (auto err = scan_rows(all)) return *err;
+    counted_ = std::move(all);
+  }
+  return &*counted_;
+}
+
+// Rows come in pos order (the table's own b-tree), so a pipeline's first row
+// is its creation and a jump in pos is a gap. A page SQLite cannot read stops
+// the scan; it goes on from the first position that can be read again, and
+// the positions in between count as a gap (their rows, if any, are lost to
+// us) rather than hiding everything after them.
+std::optional<error> sqlite_journal_store::scan_rows(census& all) {
+  statement s(db_, "SELECT pos, pipeline, seq FROM events NOT INDEXED WHERE pos >= ?");
+  if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  auto add_gap = [&](std::uint64_t from, std::uint64_t to, std::string why) {
+    if (all.gaps.size() == journal_gaps_max) {
+      all.gaps.back().to = 0;  // from the last one told apart to the end
+      return;
+    }
+    all.gaps.push_back({from, to, std::move(why)});
+  };
+  std::uint64_t next = 1;  // the pos the next row must have
+  while (next > 0 && next < pos_max && (all.gaps.empty() || all.gaps.back().to != 0)) {
+    sqlite3_reset(s.s);
+    sqlite3_bind_int64(s.s, 1, static_cast<sqlite3_int64>(next));
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+      const auto pos = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0));
+      if (pos < next) {  // out of order: garbage a damaged page passed for rows
+        rc = SQLITE_CORRUPT;
+        break;
+      }
+      if (pos > next) add_gap(next, pos - 1, gap_missing);
+      const std::string_view id = column_text(s.s, 1);
+      auto it = all.by_id.find(id);
+      if (it == all.by_id.end()) {
+        it = all.by_id.emplace(std::string(id), pipeline_count{}).first;
+        all.order.push_back(&it->first);
+      }
+      ++it->second.events;
+      it->second.last_seq = std::max(it->second.last_seq, static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2)));
+      it->second.last_pos = pos;
+      next = pos + 1;
+    }
+    if (rc == SQLITE_DONE) break;
+    if (!is_corrupt(rc)) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+    const std::string why = std::string("unreadable (") + sqlite3_errstr(rc & 0xFF) + ")";
+    sqlite3_reset(s.s);
+    const std::uint64_t resume = readable_from(next);
+    if (resume == 0) {
+      add_gap(next, 0, why);
+      break;
+    }
+    add_gap(next, resume - 1, why);
+    next = resume;
+  }
+  if (std::any_of(all.gaps.begin(), all.gaps.end(), [](const pos_gap& g) { return g.why != gap_missing; }))
+    attribute_unreadable(all);
+  return std::nullopt;
+}
+
+// The index (pipeline, seq, pos) usually survives a page of the table that
+// does not, and says whose rows the unreadable positions held: those
+// pipelines are damaged there (even one whose rows were all unreadable is
+// named), and nobody else lost anything there, so the stretch makes no other
+// pipeline suspect. If the index cannot be read through either, every
+// unreadable stretch stays a gap like a missing row.
+void sqlite_journal_store::attribute_unreadable(census& all) {
+  statement s(db_, "SELECT pipeline, seq, pos FROM events INDEXED BY sqlite_autoindex_events_1");
+  if (!s) return;  // no such index: nothing more can be said
+  std::vector<std::vector<std::string>> owners(all.gaps.size());
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+    const auto pos = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2));
+    auto g = std::upper_bound(all.gaps.begin(), all.gaps.end(), pos,
+                              [](std::uint64_t p, const pos_gap& x) { return p < x.from; });
+    if (g == all.gaps.begin()) continue;
+    --g;  // the last stretch starting at or before pos
+    if (g->why == gap_missing || (g->to != 0 && pos > g->to)) continue;  // a row the table read
+    const std::string_view id = column_text(s.s, 0);
+    const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1));
+    auto it = all.by_id.find(id);
+    if (it == all.by_id.end()) {
+      it = all.by_id.emplace(std::string(id), pipeline_count{}).first;
+      all.order.push_back(&it->first);
+    }
+    it->second.last_seq = std::max(it->second.last_seq, seq);
+    auto [u, fresh] = all.unreadable.try_emplace(it->first, unreadable_row{seq, pos});
+    if (!fresh && seq < u->second.seq) u->second = {seq, pos};
+    auto& named = owners[static_cast<std::size_t>(g - all.gaps.begin())];
+    if (named.empty() || named.back() != id) named.emplace_back(id);
+  }
+  if (rc != SQLITE_DONE) return;  // the index is damaged too
+  for (std::size_t k = 0; k < all.gaps.size(); ++k) {
+    if (all.gaps[k].why == gap_missing) continue;
+    auto& named = owners[k];
+    std::sort(named.begin(), named.end());
+    all.gaps[k].owners = static_cast<std::size_t>(std::unique(named.begin(), named.end()) - named.begin());
+    all.gaps[k].attributed = true;
+  }
+}
+
+// The first position after `pos` at which the table can be read again (a
+// row, or the end: then 0 when nothing after `pos` reads). A seek past the
+// damaged page's keys goes to the next page, so the smallest key whose seek
+// succeeds is found by doubling, then halving; about 120 seeks at most.
+std::uint64_t sqlite_journal_store::readable_from(std::uint64_t pos) {
+  statement s(db_, "SELECT pos FROM events NOT INDEXED WHERE pos >= ? ORDER BY pos LIMIT 1");
+  if (!s) return 0;
+  // The first row at or after `at`: its pos, pos_max for none, 0 when the seek fails.
+  auto seek = [&](std::uint64_t at) -> std::uint64_t {
+    sqlite3_reset(s.s);
+    sqlite3_bind_int64(s.s, 1, static_cast<sqlite3_int64>(at));
+    const int rc = sqlite3_step(s.s);
+    if (rc == SQLITE_DONE) return pos_max;
+    if (rc != SQLITE_ROW) return 0;
+    const auto found = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0));
+    return found >= at ? found : 0;
+  };
+  std::uint64_t bad = pos, step = 1, good = 0;
+  while (bad + step < pos_max) {
+    if (seek(bad + step) != 0) {
+      good = bad + step;
+      break;
+    }
+    bad += step;
+    step *= 2;
+  }
+  if (good == 0) return 0;
+  while (good - bad > 1) {  // seek(bad) fails, seek(good) succeeds
+    const std::uint64_t mid = bad + (good - bad) / 2;
+    (seek(mid) != 0 ? good : bad) = mid;
+  }
+  const std::uint64_t found = seek(good);
+  return found == pos_max ? 0 : found;
+}
+
+// The first stretch after `pos` that may hold rows of a pipeline whose last
+// readable row is at `pos` (not one the index attributed).
+const sqlite_journal_store::pos_gap* sqlite_journal_store::gap_after(const census& all, std::uint64_t pos) const {
+  auto it = std::upper_bound(all.gaps.begin(), all.gaps.end(), pos,
+                             [](std::uint64_t p, const pos_gap& g) { return p < g.from; });
+  while (it != all.gaps.end() && it->attributed) ++it;
+  return it == all.gaps.end() ? nullptr : &*it;
+}
+
+result<std::vector<event>> sqlite_journal_store::history(const std::string& pipeline, journal_damage* damage) {
+  return in_read_transaction(db_, path_, [&] { return read_history(pipeline, damage); });
+}
+
+result<std::vector<event>> sqlite_journal_store::read_history(const std::string& pipeline, journal_damage* damage) {
+  auto all = counted();
+  if (!all) return all.err();
+  pipeline_count count;
+  if (auto it = (*all)->by_id.find(pipeline); it != (*all)->by_id.end()) count = it->second;
+  if (auto u = (*all)->unreadable.find(pipeline); u != (*all)->unreadable.end())
+    return damaged(journal_damage{pipeline, u->second.seq, u->second.pos, u->second.pos,
+                                  "cannot be read: its row at pos " + std::to_string(u->second.pos) +
+                                      " is on a damaged page (database disk image is malformed)"},
+                   damage);
+  sqlite3_stmt* s = history_;
+  sqlite3_reset(s);
+  sqlite3_bind_text(s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_TRANSIENT);
+  history_checker rows(pipeline);
+  std::vector<event>& out = rows.events();
+  out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(count.events, 1'000'000)));
+  auto corrupt = [&](std::uint64_t seq, std::string why) {
+    sqlite3_reset(s);
+    return damaged(journal_damage{pipeline, seq, 0, 0, std::move(why)}, damage);
+  };
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (auto bad = rows.add(static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)), column_text(s, 1),
+                            sqlite3_column_int64(s, 2), column_text(s, 3), column_text(s, 4),
+                            static_cast<std::uint32_t>(sqlite3_column_int64(s, 5)))) {
+      sqlite3_reset(s);
+      return damaged(std::move(*bad), damage);
+    }
+  }
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) {
+    // A page of the table or of its index that SQLite cannot read: the
+    // pipeline and how far its history got are what can be said.
+    const std::string why = "cannot be read (" + sqlite_message(db_) + ")";
+    if (is_corrupt(rc)) return corrupt(out.size() + 1, why);
+    return journal_error("journal " + path_ + ": pipeline '" + pipeline + "', event seq " +
+                         std::to_string(out.size() + 1) + ": " + why);
+  }
+  if (out.size() != count.events || (!out.empty() && out.back().seq != count.last_seq))
+    return corrupt(std::min<std::uint64_t>(out.size(), count.last_seq) + 1,
+                   "it has " + std::to_string(count.events) + " events in its table (last seq " +
+                       std::to_string(count.last_seq) + ") but its index finds " + std::to_string(out.size()) +
+                       " (`PRAGMA integrity_check` shows the damage)");
+  if (out.empty()) {
+    // Not even in the table: unknown, unless the table could not all be read.
+    if (std::any_of((*all)->gaps.begin(), (*all)->gaps.end(), [](const pos_gap& g) { return g.why != gap_missing; }))
+      return journal_error("journal " + path_ + " has no readable pipeline '" + pipeline +
+                           "', and parts of it cannot be read (`dairector journal check` lists the damage)");
+    return make_error(errc::not_found, "journal " + path_ + " has no pipeline '" + pipeline + "'");
+  }
+  // Whole as far as its own rows go; a gap after its last row may have taken
+  // its later events (see the top of the header).
+  if (const pos_gap* gap = gap_after(**all, count.last_pos))
+    return damaged(journal_damage{pipeline, count.last_seq + 1, gap->from, gap->to,
+                                  "its history may be cut short: " + describe_gap(gap->from, gap->to, gap->why) +
+                                      ", after its last readable event (seq " + std::to_string(count.last_seq) +
+                                      " at pos " + std::to_string(count.last_pos) + ")"},
+                   damage);
+  if (!opt_.read_only) checker_.remember_spec(pipeline, rows.spec());  // hosted again: appends use the reader's spec
+  return std::move(out);
+}
+
+result<std::vector<journal_damage>> sqlite_journal_store::gaps() {
+  return in_read_transaction(db_, path_, [&]() -> result<std::vector<journal_damage>> {
+    auto all = counted();
+    if (!all) return all.err();
+    // How many pipelines each gap makes suspect: those whose last row is
+    // before it and after any earlier gap (the earlier one already names them).
+    std::vector<std::size_t> suspects((*all)->gaps.size(), 0);
+    for (const auto& [id, count] : (*all)->by_id)
+      if (const pos_gap* g = gap_after(**all, count.last_pos)) ++suspects[static_cast<std::size_t>(g - (*all)->gaps.data())];
+    std::vector<journal_damage> out;
+    for (const pos_gap& g : (*all)->gaps) {
+      std::string reason = describe_gap(g.from, g.to, g.why);
+      const std::size_t n = suspects[static_cast<std::size_t>(&g - (*all)->gaps.data())];
+      if (g.attributed)
+        reason += "; the index says they belong to " + std::to_string(g.owners) +
+                  (g.owners == 1 ? " pipeline" : " pipelines") + " (no other lost anything there)";
+      else
+        reason += n == 0 ? std::string("; no pipeline's history ends just before it")
+                         : "; " + std::to_string(n) + (n == 1 ? " pipeline" : " pipelines") +
+                               " whose history ends just before it may have lost events there";
+      out.push_back(journal_damage{"", 0, g.from, g.to, std::move(reason)});
+    }
+    return out;
+  });
+}
+
+std::optional<error> sqlite_journal_store::put_meta(const std::string& key, const std::string& value) {
+  if (opt_.read_only) return journal_error("journal " + path_ + " is open read-only");
+  statement s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+  if (!s) return journal_error("journal " + path_ + ": " + sqlite_message(db_));
+  sqlite3_bind_text(s.s, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+  sqlite3_bind_text(s.s, 2, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return journal_error("journal " + path_ + ": write failed: " + sqlite_message(db_));
+  return std::nullopt;
+}
+
+result<std::optional<std::string>> sqlite_journal_store::get_meta(const std::string& key) {
+  statement s(db_, "SELECT value FROM meta WHERE key = ?");
+  if (!s) return journal_error("journal " + path_ + ": " + sqlite_message(db_));
+  sqlite3_bind_text(s.s, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+  const int rc = sqlite3_step(s.s);
+  if (rc == SQLITE_ROW) return std::optional<std::string>(std::string(column_text(s.s, 0)));
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+}
+
+result<std::vector<pipeline_summary>> sqlite_journal_store::pipelines() {
+  return in_read_transaction(db_, path_, [&]() -> result<std::vector<pipeline_summary>> {
+    auto all = counted();
+    if (!all) return all.err();
+    std::vector<pipeline_summary> out;
+    out.reserve((*all)->order.size());
+    for (const std::string* id : (*all)->order) out.push_back({*id, (*all)->by_id.at(*id).last_seq});
+    return out;
+  });
+}
+
+result<std::unique_ptr<journal_store>> open_sqlite_journal(const std::string& path, journal_options opt) {
+  return sqlite_journal_store::open(path, std::move(opt));
+}
+
+}  // namespace dairector
