@@ -24,7 +24,8 @@ reply refusal(const supervisor_actor* self, const error& err) {
     case errc::blocked: code = reply::blocked; break;
     case errc::refused: code = reply::refused; break;
     case errc::not_found: code = reply::not_found; break;
-    case errc::journal: code = reply::unavailable; break;
+    case errc::journal:
+    case errc::fenced: code = reply::unavailable; break;
     default: break;
   }
   return reply{code, err.message, self->state.state.seq()};

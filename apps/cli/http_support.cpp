@@ -18,7 +18,8 @@ int status_for(errc code) {
     case errc::not_found: return 404;
     case errc::refused:
     case errc::blocked: return 409;
-    case errc::journal: return 503;
+    case errc::journal:
+    case errc::fenced: return 503;
   }
   return 500;
 }

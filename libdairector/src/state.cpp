@@ -26,6 +26,7 @@ const char* to_string(errc code) {
     case errc::decode_failed: return "decode_failed";
     case errc::not_found: return "not_found";
     case errc::journal: return "journal";
+    case errc::fenced: return "fenced";
   }
   return "?";
 }

@@ -145,6 +145,31 @@ public:
   /// every process of theirs is dead (SQLite); -1 when there is none.
   virtual int owner_lock_fd() const noexcept { return -1; }
 
+  /// Ownership where many writers share one journal (PostgreSQL,
+  /// docs/cluster.md): every pipeline has one owner and an epoch, and the
+  /// backend refuses, in the transaction of the append, events of a
+  /// pipeline whose epoch has moved on since this store took it (fencing).
+  /// A store that appends a pipeline_created owns that pipeline at epoch 1.
+  /// `own` makes this store the owner with a new epoch (the caller decides
+  /// when it may: a lease, docs/cluster.md#leases) and returns the epoch.
+  /// Where one writer has the whole journal (SQLite, its lock file) every
+  /// pipeline is this store's: `own` returns 0 and nothing is ever fenced.
+  virtual result<std::uint64_t> own(const std::string& pipeline) {
+    (void)pipeline;
+    return std::uint64_t{0};
+  }
+  /// Lets go of a pipeline (a clean hand-over): its next owner need not
+  /// wait for a lease to run out.
+  virtual std::optional<error> disown(const std::string& pipeline) {
+    (void)pipeline;
+    return std::nullopt;
+  }
+  /// After an append that failed with errc::fenced: the pipelines whose
+  /// events were refused because another store owns them now. The other
+  /// pipelines' events of that append are durable, and the store takes
+  /// further writes (fencing is not a fault of the store).
+  virtual std::vector<std::string> take_fenced() { return {}; }
+
 protected:
   journal_store(std::string path, journal_options opt) : path_(std::move(path)), opt_(std::move(opt)) {}
 

@@ -17,6 +17,7 @@ enum class errc {
   decode_failed,  // bytes or JSON that are not a valid event / value
   not_found,      // an unknown pipeline, stage or seq
   journal,        // journal I/O, corruption, ownership (CLI exit 5)
+  fenced,         // another writer owns the pipeline now (a shared journal; CLI exit 5)
 };
 
 const char* to_string(errc code);
