@@ -16,8 +16,9 @@ struct durable_journal_state {
   std::vector<event> batch;  // queued since the last commit, in arrival order
   std::vector<std::pair<std::size_t, caf::typed_response_promise<std::uint64_t>>> persists;  // batch index
   // Told if a write loses their appends: one entry per run of appends from
-  // the same sender (duplicates are removed only when a write fails).
-  std::vector<caf::actor_addr> appenders;
+  // the same sender, with the batch index where the run begins (duplicates
+  // are removed only when a write fails).
+  std::vector<std::pair<std::size_t, caf::actor_addr>> appenders;
   bool flush_queued = false;  // a flush message is behind the queued writes
   bool timer_queued = false;  // a delayed flush is pending (starts only)
   // When the oldest append not yet committed arrived (the actor clock: a
@@ -30,6 +31,47 @@ struct durable_journal_state {
 
 caf::error failure(const std::string& why) { return caf::make_error(caf::sec::runtime_error, why); }
 
+// Tells each appender once (a sender may have several runs of appends).
+void tell_appenders(std::vector<caf::actor_addr> who, const std::string& why) {
+  std::sort(who.begin(), who.end());
+  who.erase(std::unique(who.begin(), who.end()), who.end());
+  for (auto& a : who)
+    if (auto to = caf::actor_cast<caf::actor>(a)) caf::anon_send(to, journal_failed_atom::value, why);
+}
+
+// A shared journal refused some pipelines' events because another server
+// owns them now (errc::fenced): the other events are durable and answered as
+// usual; the fenced ones are lost to this server, and whoever appended them
+// (their supervisors) is told, so that they stop. The store takes more writes.
+void settle_fenced(caf::event_based_actor* self, const std::shared_ptr<durable_journal_state>& st,
+                   std::vector<std::string> fenced, const std::string& why) {
+  std::sort(fenced.begin(), fenced.end());
+  auto is_fenced = [&](const event& e) { return std::binary_search(fenced.begin(), fenced.end(), e.pipeline); };
+  std::vector<bool> persisted(st->batch.size(), false);  // answered below, not told
+  for (const auto& p : st->persists) persisted[p.first] = true;
+  std::vector<event> durable;
+  std::vector<caf::actor_addr> lost;
+  for (std::size_t k = 0; k < st->batch.size(); ++k) {
+    if (!is_fenced(st->batch[k])) {
+      durable.push_back(st->batch[k]);
+      continue;
+    }
+    if (persisted[k]) continue;
+    // The run of appends this event belongs to: the last one starting at or before k.
+    auto run = std::upper_bound(st->appenders.begin(), st->appenders.end(), k,
+                                [](std::size_t i, const auto& r) { return i < r.first; });
+    if (run != st->appenders.begin()) lost.push_back(std::prev(run)->second);
+  }
+  st->events += durable.size();
+  for (auto& [index, rp] : st->persists) {
+    if (is_fenced(st->batch[index])) rp.deliver(failure(why));
+    else rp.deliver(st->batch[index].seq);
+  }
+  if (!durable.empty())
+    for (const auto& s : st->subscribers) self->send(s, committed_atom::value, durable);
+  tell_appenders(std::move(lost), why);
+}
+
 // One transaction for everything queued, then the answers (rule 5: a persist
 // is acknowledged only after its commit).
 void flush(caf::event_based_actor* self, const std::shared_ptr<durable_journal_state>& st) {
@@ -39,13 +81,14 @@ void flush(caf::event_based_actor* self, const std::shared_ptr<durable_journal_s
     st->events += st->batch.size();
     for (auto& [index, rp] : st->persists) rp.deliver(st->batch[index].seq);
     for (const auto& s : st->subscribers) self->send(s, committed_atom::value, st->batch);
+  } else if (err->code == errc::fenced) {
+    settle_fenced(self, st, st->store->take_fenced(), err->message);
   } else {
     st->failed = err->message;
     for (auto& [index, rp] : st->persists) rp.deliver(failure(st->failed));
-    std::sort(st->appenders.begin(), st->appenders.end());
-    st->appenders.erase(std::unique(st->appenders.begin(), st->appenders.end()), st->appenders.end());
-    for (auto& a : st->appenders)
-      if (auto to = caf::actor_cast<caf::actor>(a)) caf::anon_send(to, journal_failed_atom::value, st->failed);
+    std::vector<caf::actor_addr> lost;
+    for (auto& run : st->appenders) lost.push_back(run.second);
+    tell_appenders(std::move(lost), st->failed);
   }
   st->batch.clear();
   st->oldest_append.reset();
@@ -112,8 +155,8 @@ caf::behavior durable_journal(caf::event_based_actor* self, std::shared_ptr<jour
           if (sender) self->send(sender, journal_failed_atom::value, st->failed);
           return;
         }
-        if (sender && (st->appenders.empty() || st->appenders.back() != sender.address()))
-          st->appenders.push_back(sender.address());
+        if (sender && (st->appenders.empty() || st->appenders.back().second != sender.address()))
+          st->appenders.emplace_back(st->batch.size(), sender.address());
         enqueue(self, st, std::move(e), /*persist=*/false);
       },
       [=](persist_atom, event& e) -> caf::result<std::uint64_t> {
@@ -142,6 +185,17 @@ caf::behavior durable_journal(caf::event_based_actor* self, std::shared_ptr<jour
       [=](subscribe_atom, const caf::actor& who) {
         self->monitor(who);
         st->subscribers.push_back(who);
+      },
+      [=](own_atom, const std::string& pipeline) -> caf::result<std::uint64_t> {
+        flush(self, st);  // whatever was queued was appended under the old ownership
+        auto epoch = st->store->own(pipeline);
+        if (!epoch) return failure(epoch.err().message);
+        return *epoch;
+      },
+      [=](disown_atom, const std::string& pipeline) -> caf::result<bool> {
+        flush(self, st);  // its last events land before it is let go
+        if (auto err = st->store->disown(pipeline)) return failure(err->message);
+        return true;
       },
       [=](journal_stats_atom) {
         return std::vector<std::uint64_t>{st->store->commits(), st->events};

@@ -19,7 +19,17 @@
 //                          supervisor then refuses new starts);
 //   (journal_stats_atom) -> std::vector<uint64_t>{commits, events};
 //   (journal_sync_atom) -> uint64_t commits, once everything sent before it
-//                          is durable (a clean shutdown waits for it).
+//                          is durable (a clean shutdown waits for it);
+//   (own_atom, std::string pipeline) -> uint64_t epoch: this server owns the
+//                          pipeline now (a shared journal, docs/cluster.md);
+//   (disown_atom, std::string pipeline) -> bool, once its events sent
+//                          before are durable: it is let go (a clean hand-over).
+//
+// A shared journal may refuse a pipeline's events because another server
+// owns it now (errc::fenced): the durable journal then answers that
+// pipeline's persists with the error and tells whoever appended its events
+// (journal_failed_atom, why); every other pipeline's events of the same
+// commit are durable and answered as usual, and the journal goes on.
 //
 // Both journals also take subscribers (the server's live event stream):
 //
@@ -48,6 +58,8 @@ using journal_stats_atom = caf::atom_constant<caf::atom("djstats")>;
 using journal_sync_atom = caf::atom_constant<caf::atom("djsync")>;
 using subscribe_atom = caf::atom_constant<caf::atom("dsubscribe")>;
 using committed_atom = caf::atom_constant<caf::atom("dcommitted")>;
+using own_atom = caf::atom_constant<caf::atom("downer")>;
+using disown_atom = caf::atom_constant<caf::atom("ddisown")>;
 
 /// An in-memory journal: acknowledges at once, keeps every event, up to
 /// `events_max` in all; past that a persist fails (never acknowledged) and an
