@@ -120,12 +120,9 @@ void link(links& all, const endpoint& server, std::uint32_t capacity) {
   const std::string where = server.text();
   auto& sys = all.sys;
   caf::scoped_actor self{sys};
-  // Its dropped messages say which server's endpoint dropped them.
-  auto endpoint = sys.spawn(actors::worker_endpoint,
-                            actors::endpoint_config{all.name, nullptr, opt.workdir,
-                                                    [where](const std::string& line) {
-                                                      say("endpoint for " + where + ": " + line);
-                                                    }});
+  // This server's endpoint; its dropped messages say which server's it is.
+  auto log = [where](const std::string& line) { say("endpoint for " + where + ": " + line); };
+  auto own = sys.spawn(actors::worker_endpoint, actors::endpoint_config{all.name, nullptr, opt.workdir, log});
   std::string list;
   for (const auto& s : all.stages) list += (list.empty() ? "" : ",") + s;
   const std::string share = all.servers > 1 ? " (its share of " + std::to_string(all.capacity) + ")" : "";
@@ -143,7 +140,7 @@ void link(links& all, const endpoint& server, std::uint32_t capacity) {
     }
     // The endpoint knows the gate and the secret before the gate can send a job.
     const std::string secret = actors::random_secret();
-    self->send(endpoint, actors::endpoint_server{*gate, secret});
+    self->send(own, actors::endpoint_server{*gate, secret});
     // Asked by an actor of its own that ends with the answer: whatever sends
     // to a peer becomes addressable by it (gate.hpp), and `self` must not
     // be, or a forged down message could make it drop its runs.
@@ -151,7 +148,7 @@ void link(links& all, const endpoint& server, std::uint32_t capacity) {
     {
       caf::scoped_actor asker{sys};
       asker->request(*gate, std::chrono::seconds(10), actors::register_atom::value, all.token, all.stages, capacity,
-                     all.name, endpoint, secret)
+                     all.name, own, secret)
           .receive(
               [&](actors::reply& r) {
                 if (r.code == actors::reply::unavailable) say("registration with " + where + ": " + r.message);
@@ -183,9 +180,9 @@ void link(links& all, const endpoint& server, std::uint32_t capacity) {
                     caf::after(std::chrono::milliseconds(100)) >> [] {});
     // What it was running belongs to a server that will run it again; the
     // other servers' runs are on their own endpoints.
-    if (lost) self->send(endpoint, actors::endpoint_stop{false});
+    if (lost) self->send(own, actors::endpoint_stop{false});
   }
-  self->send(endpoint, actors::endpoint_stop{true});  // it ignores exit messages (exit_proof.hpp)
+  self->send(own, actors::endpoint_stop{true});  // it ignores exit messages (exit_proof.hpp)
 }
 
 int work(const worker_options& opt) {
