@@ -13,7 +13,7 @@
 #     A records its run interrupted and finishes it on the worker;
 #   - a server that refuses the worker (another token) ends it: exit 2,
 #     naming that server.
-# Usage: workers_test.sh DAIRECTOR EXAMPLES_DIR
+# Usage: workers_test.sh DAIRECTOR
 set -u
 bin=${1:?dairector binary}
 tmp=$(mktemp -d)
@@ -99,7 +99,7 @@ expect each_address_checked 2 "--connect '192.0.2.1:7002' is not a loopback addr
 start_server A && start_server B || { finish; exit 1; }
 [[ -d $tmp/credentials/worker ]] && ok "servers_share_the_credentials" || bad "servers_share_the_credentials" "$(ls "$tmp")"
 "$bin" worker --connect "$(addr A),$(addr B)" --capacity 5 --token-file "$token" --stages $all --name $name \
-  --heartbeat-ms 200 --server-timeout-ms 1500 >"$tmp/worker.log" 2>&1 &
+  --heartbeat-ms 200 --server-timeout-ms 1500 --backoff-max-ms 500 >"$tmp/worker.log" 2>&1 &
 worker=$!
 for s in A B; do
   wait_for 20 in_log "$tmp/worker.log" "registered with $(addr $s) as 'worker:$name'" && ok "registered_with_$s" ||
