@@ -128,12 +128,18 @@ void link(links& all, const endpoint& server, std::uint32_t capacity) {
   const std::string share = all.servers > 1 ? " (its share of " + std::to_string(all.capacity) + ")" : "";
   std::uint32_t backoff = 100;
   bool registered_before = false;
+  caf::weak_actor_ptr lost_gate;  // the proxy of the gate last lost
   while (!all.ending()) {
     auto gate = opt.net.insecure_plain_tcp ? sys.middleman().remote_actor(server.host, server.port)
                                            : caf::openssl::remote_actor(sys, server.host, server.port);
-    if (!gate) {
-      say("cannot reach the server at " + where + " (" + actors::describe(gate.error()) + "); retrying in " +
-          std::to_string(backoff) + " ms");
+    // Right after a loss CAF's middleman may hand out the lost gate's dead
+    // proxy again (until it has seen that proxy go down itself): a
+    // registration sent there would wait for its whole timeout.
+    const bool stale = gate && lost_gate && caf::actor_cast<caf::actor_control_block*>(*gate) == lost_gate.get();
+    if (!gate || stale) {
+      say("cannot reach the server at " + where + " (" +
+          (stale ? std::string("its lost connection is still closing") : actors::describe(gate.error())) +
+          "); retrying in " + std::to_string(backoff) + " ms");
       pause(all, backoff);
       backoff = std::min(backoff * 2, opt.backoff_max_ms);
       continue;
@@ -175,6 +181,7 @@ void link(links& all, const endpoint& server, std::uint32_t capacity) {
     while (!lost && !all.ending())
       self->receive([&](caf::down_msg& dm) {
                       lost = true;
+                      lost_gate = caf::actor_cast<caf::weak_actor_ptr>(*gate);
                       say("lost the server " + where + " (" + actors::describe(dm.reason) + "); reconnecting");
                     },
                     caf::after(std::chrono::milliseconds(100)) >> [] {});
