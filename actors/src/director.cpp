@@ -321,6 +321,16 @@ caf::behavior director(director_actor* self, director_config cfg) {
         std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
         return out;
       },
+      [=](release_atom, const std::string& id) {
+        auto& st = self->state;
+        auto it = st.pipelines.find(id);
+        if (it == st.pipelines.end()) return;
+        entry& e = it->second;
+        fail_waiting(e, director_error(errc::fenced, "pipeline '" + id + "' is owned by another server now"));
+        // Its down message finds no entry (or a new one, for another supervisor).
+        if (e.sup) self->send(e.sup, stop_atom::value);
+        st.pipelines.erase(it);
+      },
       [=](stop_atom) {
         auto& st = self->state;
         st.stopping = true;

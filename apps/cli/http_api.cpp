@@ -182,6 +182,11 @@ void http_api::impl::dispatch(const httplib::Request& req, httplib::Response& re
     if (!get) return not_allowed("GET");
     return send_json(res, 200, json{{"ok", true}});
   }
+  if (is({"cluster"})) {
+    if (!get) return not_allowed("GET");
+    if (!cfg.cluster) return send_error(res, 404, "this server is not in a cluster (its journal is not PostgreSQL)");
+    return send_json(res, 200, cfg.cluster());
+  }
   if (is({"pipelines"})) {
     if (get) return list(self, res);
     if (post) return create(self, req, res);

@@ -4,11 +4,13 @@
 // server-sent-events stream of events as the journal commits them.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <caf/all.hpp>
+#include <nlohmann/json.hpp>
 
 #include "dairector/result.hpp"
 
@@ -21,6 +23,7 @@ struct http_api_config {
   std::string token;      // every request but GET /healthz must send `Authorization: Bearer TOKEN`
   std::string workdir;    // where commands of pipelines created over HTTP run
   std::vector<std::string> names;  // --http-host: names the Host header may use besides the bound address
+  std::function<nlohmann::json()> cluster;  // the servers of a cluster (GET /cluster); null: not in one
 };
 
 class http_api {

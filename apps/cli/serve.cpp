@@ -17,6 +17,7 @@
 #include <caf/openssl/all.hpp>
 
 #include "cli/clean_stop.hpp"
+#include "cli/cluster_keeper.hpp"
 #include "cli/commands.hpp"
 #include "cli/frame_bound.hpp"
 #include "cli/http_api.hpp"
@@ -45,7 +46,17 @@ struct serve_options {
   std::string workdir;        // commands of pipelines created over HTTP; default: here
   std::size_t command_limit = 8;
   std::int64_t evict_after_ms = actors::evict_after_ms_default;
+  // Many servers on one PostgreSQL journal (docs/cluster.md).
+  std::string node;  // default: the host's name
+  std::int64_t lease_ms = 5000;
+  std::size_t max_pipelines = 0;
 };
+
+std::string default_node() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return host[0] ? host : "dairector";
+}
 
 // Log lines quote outside data (worker names, journal errors): escaped, each
 // stays one line.
@@ -137,11 +148,26 @@ int serve(const serve_options& opt) {
 
   // The journal first: a second owner, or a journal that cannot be read at
   // all, stops us before anything listens; a damaged pipeline does not.
-  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false));
+  // On PostgreSQL this server is one of many (docs/cluster.md): it hosts
+  // what it owns or takes over once it has joined, not the whole journal.
+  const std::string where = opt.journal.journal_path();
+  const bool clustered = is_postgresql_uri(where);
+  const std::string node = opt.node.empty() ? default_node() : opt.node;
+  journal_options jopt = opt.journal.options(false);
+  if (clustered) jopt.owner = node;
+  auto store = open_journal(where, jopt);
   if (!store) return report("serve", store.err());
   actors::hold_in_runs((*store)->owner_lock_fd());  // the next owner waits for our commands
-  auto contents = read_journal(**store, workdir);
-  if (!contents) return report("serve", contents.err());
+  std::unique_ptr<journal_store> reader;
+  result<journal_contents> contents = journal_contents{};
+  if (clustered) {
+    auto r = open_journal(where, opt.journal.options(/*read_only=*/true));
+    if (!r) return report("serve", r.err());
+    reader = std::move(*r);
+  } else {
+    contents = read_journal(**store, workdir);
+    if (!contents) return report("serve", contents.err());
+  }
 
   catch_stop_signals();
   caf::actor_system sys{cfg};
@@ -198,6 +224,7 @@ int serve(const serve_options& opt) {
                        ? sys.middleman().publish(gate, listen->port, listen->host.c_str(), true)
                        : caf::openssl::publish(gate, listen->port, listen->host.c_str(), true);
   std::unique_ptr<http_api> api;
+  std::unique_ptr<cluster_keeper> keeper;
   if (!published) {
     std::cerr << "dairector serve: cannot listen for workers on " << listen->text() << ": "
               << why_not_bound(*listen, actors::describe(published.error())) << "\n";
@@ -205,7 +232,9 @@ int serve(const serve_options& opt) {
   } else {
     listen->port = *published;
     say("workers on " + listen->text() + " (" + opt.net.transport() + ")");
-    api = std::make_unique<http_api>(http_api_config{&sys, director, journal, *token, workdir, opt.http_hosts});
+    http_api_config hc{&sys, director, journal, *token, workdir, opt.http_hosts, nullptr};
+    if (clustered) hc.cluster = [&keeper] { return keeper->view(); };
+    api = std::make_unique<http_api>(std::move(hc));
     auto bound = api->bind(http->host, http->port);
     if (!bound) {
       std::cerr << "dairector serve: cannot listen for HTTP on " << http->text() << ": " << bound.err().message
@@ -213,17 +242,43 @@ int serve(const serve_options& opt) {
       code = exit_usage;
     } else {
       http->port = static_cast<std::uint16_t>(*bound);
-      api->start();
-      say("http on " + http->text());
-      say("ready");
+      if (clustered) {
+        // Joined once the HTTP address is known (the others forward to it),
+        // and before requests are answered.
+        auto membership = cluster_membership::open(where, node, http->text(), opt.lease_ms);
+        if (membership)
+          keeper = std::make_unique<cluster_keeper>(
+              sys, std::move(*membership), std::move(reader),
+              keeper_config{director, journal, workdir, opt.lease_ms, opt.max_pipelines, say});
+        std::optional<error> err = membership ? keeper->start([] { return stop_requested(); })
+                                              : std::optional<error>(membership.err());
+        if (err) {
+          std::cerr << "dairector serve: cannot join the cluster: " << escape_for_terminal(err->message) << "\n";
+          code = err->code == errc::journal ? exit_journal : exit_usage;
+          keeper.reset();
+        }
+      }
+      if (code == exit_done) {
+        api->start();
+        say("http on " + http->text());
+        say("ready");
+      }
     }
   }
-  while (code == exit_done && !stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto next_round = std::chrono::steady_clock::now();
+  while (code == exit_done && !stop_requested()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(keeper ? std::min<std::int64_t>(50, keeper->tick_ms()) : 50));
+    if (keeper && std::chrono::steady_clock::now() >= next_round) {
+      keeper->tick();
+      next_round = std::chrono::steady_clock::now() + std::chrono::milliseconds(keeper->tick_ms());
+    }
+  }
 
   // No new requests, then the clean stop (clean_stop.hpp).
   if (api) api->stop();
   if (published) sys.middleman().unpublish(gate, *published);
   code = stop_then_sync(self, director, journal, code, "serve");
+  if (keeper) keeper->leave();  // after the last commit: the others take over at once
   self->send(gate, actors::gate_close{});  // it ignores exit messages (exit_proof.hpp)
   self->send_exit(registry, caf::exit_reason::user_shutdown);
   if (code == exit_done) say("stopped");
@@ -254,6 +309,17 @@ void add_serve(CLI::App& app, int& exit_status) {
                   "request, and is rebuilt from the journal when asked for again (0: at once)")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{86'400'000}));
+  cmd->add_option("--node", opt->node,
+                  "With a PostgreSQL journal: this server's name in the cluster (default: the host's name); "
+                  "unique among live servers")
+      ->check(plain_text(pipeline_id_bytes_max));
+  cmd->add_option("--lease-ms", opt->lease_ms,
+                  "With a PostgreSQL journal: a server silent this long loses its pipelines to the others")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{200}, std::int64_t{600'000}));
+  cmd->add_option("--max-pipelines", opt->max_pipelines,
+                  "With a PostgreSQL journal: take over no more pipelines than this (0: no bound)")
+      ->capture_default_str();
   cmd->callback([&exit_status, opt] { exit_status = serve(*opt); });
 }
 

@@ -20,6 +20,12 @@
 //                                    or damaged (errc::journal); rebuilds nothing
 //   (list_atom)                      -> std::vector<std::string> ids
 //   (summary_atom)                   -> std::vector<hosted_pipeline>, by id
+//   (release_atom, id)               another server owns the pipeline now (a
+//                                    shared journal, docs/cluster.md): its supervisor
+//                                    stops (its runs are killed; the new owner
+//                                    records them interrupted and runs them again),
+//                                    requests waiting for it fail (errc::fenced), and
+//                                    it is forgotten here
 //   (stop_atom)                      stops every supervisor, then itself once they
 //                                    are all gone (their last appends are then queued
 //                                    at the journal); refuses new pipelines meanwhile

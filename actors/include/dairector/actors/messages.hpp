@@ -41,6 +41,7 @@ using evict_atom = caf::atom_constant<caf::atom("devict")>;
 using known_atom = caf::atom_constant<caf::atom("dknown")>;
 using summary_atom = caf::atom_constant<caf::atom("dsummary")>;
 using damaged_atom = caf::atom_constant<caf::atom("ddamaged")>;
+using release_atom = caf::atom_constant<caf::atom("drelease")>;
 
 /// What a supervisor answers to every request. `behind` is back-pressure:
 /// the journal is too many of the pipeline's events behind (supervisor.hpp,

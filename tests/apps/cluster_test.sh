@@ -1,0 +1,180 @@
+#!/bin/bash
+# Many servers on one PostgreSQL journal (docs/cluster.md), with real
+# processes: `serve` processes sharing one database, workers serving them all,
+# SIGKILL and SIGSTOP. Each story has a database of its own in the cluster the
+# test suite started ($DAIRECTOR_TEST_PG, tools/pg_cluster.sh).
+#   failover   three servers, two workers, many pipelines of sleeping stages;
+#              SIGKILL of the server that owns the most: every pipeline
+#              finishes on the others, every acknowledged creation is there,
+#              no run has two completions, the journal checks clean (seq
+#              gapless, every history replays);
+#   zombie     SIGSTOP of an owner mid-stage until another took its pipeline
+#              over and finished the stage; SIGCONT: none of its appends
+#              lands (the interrupted run never completes), it says it gave
+#              the pipeline up, and the journal checks clean;
+#   handover   a clean stop (SIGTERM) hands its pipelines over at once, long
+#              before its lease would run out;
+#   names      a second live server under a name in use is refused (exit 2);
+#              GET /cluster lists the servers.
+# Usage: cluster_test.sh DAIRECTOR   (DAIRECTOR_LONG=1: 200 pipelines, else 60)
+set -u
+bin=${1:?dairector binary}
+base=${DAIRECTOR_TEST_PG:?a PostgreSQL URI (CTest sets it through the pg fixture)}
+tmp=$(mktemp -d)
+export XDG_CONFIG_HOME=$tmp/config
+declare -A server=() hport=() wport=()
+workers=()
+source "$(dirname "$0")/lib.sh"
+cleanup() {
+  for p in "${server[@]}"; do kill -CONT "$p" 2>/dev/null; done
+  stop_gently "${workers[@]}" "${server[@]}"
+  wait 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+token=$tmp/token
+echo "a-token-of-twenty-chars" >"$token"; chmod 600 "$token"
+pipelines=60
+[[ -n ${DAIRECTOR_LONG:-} ]] && pipelines=200
+
+# database NAME: a fresh database in the test cluster; prints its URI.
+database() {
+  local db="dcl_$1_$$"
+  psql "$base" -qAtc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1
+  psql "$base" -qAtc "CREATE DATABASE $db" >/dev/null || return 1
+  sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$db#" <<<"$base"
+}
+sql() { psql "$uri" -qAtc "$1"; }
+
+# start_server NAME [OPTIONS...]: a server on $uri, in the background, until ready.
+start_server() {
+  local s=$1; shift
+  local log=$tmp/$s.log
+  "$bin" serve --journal "$uri" --node "$s" --token-file "$token" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
+    --workdir "$tmp" --heartbeat-ms 200 --worker-timeout-ms 1500 "$@" >>"$log" 2>&1 &
+  server[$s]=$!
+  wait_for 30 grep -q "dairector serve: ready" "$log" || { bad "server_${s}_start" "$(tail -3 "$log")"; return 1; }
+  wport[$s]=$(grep -o 'workers on 127.0.0.1:[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+  hport[$s]=$(grep -o 'http on 127.0.0.1:[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+}
+in_log() { grep -q -- "$2" "$tmp/$1.log"; }
+http() {  # SERVER METHOD PATH [BODY]
+  curl -s -m 10 -X "$2" -H "Authorization: Bearer $(head -1 "$token")" -H 'Content-Type: application/json' \
+    ${4:+--data "$4"} "http://127.0.0.1:${hport[$1]}$3"
+}
+create() {  # SERVER SPEC_FILE ID: prints the HTTP code
+  curl -s -m 20 -o /dev/null -w "%{http_code}" -X POST -H "Authorization: Bearer $(head -1 "$token")" \
+    -H 'Content-Type: application/json' --data "{\"spec\": $(cat "$2"), \"id\": \"$3\"}" \
+    "http://127.0.0.1:${hport[$1]}/pipelines"
+}
+# How many pipelines have completed their last stage `c`.
+finished() { sql "SELECT count(DISTINCT pipeline) FROM dairector.events WHERE type = 'stage_completed' AND body::json->>'stage' = 'c'"; }
+all_finished() { [[ $(finished) -eq $1 ]]; }
+# Runs completed more than once: must be none.
+twice_completed() {
+  sql "SELECT pipeline || ' run ' || (body::json->>'run') FROM dairector.events WHERE type = 'stage_completed'
+       GROUP BY pipeline, body::json->>'run' HAVING count(*) > 1"
+}
+journal_clean() { "$bin" journal check --journal "$uri" >"$tmp/check.out" 2>&1; }
+stop_all() {
+  stop_gently "${workers[@]}" "${server[@]}"
+  wait 2>/dev/null
+  server=() workers=()
+}
+
+cat >"$tmp/sleepy.json" <<EOF
+{"name": "sleepy", "stages": [
+  {"name": "a", "after": [], "run": {"command": ["sh", "-c", "sleep 0.1; echo '{\"a\": 1}'"]}},
+  {"name": "b", "after": ["a"], "run": {"command": ["sh", "-c", "sleep 0.1; echo '{\"b\": 1}'"]}},
+  {"name": "c", "after": ["b"], "run": {"command": ["sh", "-c", "sleep 0.1; echo '{\"c\": 1}'"]}}]}
+EOF
+
+# --- failover ----------------------------------------------------------------------
+uri=$(database failover) || { bad database "cannot create one in $base"; finish; exit 1; }
+for s in n1 n2 n3; do start_server $s --lease-ms 1000 --remote-stages all || { finish; exit 1; }; done
+connect=127.0.0.1:${wport[n1]},127.0.0.1:${wport[n2]},127.0.0.1:${wport[n3]}
+for w in w1 w2; do
+  "$bin" worker --connect "$connect" --capacity 6 --token-file "$token" --stages a,b,c --name $w \
+    --heartbeat-ms 200 --server-timeout-ms 1500 --backoff-max-ms 300 >"$tmp/$w.log" 2>&1 &
+  workers+=($!)
+done
+acked=0
+for ((k = 0; k < pipelines; k++)); do
+  s=n$((k % 3 + 1))
+  [[ $(create $s "$tmp/sleepy.json" p-$k) == 201 ]] && acked=$((acked + 1))
+done
+[[ $acked -eq $pipelines ]] && ok "all_created" || bad "all_created" "$acked of $pipelines acknowledged"
+# The server that owns the most, while they run.
+victim=$(sql "SELECT node FROM dairector.owners GROUP BY node ORDER BY count(*) DESC, node LIMIT 1")
+owned_by_victim=$(sql "SELECT count(*) FROM dairector.owners WHERE node = '$victim'")
+[[ -n $victim && $(finished) -lt $pipelines ]] && ok "kill_while_running" ||
+  bad "kill_while_running" "victim '$victim', finished $(finished) of $pipelines before the kill"
+kill -KILL "${server[$victim]}"
+wait "${server[$victim]}" 2>/dev/null
+unset "server[$victim]"
+wait_for 120 all_finished "$pipelines" && ok "every_pipeline_finished" ||
+  bad "every_pipeline_finished" "$(finished) of $pipelines finished"
+[[ $(sql "SELECT count(*) FROM dairector.owners WHERE node = '$victim'") -eq 0 ]] && ok "victim_owns_nothing" ||
+  bad "victim_owns_nothing" "it still owns some of its $owned_by_victim pipelines"
+took=0
+for s in "${!server[@]}"; do grep -c "took over pipeline" "$tmp/$s.log" >/dev/null && took=$((took + $(grep -c "took over pipeline" "$tmp/$s.log"))); done
+[[ $took -ge $owned_by_victim ]] && ok "the_others_took_over" || bad "the_others_took_over" "$took takeovers for $owned_by_victim"
+[[ $(sql "SELECT count(DISTINCT pipeline) FROM dairector.events WHERE type = 'pipeline_created'") -eq $acked ]] &&
+  ok "every_acknowledged_creation_kept" || bad "every_acknowledged_creation_kept" "created rows differ from $acked"
+[[ -z $(twice_completed) ]] && ok "no_run_completed_twice" || bad "no_run_completed_twice" "$(twice_completed | head -3)"
+journal_clean && ok "failover_journal_checks_clean" || bad "failover_journal_checks_clean" "$(tail -3 "$tmp/check.out")"
+stop_all
+
+# --- zombie ------------------------------------------------------------------------
+uri=$(database zombie) || { bad database "cannot create one"; finish; exit 1; }
+cat >"$tmp/held.json" <<EOF
+{"name": "held", "stages": [
+  {"name": "a", "after": [], "run": {"builtin": "echo"}},
+  {"name": "b", "after": ["a"], "run": {"command": ["sh", "-c",
+     "echo \$\$ >> $tmp/held.pids; i=0; while [ ! -e $tmp/held.release ] && [ \$i -lt 600 ]; do sleep 0.05; i=\$((i + 1)); done; echo '{\"held\": true}'"]}},
+  {"name": "c", "after": ["b"], "run": {"builtin": "echo"}}]}
+EOF
+start_server z1 --lease-ms 1000 && start_server z2 --lease-ms 1000 || { finish; exit 1; }
+[[ $(create z1 "$tmp/held.json" zombie) == 201 ]] || bad "zombie_created" "not created"
+has_line() { [[ -s $tmp/held.pids ]]; }
+wait_for 30 has_line && ok "zombie_stage_running" || bad "zombie_stage_running" "no run of b started"
+first_run=$(sql "SELECT body::json->>'run' FROM dairector.events WHERE type = 'stage_started' AND body::json->>'stage' = 'b' ORDER BY seq LIMIT 1")
+kill -STOP "${server[z1]}"
+wait_for 30 in_log z2 "took over pipeline 'zombie'" && ok "zombie_taken_over" || bad "zombie_taken_over" "$(tail -3 "$tmp/z2.log")"
+started_twice() { [[ $(sql "SELECT count(*) FROM dairector.events WHERE type = 'stage_started' AND body::json->>'stage' = 'b'") -ge 2 ]]; }
+wait_for 30 started_twice && ok "zombie_b_started_again" || bad "zombie_b_started_again" "b was not started again"
+touch "$tmp/held.release"  # both runs of b end: the new owner's and the paused one's command
+done_c() { [[ $(sql "SELECT count(*) FROM dairector.events WHERE type = 'stage_completed' AND body::json->>'stage' = 'c'") -eq 1 ]]; }
+wait_for 30 done_c && ok "zombie_finished_by_the_new_owner" || bad "zombie_finished_by_the_new_owner" "c not completed"
+last_before=$(sql "SELECT max(seq) FROM dairector.events WHERE pipeline = 'zombie'")
+kill -CONT "${server[z1]}"
+wait_for 30 in_log z1 "lost its lease\|another server owns them now" && ok "zombie_gives_up" ||
+  bad "zombie_gives_up" "$(tail -3 "$tmp/z1.log")"
+# What the paused server would have written: its run's completion. It must not land.
+[[ $(sql "SELECT count(*) FROM dairector.events WHERE type = 'stage_completed' AND body::json->>'run' = '$first_run' AND pipeline = 'zombie'") -eq 0 ]] &&
+  ok "zombie_run_never_completed" || bad "zombie_run_never_completed" "run $first_run completed"
+[[ $(sql "SELECT max(seq) FROM dairector.events WHERE pipeline = 'zombie'") -eq $last_before ]] &&
+  ok "nothing_appended_after_the_takeover_by_the_zombie" || bad "nothing_appended_after_the_takeover_by_the_zombie" "seq moved from $last_before"
+kill -0 "${server[z1]}" 2>/dev/null && ok "zombie_still_serves" || bad "zombie_still_serves" "it died"
+journal_clean && ok "zombie_journal_checks_clean" || bad "zombie_journal_checks_clean" "$(tail -3 "$tmp/check.out")"
+stop_all
+
+# --- handover and names ------------------------------------------------------------
+uri=$(database handover) || { bad database "cannot create one"; finish; exit 1; }
+start_server h1 --lease-ms 60000 && start_server h2 --lease-ms 60000 || { finish; exit 1; }
+cat >"$tmp/quick.json" <<EOF
+{"name": "quick", "stages": [{"name": "a", "after": [], "run": {"builtin": "echo"}}]}
+EOF
+[[ $(create h1 "$tmp/quick.json" handed) == 201 ]] || bad "handover_created" "not created"
+nodes=$(http h2 GET /cluster)
+grep -q '"node":"h1"' <<<"$nodes" && grep -q '"node":"h2"' <<<"$nodes" && grep -q '"live":true' <<<"$nodes" &&
+  ok "cluster_lists_the_servers" || bad "cluster_lists_the_servers" "$nodes"
+expect name_in_use_refused 2 "node name 'h1' is held by a live server" -- \
+  serve --journal "$uri" --node h1 --lease-ms 1000 --token-file "$token" --listen 127.0.0.1:0 --http 127.0.0.1:0
+kill -TERM "${server[h1]}"
+wait "${server[h1]}" 2>/dev/null
+unset "server[h1]"
+wait_for 20 in_log h2 "took over pipeline 'handed'" && ok "clean_stop_hands_over_at_once" ||
+  bad "clean_stop_hands_over_at_once" "$(tail -3 "$tmp/h2.log")"
+stop_all
+finish
