@@ -5,6 +5,7 @@
 // history); the answer is turned into JSON. Nothing here holds pipeline state.
 // The event stream is in http_stream.cpp, what both share in http_support.hpp.
 #include "cli/http_api.hpp"
+#include "cli/cluster_reads.hpp"
 #include "cli/http_guard.hpp"
 #include "cli/http_listener.hpp"
 #include "cli/http_support.hpp"
@@ -100,6 +101,41 @@ result<std::string> who(const json& body) {
   return by;
 }
 
+// The very lines of `history --json`, joined into one array.
+std::string history_body(const std::vector<event>& h) {
+  std::string out = "[";
+  const pipeline_spec* spec = h.empty() ? nullptr : h.front().spec.get();
+  for (const event& e : h) {
+    if (out.size() > 1) out += ",";
+    out += encode_event_text(e, spec);
+  }
+  out += "]\n";
+  return out;
+}
+
+// Marks a request one server of a cluster carried to another (never carried again).
+constexpr const char* forwarded_header = "X-Dairector-Forwarded";
+constexpr std::time_t forward_timeout_s = 30;
+
+// Carries a change to the server at `to` (HOST:PORT) and relays its answer.
+void forward(const httplib::Request& req, httplib::Response& res, const std::string& to, const std::string& token) {
+  httplib::Client owner("http://" + to);
+  owner.set_connection_timeout(forward_timeout_s, 0);
+  owner.set_read_timeout(forward_timeout_s, 0);
+  httplib::Headers headers{{"Authorization", "Bearer " + token}, {forwarded_header, "1"}};
+  auto answer = owner.Post(req.path, headers, req.body, "application/json");
+  if (!answer) {
+    res.set_header("Retry-After", std::to_string(retry_after_s));
+    return send_error(res, 503, "the pipeline's owner at " + to + " did not answer (" +
+                                    httplib::to_string(answer.error()) + "): retry");
+  }
+  res.status = answer->status;
+  if (answer->has_header("Retry-After")) res.set_header("Retry-After", answer->get_header_value("Retry-After"));
+  res.set_content(answer->body, answer->get_header_value("Content-Type").empty()
+                                    ? "application/json"
+                                    : answer->get_header_value("Content-Type").c_str());
+}
+
 bool valid_id(const std::string& id) {
   if (id.empty() || id.size() > pipeline_id_bytes_max || !std::isalnum(static_cast<unsigned char>(id[0]))) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
@@ -139,6 +175,9 @@ struct http_api::impl {
                bool approved);
   void cancel(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
   void rollback(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
+  // A pipeline another server owns (cluster_reads.hpp).
+  void elsewhere(const httplib::Request& req, httplib::Response& res, const std::vector<std::string>& p,
+                 const std::string& id);
 
   // A control request to the pipeline's supervisor; on ok, the state after it.
   template <class... Ts>
@@ -192,6 +231,10 @@ void http_api::impl::dispatch(const httplib::Request& req, httplib::Response& re
     if (post) return create(self, req, res);
     return not_allowed("GET, POST");
   }
+  // A pipeline another server of the cluster owns: read here, changed there.
+  if (cfg.others && p.size() >= 2 && p[0] == "pipelines" && !p[1].empty())
+    if (auto unknown = known(self, cfg, p[1]); unknown && unknown->code == errc::not_found)
+      return elsewhere(req, res, p, p[1]);
   if (is({"pipelines", ""})) return get ? state(self, req, res, p[1]) : not_allowed("GET");
   if (is({"pipelines", "", "history"})) return get ? history(self, res, p[1]) : not_allowed("GET");
   if (is({"pipelines", "", "events"})) return get ? events(req, res, p[1]) : not_allowed("GET");
@@ -201,6 +244,39 @@ void http_api::impl::dispatch(const httplib::Request& req, httplib::Response& re
   if (is({"pipelines", "", "cancel"})) return post ? cancel(self, req, res, p[1]) : not_allowed("POST");
   if (is({"pipelines", "", "rollback"})) return post ? rollback(self, req, res, p[1]) : not_allowed("POST");
   send_error(res, 404, "no such path: " + req.path);
+}
+
+// Reads come from the shared database; a change goes to the owner, whose
+// answer is relayed as it is (the owner applies it in its mailbox order).
+// A request forwarded once is not forwarded again: ownership that moved on
+// meanwhile is a 503 to retry, never a loop.
+void http_api::impl::elsewhere(const httplib::Request& req, httplib::Response& res, const std::vector<std::string>& p,
+                               const std::string& id) {
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  if (get && (p.size() == 2 || (p.size() == 3 && p[2] == "history"))) {
+    auto h = cfg.others->history(id);
+    if (!h) return send_error(res, h.err());
+    if (p.size() == 3) return res.set_content(history_body(*h), "application/json");
+    std::uint64_t upto = UINT64_MAX;
+    if (req.has_param("at")) {
+      auto at = parse_seq(req.get_param_value("at"), "at", /*zero_ok=*/false);
+      if (!at) return send_error(res, at.err());
+      upto = *at;
+    }
+    auto s = replay(*h, upto);
+    if (!s) return send_error(res, s.err());
+    return send_json(res, 200, state_to_json(*s));
+  }
+  if (req.has_header(forwarded_header)) {
+    res.set_header("Retry-After", std::to_string(retry_after_s));
+    return send_error(res, 503, "pipeline '" + id + "' is not hosted here either (its ownership is moving): retry");
+  }
+  auto owner = cfg.others->owner_http(id);
+  if (!owner) {
+    res.set_header("Retry-After", std::to_string(retry_after_s));
+    return send_error(res, owner.err());
+  }
+  forward(req, res, *owner, cfg.token);
 }
 
 // Every pipeline the server knows, live, resting or damaged. A live one's
@@ -218,6 +294,19 @@ void http_api::impl::list(caf::scoped_actor& self, httplib::Response& res) {
     json entry{{"pipeline", p.id}, {"name", p.name}, {"seq", seq}};
     if (!p.damage.empty()) entry["damage"] = json{{"seq", p.damaged_seq}, {"reason", p.damage}};
     out.push_back(std::move(entry));
+  }
+  if (cfg.others) {
+    // And those other servers of the cluster own, from the database.
+    auto everyone = cfg.others->pipelines();
+    if (!everyone) return send_error(res, everyone.err());
+    std::vector<std::string> here;
+    for (const da::hosted_pipeline& p : *all) here.push_back(p.id);  // sorted by id
+    for (const pipeline_summary& p : *everyone) {
+      if (std::binary_search(here.begin(), here.end(), p.id)) continue;
+      auto h = cfg.others->history(p.id);
+      std::string name = h && !h->empty() && h->front().spec ? h->front().spec->name() : std::string();
+      out.push_back(json{{"pipeline", p.id}, {"name", name}, {"seq", p.seq}});
+    }
   }
   send_json(res, 200, out);
 }
@@ -266,16 +355,8 @@ void http_api::impl::history(caf::scoped_actor& self, httplib::Response& res, co
   if (auto unknown = known(self, cfg, id)) return send_error(res, *unknown);
   auto h = history_of(self, cfg, id);
   if (!h) return send_error(res, h.err());
-  // The very lines of `history --json`, joined into one array.
-  std::string out = "[";
-  const pipeline_spec* spec = h->empty() ? nullptr : h->front().spec.get();
-  for (const event& e : *h) {
-    if (out.size() > 1) out += ",";
-    out += encode_event_text(e, spec);
-  }
-  out += "]\n";
   res.status = 200;
-  res.set_content(out, "application/json");
+  res.set_content(history_body(*h), "application/json");
 }
 
 void http_api::impl::context(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,

@@ -16,6 +16,8 @@
 
 namespace dairector::cli {
 
+class cluster_reads;
+
 struct http_api_config {
   caf::actor_system* system = nullptr;
   caf::actor director;    // director.hpp
@@ -24,6 +26,9 @@ struct http_api_config {
   std::string workdir;    // where commands of pipelines created over HTTP run
   std::vector<std::string> names;  // --http-host: names the Host header may use besides the bound address
   std::function<nlohmann::json()> cluster;  // the servers of a cluster (GET /cluster); null: not in one
+  /// In a cluster: the pipelines other servers own (read from the database;
+  /// changes carried to their owner). Null: every pipeline is hosted here.
+  std::shared_ptr<cluster_reads> others;
 };
 
 class http_api {

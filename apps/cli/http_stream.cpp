@@ -4,8 +4,16 @@
 // sender's messages in order, so every event is either in the history or in
 // a later commit notice, and skipping seqs already sent makes each arrive
 // exactly once.
+//
+// A pipeline another server of a cluster owns (docs/cluster.md) is streamed
+// from the shared database instead: its history is read again every
+// `stream_poll`, and what is new is sent, so a client that reconnects to
+// any server with Last-Event-ID goes on without a gap or a duplicate.
 #include <deque>
+#include <functional>
+#include <thread>
 
+#include "cli/cluster_reads.hpp"
 #include "cli/http_support.hpp"
 #include "dairector/actors/journal.hpp"
 #include "dairector/codec.hpp"
@@ -18,6 +26,7 @@ namespace {
 constexpr auto stream_keepalive = 1s;                    // idle streams get a comment (a closed client is noticed)
 constexpr std::size_t stream_queue_events_max = 10'000;  // a client further behind is disconnected
 constexpr std::size_t stream_frames_per_write = 256;
+constexpr auto stream_poll = 200ms;  // a pipeline another server owns: its history is read this often
 
 struct event_stream {
   event_stream(caf::actor_system& sys, std::atomic<int>& open) : self(sys), open_(open) {}
@@ -32,6 +41,7 @@ struct event_stream {
   std::size_t from_history = 0;  // how many at the queue's front came from the history
   std::uint64_t last = 0;        // the highest seq queued or sent
   std::chrono::steady_clock::time_point written = std::chrono::steady_clock::now();
+  std::function<result<std::vector<event>>()> poll;  // set: read from the database, not told by the journal
 
  private:
   std::atomic<int>& open_;
@@ -50,6 +60,11 @@ void enqueue(event_stream& s, const std::vector<event>& events) {
 // is drained at every step (it also gets every other pipeline's commits), so
 // a slow client costs its own queue, which is bounded, and no more.
 void drain(event_stream& s, bool wait) {
+  if (s.poll) {
+    if (wait) std::this_thread::sleep_for(stream_poll);
+    if (auto h = s.poll()) enqueue(s, *h);
+    return;
+  }
   constexpr std::size_t messages_per_step_max = 1000;
   auto timeout = wait ? std::chrono::microseconds(stream_keepalive) : std::chrono::microseconds(0);
   bool more = true;
@@ -115,18 +130,34 @@ void serve_events(const http_api_config& cfg, std::atomic<int>& streams, const s
   s->pipeline = id;
   s->last = after;
   auto now = ask_pipeline<system_state>(s->self, cfg, id, da::state_atom::value);
-  if (!now) return send_error(res, now.err());
-  s->spec = now->spec_ptr();
+  if (!now && now.err().code == errc::not_found && cfg.others) {
+    auto others = cfg.others;
+    s->poll = [others, id] { return others->history(id); };
+  }
+  std::optional<std::vector<event>> polled;
+  if (s->poll) {
+    auto h = s->poll();
+    if (!h) return send_error(res, h.err());
+    s->spec = h->empty() ? nullptr : h->front().spec;
+    polled = std::move(*h);
+  } else {
+    if (!now) return send_error(res, now.err());
+    s->spec = now->spec_ptr();
+  }
   if (req.method == "HEAD") {
     res.status = 200;
     res.set_header("Cache-Control", "no-cache");
     return res.set_content("", "text/event-stream");
   }
-  // Subscribe, then ask for the history: in that order (see the top of this file).
-  s->self->send(cfg.journal, da::subscribe_atom::value, caf::actor{s->self});
-  auto h = history_of(s->self, cfg, id);
-  if (!h) return send_error(res, h.err());
-  enqueue(*s, *h);
+  if (polled) {
+    enqueue(*s, *polled);
+  } else {
+    // Subscribe, then ask for the history: in that order (see the top of this file).
+    s->self->send(cfg.journal, da::subscribe_atom::value, caf::actor{s->self});
+    auto h = history_of(s->self, cfg, id);
+    if (!h) return send_error(res, h.err());
+    enqueue(*s, *h);
+  }
   s->from_history = s->queue.size();  // however long, the history is sent: the bound is for live events
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");

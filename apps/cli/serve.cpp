@@ -18,6 +18,7 @@
 
 #include "cli/clean_stop.hpp"
 #include "cli/cluster_keeper.hpp"
+#include "cli/cluster_reads.hpp"
 #include "cli/commands.hpp"
 #include "cli/frame_bound.hpp"
 #include "cli/http_api.hpp"
@@ -159,11 +160,19 @@ int serve(const serve_options& opt) {
   if (!store) return report("serve", store.err());
   actors::hold_in_runs((*store)->owner_lock_fd());  // the next owner waits for our commands
   std::unique_ptr<journal_store> reader;
+  std::shared_ptr<cluster_reads> others;
   result<journal_contents> contents = journal_contents{};
   if (clustered) {
+    // Readers of their own: the keeper's (takeovers) and the HTTP API's
+    // (pipelines the others own), beside the journal's writer.
     auto r = open_journal(where, opt.journal.options(/*read_only=*/true));
     if (!r) return report("serve", r.err());
     reader = std::move(*r);
+    auto r2 = open_journal(where, opt.journal.options(/*read_only=*/true));
+    if (!r2) return report("serve", r2.err());
+    auto lookup = cluster_membership::open(where, node, {}, opt.lease_ms);
+    if (!lookup) return report("serve", lookup.err());
+    others = std::make_shared<cluster_reads>(std::move(*r2), std::move(*lookup));
   } else {
     contents = read_journal(**store, workdir);
     if (!contents) return report("serve", contents.err());
@@ -232,8 +241,9 @@ int serve(const serve_options& opt) {
   } else {
     listen->port = *published;
     say("workers on " + listen->text() + " (" + opt.net.transport() + ")");
-    http_api_config hc{&sys, director, journal, *token, workdir, opt.http_hosts, nullptr};
+    http_api_config hc{&sys, director, journal, *token, workdir, opt.http_hosts, nullptr, nullptr};
     if (clustered) hc.cluster = [&keeper] { return keeper->view(); };
+    hc.others = others;
     api = std::make_unique<http_api>(std::move(hc));
     auto bound = api->bind(http->host, http->port);
     if (!bound) {

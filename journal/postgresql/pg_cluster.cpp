@@ -39,6 +39,9 @@ const char* const nodes_sql =
     " FROM dairector.nodes n ORDER BY n.name";
 // Lets its pipelines go (the next owner's epoch fences anything late), then
 // ends the lease, in one transaction.
+const char* const owner_sql =
+    "SELECT n.name, n.http, n.lease_until >= now() AND NOT n.stopping, (extract(epoch FROM n.lease_until) * 1000)::bigint"
+    " FROM dairector.owners o JOIN dairector.nodes n ON n.name = o.node WHERE o.pipeline = $1";
 const char* const leave_sql =
     "WITH gone AS (UPDATE dairector.nodes SET stopping = true, lease_until = now()"
     "   WHERE name = $1 AND incarnation = $2 RETURNING name)"
@@ -89,6 +92,13 @@ public:
       out.push_back(cluster_node{std::string(a->text(k, 0)), std::string(a->text(k, 1)), a->text(k, 2) == "t",
                                  a->integer(k, 3), a->counted(k, 4)});
     return out;
+  }
+  result<std::optional<cluster_node>> owner_of(const std::string& pipeline) override {
+    auto a = run(owner_sql, {pipeline});
+    if (!a) return a.err();
+    if (a->count() == 0) return std::optional<cluster_node>();
+    return std::optional<cluster_node>(
+        cluster_node{std::string(a->text(0, 0)), std::string(a->text(0, 1)), a->text(0, 2) == "t", a->integer(0, 3), 0});
   }
   std::optional<error> leave() override {
     auto a = run(leave_sql, {node_, incarnation_});

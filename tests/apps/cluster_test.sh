@@ -165,7 +165,33 @@ start_server h1 --lease-ms 60000 && start_server h2 --lease-ms 60000 || { finish
 cat >"$tmp/quick.json" <<EOF
 {"name": "quick", "stages": [{"name": "a", "after": [], "run": {"builtin": "echo"}}]}
 EOF
+cat >"$tmp/asks.json" <<EOF
+{"name": "asks", "stages": [
+  {"name": "a", "after": [], "run": {"builtin": "echo"}, "confirm": "Go on?"},
+  {"name": "b", "after": ["a"], "run": {"builtin": "echo"}}]}
+EOF
 [[ $(create h1 "$tmp/quick.json" handed) == 201 ]] || bad "handover_created" "not created"
+[[ $(create h1 "$tmp/asks.json" asks) == 201 ]] || bad "asks_created" "not created"
+# Any server answers: h2 reads what h1 owns, and carries a change to it.
+pending() { http h2 GET /pipelines/asks | grep -q '"pending_confirmation":{'; }
+wait_for 20 pending && ok "a_non_owner_reads_the_state" || bad "a_non_owner_reads_the_state" "$(http h2 GET /pipelines/asks)"
+http h2 GET /pipelines/asks/history | grep -q '"type":"confirmation_requested"' && ok "a_non_owner_reads_the_history" ||
+  bad "a_non_owner_reads_the_history" "$(http h2 GET /pipelines/asks/history | head -c 300)"
+http h2 GET /pipelines | grep -q '"pipeline":"asks"' && ok "a_non_owner_lists_it" || bad "a_non_owner_lists_it" "$(http h2 GET /pipelines)"
+answer=$(http h2 POST /pipelines/asks/confirm '{"by": "user:ana"}')
+grep -q '"pending_confirmation":null' <<<"$answer" && ok "a_change_is_carried_to_the_owner" ||
+  bad "a_change_is_carried_to_the_owner" "$answer"
+resolved_by_ana() { sql "SELECT body FROM dairector.events WHERE pipeline = 'asks' AND type = 'confirmation_resolved'" | grep -q 'user:ana'; }
+resolved_by_ana && ok "the_owner_recorded_it" || bad "the_owner_recorded_it" "no confirmation_resolved by user:ana"
+# A stream from the non-owner: every event once, in order, after Last-Event-ID.
+asks_done() { [[ $(sql "SELECT count(*) FROM dairector.events WHERE pipeline = 'asks' AND type = 'stage_completed'") -eq 2 ]]; }
+wait_for 20 asks_done || bad "asks_done" "b did not complete"
+curl -s -m 3 -N -H "Authorization: Bearer $(head -1 "$token")" -H "Last-Event-ID: 2" \
+  "http://127.0.0.1:${hport[h2]}/pipelines/asks/events" >"$tmp/stream.out" 2>/dev/null
+ids=$(grep -o '^id: [0-9]*' "$tmp/stream.out" | grep -o '[0-9]*' | tr '\n' ' ')
+last=$(sql "SELECT max(seq) FROM dairector.events WHERE pipeline = 'asks'")
+[[ $ids == "$(seq -s ' ' 3 "$last") " ]] && ok "a_non_owner_streams_after_last_event_id" ||
+  bad "a_non_owner_streams_after_last_event_id" "ids '$ids', last seq $last"
 nodes=$(http h2 GET /cluster)
 grep -q '"node":"h1"' <<<"$nodes" && grep -q '"node":"h2"' <<<"$nodes" && grep -q '"live":true' <<<"$nodes" &&
   ok "cluster_lists_the_servers" || bad "cluster_lists_the_servers" "$nodes"

@@ -62,6 +62,8 @@ public:
   virtual result<std::vector<std::string>> orphans(std::size_t max) = 0;
   /// How many servers are live (this one included, once joined).
   virtual result<std::size_t> live_nodes() = 0;
+  /// The server that owns `pipeline` (nullopt: no such pipeline, or let go).
+  virtual result<std::optional<cluster_node>> owner_of(const std::string& pipeline) = 0;
   /// Every server the database knows, live or not, by name.
   virtual result<std::vector<cluster_node>> nodes() = 0;
   /// A clean stop: the lease ends now, so the others take over at once.
