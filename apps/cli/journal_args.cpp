@@ -42,13 +42,13 @@ std::string journal_args::server_url() const {
   return env && *env ? env : "";
 }
 
-journal_options journal_args::options(bool read_only) const {
+journal_options journal_args::options(bool read_only, const std::string& node) const {
   journal_options o;
   o.read_only = read_only;
   o.sync = sync == "normal" ? journal_sync::normal : journal_sync::full;
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  o.owner = "pid " + std::to_string(::getpid()) + " on host " + host;
+  o.owner = node.empty() ? "pid " + std::to_string(::getpid()) + " on host " + host : node;
   // Test seam for fault tests from outside the process: the journal fails
   // every write past this many events, as a full disk would.
   if (const char* n = std::getenv("DAIRECTOR_TEST_JOURNAL_FAIL_AFTER_EVENTS"); n && *n)

@@ -25,7 +25,9 @@ struct journal_args {
 
   std::string journal_path() const;
   std::string who() const;
-  journal_options options(bool read_only) const;
+  /// `node`: who owns what it writes in a shared journal (a PostgreSQL
+  /// cluster, docs/cluster.md); empty: this process, by pid and host.
+  journal_options options(bool read_only, const std::string& node = {}) const;
   /// The server to act on: `--server`, else $DAIRECTOR_SERVER unless
   /// `--journal` was given; empty: the journal file.
   std::string server_url() const;

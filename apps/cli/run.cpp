@@ -14,6 +14,7 @@
 #include "cli/clean_stop.hpp"
 #include "cli/commands.hpp"
 #include "cli/journal_args.hpp"
+#include "cli/solo_lease.hpp"
 #include "cli/server_client.hpp"
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/process.hpp"
@@ -211,7 +212,11 @@ int run_pipeline(const run_options& opt) {
     return exit_usage;
   }
   const std::string id = opt.journal.id.empty() ? (*spec)->name() : opt.journal.id;
-  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false));
+  // On a shared journal: a lease first, ended (after the last commit) when
+  // this function returns.
+  auto lease = solo_lease::take(opt.journal.journal_path(), lease_ms_default);
+  if (!lease) return report("run", lease.err());
+  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false, *lease ? (*lease)->node() : ""));
   if (!store) return report("run", store.err());
   auto existing = (*store)->pipelines();
   if (!existing) return report("run", existing.err());
@@ -278,10 +283,16 @@ int run_on_server(const run_options& opt, const std::string& url) {
 }
 
 int resume_pipeline(const run_options& opt) {
-  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false));
+  auto lease = solo_lease::take(opt.journal.journal_path(), lease_ms_default);
+  if (!lease) return report("resume", lease.err());
+  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false, *lease ? (*lease)->node() : ""));
   if (!store) return report("resume", store.err());
   auto id = pick_pipeline(**store, opt.journal.id);
   if (!id) return report("resume", id.err());
+  // A shared journal: this process becomes the pipeline's owner before it
+  // reads the history (nothing a former owner writes lands after that), and
+  // is refused while a live server or process owns it.
+  if (auto epoch = (*store)->own(*id); !epoch) return report("resume", epoch.err());
   auto p = recover_pipeline(**store, *id, std::filesystem::current_path().string());
   if (!p) return report("resume", p.err());
   auto spec = p->state.spec_ptr();

@@ -154,9 +154,7 @@ int serve(const serve_options& opt) {
   const std::string where = opt.journal.journal_path();
   const bool clustered = is_postgresql_uri(where);
   const std::string node = opt.node.empty() ? default_node() : opt.node;
-  journal_options jopt = opt.journal.options(false);
-  if (clustered) jopt.owner = node;
-  auto store = open_journal(where, jopt);
+  auto store = open_journal(where, opt.journal.options(false, clustered ? node : std::string()));
   if (!store) return report("serve", store.err());
   actors::hold_in_runs((*store)->owner_lock_fd());  // the next owner waits for our commands
   std::unique_ptr<journal_store> reader;
