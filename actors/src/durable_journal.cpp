@@ -197,6 +197,12 @@ caf::behavior durable_journal(caf::event_based_actor* self, std::shared_ptr<jour
         if (auto err = st->store->disown(pipeline)) return failure(err->message);
         return true;
       },
+      [=](reopen_atom) {
+        if (st->failed.empty()) return std::uint32_t{0};
+        if (st->store->reopen()) return std::uint32_t{2};
+        st->failed.clear();
+        return std::uint32_t{1};
+      },
       [=](journal_stats_atom) {
         return std::vector<std::uint64_t>{st->store->commits(), st->events};
       },

@@ -114,6 +114,24 @@ bool cluster_keeper::adopt(const std::string& id) {
 }
 
 void cluster_keeper::tick() {
+  // The journal failed a write (the database went away mid-commit): what
+  // this server holds in memory may be ahead of the database, so it gives
+  // everything up, and once the database takes writes again it hosts what it
+  // still owns from the histories, as after a restart.
+  std::uint32_t journal = 0;
+  self_->request(cfg_.journal, caf::infinite, actors::reopen_atom::value)
+      .receive([&](std::uint32_t j) { journal = j; }, [&](caf::error&) { journal = 2; });
+  if (journal != 0 && !journal_down_) {
+    give_up(hosted(), "the journal failed a write");
+    journal_down_ = true;
+  }
+  if (journal == 2) return;
+  if (journal == 1) {
+    journal_down_ = false;
+    cfg_.say("the journal takes writes again: hosting its pipelines from their histories");
+    if (auto mine = membership_->owned())
+      for (const std::string& id : *mine) adopt(id);
+  }
   auto renewed = membership_->renew();
   if (!renewed) {
     // The database is away: nothing can be appended either (starts stop);

@@ -69,6 +69,7 @@ private:
   mutable std::mutex view_mutex_;
   nlohmann::json view_ = nlohmann::json::array();
   bool database_down_ = false;  // said once until it answers again
+  bool journal_down_ = false;   // the journal failed a write; its pipelines are given up
 };
 
 }  // namespace dairector::cli

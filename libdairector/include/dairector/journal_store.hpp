@@ -164,6 +164,12 @@ public:
     (void)pipeline;
     return std::nullopt;
   }
+  /// After a failed write (the store takes no more): starts over as if just
+  /// opened, when the backend can tell what is durable without this
+  /// process's memory (a database that was away and is back). Everything
+  /// the store knew of its pipelines is forgotten, ownership included: the
+  /// caller hosts them again from their histories. Unsupported: an error.
+  virtual std::optional<error> reopen() { return failure("it cannot be reopened; restart the process"); }
   /// After an append that failed with errc::fenced: the pipelines whose
   /// events were refused because another store owns them now. The other
   /// pipelines' events of that append are durable, and the store takes

@@ -23,7 +23,11 @@
 //   (own_atom, std::string pipeline) -> uint64_t epoch: this server owns the
 //                          pipeline now (a shared journal, docs/cluster.md);
 //   (disown_atom, std::string pipeline) -> bool, once its events sent
-//                          before are durable: it is let go (a clean hand-over).
+//                          before are durable: it is let go (a clean hand-over);
+//   (reopen_atom) -> uint32_t  0: it never failed; after a failed write,
+//                          1 once the store takes writes again
+//                          (journal_store::reopen: the caller hosts its
+//                          pipelines again from their histories), 2 while it cannot.
 //
 // A shared journal may refuse a pipeline's events because another server
 // owns it now (errc::fenced): the durable journal then answers that
@@ -60,6 +64,7 @@ using subscribe_atom = caf::atom_constant<caf::atom("dsubscribe")>;
 using committed_atom = caf::atom_constant<caf::atom("dcommitted")>;
 using own_atom = caf::atom_constant<caf::atom("downer")>;
 using disown_atom = caf::atom_constant<caf::atom("ddisown")>;
+using reopen_atom = caf::atom_constant<caf::atom("dreopen")>;
 
 /// An in-memory journal: acknowledges at once, keeps every event, up to
 /// `events_max` in all; past that a persist fails (never acknowledged) and an
