@@ -232,7 +232,12 @@ void http_api::impl::dispatch(const httplib::Request& req, httplib::Response& re
     return not_allowed("GET, POST");
   }
   // A pipeline another server of the cluster owns: read here, changed there.
-  if (cfg.others && p.size() >= 2 && p[0] == "pipelines" && !p[1].empty())
+  // (Its event stream polls the database: serve_events.)
+  const bool read = get && (is({"pipelines", ""}) || is({"pipelines", "", "history"}));
+  const bool change = post && (is({"pipelines", "", "stages", "", "context"}) || is({"pipelines", "", "confirm"}) ||
+                               is({"pipelines", "", "reject"}) || is({"pipelines", "", "cancel"}) ||
+                               is({"pipelines", "", "rollback"}));
+  if (cfg.others && (read || change))
     if (auto unknown = known(self, cfg, p[1]); unknown && unknown->code == errc::not_found)
       return elsewhere(req, res, p, p[1]);
   if (is({"pipelines", ""})) return get ? state(self, req, res, p[1]) : not_allowed("GET");

@@ -82,10 +82,13 @@ stop_all() {
   server=() workers=()
 }
 
+# b holds until the failover story releases it (at most 60 s), so that no
+# pipeline can finish before the kill, however fast the machine.
 cat >"$tmp/sleepy.json" <<EOF
 {"name": "sleepy", "stages": [
   {"name": "a", "after": [], "run": {"command": ["sh", "-c", "sleep 0.1; echo '{\"a\": 1}'"]}},
-  {"name": "b", "after": ["a"], "run": {"command": ["sh", "-c", "sleep 0.1; echo '{\"b\": 1}'"]}},
+  {"name": "b", "after": ["a"], "run": {"command": ["sh", "-c",
+     "i=0; while [ ! -e $tmp/sleepy.release ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i + 1)); done; echo '{\"b\": 1}'"]}},
   {"name": "c", "after": ["b"], "run": {"command": ["sh", "-c", "sleep 0.1; echo '{\"c\": 1}'"]}}]}
 EOF
 
@@ -94,7 +97,7 @@ uri=$(database failover) || { bad database "cannot create one in $base"; finish;
 for s in n1 n2 n3; do start_server $s --lease-ms 1000 --remote-stages all || { finish; exit 1; }; done
 connect=127.0.0.1:${wport[n1]},127.0.0.1:${wport[n2]},127.0.0.1:${wport[n3]}
 for w in w1 w2; do
-  "$bin" worker --connect "$connect" --capacity 6 --token-file "$token" --stages a,b,c --name $w \
+  "$bin" worker --connect "$connect" --capacity 12 --token-file "$token" --stages a,b,c --name $w \
     --heartbeat-ms 200 --server-timeout-ms 1500 --backoff-max-ms 300 >"$tmp/$w.log" 2>&1 &
   workers+=($!)
 done
@@ -109,12 +112,16 @@ victim=$(sql "SELECT node FROM dairector.owners GROUP BY node ORDER BY count(*) 
 owned_by_victim=$(sql "SELECT count(*) FROM dairector.owners WHERE node = '$victim'")
 [[ -n $victim && $(finished) -lt $pipelines ]] && ok "kill_while_running" ||
   bad "kill_while_running" "victim '$victim', finished $(finished) of $pipelines before the kill"
+some_b_running() { [[ $(sql "SELECT count(*) FROM dairector.events WHERE type = 'stage_started' AND body::json->>'stage' = 'b'") -ge 3 ]]; }
+wait_for 60 some_b_running || bad "some_b_running" "no stage b started"
 kill -KILL "${server[$victim]}"
 wait "${server[$victim]}" 2>/dev/null
 unset "server[$victim]"
+touch "$tmp/sleepy.release"
 wait_for 120 all_finished "$pipelines" && ok "every_pipeline_finished" ||
   bad "every_pipeline_finished" "$(finished) of $pipelines finished"
-[[ $(sql "SELECT count(*) FROM dairector.owners WHERE node = '$victim'") -eq 0 ]] && ok "victim_owns_nothing" ||
+victim_owns_nothing() { [[ $(sql "SELECT count(*) FROM dairector.owners WHERE node = '$victim'") -eq 0 ]]; }
+wait_for 20 victim_owns_nothing && ok "victim_owns_nothing" ||
   bad "victim_owns_nothing" "it still owns some of its $owned_by_victim pipelines"
 took=0
 for s in "${!server[@]}"; do grep -c "took over pipeline" "$tmp/$s.log" >/dev/null && took=$((took + $(grep -c "took over pipeline" "$tmp/$s.log"))); done
