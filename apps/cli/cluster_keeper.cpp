@@ -15,6 +15,7 @@ namespace {
 constexpr std::size_t orphans_scanned_max = 10'000;  // per round
 constexpr std::int64_t tick_ms_max = 500;
 constexpr std::int64_t tick_ms_min = 20;
+constexpr std::size_t said_max = 1'000;  // distinct failures logged; more are not (a retry says the same)
 
 }  // namespace
 
@@ -91,7 +92,7 @@ bool cluster_keeper::adopt(const std::string& id) {
   };
   if (!state) {
     if (state.err().code != errc::journal || damage.pipeline.empty()) {
-      cfg_.say("cannot take over pipeline '" + id + "': " + state.err().message);
+      say_once("cannot take over pipeline '" + id + "': " + state.err().message);
       return false;
     }
     ask(actors::damaged_atom::value, id, std::string(), std::uint64_t{0}, damage.seq, damage.reason);
@@ -105,12 +106,17 @@ bool cluster_keeper::adopt(const std::string& id) {
   else
     ask(actors::recover_atom::value, std::move(*state), folder);
   if (!answer || !answer->is_ok()) {
-    cfg_.say("cannot host pipeline '" + id + "' taken over: " + (answer ? answer->message : "no answer"));
+    say_once("cannot host pipeline '" + id + "' taken over: " + (answer ? answer->message : "no answer"));
     return false;
   }
   cfg_.say("took over pipeline '" + id + "' at seq " + std::to_string(seq) + " (epoch " + std::to_string(*epoch) +
            ")");
   return true;
+}
+
+void cluster_keeper::say_once(const std::string& line) {
+  if (said_.size() >= said_max || !said_.insert(line).second) return;
+  cfg_.say(line);
 }
 
 void cluster_keeper::tick() {
@@ -128,9 +134,8 @@ void cluster_keeper::tick() {
   if (journal == 2) return;
   if (journal == 1) {
     journal_down_ = false;
+    adopt_mine_ = true;
     cfg_.say("the journal takes writes again: hosting its pipelines from their histories");
-    if (auto mine = membership_->owned())
-      for (const std::string& id : *mine) adopt(id);
   }
   auto renewed = membership_->renew();
   if (!renewed) {
@@ -149,9 +154,16 @@ void cluster_keeper::tick() {
     auto joined = membership_->join();
     if (!joined || !*joined) return;  // the next round tries again
     cfg_.say("joined the cluster again as node '" + membership_->node() + "'");
-    if (auto mine = membership_->owned())
-      for (const std::string& id : *mine) adopt(id);
-    return;
+    adopt_mine_ = true;
+  }
+  if (adopt_mine_) {
+    // What fails (the database's first answers after it came back may still
+    // be errors of the connections it closed) is tried again next round.
+    auto mine = membership_->owned();
+    if (!mine) return;
+    adopt_mine_ = false;
+    for (const std::string& id : *mine)
+      if (!adopt(id)) adopt_mine_ = true;
   }
   // What another server owns now: given up here.
   const std::vector<std::string> here = hosted();

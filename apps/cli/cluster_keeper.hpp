@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,7 @@ private:
   bool adopt(const std::string& id);
   void give_up(const std::vector<std::string>& ids, const std::string& why);
   std::vector<std::string> hosted();
+  void say_once(const std::string& line);
 
   caf::scoped_actor self_;
   std::unique_ptr<cluster_membership> membership_;
@@ -70,6 +72,8 @@ private:
   nlohmann::json view_ = nlohmann::json::array();
   bool database_down_ = false;  // said once until it answers again
   bool journal_down_ = false;   // the journal failed a write; its pipelines are given up
+  std::set<std::string> said_;  // failures already logged
+  bool adopt_mine_ = false;     // host what this node owns (after a new lease or a reopened journal)
 };
 
 }  // namespace dairector::cli

@@ -15,10 +15,15 @@
 #   handover   a clean stop (SIGTERM) hands its pipelines over at once, long
 #              before its lease would run out;
 #   names      a second live server under a name in use is refused (exit 2);
-#              GET /cluster lists the servers.
-# Usage: cluster_test.sh DAIRECTOR   (DAIRECTOR_LONG=1: 200 pipelines, else 60)
+#              GET /cluster lists the servers;
+#   database   PostgreSQL (a private one: tools/pg_cluster.sh) stopped under a
+#              server mid-run: a change is answered 503 at once, no stage
+#              starts; started again: the server carries on by itself, the
+#              pipeline finishes, nothing acknowledged is lost.
+# Usage: cluster_test.sh DAIRECTOR PG_CLUSTER_SH   (DAIRECTOR_LONG=1: 200 pipelines, else 60)
 set -u
 bin=${1:?dairector binary}
+pg_cluster=${2:?tools/pg_cluster.sh}
 base=${DAIRECTOR_TEST_PG:?a PostgreSQL URI (CTest sets it through the pg fixture)}
 tmp=$(mktemp -d)
 export XDG_CONFIG_HOME=$tmp/config
@@ -29,6 +34,7 @@ cleanup() {
   for p in "${server[@]}"; do kill -CONT "$p" 2>/dev/null; done
   stop_gently "${workers[@]}" "${server[@]}"
   wait 2>/dev/null
+  [[ -d $tmp/pg ]] && "$pg_cluster" stop "$tmp/pg" >/dev/null 2>&1
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -209,5 +215,31 @@ wait "${server[h1]}" 2>/dev/null
 unset "server[h1]"
 wait_for 20 in_log h2 "took over pipeline 'handed'" && ok "clean_stop_hands_over_at_once" ||
   bad "clean_stop_hands_over_at_once" "$(tail -3 "$tmp/h2.log")"
+stop_all
+
+# --- the database goes away and comes back -------------------------------------------
+chmod 711 "$tmp"  # the database server runs as nobody when the test runs as root: it must reach $tmp/pg
+uri=$("$pg_cluster" start "$tmp/pg" 2>"$tmp/pg.err") || { bad private_database "$(cat "$tmp/pg.err")"; finish; exit 1; }
+rm -f "$tmp/held.pids" "$tmp/held.release"
+start_server d1 --lease-ms 2000 || { finish; exit 1; }
+[[ $(create d1 "$tmp/held.json" away) == 201 ]] || bad "away_created" "not created"
+wait_for 30 has_line && ok "away_stage_running" || bad "away_stage_running" "no run of b started"
+acked_before=$(sql "SELECT count(*) FROM dairector.events WHERE pipeline = 'away'")
+"$pg_cluster" halt "$tmp/pg" || bad "database_halted" "pg_ctl stop failed"
+code=$(curl -s -m 20 -o "$tmp/away.out" -w "%{http_code}" -X POST -H "Authorization: Bearer $(head -1 "$token")" \
+  -H 'Content-Type: application/json' --data "{\"spec\": $(cat "$tmp/quick.json"), \"id\": \"while-away\"}" \
+  "http://127.0.0.1:${hport[d1]}/pipelines")
+[[ $code == 503 ]] && ok "a_change_while_away_is_503" || bad "a_change_while_away_is_503" "HTTP $code: $(cat "$tmp/away.out")"
+grep -q "postgres" "$tmp/away.out" && ! grep -q "password" "$tmp/away.out" && ok "the_503_says_why" ||
+  bad "the_503_says_why" "$(cat "$tmp/away.out")"
+touch "$tmp/held.release"  # b's command ends while the database is away
+"$pg_cluster" restart "$tmp/pg" || bad "database_restarted" "pg_ctl start failed"
+away_done() { [[ $(sql "SELECT count(*) FROM dairector.events WHERE pipeline = 'away' AND type = 'stage_completed' AND body::json->>'stage' = 'c'") -eq 1 ]]; }
+wait_for 60 away_done && ok "the_server_carries_on" || bad "the_server_carries_on" "$(tail -5 "$tmp/d1.log")"
+[[ $(sql "SELECT count(*) FROM dairector.events WHERE pipeline = 'away'") -ge $acked_before ]] &&
+  ok "nothing_acknowledged_lost" || bad "nothing_acknowledged_lost" "fewer events than $acked_before"
+[[ $(sql "SELECT count(*) FROM dairector.events WHERE pipeline = 'while-away'") -eq 0 ]] &&
+  ok "the_refused_creation_left_nothing" || bad "the_refused_creation_left_nothing" "while-away has events"
+journal_clean && ok "database_journal_checks_clean" || bad "database_journal_checks_clean" "$(tail -3 "$tmp/check.out")"
 stop_all
 finish
