@@ -16,14 +16,17 @@
 #              before its lease would run out;
 #   names      a second live server under a name in use is refused (exit 2);
 #              GET /cluster lists the servers;
+#   example    the README's walk-through: the shipped example run with
+#              `run --server` on two servers and two workers;
 #   database   PostgreSQL (a private one: tools/pg_cluster.sh) stopped under a
 #              server mid-run: a change is answered 503 at once, no stage
 #              starts; started again: the server carries on by itself, the
 #              pipeline finishes, nothing acknowledged is lost.
-# Usage: cluster_test.sh DAIRECTOR PG_CLUSTER_SH   (DAIRECTOR_LONG=1: 200 pipelines, else 60)
+# Usage: cluster_test.sh DAIRECTOR PG_CLUSTER_SH EXAMPLES   (DAIRECTOR_LONG=1: 200 pipelines, else 60)
 set -u
 bin=${1:?dairector binary}
 pg_cluster=${2:?tools/pg_cluster.sh}
+examples=${3:?the examples folder}
 base=${DAIRECTOR_TEST_PG:?a PostgreSQL URI (CTest sets it through the pg fixture)}
 tmp=$(mktemp -d)
 export XDG_CONFIG_HOME=$tmp/config
@@ -57,7 +60,7 @@ start_server() {
   local s=$1; shift
   local log=$tmp/$s.log
   "$bin" serve --journal "$uri" --node "$s" --token-file "$token" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
-    --workdir "$tmp" --heartbeat-ms 200 --worker-timeout-ms 1500 "$@" >>"$log" 2>&1 &
+    --workdir "${workdir:-$tmp}" --heartbeat-ms 200 --worker-timeout-ms 1500 "$@" >>"$log" 2>&1 &
   server[$s]=$!
   wait_for 30 grep -q "dairector serve: ready" "$log" || { bad "server_${s}_start" "$(tail -3 "$log")"; return 1; }
   wport[$s]=$(grep -o 'workers on 127.0.0.1:[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
@@ -215,6 +218,24 @@ wait "${server[h1]}" 2>/dev/null
 unset "server[h1]"
 wait_for 20 in_log h2 "took over pipeline 'handed'" && ok "clean_stop_hands_over_at_once" ||
   bad "clean_stop_hands_over_at_once" "$(tail -3 "$tmp/h2.log")"
+stop_all
+
+# --- the README's example on two servers and two workers ------------------------------
+uri=$(database example) || { bad database "cannot create one"; finish; exit 1; }
+workdir=$examples
+start_server e1 --remote-stages all && start_server e2 --remote-stages all || { finish; exit 1; }
+workdir=
+for w in w1 w2; do
+  "$bin" worker --connect "127.0.0.1:${wport[e1]},127.0.0.1:${wport[e2]}" --name $w --token-file "$token" \
+    --stages idea,analyze,slice,handoff,execute,validate --heartbeat-ms 200 >"$tmp/e-$w.log" 2>&1 &
+  workers+=($!)
+done
+registered() { grep -q "registered with 127.0.0.1:${wport[e1]}" "$tmp/e-$1.log" && grep -q "registered with 127.0.0.1:${wport[e2]}" "$tmp/e-$1.log"; }
+wait_for 30 registered w1 && wait_for 30 registered w2 || bad "example_workers_registered" "$(tail -3 "$tmp/e-w1.log")"
+expect example_runs_on_the_cluster 0 "validate" -- run "$examples/dairector.json" --yes \
+  --server "http://127.0.0.1:${hport[e2]}" --token-file "$token"
+[[ $(sql "SELECT count(*) FROM dairector.events WHERE type = 'stage_completed' AND by LIKE 'worker:w_'") -ge 6 ]] &&
+  ok "example_ran_on_the_workers" || bad "example_ran_on_the_workers" "$(sql "SELECT by, type FROM dairector.events")"
 stop_all
 
 # --- the database goes away and comes back -------------------------------------------
