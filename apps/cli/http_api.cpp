@@ -330,6 +330,13 @@ void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req
     return send_error(res, 400, "\"id\" must be 1 to " + std::to_string(pipeline_id_bytes_max) +
                                     " letters, digits, '-', '_' or '.', starting with a letter or digit");
   if (auto by = who(*body); !by) return send_error(res, by.err());  // checked; the creation is by `system`
+  if (cfg.others) {
+    // In a cluster the id may be another server's: said here as 409 (a
+    // creation racing this check is refused by the database, as a 503).
+    auto exists = cfg.others->history(*id);
+    if (exists) return send_error(res, 409, "pipeline '" + *id + "' already exists");
+    if (exists.err().code != errc::not_found) return send_error(res, exists.err());
+  }
   auto r = ask<da::reply>(self, cfg.director, errc::journal, da::create_atom::value, *id, *spec, cfg.workdir);
   if (!r) return send_error(res, r.err());
   // The director answers `invalid` only for an id it already hosts (id and spec are set).

@@ -188,6 +188,8 @@ cat >"$tmp/asks.json" <<EOF
 EOF
 [[ $(create h1 "$tmp/quick.json" handed) == 201 ]] || bad "handover_created" "not created"
 [[ $(create h1 "$tmp/asks.json" asks) == 201 ]] || bad "asks_created" "not created"
+code=$(create h2 "$tmp/asks.json" asks)
+[[ $code == 409 ]] && ok "an_id_another_server_owns_is_409" || bad "an_id_another_server_owns_is_409" "HTTP $code"
 # Any server answers: h2 reads what h1 owns, and carries a change to it.
 pending() { http h2 GET /pipelines/asks | grep -q '"pending_confirmation":{'; }
 wait_for 20 pending && ok "a_non_owner_reads_the_state" || bad "a_non_owner_reads_the_state" "$(http h2 GET /pipelines/asks)"
