@@ -81,6 +81,15 @@ bool cluster_keeper::adopt(const std::string& id) {
   self_->request(cfg_.journal, caf::infinite, actors::own_atom::value, id)
       .receive([&](std::uint64_t e) { epoch = e; }, [&](caf::error& err) { refused = actors::describe(err); });
   if (!epoch) return false;  // another server was quicker, or the database failed: the next round sees
+  // Owned from here on: if it cannot be hosted now, it is tried again with
+  // the rest of what this node owns, next round.
+  struct retry_unless_hosted {
+    bool& retry;
+    bool hosted = false;
+    ~retry_unless_hosted() {
+      if (!hosted) retry = true;
+    }
+  } retry{adopt_mine_};
   journal_damage damage;
   auto state = reader_->replayed(id, &damage);
   auto workdir = reader_->get_meta(workdir_key(id));
@@ -96,6 +105,7 @@ bool cluster_keeper::adopt(const std::string& id) {
       return false;
     }
     ask(actors::damaged_atom::value, id, std::string(), std::uint64_t{0}, damage.seq, damage.reason);
+    retry.hosted = true;
     cfg_.say("took over pipeline '" + id + "' (epoch " + std::to_string(*epoch) + "); it is damaged: " +
              damage.reason);
     return true;
@@ -109,6 +119,7 @@ bool cluster_keeper::adopt(const std::string& id) {
     say_once("cannot host pipeline '" + id + "' taken over: " + (answer ? answer->message : "no answer"));
     return false;
   }
+  retry.hosted = true;
   cfg_.say("took over pipeline '" + id + "' at seq " + std::to_string(seq) + " (epoch " + std::to_string(*epoch) +
            ")");
   return true;
@@ -162,8 +173,9 @@ void cluster_keeper::tick() {
     auto mine = membership_->owned();
     if (!mine) return;
     adopt_mine_ = false;
+    const std::vector<std::string> here = hosted();  // sorted
     for (const std::string& id : *mine)
-      if (!adopt(id)) adopt_mine_ = true;
+      if (!std::binary_search(here.begin(), here.end(), id)) adopt(id);
   }
   // What another server owns now: given up here.
   const std::vector<std::string> here = hosted();
