@@ -273,8 +273,8 @@ std::optional<error> importer::close_block() {
   open_ = false;
   if (auto state = replay(events_); !state) {
     const std::uint64_t seq = first_bad_seq(events_);
-    return file_error(at_line(block_.first_line + seq - 1) + ": the history of pipeline '" + block_.id +
-                      "' does not replay at seq " + std::to_string(seq) + ": " + state.err().message);
+    return file_error(at_line(block_.first_line + seq - 1) + ": pipeline '" + block_.id + "': " +
+                      state.err().message);
   }
   if (in_journal_.count(block_.id))
     if (auto err = compare_with_journal()) return err;
@@ -360,7 +360,8 @@ std::optional<error> importer::write() {
     ++pipelines_written_;
   }
   if (auto err = flush()) return err;
-  // A shared journal's servers may take the pipelines at once (docs/cluster.md).
+  // A clean hand-over: where servers share the journal, they need not wait
+  // for this process's lease to run out before they take the pipelines.
   for (const pipeline_block& b : plan_)
     if (b.in_journal < b.events)
       if (auto err = store_.disown(b.id))
@@ -369,7 +370,8 @@ std::optional<error> importer::write() {
 }
 
 std::string importer::summary() const {
-  std::string out = "imported " + std::to_string(pipelines_written_) + " pipelines (" + std::to_string(written_) +
+  std::string out = "imported " + std::to_string(pipelines_written_) +
+                    (pipelines_written_ == 1 ? " pipeline (" : " pipelines (") + std::to_string(written_) +
                     " events) from " + name_ + " into journal " + store_.path();
   if (const std::size_t there = plan_.size() - pipelines_written_; there > 0)
     out += "; " + std::to_string(there) + " already there whole";

@@ -99,7 +99,8 @@ refused pipeline_created_inside_another "$tmp/created_inside.jsonl" \
 refused pipeline_created_not_first "$tmp/created_late.jsonl" \
   "line 6: pipeline_created of pipeline 'moved' has seq 6: it must be the pipeline's first event"
 sed '3s/"run":2,/"run":99,/' "$m" >"$tmp/no_replay.jsonl"
-refused history_does_not_replay "$tmp/no_replay.jsonl" "line 3: the history of pipeline 'moved' does not replay at seq 3"
+refused history_does_not_replay "$tmp/no_replay.jsonl" \
+  "line 3: pipeline 'moved': journal history does not replay: event seq 3 \\(stage_completed\\)"
 sed '4s/.*/this is not an event/' "$m" >"$tmp/garbage.jsonl"
 refused garbage "$tmp/garbage.jsonl" "line 4 is not valid JSON"
 sed '4s/.*/{"v": 1, "seq": 4}/' "$m" >"$tmp/not_event.jsonl"
@@ -125,7 +126,9 @@ same import_appends_in_order "$tmp/both.jsonl" "$tmp/now.jsonl"
 # a prefix of the file; --resume completes it, and again does nothing.
 big=$tmp/big.jsonl
 sed -n 1p "$tmp/a.jsonl" | sed 's/"pipeline":"dairector"/"pipeline":"big"/' >"$big"
-awk 'BEGIN { for (s = 2; s <= 12001; s++) printf "{\"at\":\"2027-01-01T00:00:00.000Z\",\"by\":\"user:test\",\"context\":{\"n\":%d},\"pipeline\":\"big\",\"seq\":%d,\"stage\":\"idea\",\"type\":\"context_changed\",\"v\":1}\n", s, s }' >>"$big"
+awk 'BEGIN { for (s = 2; s <= 12001; s++)
+  printf "{\"at\":\"2027-01-01T00:00:00.000Z\",\"by\":\"user:test\",\"context\":{\"n\":%d},\"pipeline\":\"big\",\"seq\":%d,"\
+         "\"stage\":\"idea\",\"type\":\"context_changed\",\"v\":1}\n", s, s }' >>"$big"
 e=$tmp/E.db
 out=$(DAIRECTOR_TEST_JOURNAL_FAIL_AFTER_EVENTS=10000 "$bin" journal import "$big" --journal "$e" 2>&1); rc=$?
 [[ $rc -eq 5 ]] && grep -q "injected I/O fault.*up to line 10000 is in the journal" <<<"$out" && ok import_fault_is_exit_5 \
