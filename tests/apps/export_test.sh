@@ -73,8 +73,8 @@ same stdin_byte_identical "$tmp/a.jsonl" "$tmp/d.jsonl"
 # Refused, naming the line, and nothing written: B's export stays as it was.
 cp "$tmp/b.jsonl" "$tmp/b_before.jsonl"
 unchanged() {
-  export_to "$tmp/now.jsonl" "$target"
-  cmp -s "$tmp/now.jsonl" "$tmp/b_before.jsonl" && ok "$1_writes_nothing" || bad "$1_writes_nothing" "the target changed"
+  export_to "$tmp/now.jsonl" "$target" && cmp -s "$tmp/now.jsonl" "$tmp/b_before.jsonl" && ok "$1_writes_nothing" \
+    || bad "$1_writes_nothing" "the target changed: $(head -c 300 "$tmp/now.jsonl.err")"
 }
 refused() {  # refused NAME FILE PATTERN
   expect "$1" 2 "$3" -- journal import "$2" --journal "$target"
