@@ -27,9 +27,11 @@
 #include <cstring>
 #include <iostream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "cli/commands.hpp"
 #include "cli/journal_args.hpp"
+#include "cli/line_reader.hpp"
 #include "dairector/codec.hpp"
 #include "dairector/reducer.hpp"
 #include "dairector/text_check.hpp"
@@ -38,13 +40,9 @@ namespace dairector::cli {
 
 namespace {
 
-/// A line holds one event (at most event_bytes_max as the journal stores it)
-/// with room for other spacing; a longer line is refused unread.
-constexpr std::size_t line_bytes_max = event_bytes_max + 1024;
 /// One transaction of the import, as one of the group commit (docs/events.md#durability).
 constexpr std::size_t batch_events_max = 10'000;
 constexpr std::size_t batch_bytes_max = 64u << 20;
-constexpr std::size_t read_chunk_bytes = 1u << 20;
 
 struct import_options {
   std::string file;
@@ -53,58 +51,6 @@ struct import_options {
 };
 
 error file_error(std::string message) { return make_error(errc::decode_failed, std::move(message)); }
-
-// FNV-1a: pass 2 recognises the bytes pass 1 validated (not a defence
-// against an adversary, who could as well write a valid file).
-struct fnv_hash {
-  std::uint64_t value = 14695981039346656037ull;
-  void add(std::string_view bytes) {
-    for (char c : bytes) value = (value ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-    value = (value ^ '\n') * 1099511628211ull;
-  }
-};
-
-// Lines of a file, one at a time: never more than a chunk and one line
-// (at most line_bytes_max) in memory, whatever the file's size.
-class line_reader {
-public:
-  enum class status { line, end, too_long, unterminated, failed };
-
-  explicit line_reader(std::FILE* in) : in_(in) {}
-  status next(std::string& line) {
-    line.clear();
-    ++number_;
-    for (;;) {
-      if (at_ == end_) {
-        at_ = 0;
-        end_ = std::fread(chunk_.data(), 1, chunk_.size(), in_);
-        if (end_ == 0) {
-          if (std::ferror(in_)) return status::failed;
-          if (!line.empty()) return status::unterminated;
-          --number_;
-          return status::end;
-        }
-      }
-      const char* from = chunk_.data() + at_;
-      const auto* newline = static_cast<const char*>(std::memchr(from, '\n', end_ - at_));
-      const std::size_t take = newline ? static_cast<std::size_t>(newline - from) : end_ - at_;
-      if (line.size() + take > line_bytes_max) return status::too_long;
-      line.append(from, take);
-      at_ += take;
-      if (newline) {
-        ++at_;
-        return status::line;
-      }
-    }
-  }
-  std::uint64_t number() const noexcept { return number_; }
-
-private:
-  std::FILE* in_;
-  std::vector<char> chunk_ = std::vector<char>(read_chunk_bytes);
-  std::size_t at_ = 0, end_ = 0;
-  std::uint64_t number_ = 0;
-};
 
 // One pipeline of the file: where its lines are and what pass 1 found.
 struct pipeline_block {
@@ -167,7 +113,7 @@ private:
   std::FILE* spool_;  // the copy pass 2 reads, when the input cannot be read twice
   journal_store& store_;
 
-  std::unordered_map<std::string, std::uint64_t> in_journal_;  // pipeline id -> its last seq there
+  std::unordered_set<std::string> in_journal_;                 // the journal's pipelines, before the import
   std::unordered_map<std::string, std::uint64_t> seen_;        // pipeline id -> line of its pipeline_created
   std::vector<pipeline_block> plan_;
   // The pipeline being read: its events, its spec, what is known of it.
@@ -197,7 +143,7 @@ std::optional<error> importer::read_error(line_reader::status st, std::uint64_t 
 std::optional<error> importer::validate() {
   auto listed = store_.pipelines();
   if (!listed) return listed.err();
-  for (const pipeline_summary& p : *listed) in_journal_.emplace(p.id, p.seq);
+  for (pipeline_summary& p : *listed) in_journal_.insert(std::move(p.id));
   line_reader reader(in_);
   std::string line;
   for (;;) {
@@ -335,9 +281,11 @@ std::optional<error> importer::write() {
     sizes.clear();
     fnv_hash h;
     std::shared_ptr<const pipeline_spec> spec;  // held while its events are appended
+    const bool whole = b.in_journal == b.events;  // --resume: only its bytes are checked
     for (std::uint64_t k = 0; k < b.events; ++k) {
       if (reader.next(line) != line_reader::status::line) return changed(reader.number());
       h.add(line);
+      if (whole) continue;
       auto j = parse_json(line, at_line(reader.number()), {json_depth_max, line_bytes_max});
       if (!j) return changed(reader.number());
       auto e = decode_event(*j, spec.get());
@@ -347,7 +295,7 @@ std::optional<error> importer::write() {
       sizes.push_back(line.size());
     }
     if (h.value != b.hash) return changed(reader.number());
-    if (b.in_journal == b.events) continue;
+    if (whole) continue;
     if (b.in_journal > 0)
       if (auto owned = store_.own(b.id); !owned) return owned.err();
     for (std::uint64_t k = b.in_journal; k < b.events; ++k) {
