@@ -105,6 +105,7 @@ private:
   std::optional<error> close_block();
   std::optional<error> compare_with_journal();
   std::optional<error> flush();
+  std::string what_is_written() const;  // after a failure in pass 2
   error changed(std::uint64_t line) const;
 
   const import_options& opt_;
@@ -247,18 +248,21 @@ std::optional<error> importer::compare_with_journal() {
   return std::nullopt;
 }
 
+std::string importer::what_is_written() const {
+  if (durable_line_ == 0) return "nothing of " + name_ + " was written";
+  return "every event of " + name_ + " up to line " + std::to_string(durable_line_) +
+         " is in the journal (--resume carries on from there)";
+}
+
 error importer::changed(std::uint64_t line) const {
-  return file_error(name_ + " changed while it was imported (at line " + std::to_string(line) +
-                    "): every event up to line " + std::to_string(durable_line_) +
-                    " is in the journal; run the import again with --resume");
+  return file_error(name_ + " changed while it was imported (at line " + std::to_string(line) + "); " +
+                    what_is_written());
 }
 
 std::optional<error> importer::flush() {
   if (pending_.empty()) return std::nullopt;
   if (auto err = store_.append(pending_)) {
-    err->message += durable_line_ == 0 ? "; nothing of " + name_ + " was written"
-                                       : "; every event of " + name_ + " up to line " + std::to_string(durable_line_) +
-                                             " is in the journal (--resume carries on from there)";
+    err->message += "; " + what_is_written();
     return err;
   }
   written_ += pending_.size();
