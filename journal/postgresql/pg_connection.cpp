@@ -151,6 +151,8 @@ answer connection::run(const char* sql, std::span<const std::string> params) {
     a.why = conn_ ? last_message() : std::string("not connected");
     return a;
   }
+  // Without parameters, a script of several statements may run at once.
+  if (params.empty()) return take(PQexec(conn_, sql));
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const std::string& p : params) values.push_back(p.c_str());

@@ -13,6 +13,11 @@ namespace {
 // servers starting at once on a fresh database create it once.
 constexpr const char* schema_lock_sql = "SELECT pg_advisory_xact_lock(1145129298)";
 
+// From the catalog's rows (a fresh snapshot each statement), not its cache:
+// a server that waited for the lock sees the schema another one just made.
+const char* const meta_exists_sql =
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = 'dairector' AND tablename = 'meta')";
+
 error journal_error(std::string message) { return make_error(errc::journal, std::move(message)); }
 
 // Every table in one transaction, under the advisory lock. The owners and
@@ -45,22 +50,24 @@ result<std::unique_ptr<journal_store>> pg_journal_store::open(const std::string&
   std::unique_ptr<pg_journal_store> j(new pg_journal_store(uri, std::move(opt), std::move(settings)));
   if (auto why = j->db_.ensure()) return j->failure("cannot connect: " + *why);
 
-  pg::answer version = j->db_.run(
-      "SELECT CASE WHEN to_regclass('dairector.meta') IS NULL THEN NULL"
-      " ELSE (SELECT value FROM dairector.meta WHERE key = 'format_version') END");
-  if (!version.ok()) return j->failure("cannot read its format version: " + version.why);
-  if (PQgetisnull(version.rows.get(), 0, 0)) {
+  // Whether the schema is there, then its version (a statement naming a
+  // table that does not exist fails as a whole).
+  pg::answer exists = j->db_.run(meta_exists_sql);
+  if (!exists.ok()) return j->failure("cannot read its format version: " + exists.why);
+  if (exists.text(0, 0) != "t") {
     if (read_only) return make_error(errc::not_found, "journal " + j->path_ + " is empty (nothing was ever written to it)");
     if (auto err = j->create_schema()) return *err;
-  } else {
-    const std::string_view v = version.text(0, 0);
-    int n = 0;
-    if (std::from_chars(v.data(), v.data() + v.size(), n).ec != std::errc() || n < 1)
-      return journal_error("journal " + j->path_ + " has a schema 'dairector' that is not a dairector journal");
-    if (n > journal_format_version)
-      return journal_error("journal " + j->path_ + " has format version " + std::to_string(n) +
-                           ", newer than this dairector reads (" + std::to_string(journal_format_version) + ")");
   }
+  pg::answer version = j->db_.run("SELECT value FROM dairector.meta WHERE key = 'format_version'");
+  if (!version.ok()) return j->failure("cannot read its format version: " + version.why);
+  const std::string_view v = version.count() == 1 ? version.text(0, 0) : std::string_view();
+  int n = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size() || n < 1)
+    return journal_error("journal " + j->path_ + " has a schema 'dairector' that is not a dairector journal");
+  if (n > journal_format_version)
+    return journal_error("journal " + j->path_ + " has format version " + std::to_string(n) +
+                         ", newer than this dairector reads (" + std::to_string(journal_format_version) + ")");
   return std::unique_ptr<journal_store>(std::move(j));
 }
 
@@ -74,7 +81,7 @@ std::optional<error> pg_journal_store::create_schema() {
     if (!a.ok()) return fail(a.why);
   }
   // Another server may have created it while this one waited for the lock.
-  pg::answer exists = db_.run("SELECT to_regclass('dairector.meta') IS NOT NULL");
+  pg::answer exists = db_.run(meta_exists_sql);
   if (!exists.ok()) return fail(exists.why);
   if (exists.text(0, 0) != "t") {
     pg::answer a = db_.run(schema_sql);
