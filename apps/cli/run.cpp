@@ -282,6 +282,10 @@ int resume_pipeline(const run_options& opt) {
   if (!store) return report("resume", store.err());
   auto id = pick_pipeline(**store, opt.journal.id);
   if (!id) return report("resume", id.err());
+  // A shared journal (PostgreSQL) takes appends of a pipeline only from its
+  // owner (docs/cli.md#postgresql-journal): this process becomes it. SQLite's
+  // lock file already made it the only writer.
+  if (auto epoch = (*store)->own(*id); !epoch) return report("resume", epoch.err());
   auto p = recover_pipeline(**store, *id, std::filesystem::current_path().string());
   if (!p) return report("resume", p.err());
   auto spec = p->state.spec_ptr();
