@@ -21,7 +21,7 @@ const char* const meta_exists_sql =
 error journal_error(std::string message) { return make_error(errc::journal, std::move(message)); }
 
 // Every table in one transaction, under the advisory lock. The owners and
-// nodes tables are the ownership of docs/cluster.md (the leases use them).
+// nodes tables hold who writes each pipeline (docs/cli.md#postgresql-journal) and the servers' leases.
 const char* const schema_sql =
     "CREATE SCHEMA IF NOT EXISTS dairector;"
     "CREATE TABLE dairector.meta(key text PRIMARY KEY, value text NOT NULL);"

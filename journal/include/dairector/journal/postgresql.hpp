@@ -1,5 +1,5 @@
 // The PostgreSQL journal backend, for many servers on one database
-// (docs/cluster.md, docs/cli.md#postgresql-journal), through libpq.
+// (docs/cli.md#postgresql-journal), through libpq.
 //
 // In the database (format version 1, in the schema `dairector`, created on
 // first use; `meta.format_version` says which):
