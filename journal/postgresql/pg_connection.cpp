@@ -117,6 +117,9 @@ std::optional<std::string> connection::ensure() {
     PQreset(conn_);
   } else {
     conn_ = PQconnectdb(uri_.c_str());
+    // The server's notices (e.g. a ROLLBACK after a failed COMMIT) are not
+    // for the user's terminal: libpq would print them on standard error.
+    if (conn_) PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
   }
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) return last_message();
   for (const std::string& sql : settings_) {
