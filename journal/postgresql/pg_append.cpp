@@ -40,11 +40,11 @@ std::optional<error> pg_journal_store::append(std::span<const event> events) {
   if (auto err = injected_fault(events.size())) return err;
   if (auto err = checker_.prepare(events, *this)) return err;
 
-  std::vector<std::string> fenced;
+  std::vector<refusal> fenced;
   std::vector<event> rest;  // the events of the pipelines not fenced, once some are
   std::size_t writing = events.size();
   for (;;) {
-    std::vector<std::string> refused;
+    std::vector<refusal> refused;
     if (auto why = write_prepared(refused)) {
       checker_.finish(false);
       failed_ = true;  // memory may now be ahead of the database: stop here
@@ -58,12 +58,13 @@ std::optional<error> pg_journal_store::append(std::span<const event> events) {
     // Nothing of this transaction was written: drop the fenced pipelines'
     // events and write the others' in a new one (at most once per pipeline).
     checker_.finish(false);
-    for (const std::string& id : refused) {
-      checker_.forget(id);
-      epochs_.erase(id);
-      fenced.push_back(id);
+    for (const refusal& r : refused) {
+      checker_.forget(r.pipeline);
+      epochs_.erase(r.pipeline);
+      fenced.push_back(r);
     }
-    const std::unordered_set<std::string> out(fenced.begin(), fenced.end());
+    std::unordered_set<std::string> out;
+    for (const refusal& r : fenced) out.insert(r.pipeline);
     std::vector<event> kept;
     for (const event& e : events)
       if (!out.count(e.pipeline)) kept.push_back(e);
@@ -73,16 +74,19 @@ std::optional<error> pg_journal_store::append(std::span<const event> events) {
     if (auto err = checker_.prepare(rest, *this)) return err;
   }
   if (fenced.empty()) return std::nullopt;
-  std::sort(fenced.begin(), fenced.end());
+  std::sort(fenced.begin(), fenced.end(), [](const refusal& x, const refusal& y) { return x.pipeline < y.pipeline; });
   std::string names;
-  for (const std::string& id : fenced) names += (names.empty() ? "'" : ", '") + id + "'";
-  fenced_.insert(fenced_.end(), fenced.begin(), fenced.end());
-  return make_error(errc::fenced, "journal " + path_ + ": " + (fenced.size() == 1 ? "pipeline " : "pipelines ") +
-                                      names + (fenced.size() == 1 ? " is" : " are") +
-                                      " owned by another writer now; its events were not written (fenced)");
+  for (const refusal& r : fenced) {
+    names += (names.empty() ? "'" : ", '") + r.pipeline + "' (owner now: " + r.owner + ")";
+    fenced_.push_back(r.pipeline);
+  }
+  const bool one = fenced.size() == 1;
+  return make_error(errc::fenced, "journal " + path_ + ": " + (one ? "pipeline " : "pipelines ") + names +
+                                      (one ? " is" : " are") + " not this writer's any more; " +
+                                      (one ? "its" : "their") + " events were not written (fenced)");
 }
 
-std::optional<std::string> pg_journal_store::write_prepared(std::vector<std::string>& refused) {
+std::optional<std::string> pg_journal_store::write_prepared(std::vector<refusal>& refused) {
   const auto& rows = checker_.rows();
   // The batch's pipelines, in order of first appearance, and which it creates.
   std::vector<std::string> ids;
@@ -154,7 +158,7 @@ std::optional<std::string> pg_journal_store::write_prepared(std::vector<std::str
 // other one must still be this store's at the epoch it holds.
 std::optional<pg::answer> pg_journal_store::check_owners(const std::vector<std::string>& ids,
                                                           const std::vector<bool>& created,
-                                                          std::vector<std::string>& refused) {
+                                                        std::vector<refusal>& refused) {
   std::string list = "{";
   for (const std::string& id : ids) pg::append_text_array_item(list, id);
   pg::close_array(list);
@@ -162,18 +166,22 @@ std::optional<pg::answer> pg_journal_store::check_owners(const std::vector<std::
   if (!a.ok()) return a;
   std::unordered_map<std::string_view, std::pair<std::string_view, std::uint64_t>> owner;
   for (int k = 0; k < a.count(); ++k) owner[a.text(k, 0)] = {a.text(k, 1), a.counted(k, 2)};
+  auto now = [&](const auto& row) {
+    const std::string epoch = "at epoch " + std::to_string(row->second.second);
+    return row->second.first.empty() ? "nobody, let go " + epoch : std::string(row->second.first) + " " + epoch;
+  };
   std::string creating = "{";
   for (std::size_t k = 0; k < ids.size(); ++k) {
     auto row = owner.find(ids[k]);
     if (created[k]) {
-      if (row != owner.end()) refused.push_back(ids[k]);
+      if (row != owner.end()) refused.push_back({ids[k], "created already, " + now(row)});
       else pg::append_text_array_item(creating, ids[k]);
       continue;
     }
     auto held = epochs_.find(ids[k]);
-    if (row == owner.end() || held == epochs_.end() || row->second.first != opt_.owner ||
-        row->second.second != held->second)
-      refused.push_back(ids[k]);
+    if (row == owner.end()) refused.push_back({ids[k], "nobody"});
+    else if (held == epochs_.end() || row->second.first != opt_.owner || row->second.second != held->second)
+      refused.push_back({ids[k], now(row)});
   }
   pg::close_array(creating);
   if (!refused.empty() || creating == "{}") return std::nullopt;
@@ -182,7 +190,7 @@ std::optional<pg::answer> pg_journal_store::check_owners(const std::vector<std::
   std::unordered_set<std::string_view> mine;
   for (int k = 0; k < made.count(); ++k) mine.insert(made.text(k, 0));
   for (std::size_t k = 0; k < ids.size(); ++k)
-    if (created[k] && !mine.count(ids[k])) refused.push_back(ids[k]);
+    if (created[k] && !mine.count(ids[k])) refused.push_back({ids[k], "created by another writer at the same time"});
   return std::nullopt;
 }
 

@@ -34,6 +34,10 @@ private:
     std::uint64_t from = 0, to = 0;  // to: 0 = to the end
   };
   using epoch_map = std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>>;
+  struct refusal {
+    std::string pipeline;
+    std::string owner;  // who owns it now, as the message says it: "node-b at epoch 2"
+  };
 
   pg_journal_store(const std::string& uri, journal_options opt, std::vector<std::string> settings);
   std::optional<error> create_schema();
@@ -44,9 +48,9 @@ private:
 
   /// One transaction writing the checker's prepared rows. The pipelines whose
   /// events another store owns now go to `refused` (nothing is written then).
-  std::optional<std::string> write_prepared(std::vector<std::string>& refused);
+  std::optional<std::string> write_prepared(std::vector<refusal>& refused);
   std::optional<pg::answer> check_owners(const std::vector<std::string>& ids, const std::vector<bool>& created,
-                                        std::vector<std::string>& refused);
+                                        std::vector<refusal>& refused);
 
   /// The gaps in the journal-wide order, counted once (the writers leave
   /// none: only damage from outside makes one); gaps() counts afresh.

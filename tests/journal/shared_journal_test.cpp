@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(a_writer_whose_pipeline_was_taken_over_is_fenced) {
   std::vector<event> mixed = slice(taken, 4, 5);  // A does not know yet
   for (const event& e : slice(kept, 4, 5)) mixed.push_back(e);
   const std::string why = fenced_refusal(a->append(mixed));
-  JOURNAL_CHECK_CONTAINS(why, "'taken'");
+  JOURNAL_CHECK_CONTAINS(why, "pipeline 'taken' (owner now: node-b at epoch 2) is not this writer's any more");
   BOOST_CHECK(!contains(why, "'kept'"));
   BOOST_CHECK(a->take_fenced() == std::vector<std::string>{"taken"});
   BOOST_CHECK(a->take_fenced().empty());
