@@ -54,7 +54,6 @@ public:
 
   /// Connects (or reconnects when the connection broke): the reason when it cannot.
   std::optional<std::string> ensure();
-  bool broken() const noexcept { return !conn_ || PQstatus(conn_) == CONNECTION_BAD; }
 
   answer run(const char* sql, std::span<const std::string> params = {});
   answer run(const char* sql, std::initializer_list<std::string> params) {
@@ -68,7 +67,6 @@ public:
   template <class Row>
   std::optional<std::string> each_row(const char* sql, std::span<const std::string> params, Row row);
 
-  std::string scrubbed(std::string_view text) const { return scrub(text, secrets_); }
   /// libpq's last connection-level message, scrubbed.
   std::string last_message() const;
 
