@@ -1,5 +1,8 @@
 #include "dairector/journal/open.hpp"
 
+#include <algorithm>
+
+#include "dairector/journal/postgresql.hpp"
 #include "dairector/journal/sqlite.hpp"
 
 namespace dairector {
@@ -10,22 +13,27 @@ bool is_postgresql_uri(std::string_view where) {
 
 std::string redact_journal_name(std::string_view where) {
   if (!is_postgresql_uri(where)) return std::string(where);
+  std::string out(where);
   // scheme://[user[:password]@]host...: the password is between the first
   // ':' after the scheme and the last '@' before the path.
-  const std::size_t from = where.find("://") + 3;
-  std::size_t end = where.find_first_of("/?", from);
-  if (end == std::string_view::npos) end = where.size();
-  const std::size_t at = where.rfind('@', end);
-  if (at == std::string_view::npos || at < from) return std::string(where);
-  const std::size_t colon = where.find(':', from);
-  if (colon == std::string_view::npos || colon > at) return std::string(where);
-  return std::string(where.substr(0, colon + 1)) + "***" + std::string(where.substr(at));
+  const std::size_t from = out.find("://") + 3;
+  std::size_t end = out.find_first_of("/?", from);
+  if (end == std::string::npos) end = out.size();
+  const std::size_t at = out.rfind('@', end);
+  const std::size_t colon = out.find(':', from);
+  if (at != std::string::npos && at >= from && colon != std::string::npos && colon < at)
+    out = out.substr(0, colon + 1) + "***" + out.substr(at);
+  // ...?password=...&...: libpq takes it from the query too.
+  for (std::size_t p = out.find("password=", from); p != std::string::npos; p = out.find("password=", p + 1)) {
+    if (out[p - 1] != '?' && out[p - 1] != '&') continue;
+    const std::size_t value = p + 9;
+    out.replace(value, std::min(out.find('&', value), out.size()) - value, "***");
+  }
+  return out;
 }
 
 result<std::unique_ptr<journal_store>> open_journal(const std::string& where, journal_options opt) {
-  if (is_postgresql_uri(where))
-    return make_error(errc::journal, "journal " + redact_journal_name(where) +
-                                         ": this build of dairector has no PostgreSQL backend");
+  if (is_postgresql_uri(where)) return open_postgresql_journal(where, std::move(opt));
   return open_sqlite_journal(where, std::move(opt));
 }
 

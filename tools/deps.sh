@@ -7,6 +7,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libcaf-dev nlohmann-json3-dev libboost-test-dev libsqlite3-dev zlib1g-dev libcli11-dev libcpp-httplib-dev
   libssl-dev openssl curl  # TLS between server and workers (headers of CAF's OpenSSL module); certificates and HTTP in the tests
+  postgresql libpq-dev  # the PostgreSQL journal backend (libpq) and the private server its tests start
   python3-jsonschema  # the docs tests: a real JSON Schema validator holds docs/spec.schema.json to `dairector check`
   "$@"
 )

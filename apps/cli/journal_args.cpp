@@ -79,7 +79,7 @@ CLI::Validator plain_text(std::size_t bytes_max) {
 }
 
 void add_journal_options(CLI::App* cmd, journal_args& args, bool writes) {
-  cmd->add_option("--journal", args.path, "The journal file (default: $DAIRECTOR_JOURNAL, else dairector.db)");
+  cmd->add_option("--journal", args.path, "The journal: a file, or a postgresql:// URI (default: $DAIRECTOR_JOURNAL, else dairector.db)");
   cmd->add_option("--id", args.id, "The pipeline (may be left out when the journal holds one)")
       ->check(plain_text(pipeline_id_bytes_max));
   if (!writes) return;

@@ -78,7 +78,7 @@ void add_journal(CLI::App& app, int& exit_status) {
   journal->require_subcommand(1);
   auto* check = journal->add_subcommand("check", "List all damage in a journal (exit 5 if any, 0 if none)");
   auto opt = std::make_shared<check_options>();
-  check->add_option("--journal", opt->journal.path, "The journal file (default: $DAIRECTOR_JOURNAL, else dairector.db)");
+  check->add_option("--journal", opt->journal.path, "The journal: a file, or a postgresql:// URI (default: $DAIRECTOR_JOURNAL, else dairector.db)");
   check->add_flag("--json", opt->as_json, "One JSON object per damage (pipeline, seq, pos_from, pos_to, reason)");
   check->callback([&exit_status, opt] { exit_status = check_journal(*opt); });
   add_journal_export(*journal, exit_status);

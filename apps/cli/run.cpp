@@ -291,7 +291,8 @@ int resume_pipeline(const run_options& opt) {
   if (!id) return report("resume", id.err());
   // A shared journal: this process becomes the pipeline's owner before it
   // reads the history (nothing a former owner writes lands after that), and
-  // is refused while a live server or process owns it.
+  // is refused while a live server or process owns it. SQLite's lock file
+  // already made it the only writer.
   if (auto epoch = (*store)->own(*id); !epoch) return report("resume", epoch.err());
   auto p = recover_pipeline(**store, *id, std::filesystem::current_path().string());
   if (!p) return report("resume", p.err());

@@ -1,0 +1,86 @@
+#!/bin/bash
+# A private PostgreSQL cluster for the tests (docs/contributing.md#postgresql-in-the-tests):
+#   tools/pg_cluster.sh start DIR   initdb into DIR (a fresh one), start it, print its URI
+#   tools/pg_cluster.sh stop DIR    stop it and remove DIR
+# The server listens on a Unix socket in DIR only (no TCP: listen_addresses=''),
+# lets the local socket in without a password (trust, for the socket only)
+# and keeps fsync on, so the tests see the durability users get. Run as root
+# (CI containers), initdb and the server run as `nobody`: PostgreSQL refuses
+# to run as root. The binaries come from Debian's `postgresql` package
+# (tools/deps.sh); PG_BINDIR overrides where they are looked for.
+set -euo pipefail
+
+usage() {
+  echo "usage: $0 start|stop DIR" >&2
+  exit 2
+}
+[[ $# -eq 2 ]] || usage
+action=$1
+dir=$2
+[[ $dir == /* ]] || dir="$PWD/$dir"
+user=dairector  # the database's superuser the tests connect as
+
+bindir=${PG_BINDIR:-}
+if [[ -z $bindir ]]; then
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V); do bindir=$d; done
+fi
+if [[ -z $bindir || ! -x $bindir/pg_ctl ]]; then
+  echo "pg_cluster: no PostgreSQL server binaries (install Debian's postgresql: tools/deps.sh)" >&2
+  exit 1
+fi
+
+# Runs a server program as the cluster's owner.
+as_owner() {
+  if [[ $(id -u) -eq 0 ]]; then
+    setpriv --reuid=nobody --regid=nogroup --clear-groups --reset-env -- "$@"
+  else
+    "$@"
+  fi
+}
+
+stop_cluster() {
+  if [[ -f $dir/data/postmaster.pid ]]; then
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$dir"
+}
+
+case $action in
+  start)
+    # A cluster a previous run left behind (killed before its stop) goes first.
+    stop_cluster
+    # The socket's path must fit sockaddr_un (107 bytes).
+    if (( ${#dir} > 90 )); then
+      echo "pg_cluster: $dir is too long a path for the server's socket (at most 90 characters)" >&2
+      exit 1
+    fi
+    mkdir -p "$dir"
+    if [[ $(id -u) -eq 0 ]] && ! setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$dir"; then
+      echo "pg_cluster: user nobody cannot reach $dir (a folder above it is closed to others)" >&2
+      exit 1
+    fi
+    [[ $(id -u) -eq 0 ]] && chown nobody:nogroup "$dir"
+    chmod 0700 "$dir"
+    if ! as_owner "$bindir/initdb" -D "$dir/data" -U "$user" --auth-local=trust --auth-host=reject \
+         --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1; then
+      echo "pg_cluster: initdb failed:" >&2
+      cat "$dir/initdb.log" >&2
+      exit 1
+    fi
+    # Room for the tests running side by side, each with its own databases.
+    if ! as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+         -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=on -c max_connections=200" \
+         start >/dev/null; then
+      echo "pg_cluster: the server did not start:" >&2
+      cat "$dir/server.log" >&2
+      exit 1
+    fi
+    echo "postgresql:///postgres?host=$dir&user=$user"
+    ;;
+  stop)
+    stop_cluster
+    ;;
+  *)
+    usage
+    ;;
+esac
