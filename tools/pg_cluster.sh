@@ -2,6 +2,8 @@
 # A private PostgreSQL cluster for the tests (docs/contributing.md#postgresql-in-the-tests):
 #   tools/pg_cluster.sh start DIR   initdb into DIR (a fresh one), start it, print its URI
 #   tools/pg_cluster.sh stop DIR    stop it and remove DIR
+#   tools/pg_cluster.sh halt DIR    stop it, keeping its data (a database that goes away)
+#   tools/pg_cluster.sh restart DIR start a halted one again (and it comes back)
 # The server listens on a Unix socket in DIR only (no TCP: listen_addresses=''),
 # lets the local socket in without a password (trust, for the socket only)
 # and keeps fsync on, so the tests see the durability users get. Run as root
@@ -11,7 +13,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start|stop DIR" >&2
+  echo "usage: $0 start|stop|halt|restart DIR" >&2
   exit 2
 }
 [[ $# -eq 2 ]] || usage
@@ -45,6 +47,9 @@ stop_cluster() {
   rm -rf "$dir"
 }
 
+# Room for the tests running side by side, each with its own databases.
+server_options="-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=on -c max_connections=200"
+
 case $action in
   start)
     # A cluster a previous run left behind (killed before its stop) goes first.
@@ -67,9 +72,8 @@ case $action in
       cat "$dir/initdb.log" >&2
       exit 1
     fi
-    # Room for the tests running side by side, each with its own databases.
     if ! as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-         -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=on -c max_connections=200" \
+         -o "$server_options" \
          start >/dev/null; then
       echo "pg_cluster: the server did not start:" >&2
       cat "$dir/server.log" >&2
@@ -79,6 +83,14 @@ case $action in
     ;;
   stop)
     stop_cluster
+    ;;
+  halt)
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+    ;;
+  restart)
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "$server_options" \
+      start >/dev/null
     ;;
   *)
     usage

@@ -149,9 +149,11 @@ result<std::optional<std::string>> pg_journal_store::get_meta(const std::string&
   return std::optional<std::string>(std::string(a.text(0, 0)));
 }
 
-// Unconditional: the caller decides when it may (its lease). The new epoch
-// fences whoever held the pipeline: their appends wait for this update
-// (they lock the row) and then find it moved on.
+// Only from an owner that is gone: this node itself (an earlier process of
+// it), nobody (let go), or a node whose lease has run out by the database's
+// clock (docs/cluster.md#leases); a live owner keeps it (errc::fenced). The
+// new epoch fences whoever held the pipeline: their appends wait for this
+// update (they lock the row) and then find it moved on.
 result<std::uint64_t> pg_journal_store::own(const std::string& pipeline) {
   if (opt_.read_only) return failure("it is open read-only");
   if (failed_) return failure("it failed earlier; it takes no more writes until reopened");
@@ -159,10 +161,18 @@ result<std::uint64_t> pg_journal_store::own(const std::string& pipeline) {
       "INSERT INTO dairector.owners(pipeline, node, epoch)"
       " SELECT $1, $2, 1 WHERE EXISTS (SELECT 1 FROM dairector.events WHERE pipeline = $1 AND seq = 1)"
       " ON CONFLICT (pipeline) DO UPDATE SET node = excluded.node, epoch = dairector.owners.epoch + 1"
+      " WHERE dairector.owners.node IN (excluded.node, '') OR NOT EXISTS (SELECT 1 FROM dairector.nodes n"
+      "   WHERE n.name = dairector.owners.node AND n.lease_until >= now() AND NOT n.stopping)"
       " RETURNING epoch",
       {pipeline, opt_.owner});
   if (!a.ok()) return failure("cannot take pipeline '" + pipeline + "': " + a.why);
-  if (a.count() == 0) return make_error(errc::not_found, "journal " + path_ + " has no pipeline '" + pipeline + "'");
+  if (a.count() == 0) {
+    pg::answer owner = db_.run("SELECT node FROM dairector.owners WHERE pipeline = $1", {pipeline});
+    if (owner.ok() && owner.count() == 1)
+      return make_error(errc::fenced, "journal " + path_ + ": pipeline '" + pipeline + "' is owned by '" +
+                                          std::string(owner.text(0, 0)) + "', which is live");
+    return make_error(errc::not_found, "journal " + path_ + " has no pipeline '" + pipeline + "'");
+  }
   const std::uint64_t epoch = a.counted(0, 0);
   epochs_[pipeline] = epoch;
   checker_.forget(pipeline);  // its previous owner may have appended: read its durable seq again
@@ -184,6 +194,17 @@ std::optional<error> pg_journal_store::disown(const std::string& pipeline) {
 }
 
 std::vector<std::string> pg_journal_store::take_fenced() { return std::exchange(fenced_, {}); }
+
+// The database is the whole truth: after a failed write nothing here is
+// kept (what was owned is owned again through `own`, by the caller).
+std::optional<error> pg_journal_store::reopen() {
+  if (auto why = db_.ensure()) return failure("cannot reconnect: " + *why);
+  failed_ = false;
+  epochs_.clear();
+  fenced_.clear();
+  checker_ = append_checker();
+  return std::nullopt;
+}
 
 result<std::unique_ptr<journal_store>> open_postgresql_journal(const std::string& uri, journal_options opt) {
   return pg_journal_store::open(uri, std::move(opt));

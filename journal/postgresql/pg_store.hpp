@@ -27,6 +27,7 @@ public:
   result<std::optional<std::string>> get_meta(const std::string& key) override;
   result<std::uint64_t> own(const std::string& pipeline) override;
   std::optional<error> disown(const std::string& pipeline) override;
+  std::optional<error> reopen() override;
   std::vector<std::string> take_fenced() override;
 
 private:

@@ -47,13 +47,7 @@ echo "a-token-of-twenty-chars" >"$token"; chmod 600 "$token"
 pipelines=${DAIRECTOR_CLUSTER_PIPELINES:-60}  # the sanitizer build asks for fewer
 [[ -n ${DAIRECTOR_LONG:-} ]] && pipelines=200
 
-# database NAME: a fresh database in the test cluster; prints its URI.
-database() {
-  local db="dcl_$1_$$"
-  psql "$base" -qAtc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1
-  psql "$base" -qAtc "CREATE DATABASE $db" >/dev/null || return 1
-  sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$db#" <<<"$base"
-}
+database() { pg_database "$base" "cluster_$1"; }  # a fresh database; prints its URI
 sql() { psql "$uri" -qAtc "$1"; }
 
 # start_server NAME [OPTIONS...]: a server on $uri, in the background, until ready.

@@ -16,6 +16,9 @@ sql=${3:?sql_exec binary}
 source "$(dirname "$0")/lib.sh"
 scratch_with_server
 target=${4:-${DAIRECTOR_TEST_PG:-$tmp/B.db}}
+if [[ $target == postgres* ]]; then  # the tests' cluster: a fresh, empty database of its own
+  target=$(pg_database "$target" export) || { bad target_database "cannot create one on $target"; finish; exit 1; }
+fi
 
 # same NAME FILE1 FILE2: ok when the files hold the same bytes.
 same() { cmp -s "$2" "$3" && ok "$1" || bad "$1" "$(cmp "$2" "$3" 2>&1 | head -1)"; }

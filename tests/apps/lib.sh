@@ -59,3 +59,13 @@ finish() {
   echo "$passed passed, $failed failed"
   [[ $failed -eq 0 ]]
 }
+
+# pg_database BASE_URI NAME: a fresh database on the PostgreSQL server that
+# BASE_URI names (the tests' cluster: tools/pg_cluster.sh, CTest fixture
+# pg); prints its URI. The cluster goes with everything in it at the end.
+pg_database() {
+  local base=$1 db="dairector_$2_$$"
+  psql -qX "$base" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+  psql -qX "$base" -c "CREATE DATABASE $db TEMPLATE template0" >/dev/null || return 1
+  sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$db#" <<<"$base"
+}

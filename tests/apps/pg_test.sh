@@ -11,21 +11,11 @@ examples=${2:?examples dir}
 base=${DAIRECTOR_TEST_PG:?DAIRECTOR_TEST_PG is not set: ctest starts the cluster (pg.start)}
 source "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
-dbs=()
-cleanup() {
-  for db in "${dbs[@]}"; do psql -qX "$base" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; done
-  rm -rf "$tmp"
-}
+cleanup() { rm -rf "$tmp"; }
 trap cleanup EXIT
 host=$(sed -E 's/.*[?&]host=([^&]*).*/\1/' <<<"$base")
 
-# new_db NAME: a fresh database; prints its URI.
-new_db() {
-  local db="dairector_cli_$$_$1"
-  psql -qX "$base" -c "CREATE DATABASE $db TEMPLATE template0" >/dev/null || return 1
-  dbs+=("$db")
-  echo "postgresql:///$db?host=$host&user=dairector"
-}
+new_db() { pg_database "$base" "cli_$1"; }  # a fresh database; prints its URI
 
 # The trail's shape: who, what, which stage, in a stable order (stages run side by side).
 shape() { awk '{print $3, $4, $5}' | sort; }
