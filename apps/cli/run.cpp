@@ -212,12 +212,14 @@ int run_pipeline(const run_options& opt) {
     return exit_usage;
   }
   const std::string id = opt.journal.id.empty() ? (*spec)->name() : opt.journal.id;
-  // On a shared journal: a lease first, ended (after the last commit) when
-  // this function returns.
-  auto lease = solo_lease::take(opt.journal.journal_path(), lease_ms_default);
-  if (!lease) return report("run", lease.err());
-  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false, *lease ? (*lease)->node() : ""));
+  const std::string where = opt.journal.journal_path();
+  const std::string node = is_postgresql_uri(where) ? solo_lease::node_name() : std::string();
+  auto store = open_journal(where, opt.journal.options(false, node));
   if (!store) return report("run", store.err());
+  // On a shared journal: a lease, ended (after the last commit) when this
+  // function returns.
+  auto lease = solo_lease::take(where, lease_ms_default);
+  if (!lease) return report("run", lease.err());
   auto existing = (*store)->pipelines();
   if (!existing) return report("run", existing.err());
   for (const auto& p : *existing)
@@ -283,10 +285,12 @@ int run_on_server(const run_options& opt, const std::string& url) {
 }
 
 int resume_pipeline(const run_options& opt) {
-  auto lease = solo_lease::take(opt.journal.journal_path(), lease_ms_default);
-  if (!lease) return report("resume", lease.err());
-  auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false, *lease ? (*lease)->node() : ""));
+  const std::string where = opt.journal.journal_path();
+  const std::string node = is_postgresql_uri(where) ? solo_lease::node_name() : std::string();
+  auto store = open_journal(where, opt.journal.options(false, node));
   if (!store) return report("resume", store.err());
+  auto lease = solo_lease::take(where, lease_ms_default);
+  if (!lease) return report("resume", lease.err());
   auto id = pick_pipeline(**store, opt.journal.id);
   if (!id) return report("resume", id.err());
   // A shared journal: this process becomes the pipeline's owner before it

@@ -10,11 +10,15 @@
 
 namespace dairector::cli {
 
-result<std::unique_ptr<solo_lease>> solo_lease::take(const std::string& where, std::int64_t lease_ms) {
-  if (!is_postgresql_uri(where)) return std::unique_ptr<solo_lease>();
+std::string solo_lease::node_name() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  std::string node = std::string("process:") + host + ":" + std::to_string(::getpid());
+  return std::string("process:") + host + ":" + std::to_string(::getpid());
+}
+
+result<std::unique_ptr<solo_lease>> solo_lease::take(const std::string& where, std::int64_t lease_ms) {
+  if (!is_postgresql_uri(where)) return std::unique_ptr<solo_lease>();
+  std::string node = node_name();
   auto m = cluster_membership::open(where, node, "", lease_ms);
   if (!m) return m.err();
   auto joined = (*m)->join();

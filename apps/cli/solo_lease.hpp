@@ -19,6 +19,9 @@ namespace dairector::cli {
 
 class solo_lease {
 public:
+  /// This process's node name: process:HOST:PID (the journal is opened with
+  /// it as its owner first, which also creates the schema of a new database).
+  static std::string node_name();
   /// Nothing to do (and no thread) when `where` is not a PostgreSQL journal.
   static result<std::unique_ptr<solo_lease>> take(const std::string& where, std::int64_t lease_ms);
   ~solo_lease();  // ends the lease: its pipelines are let go
