@@ -8,7 +8,9 @@
 // did not produce (a --quick run skips the large points) is shown as "not run",
 // never guessed. Charts: transitions/s against concurrent pipelines, stages
 // per pipeline and worker processes, each beside its same-run baselines; the
-// growth of per-transition cost; recovery time against journal length.
+// growth of per-transition cost; recovery time against journal length. Many
+// servers on PostgreSQL (cluster_bench, absent from older results files): a
+// table beside its raw INSERT baseline, and the failover time.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -286,6 +288,24 @@ std::vector<target> targets(const json& r) {
     if (*rec_events >= 1e6) rec.met = *rec_s * 1e6 / *rec_events <= 5.0;
   }
   out.push_back(rec);
+
+  const json& clu = section(r, "cluster");
+  const json& thr = section(clu, "throughput");
+  const auto setup = [&](const char* name) { return first(rows_where(list(thr, "results"), {{"setup", name}}), "transitions_per_s_median"); };
+  add("PostgreSQL journal, 1 server, 1,000 pipelines vs raw batched INSERT", "≥ 0.50",
+      first(rows_where(list(thr, "results"), {{"setup", "postgresql_one_server"}}), "ratio_to_raw_insert"), 0.50, true,
+      [](double v) { return fixed(v, 2); }, "cluster_bench", "",
+      "raw INSERT " + opt(number_at(thr, "baseline/rows_per_s_median"), si) + " rows/s, ours " +
+          opt(setup("postgresql_one_server"), si) + "; 2 servers " + opt(setup("postgresql_two_servers"), si) +
+          "; SQLite journal " + opt(setup("sqlite"), si));
+  const json& fo = section(clu, "failover");
+  const double lease = number_at(fo, "lease_ms").value_or(5000);
+  const std::string bound = "≤ " + fixed((lease + 1000) / 1000, 1) + " s (lease + 1 s)";
+  const auto secs = [](double ms) { return fixed(ms / 1000, 2) + " s"; };
+  add("failover, SIGKILL to the new owner's first event (p50)", bound, number_at(fo, "p50_ms"), lease + 1000, false,
+      secs, "cluster_bench", "",
+      "lease " + secs(lease) + ", " + opt(number_at(fo, "kills"), si) + " kills");
+  add("failover (max)", bound, number_at(fo, "max_ms"), lease + 1000, false, secs, "cluster_bench");
   return out;
 }
 
@@ -438,6 +458,29 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
     for (auto [x, y] : l.points)
       if (!l.flat || x == l.points.front().first) rows.push_back({l.title, l.flat ? "—" : si(x), si(y)});
   md << "\n### Transitions/s against worker processes\n\n" << table({"series", "workers", "transitions/s"}, rows);
+
+  // Many servers on PostgreSQL: 1,000 pipelines on each setup, beside raw INSERTs.
+  const json& thr = section(section(r, "cluster"), "throughput");
+  rows.clear();
+  for (const auto& row : list(thr, "results")) {
+    auto db = number_at(row, "database_cpu_us_per_transition_median");
+    rows.push_back({row.value("setup", "?"), opt(number_at(row, "transitions_per_s_median"), si),
+                    opt(number_at(row, "ratio_to_raw_insert"), [](double v) { return fixed(v, 2); }),
+                    opt(number_at(row, "events_per_commit_median"), si),
+                    opt(number_at(row, "cpu_us_per_transition_median"), [](double v) { return fixed(v, 1); }) +
+                        (db ? " + " + fixed(*db, 1) : "")});
+  }
+  if (!rows.empty()) {
+    auto db = number_at(thr, "baseline/database_cpu_us_per_row_median");
+    rows.push_back({"raw batched INSERT through libpq (rows/s)", opt(number_at(thr, "baseline/rows_per_s_median"), si),
+                    "1.00", opt(number_at(thr, "baseline/rows_per_transaction"), si),
+                    opt(number_at(thr, "baseline/cpu_us_per_row_median"), [](double v) { return fixed(v, 1); }) +
+                        (db ? " + " + fixed(*db, 1) : "")});
+    md << "\n### Many servers on PostgreSQL (1,000 pipelines)\n\n"
+       << table({"setup", "transitions/s", "vs raw INSERT", "events/commit", "CPU µs/transition (process + database)"},
+                rows)
+       << "\nTwo servers: two journals on one database in one process (the journal path, not two machines).\n";
+  }
   return md.str();
 }
 

@@ -1,15 +1,16 @@
 #!/bin/bash
 # The performance report in one command (issue 6): builds in Release, runs every
 # benchmark (reducer, supervisors in memory, durable journal, worker processes,
-# cost growth), each beside its baselines in the same process run, and writes
+# cost growth, many servers on PostgreSQL), each beside its baselines in the
+# same process run, and writes
 # one results file plus a markdown report with gnuplot charts.
-#   bash tools/bench.sh              the full runs (~12 min on 2 cores)
+#   bash tools/bench.sh              the full runs (~16 min on 2 cores)
 #   bash tools/bench.sh --quick      smoke sizes (~1 min of runs; large points "not run")
 #   bash tools/bench.sh --publish    also copy the results and charts into
 #                                    docs/performance/ and regenerate the README's
 #                                    performance section from them
 # Output: bench-results/results.json ({"machine": ..., "reducer": ..., "actors":
-# ..., "journal": ..., "workers": ..., "growth": ...}), one file per benchmark
+# ..., "journal": ..., "workers": ..., "growth": ..., "cluster": ...}), one file per benchmark
 # beside it, bench-results/report.md and its PNG charts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,9 +24,13 @@ for a in "$@"; do
   esac
 done
 bash tools/deps.sh gnuplot-nox
+# cluster_bench's PostgreSQL: a private cluster on the build folder's disk
+# (not /tmp, which may be tmpfs: fsync would cost nothing), stopped at the end.
+pg_dir=build/bench-pg
+trap 'bash tools/pg_cluster.sh stop "$pg_dir" >/dev/null 2>&1 || true' EXIT
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DDAIRECTOR_BENCHMARKS=ON >/dev/null
 cmake --build build -j"$(nproc)" --target reducer_bench actor_bench journal_bench worker_bench growth_bench \
-  bench_report dairector
+  cluster_bench bench_report dairector
 out=bench-results
 mkdir -p "$out"
 run() {  # NAME COMMAND...: its JSON (stdout) into $out/NAME.json, its table (stderr) shown
@@ -39,6 +44,9 @@ run actors ./build/benchmarks/actor_bench "${quick[@]}"
 run journal bash -c "cd build && ./benchmarks/journal_bench ${quick[*]}"
 run workers ./build/benchmarks/worker_bench "${quick[@]}"
 run growth bash -c "cd build && ./benchmarks/growth_bench ${quick[*]}"
+pg_uri=$(bash tools/pg_cluster.sh start "$pg_dir")
+run cluster bash -c "cd build && ./benchmarks/cluster_bench ${quick[*]} --pg '$pg_uri' --dairector ./apps/dairector"
+bash tools/pg_cluster.sh stop "$pg_dir"
 json_string() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 {
   printf '{\n"machine": {"cpu": "%s", "cores": %s, "kernel": "%s", "commit": "%s", "date": "%s", "quick": %s,\n' \
@@ -47,8 +55,8 @@ json_string() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
     "$([[ ${#quick[@]} -gt 0 ]] && echo true || echo false)"
   printf '  "load_average": "%s", "command": "%s", "results": "%s"},\n' "$(cut -d' ' -f1-3 /proc/loadavg)" \
     "$(json_string "bash tools/bench.sh${*:+ $*}")" "$out/results.json"
-  for name in reducer actors journal workers growth; do
-    printf '"%s": %s%s\n' "$name" "$(cat "$out/$name.json")" "$([[ $name == growth ]] || echo ,)"
+  for name in reducer actors journal workers growth cluster; do
+    printf '"%s": %s%s\n' "$name" "$(cat "$out/$name.json")" "$([[ $name == cluster ]] || echo ,)"
   done
   printf '}\n'
 } >"$out/results.json"
