@@ -476,6 +476,15 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
                     "1.00", opt(number_at(thr, "baseline/rows_per_transaction"), si),
                     opt(number_at(thr, "baseline/cpu_us_per_row_median"), [](double v) { return fixed(v, 1); }) +
                         (db ? " + " + fixed(*db, 1) : "")});
+    if (thr.contains("journal_statements")) {
+      const json& js = thr["journal_statements"];
+      auto jdb = number_at(js, "database_cpu_us_per_row_median");
+      rows.push_back({"the journal's statements alone through libpq (rows/s)", opt(number_at(js, "rows_per_s_median"), si),
+                      opt(number_at(js, "ratio_to_raw_insert"), [](double v) { return fixed(v, 2); }),
+                      opt(number_at(thr, "baseline/rows_per_transaction"), si),
+                      opt(number_at(js, "cpu_us_per_row_median"), [](double v) { return fixed(v, 1); }) +
+                          (jdb ? " + " + fixed(*jdb, 1) : "")});
+    }
     md << "\n### Many servers on PostgreSQL (1,000 pipelines)\n\n"
        << table({"setup", "transitions/s", "vs raw INSERT", "events/commit", "CPU µs/transition (process + database)"},
                 rows)

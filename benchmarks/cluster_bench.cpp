@@ -14,7 +14,10 @@
 //       a table of the events table's shape, in a fresh database: keys
 //       round-robin over 1,000 pipelines, bodies of the size the workload
 //       writes, one multi-row INSERT (unnest of arrays) per transaction of
-//       the batch size (a) reached, synchronous_commit = on.
+//       the batch size (a) reached, synchronous_commit = on;
+//   and, to tell where a gap to (d) lies, the same rows through the
+//   journal's own statements without the journal (owners locked, positions
+//   from `head`).
 // A run ends when every pipeline is done and every journal has answered a
 // sync (everything durable). CPU: this process (supervisors, journal,
 // libpq) and, where the database runs on this machine, its server processes.
@@ -32,6 +35,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <span>
 #include <thread>
 
 #include <sqlite3.h>
@@ -164,7 +168,8 @@ run_stats measure(caf::actor_system& sys, setup s, int rounds, pg_cluster* clust
 }
 
 // ---------------------------------------------------------------------------
-// The baseline: raw batched INSERTs through libpq.
+// The baselines through libpq: raw batched INSERTs, and the journal's own
+// statements replayed without the journal.
 
 struct insert_run {
   double seconds = 0, cpu = 0, db_cpu = -1;
@@ -172,23 +177,47 @@ struct insert_run {
   double per_s() const { return seconds > 0 ? double(rows) / seconds : 0; }
 };
 
+enum class insert_mode {
+  raw,       // one INSERT ... unnest per transaction (autocommit)
+  statements // what a fenced append of the PostgreSQL journal runs (journal/postgresql/pg_append.cpp)
+};
+
 const char* const baseline_table =
     "CREATE TABLE events(pos bigint PRIMARY KEY, pipeline text NOT NULL, seq bigint NOT NULL, type text NOT NULL,"
     " at_ms bigint NOT NULL, \"by\" text NOT NULL, body text NOT NULL, crc bigint NOT NULL, UNIQUE(pipeline, seq))";
-const char* const baseline_insert =
+const char* const raw_insert =
     "INSERT INTO events(pos, pipeline, seq, type, at_ms, \"by\", body, crc) SELECT * FROM"
     " unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[])";
+// The journal's statements, as pg_append.cpp has them: the owners rows of
+// the batch's pipelines locked and read (fencing), then the insert that
+// takes its positions from `head`. Kept beside the journal's by hand: this
+// baseline tells what the SQL of an append costs without the actors, the
+// append checks and the encoding.
+const char* const journal_lock =
+    "SELECT pipeline, node, epoch FROM dairector.owners WHERE pipeline = ANY($1::text[]) ORDER BY pipeline FOR SHARE";
+const char* const journal_insert =
+    "WITH h AS (UPDATE dairector.head SET pos = pos + $1 RETURNING pos - $1 AS base)"
+    " INSERT INTO dairector.events(pos, pipeline, seq, type, at_ms, \"by\", body, crc)"
+    " SELECT h.base + u.o, u.p, u.s, u.t, u.a, u.b, u.body, u.c FROM h,"
+    " unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[])"
+    " WITH ORDINALITY AS u(p, s, t, a, b, body, c, o)";
+
+void must_run(pg::connection& db, const char* sql, std::span<const std::string> params = {}) {
+  auto a = db.run(sql, params);
+  if (!a.ok()) die(std::string("baseline: ") + a.why);
+}
 
 // Rows first..first+batch as raw_sqlite::insert_row makes them (the
 // journal's columns; pipelines round-robin, seq following on per pipeline),
-// in one INSERT, one transaction (autocommit).
-void insert_batch(pg::connection& db, const row_source& rs, std::uint64_t first, std::size_t batch) {
-  std::string pos = "{", pipeline = "{", seq = "{", type = "{", at_ms = "{", by = "{", body = "{", crc = "{";
+// written in one transaction.
+void insert_batch(pg::connection& db, insert_mode mode, const row_source& rs, std::uint64_t first, std::size_t batch) {
+  std::string pos = "{", pipeline = "{", seq = "{", type = "{", at_ms = "{", by = "{", body = "{", crc = "{", ids = "{";
   const std::uint64_t n = rs.pipelines.size();
   for (std::uint64_t i = first; i < first + batch; ++i) {
     const std::size_t b = static_cast<std::size_t>(i % rs.bodies.size());
     pg::append_integer_array_item(pos, static_cast<std::int64_t>(i + 1));
     pg::append_text_array_item(pipeline, rs.pipelines[static_cast<std::size_t>(i % n)]);
+    if (i < first + n) pg::append_text_array_item(ids, rs.pipelines[static_cast<std::size_t>(i % n)]);
     pg::append_integer_array_item(seq, static_cast<std::int64_t>(i / n + 1));
     pg::append_text_array_item(type, rs.types[b]);
     pg::append_integer_array_item(at_ms, 1'700'000'000'000LL + static_cast<std::int64_t>(i));
@@ -196,27 +225,51 @@ void insert_batch(pg::connection& db, const row_source& rs, std::uint64_t first,
     pg::append_text_array_item(body, rs.bodies[b]);
     pg::append_integer_array_item(crc, static_cast<std::int64_t>((i * 2654435761u) & 0xffffffffu));  // a stand-in
   }
-  for (std::string* a : {&pos, &pipeline, &seq, &type, &at_ms, &by, &body, &crc}) pg::close_array(*a);
-  const std::vector<std::string> params{pos, pipeline, seq, type, at_ms, by, body, crc};
-  auto a = db.run(baseline_insert, params);
-  if (!a.ok()) die("baseline insert: " + a.why);
+  for (std::string* a : {&pos, &pipeline, &seq, &type, &at_ms, &by, &body, &crc, &ids}) pg::close_array(*a);
+  if (mode == insert_mode::raw) {
+    const std::vector<std::string> params{pos, pipeline, seq, type, at_ms, by, body, crc};
+    return must_run(db, raw_insert, params);
+  }
+  must_run(db, "BEGIN");
+  const std::vector<std::string> lock{ids};
+  must_run(db, journal_lock, lock);
+  const std::vector<std::string> params{std::to_string(batch), pipeline, seq, type, at_ms, by, body, crc};
+  must_run(db, journal_insert, params);
+  must_run(db, "COMMIT");
 }
 
-// On a fresh database: an untimed warm-up of 1,000 rows, then batches for
-// at least `seconds` (and 20 batches).
-insert_run raw_inserts(pg_cluster& cluster, const row_source& rs, std::size_t batch, double seconds, int rep) {
-  pg::connection db(cluster.fresh("raw" + std::to_string(rep)), {"SET synchronous_commit = on"});
+// On a fresh database (raw: a table of the events table's shape;
+// statements: the journal's schema, made by the journal, its pipelines
+// owned): an untimed warm-up of 1,000 rows, then batches for at least
+// `seconds` (and 20 batches).
+insert_run timed_inserts(pg_cluster& cluster, insert_mode mode, const row_source& rs, std::size_t batch,
+                         double seconds, int rep) {
+  const std::string uri = cluster.fresh((mode == insert_mode::raw ? "raw" : "sql") + std::to_string(rep));
+  if (mode == insert_mode::statements) {
+    auto store = open_journal(uri, journal_options{});
+    if (!store) die(store.err().message);
+  }
+  pg::connection db(uri, {"SET synchronous_commit = on"});
   if (auto why = db.ensure()) die("baseline: " + *why);
-  if (auto a = db.run(baseline_table); !a.ok()) die("baseline table: " + a.why);
+  if (mode == insert_mode::raw) {
+    must_run(db, baseline_table);
+  } else {
+    std::string ids = "{";
+    for (const auto& p : rs.pipelines) pg::append_text_array_item(ids, p);
+    pg::close_array(ids);
+    const std::vector<std::string> params{ids};
+    must_run(db, "INSERT INTO dairector.owners(pipeline, node, epoch) SELECT p, 'bench', 1 FROM unnest($1::text[]) p",
+             params);
+  }
   std::uint64_t i = 0;
-  while (i < 1'000) insert_batch(db, rs, i, batch), i += batch;
+  while (i < 1'000) insert_batch(db, mode, rs, i, batch), i += batch;
   insert_run out;
   const auto db_before = cluster.server_cpu();
   const auto start = clock_type::now();
   const double cpu0 = process_cpu_s();
   const std::uint64_t first = i;
   while (out.commits < 20 || seconds_since(start) < seconds) {
-    insert_batch(db, rs, i, batch);
+    insert_batch(db, mode, rs, i, batch);
     i += batch;
     ++out.commits;
   }
@@ -225,6 +278,19 @@ insert_run raw_inserts(pg_cluster& cluster, const row_source& rs, std::size_t ba
   out.db_cpu = pg_cluster::cpu_between(db_before, cluster.server_cpu());
   out.rows = i - first;
   return out;
+}
+
+json inserts_summary(const std::vector<insert_run>& runs) {
+  std::vector<double> rates, cpu, db_cpu;
+  for (const auto& x : runs) {
+    rates.push_back(x.per_s());
+    cpu.push_back(x.rows > 0 ? x.cpu * 1e6 / double(x.rows) : 0);
+    if (x.db_cpu >= 0 && x.rows > 0) db_cpu.push_back(x.db_cpu * 1e6 / double(x.rows));
+  }
+  return {{"rows_per_s_median", summarize(rates).median},
+          {"runs", rates},
+          {"cpu_us_per_row_median", summarize(cpu).median},
+          {"database_cpu_us_per_row_median", db_cpu.empty() ? json(nullptr) : json(summarize(db_cpu).median)}};
 }
 
 json summary_of(const std::vector<run_stats>& runs) {
@@ -343,26 +409,26 @@ int main(int argc, char** argv) {
     auto history = record_history(sys, 50, workers);
     if (!history) die(history.err().message);
     const row_source rs = make_row_source(*history, *spec, pipelines_total);
-    std::vector<double> raw_rates, raw_cpu, raw_db_cpu;
+    std::vector<insert_run> raw_runs, sql_runs;
     for (int r = 0; r < opt.repetitions; ++r) {
-      const auto x = raw_inserts(cluster, rs, batch, opt.seconds, r);
-      raw_rates.push_back(x.per_s());
-      raw_cpu.push_back(x.rows > 0 ? x.cpu * 1e6 / double(x.rows) : 0);
-      if (x.db_cpu >= 0 && x.rows > 0) raw_db_cpu.push_back(x.db_cpu * 1e6 / double(x.rows));
+      raw_runs.push_back(timed_inserts(cluster, insert_mode::raw, rs, batch, opt.seconds, r));
+      sql_runs.push_back(timed_inserts(cluster, insert_mode::statements, rs, batch, opt.seconds, r));
     }
-    raw = summarize(raw_rates).median;
-    json baseline = {
-        {"rows_per_s_median", raw},
-        {"runs", raw_rates},
+    json baseline = inserts_summary(raw_runs);
+    raw = baseline["rows_per_s_median"].get<double>();
+    baseline.update(json{
         {"rows_per_transaction", batch},
         {"batch_from", "the one-server journal's events per commit (median), rounded"},
         {"body_bytes_mean", rs.body_bytes_mean},
         {"pipelines", pipelines_total},
-        {"cpu_us_per_row_median", summarize(raw_cpu).median},
-        {"database_cpu_us_per_row_median", raw_db_cpu.empty() ? json(nullptr) : json(summarize(raw_db_cpu).median)},
         {"what", "one INSERT ... SELECT FROM unnest(8 arrays) per transaction (autocommit) through libpq, "
                  "synchronous_commit = on, into a table of the events table's shape (pos bigint PRIMARY KEY, "
-                 "UNIQUE(pipeline, seq)) in a fresh database; keys round-robin over 1,000 pipelines"}};
+                 "UNIQUE(pipeline, seq)) in a fresh database; keys round-robin over 1,000 pipelines"}});
+    json statements = inserts_summary(sql_runs);
+    statements["ratio_to_raw_insert"] = raw > 0 ? statements["rows_per_s_median"].get<double>() / raw : 0;
+    statements["what"] = "the same rows and batches through the PostgreSQL journal's own statements, without the "
+                         "journal: BEGIN; the batch's owners rows locked FOR SHARE (fencing); the INSERT taking its "
+                         "positions from dairector.head; COMMIT (a diagnostic: what the SQL of an append costs)";
 
     json results = json::array();
     std::cerr << "\nsetup (1,000 pipelines)           rounds  transitions/s (median)  vs raw INSERT  events/commit"
@@ -388,11 +454,18 @@ int main(int argc, char** argv) {
                    db_us >= 0 ? std::to_string(static_cast<int>(std::lround(db_us))).c_str() : "n/a");
       results.push_back(j);
     }
-    std::fprintf(stderr, "%-32s  %6s  %22.0f  %13.3f  %13zu  %10.1f + %s   (rows/s; bodies %.0f bytes)\n",
-                 "raw batched INSERT (libpq)", "-", raw, 1.0, batch, summarize(raw_cpu).median,
-                 raw_db_cpu.empty() ? "n/a" : std::to_string(std::lround(summarize(raw_db_cpu).median)).c_str(),
+    auto row_line = [&](const char* label, const json& j) {
+      const auto& db = j["database_cpu_us_per_row_median"];
+      std::fprintf(stderr, "%-32s  %6s  %22.0f  %13.3f  %13zu  %10.1f + %s\n", label, "-",
+                   j["rows_per_s_median"].get<double>(), raw > 0 ? j["rows_per_s_median"].get<double>() / raw : 0,
+                   batch, j["cpu_us_per_row_median"].get<double>(),
+                   db.is_number() ? std::to_string(std::lround(db.get<double>())).c_str() : "n/a");
+    };
+    row_line("raw batched INSERT (rows/s)", baseline);
+    row_line("journal's statements (rows/s)", statements);
+    std::fprintf(stderr, "(baselines through libpq, %zu rows a transaction; bodies %.0f bytes on average)\n", batch,
                  rs.body_bytes_mean);
-    throughput = {{"results", results}, {"baseline", baseline}};
+    throughput = {{"results", results}, {"baseline", baseline}, {"journal_statements", statements}};
   }
 
   json failover = nullptr;
