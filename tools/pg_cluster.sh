@@ -40,15 +40,26 @@ as_owner() {
   fi
 }
 
+# Where the cluster really is: DIR itself, or (as root, when a folder above
+# DIR is closed to others, e.g. a checkout under /root) a folder under /tmp
+# that DIR links to. Clients reach the socket through DIR either way; the
+# server, run as nobody, is only ever given the real path.
+real=$dir
+[[ -L $dir ]] && real=$(readlink -f "$dir")
+
 stop_cluster() {
-  if [[ -f $dir/data/postmaster.pid ]]; then
-    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+  if [[ -f $real/data/postmaster.pid ]]; then
+    as_owner "$bindir/pg_ctl" -D "$real/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
   fi
+  [[ $real != "$dir" ]] && rm -rf "$real"
   rm -rf "$dir"
+  real=$dir
 }
 
 # Room for the tests running side by side, each with its own databases.
-server_options="-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=on -c max_connections=200"
+server_options() {
+  echo "-c listen_addresses='' -c unix_socket_directories='$real' -c fsync=on -c max_connections=200"
+}
 
 case $action in
   start)
@@ -61,22 +72,23 @@ case $action in
     fi
     mkdir -p "$dir"
     if [[ $(id -u) -eq 0 ]] && ! setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$dir"; then
-      echo "pg_cluster: user nobody cannot reach $dir (a folder above it is closed to others)" >&2
-      exit 1
+      rmdir "$dir"
+      real=$(mktemp -d /tmp/dairector-pg-XXXXXX)
+      ln -s "$real" "$dir"
     fi
-    [[ $(id -u) -eq 0 ]] && chown nobody:nogroup "$dir"
-    chmod 0700 "$dir"
-    if ! as_owner "$bindir/initdb" -D "$dir/data" -U "$user" --auth-local=trust --auth-host=reject \
-         --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1; then
+    [[ $(id -u) -eq 0 ]] && chown nobody:nogroup "$real"
+    chmod 0700 "$real"
+    if ! as_owner "$bindir/initdb" -D "$real/data" -U "$user" --auth-local=trust --auth-host=reject \
+         --encoding=UTF8 --locale=C.UTF-8 >"$real/initdb.log" 2>&1; then
       echo "pg_cluster: initdb failed:" >&2
-      cat "$dir/initdb.log" >&2
+      cat "$real/initdb.log" >&2
       exit 1
     fi
-    if ! as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-         -o "$server_options" \
+    if ! as_owner "$bindir/pg_ctl" -D "$real/data" -l "$real/server.log" -w -t 60 \
+         -o "$(server_options)" \
          start >/dev/null; then
       echo "pg_cluster: the server did not start:" >&2
-      cat "$dir/server.log" >&2
+      cat "$real/server.log" >&2
       exit 1
     fi
     echo "postgresql:///postgres?host=$dir&user=$user"
@@ -85,11 +97,11 @@ case $action in
     stop_cluster
     ;;
   halt)
-    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+    as_owner "$bindir/pg_ctl" -D "$real/data" -m fast -w -t 60 stop >/dev/null
     ;;
   restart)
-    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "$server_options" \
+    as_owner "$bindir/pg_ctl" -D "$real/data" -l "$real/server.log" -w -t 60 \
+      -o "$(server_options)" \
       start >/dev/null
     ;;
   *)
