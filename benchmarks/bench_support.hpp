@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <limits>
@@ -18,7 +19,10 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -234,6 +238,45 @@ inline std::string run_self(const std::vector<std::string>& args) {
     throw std::runtime_error("run_self: the child for '" + (args.empty() ? std::string() : args.front()) +
                              "' failed (status " + std::to_string(status) + ")");
   return text;
+}
+
+/// Starts argv[0] as a child with stdin from /dev/null and stderr (and
+/// stdout, unless `stdout_fd` >= 0) into the file `log`; the child gets
+/// SIGTERM from the kernel if this process dies first. Its pid, or -1 with
+/// `why` set. (worker_bench and cluster_bench keep their children with it.)
+inline pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log, std::string& why,
+                          int stdout_fd = -1) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (log_fd < 0) {
+    why = "cannot create " + log + ": " + std::strerror(errno);
+    return -1;
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // Only async-signal-safe calls until exec: this process has CAF's threads.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(SIGPIPE, &dfl, nullptr);
+    const int in = ::open("/dev/null", O_RDONLY);
+    if (in < 0 || ::dup2(in, 0) < 0 || ::dup2(stdout_fd >= 0 ? stdout_fd : log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0)
+      ::_exit(127);
+    ::close_range(3, ~0u, 0);  // CAF's sockets and pipes are not the child's
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  const int fork_errno = errno;
+  ::close(log_fd);
+  if (pid < 0) why = std::string("fork failed: ") + std::strerror(fork_errno);
+  return pid;
 }
 
 }  // namespace dairector::bench

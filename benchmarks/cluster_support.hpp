@@ -144,28 +144,9 @@ inline void kill_live_children() {
 /// A child process: argv[0] with stdin from /dev/null and its output into
 /// `log`. It gets SIGTERM from the kernel if the benchmark dies first.
 inline pid_t start_child(const std::vector<std::string>& argv, const std::string& log) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (log_fd < 0) die("cannot create " + log);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Only async-signal-safe calls until exec: this process has CAF's threads.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(127);
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    const int in = ::open("/dev/null", O_RDONLY);
-    if (in < 0 || ::dup2(in, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0) ::_exit(127);
-    ::close_range(3, ~0u, 0);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(log_fd);
-  if (pid < 0) die("fork failed");
+  std::string why;
+  const pid_t pid = spawn_logged(argv, log, why);
+  if (pid < 0) die(why);
   live_children().insert(pid);
   return pid;
 }

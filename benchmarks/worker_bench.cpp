@@ -110,33 +110,9 @@ class child_process {
   /// Starts argv[0] with stdin from /dev/null, stderr (and stdout unless
   /// `stdout_fd` >= 0) into the file `log`.
   static result<child_process> start(const std::vector<std::string>& argv, const std::string& log, int stdout_fd = -1) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (log_fd < 0) return make_error(errc::refused, "cannot create " + log + ": " + std::strerror(errno));
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      // Only async-signal-safe calls until exec: this process has CAF's threads.
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent) ::_exit(127);
-      sigset_t none;
-      ::sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      struct sigaction dfl{};
-      dfl.sa_handler = SIG_DFL;
-      ::sigaction(SIGPIPE, &dfl, nullptr);
-      const int in = ::open("/dev/null", O_RDONLY);
-      if (in < 0 || ::dup2(in, 0) < 0 || ::dup2(stdout_fd >= 0 ? stdout_fd : log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0)
-        ::_exit(127);
-      ::close_range(3, ~0u, 0);  // CAF's sockets and pipes are not the child's
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    const int fork_errno = errno;
-    ::close(log_fd);
-    if (pid < 0) return make_error(errc::refused, std::string("fork failed: ") + std::strerror(fork_errno));
+    std::string why;
+    const pid_t pid = spawn_logged(argv, log, why, stdout_fd);
+    if (pid < 0) return make_error(errc::refused, why);
     child_process c;
     c.pid_ = pid;
     c.log_ = log;
