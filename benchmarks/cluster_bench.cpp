@@ -87,7 +87,7 @@ caf::actor open_durable(caf::actor_system& sys, const std::string& where, const 
   o.owner = owner;
   auto store = open_journal(where, o);
   if (!store) die(store.err().message);
-  return sys.spawn<caf::detached>(actors::durable_journal, std::shared_ptr<journal_store>(std::move(*store)));
+  return actors::spawn_durable_journal(sys, std::shared_ptr<journal_store>(std::move(*store)));
 }
 
 void close_durable(caf::scoped_actor& self, const caf::actor& journal) {

@@ -259,7 +259,7 @@ json payload_durable_point(caf::actor_system& sys, std::uint64_t bytes, bool qui
   const std::string path = dir + "/durable.db";
   auto store = open_journal(path, journal_options{});  // synchronous=FULL
   if (!store) die(store.err().message);
-  auto journal = sys.spawn<caf::detached>(actors::durable_journal, std::shared_ptr<journal_store>(std::move(*store)));
+  auto journal = actors::spawn_durable_journal(sys, std::shared_ptr<journal_store>(std::move(*store)));
   caf::scoped_actor self{sys};
   settle(path);
   const auto before = journal_stats(self, journal);

@@ -270,7 +270,7 @@ durable_run run_durable(caf::actor_system& sys, const std::string& path, int pip
   auto store = open_journal(path, journal_options{});  // synchronous=FULL
   if (!store) die(store.err().message);
   caf::scoped_actor self{sys};
-  auto journal = sys.spawn<caf::detached>(actors::durable_journal, std::shared_ptr<journal_store>(std::move(*store)));
+  auto journal = actors::spawn_durable_journal(sys, std::shared_ptr<journal_store>(std::move(*store)));
 
   // Warm-up (untimed): batches of 100 one-pass pipelines until the WAL has
   // reached its steady size, and one batch more so that it has wrapped.

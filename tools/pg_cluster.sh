@@ -4,6 +4,10 @@
 #   tools/pg_cluster.sh stop DIR    stop it and remove DIR
 #   tools/pg_cluster.sh halt DIR    stop it, keeping its data (a database that goes away)
 #   tools/pg_cluster.sh restart DIR start a halted one again (and it comes back)
+#   tools/pg_cluster.sh freeze DIR  SIGSTOP the server and every process of it (a
+#                                   database that hangs: connections stay open,
+#                                   nothing answers)
+#   tools/pg_cluster.sh thaw DIR    SIGCONT them (stop does it too)
 # The server listens on a Unix socket in DIR only (no TCP: listen_addresses=''),
 # lets the local socket in without a password (trust, for the socket only)
 # and keeps fsync on, so the tests see the durability users get. Run as root
@@ -13,7 +17,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start|stop|halt|restart DIR" >&2
+  echo "usage: $0 start|stop|halt|restart|freeze|thaw DIR" >&2
   exit 2
 }
 [[ $# -eq 2 ]] || usage
@@ -47,8 +51,17 @@ as_owner() {
 real=$dir
 [[ -L $dir ]] && real=$(readlink -f "$dir")
 
+# The server's processes: the postmaster (first line of postmaster.pid) and its children.
+server_pids() {
+  local pid
+  pid=$(head -1 "$real/data/postmaster.pid" 2>/dev/null) || return 0
+  [[ -n $pid ]] || return 0
+  echo "$pid" $(pgrep -P "$pid")
+}
+
 stop_cluster() {
   if [[ -f $real/data/postmaster.pid ]]; then
+    kill -CONT $(server_pids) 2>/dev/null || true  # a frozen server cannot stop
     as_owner "$bindir/pg_ctl" -D "$real/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
   fi
   [[ $real != "$dir" ]] && rm -rf "$real"
@@ -98,6 +111,16 @@ case $action in
     ;;
   halt)
     as_owner "$bindir/pg_ctl" -D "$real/data" -m fast -w -t 60 stop >/dev/null
+    ;;
+  freeze)
+    pids=$(server_pids)
+    [[ -n $pids ]] || { echo "pg_cluster: no server runs in $dir" >&2; exit 1; }
+    kill -STOP $pids
+    ;;
+  thaw)
+    pids=$(server_pids)
+    [[ -n $pids ]] || { echo "pg_cluster: no server runs in $dir" >&2; exit 1; }
+    kill -CONT $pids
     ;;
   restart)
     as_owner "$bindir/pg_ctl" -D "$real/data" -l "$real/server.log" -w -t 60 \

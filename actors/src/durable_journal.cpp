@@ -1,3 +1,19 @@
+// The durable journal in two actors (actors/include/dairector/actors/journal.hpp):
+//
+//   durable_journal    takes the appends and persists, forms the batches,
+//                      answers the persists and tells the subscribers;
+//   journal_committer  owns the store: every call to it (append, history,
+//                      own, ...) happens on its thread, one at a time.
+//
+// While the committer writes batch N (encode, SQL or SQLite, fsync), the
+// journal keeps taking messages and forms batch N+1, which it hands over
+// the moment N is answered: the work of the mailbox and of the write
+// overlap, instead of following one another. Batches reach the committer in
+// the order they were formed and it answers them in that order (one sender,
+// one receiver: CAF keeps FIFO), so the journal-wide order and every
+// pipeline's seq order are the order of the batches. A batch after a failed
+// one is refused by the store itself (it takes no more writes), so nothing
+// follows a hole.
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -10,26 +26,79 @@ namespace dairector::actors {
 namespace {
 
 using flush_atom = caf::atom_constant<caf::atom("djflush")>;
+using commit_atom = caf::atom_constant<caf::atom("djcommit")>;
 
-struct durable_journal_state {
-  std::shared_ptr<journal_store> store;
-  std::vector<event> batch;  // queued since the last commit, in arrival order
+caf::error failure(const std::string& why) { return caf::make_error(caf::sec::runtime_error, why); }
+
+// ---------------------------------------------------------------------------
+// The committer.
+
+caf::behavior committer_behavior(caf::event_based_actor* self, std::shared_ptr<journal_store> store) {
+  (void)self;
+  return {
+      // One transaction for the batch. The answer gives the events back (for
+      // the answers and the subscribers), the pipelines fenced in it (their
+      // events were not written), the error that lost the whole batch, if
+      // any, and the store's commits so far.
+      [=](commit_atom, std::vector<event>& batch) {
+        std::vector<std::string> fenced;
+        std::string error;
+        auto err = store->append(batch);
+        if (err && err->code == errc::fenced) {
+          fenced = store->take_fenced();
+          error = err->message;
+        } else if (err) {
+          error = err->message;
+        }
+        return caf::make_message(std::move(batch), std::move(fenced), std::move(error), store->commits());
+      },
+      [=](history_atom, const std::string& pipeline) -> caf::result<std::vector<event>> {
+        auto h = store->history(pipeline);
+        if (!h) return failure(h.err().message);
+        return std::move(*h);
+      },
+      [=](own_atom, const std::string& pipeline) -> caf::result<std::uint64_t> {
+        auto epoch = store->own(pipeline);
+        if (!epoch) return failure(epoch.err().message);
+        return *epoch;
+      },
+      [=](disown_atom, const std::string& pipeline) -> caf::result<bool> {
+        if (auto err = store->disown(pipeline)) return failure(err->message);
+        return true;
+      },
+      [=](reopen_atom) -> caf::result<bool> { return !store->reopen(); },
+      [=](journal_stats_atom) { return store->commits(); },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The journal.
+
+// Whom to answer, and whom to tell of a loss, for one batch.
+struct batch_owners {
   std::vector<std::pair<std::size_t, caf::typed_response_promise<std::uint64_t>>> persists;  // batch index
   // Told if a write loses their appends: one entry per run of appends from
   // the same sender, with the batch index where the run begins (duplicates
   // are removed only when a write fails).
   std::vector<std::pair<std::size_t, caf::actor_addr>> appenders;
+};
+
+struct durable_journal_state {
+  caf::actor committer;
+  std::vector<event> batch;  // queued since the last hand-over, in arrival order
+  batch_owners owners;       // of `batch`
+  std::size_t in_flight = 0;  // batches handed over and not yet answered
+  bool due = false;           // `batch` is to be handed over as soon as nothing is in flight
   bool flush_queued = false;  // a flush message is behind the queued writes
   bool timer_queued = false;  // a delayed flush is pending (starts only)
-  // When the oldest append not yet committed arrived (the actor clock: a
+  // When the oldest append not yet handed over arrived (the actor clock: a
   // test's simulated time), if there is one.
   std::optional<caf::actor_clock::time_point> oldest_append;
   std::string failed;  // set by the first failed write: no more writes
-  std::uint64_t events = 0;
+  std::uint64_t events = 0, commits = 0;
   std::vector<caf::actor> subscribers;  // told of every commit
 };
-
-caf::error failure(const std::string& why) { return caf::make_error(caf::sec::runtime_error, why); }
+using state_ptr = std::shared_ptr<durable_journal_state>;
 
 // Tells each appender once (a sender may have several runs of appends).
 void tell_appenders(std::vector<caf::actor_addr> who, const std::string& why) {
@@ -43,62 +112,96 @@ void tell_appenders(std::vector<caf::actor_addr> who, const std::string& why) {
 // owns them now (errc::fenced): the other events are durable and answered as
 // usual; the fenced ones are lost to this server, and whoever appended them
 // (their supervisors) is told, so that they stop. The store takes more writes.
-void settle_fenced(caf::event_based_actor* self, const std::shared_ptr<durable_journal_state>& st,
-                   std::vector<std::string> fenced, const std::string& why) {
+void settle_fenced(caf::event_based_actor* self, durable_journal_state& st, std::vector<event>& batch,
+                   batch_owners& owners, std::vector<std::string> fenced, const std::string& why) {
   std::sort(fenced.begin(), fenced.end());
   auto is_fenced = [&](const event& e) { return std::binary_search(fenced.begin(), fenced.end(), e.pipeline); };
-  std::vector<bool> persisted(st->batch.size(), false);  // answered below, not told
-  for (const auto& p : st->persists) persisted[p.first] = true;
+  std::vector<bool> persisted(batch.size(), false);  // answered below, not told
+  for (const auto& p : owners.persists) persisted[p.first] = true;
   std::vector<event> durable;
   std::vector<caf::actor_addr> lost;
-  for (std::size_t k = 0; k < st->batch.size(); ++k) {
-    if (!is_fenced(st->batch[k])) {
-      durable.push_back(st->batch[k]);
+  for (std::size_t k = 0; k < batch.size(); ++k) {
+    if (!is_fenced(batch[k])) {
+      durable.push_back(batch[k]);
       continue;
     }
     if (persisted[k]) continue;
     // The run of appends this event belongs to: the last one starting at or before k.
-    auto run = std::upper_bound(st->appenders.begin(), st->appenders.end(), k,
+    auto run = std::upper_bound(owners.appenders.begin(), owners.appenders.end(), k,
                                 [](std::size_t i, const auto& r) { return i < r.first; });
-    if (run != st->appenders.begin()) lost.push_back(std::prev(run)->second);
+    if (run != owners.appenders.begin()) lost.push_back(std::prev(run)->second);
   }
-  st->events += durable.size();
-  for (auto& [index, rp] : st->persists) {
-    if (is_fenced(st->batch[index])) rp.deliver(failure(why));
-    else rp.deliver(st->batch[index].seq);
+  st.events += durable.size();
+  for (auto& [index, rp] : owners.persists) {
+    if (is_fenced(batch[index])) rp.deliver(failure(why));
+    else rp.deliver(batch[index].seq);
   }
   if (!durable.empty())
-    for (const auto& s : st->subscribers) self->send(s, committed_atom::value, durable);
+    for (const auto& s : st.subscribers) self->send(s, committed_atom::value, durable);
   tell_appenders(std::move(lost), why);
 }
 
-// One transaction for everything queued, then the answers (rule 5: a persist
-// is acknowledged only after its commit).
-void flush(caf::event_based_actor* self, const std::shared_ptr<durable_journal_state>& st) {
-  if (st->batch.empty()) return;
-  auto err = st->store->append(st->batch);
-  if (!err) {
-    st->events += st->batch.size();
-    for (auto& [index, rp] : st->persists) rp.deliver(st->batch[index].seq);
-    for (const auto& s : st->subscribers) self->send(s, committed_atom::value, st->batch);
-  } else if (err->code == errc::fenced) {
-    settle_fenced(self, st, st->store->take_fenced(), err->message);
+void hand_over(caf::event_based_actor* self, const state_ptr& st);
+
+// The committer's answer for a batch (rule 5: a persist is acknowledged only
+// after its commit).
+void settle(caf::event_based_actor* self, const state_ptr& st, batch_owners& owners, std::vector<event>& batch,
+            std::vector<std::string>& fenced, const std::string& error, std::uint64_t commits) {
+  --st->in_flight;
+  st->commits = commits;
+  if (error.empty()) {
+    st->events += batch.size();
+    for (auto& [index, rp] : owners.persists) rp.deliver(batch[index].seq);
+    for (const auto& s : st->subscribers) self->send(s, committed_atom::value, batch);
+  } else if (!fenced.empty()) {
+    settle_fenced(self, *st, batch, owners, std::move(fenced), error);
   } else {
-    st->failed = err->message;
-    for (auto& [index, rp] : st->persists) rp.deliver(failure(st->failed));
+    if (st->failed.empty()) st->failed = error;
+    for (auto& [index, rp] : owners.persists) rp.deliver(failure(error));
     std::vector<caf::actor_addr> lost;
-    for (auto& run : st->appenders) lost.push_back(run.second);
-    tell_appenders(std::move(lost), st->failed);
+    for (auto& run : owners.appenders) lost.push_back(run.second);
+    tell_appenders(std::move(lost), error);
   }
-  st->batch.clear();
-  st->oldest_append.reset();
-  st->persists.clear();
-  st->appenders.clear();
+  if (st->due && st->in_flight == 0) hand_over(self, st);
 }
 
+// Hands the queued batch to the committer (one transaction).
+void hand_over(caf::event_based_actor* self, const state_ptr& st) {
+  st->due = false;
+  if (st->batch.empty()) return;
+  auto owners = std::make_shared<batch_owners>(std::move(st->owners));
+  std::vector<event> batch;
+  batch.swap(st->batch);
+  st->owners = {};
+  st->oldest_append.reset();
+  ++st->in_flight;
+  self->request(st->committer, caf::infinite, commit_atom::value, std::move(batch))
+      .then(
+          [=](std::vector<event>& b, std::vector<std::string>& fenced, std::string& error, std::uint64_t commits) {
+            settle(self, st, *owners, b, fenced, error, commits);
+          },
+          [=](caf::error& err) {  // the committer is gone: nothing of the batch is known to be durable
+            std::vector<event> none;
+            std::vector<std::string> no_fence;
+            const std::string why = "the journal's writer stopped: " + self->system().render(err);
+            auto kept = st->commits;
+            settle(self, st, *owners, none, no_fence, why, kept);
+          });
+}
+
+// A batch is wanted now: handed over unless one is being written, in which
+// case it goes the moment that one is answered (and grows meanwhile).
+void flush(caf::event_based_actor* self, const state_ptr& st) {
+  if (st->in_flight > 0) st->due = true;
+  else hand_over(self, st);
+}
+
+// Everything queued goes to the committer now, behind what it has (a request
+// that must see every earlier event: a history, a sync, own, disown).
+void flush_all(caf::event_based_actor* self, const state_ptr& st) { hand_over(self, st); }
+
 // At most one delayed flush is pending at a time.
-void arm_timer(caf::event_based_actor* self, const std::shared_ptr<durable_journal_state>& st,
-               std::chrono::microseconds delay) {
+void arm_timer(caf::event_based_actor* self, const state_ptr& st, std::chrono::microseconds delay) {
   if (st->timer_queued) return;
   st->timer_queued = true;
   self->delayed_send(self, delay, flush_atom::value, true);
@@ -107,14 +210,15 @@ void arm_timer(caf::event_based_actor* self, const std::shared_ptr<durable_journ
 // Queues an event. A persist (a completion, rule 5, or an event whose client
 // waits for its answer) is committed as soon as possible: the flush message
 // goes behind whatever is already in the mailbox, so everything queued by
-// then shares the commit. Appends alone (the supervisor's own starts and
-// decisions, rule 4: memory first, disk without waiting) may wait up to journal_append_delay for a persist to share a commit
-// with, which halves the commits of a lone pipeline (start, then completion).
-void enqueue(caf::event_based_actor* self, const std::shared_ptr<durable_journal_state>& st, event&& e,
-             bool persist) {
+// then shares the commit (and if a commit is under way, everything queued
+// until it ends). Appends alone (the supervisor's own starts and decisions,
+// rule 4: memory first, disk without waiting) may wait up to
+// journal_append_delay for a persist to share a commit with, which halves
+// the commits of a lone pipeline (start, then completion).
+void enqueue(caf::event_based_actor* self, const state_ptr& st, event&& e, bool persist) {
   st->batch.push_back(std::move(e));
   if (st->batch.size() >= journal_batch_events_max) {
-    flush(self, st);
+    flush_all(self, st);
     return;
   }
   if (persist && !st->flush_queued) {
@@ -130,7 +234,7 @@ void enqueue(caf::event_based_actor* self, const std::shared_ptr<durable_journal
 // for appends that a persist's commit has taken since does not commit the
 // ones that came after them early (a commit of a lone start would cost the
 // disk a sync and the next completion its wait), it waits out their delay.
-void on_timer(caf::event_based_actor* self, const std::shared_ptr<durable_journal_state>& st) {
+void on_timer(caf::event_based_actor* self, const state_ptr& st) {
   st->timer_queued = false;
   if (!st->oldest_append) return;
   const auto waited = self->clock().now() - *st->oldest_append;
@@ -142,9 +246,17 @@ void on_timer(caf::event_based_actor* self, const std::shared_ptr<durable_journa
 
 }  // namespace
 
-caf::behavior durable_journal(caf::event_based_actor* self, std::shared_ptr<journal_store> store) {
+caf::behavior journal_committer(caf::event_based_actor* self, std::shared_ptr<journal_store> store) {
+  return committer_behavior(self, std::move(store));
+}
+
+caf::behavior durable_journal(caf::event_based_actor* self, caf::actor committer) {
   auto st = std::make_shared<durable_journal_state>();
-  st->store = std::move(store);
+  st->committer = committer;
+  // The committer lives as long as the journal: linked (either's fall takes
+  // the other), and told to go when the journal goes for any reason.
+  self->link_to(committer);
+  self->attach_functor([committer](const caf::error&) { caf::anon_send_exit(committer, caf::exit_reason::user_shutdown); });
   self->set_down_handler([=](caf::down_msg& dm) { forget_actor(st->subscribers, dm.source); });
   return {
       // Events by mutable reference: a message sent to one receiver is not
@@ -155,14 +267,15 @@ caf::behavior durable_journal(caf::event_based_actor* self, std::shared_ptr<jour
           if (sender) self->send(sender, journal_failed_atom::value, st->failed);
           return;
         }
-        if (sender && (st->appenders.empty() || st->appenders.back().second != sender.address()))
-          st->appenders.emplace_back(st->batch.size(), sender.address());
+        auto& runs = st->owners.appenders;
+        if (sender && (runs.empty() || runs.back().second != sender.address()))
+          runs.emplace_back(st->batch.size(), sender.address());
         enqueue(self, st, std::move(e), /*persist=*/false);
       },
       [=](persist_atom, event& e) -> caf::result<std::uint64_t> {
         if (!st->failed.empty()) return failure(st->failed);
         auto rp = self->make_response_promise<std::uint64_t>();
-        st->persists.emplace_back(st->batch.size(), rp);
+        st->owners.persists.emplace_back(st->batch.size(), rp);
         enqueue(self, st, std::move(e), /*persist=*/true);
         return rp;
       },
@@ -171,42 +284,66 @@ caf::behavior durable_journal(caf::event_based_actor* self, std::shared_ptr<jour
         st->flush_queued = false;
         flush(self, st);
       },
-      [=](history_atom, const std::string& pipeline) -> caf::result<std::vector<event>> {
-        flush(self, st);  // the history includes everything sent before this request
-        auto h = st->store->history(pipeline);
-        if (!h) return failure(h.err().message);
-        return std::move(*h);
+      // Requests that must see every event sent before them: the batch goes
+      // first, then the request, to the committer, which answers the client.
+      [=](history_atom, const std::string& pipeline) {
+        flush_all(self, st);
+        return self->delegate(st->committer, history_atom::value, pipeline);
       },
+      [=](own_atom, const std::string& pipeline) {
+        flush_all(self, st);  // whatever was queued was appended under the old ownership
+        return self->delegate(st->committer, own_atom::value, pipeline);
+      },
+      [=](disown_atom, const std::string& pipeline) {
+        flush_all(self, st);  // its last events land before it is let go
+        return self->delegate(st->committer, disown_atom::value, pipeline);
+      },
+      // Answered once every batch handed over so far is answered here (the
+      // committer's answer to this request follows theirs).
       [=](journal_sync_atom) -> caf::result<std::uint64_t> {
-        flush(self, st);
-        if (!st->failed.empty()) return failure(st->failed);
-        return st->store->commits();
+        flush_all(self, st);
+        auto rp = self->make_response_promise<std::uint64_t>();
+        self->request(st->committer, caf::infinite, journal_stats_atom::value)
+            .then([=](std::uint64_t commits) mutable {
+              if (!st->failed.empty()) rp.deliver(failure(st->failed));
+              else rp.deliver(commits);
+            },
+                  [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
       },
+      // After everything in flight is answered (so a failure under way is
+      // seen): 0 never failed, 1 takes writes again, 2 cannot yet.
+      [=](reopen_atom) -> caf::result<std::uint32_t> {
+        auto rp = self->make_response_promise<std::uint32_t>();
+        self->request(st->committer, caf::infinite, journal_stats_atom::value)
+            .then(
+                [=](std::uint64_t) mutable {
+                  if (st->failed.empty()) {
+                    rp.deliver(std::uint32_t{0});
+                    return;
+                  }
+                  self->request(st->committer, caf::infinite, reopen_atom::value)
+                      .then(
+                          [=](bool reopened) mutable {
+                            if (reopened) st->failed.clear();
+                            rp.deliver(std::uint32_t{reopened ? 1u : 2u});
+                          },
+                          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+                },
+                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [=](journal_stats_atom) { return std::vector<std::uint64_t>{st->commits, st->events}; },
       [=](subscribe_atom, const caf::actor& who) {
         self->monitor(who);
         st->subscribers.push_back(who);
       },
-      [=](own_atom, const std::string& pipeline) -> caf::result<std::uint64_t> {
-        flush(self, st);  // whatever was queued was appended under the old ownership
-        auto epoch = st->store->own(pipeline);
-        if (!epoch) return failure(epoch.err().message);
-        return *epoch;
-      },
-      [=](disown_atom, const std::string& pipeline) -> caf::result<bool> {
-        flush(self, st);  // its last events land before it is let go
-        if (auto err = st->store->disown(pipeline)) return failure(err->message);
-        return true;
-      },
-      [=](reopen_atom) {
-        if (st->failed.empty()) return std::uint32_t{0};
-        if (st->store->reopen()) return std::uint32_t{2};
-        st->failed.clear();
-        return std::uint32_t{1};
-      },
-      [=](journal_stats_atom) {
-        return std::vector<std::uint64_t>{st->store->commits(), st->events};
-      },
   };
+}
+
+caf::actor spawn_durable_journal(caf::actor_system& sys, std::shared_ptr<journal_store> store) {
+  auto committer = sys.spawn<caf::detached>(journal_committer, std::move(store));
+  return sys.spawn<caf::detached>(durable_journal, committer);
 }
 
 }  // namespace dairector::actors

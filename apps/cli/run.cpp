@@ -155,7 +155,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   sc.workdir = workdir;
   sc.by = "system";
   // The journal blocks on fsync: its own thread (docs/design.md#the-journal).
-  sc.journal = sys.spawn<caf::detached>(actors::durable_journal, std::move(store));
+  sc.journal = actors::spawn_durable_journal(sys, std::move(store));
   sc.gate = sys.spawn(actors::command_gate, opt.command_limit);
   sc.watchers = {caf::actor{self}};  // from the first event on: no event goes unseen
   system_state state;
@@ -214,7 +214,9 @@ int run_pipeline(const run_options& opt) {
   const std::string id = opt.journal.id.empty() ? (*spec)->name() : opt.journal.id;
   const std::string where = opt.journal.journal_path();
   const std::string node = is_postgresql_uri(where) ? solo_lease::node_name() : std::string();
-  auto store = open_journal(where, opt.journal.options(false, node));
+  journal_options jopt = opt.journal.options(false, node);
+  jopt.answer_timeout_ms = 2 * lease_ms_default;  // as serve's (docs/cluster.md#faults)
+  auto store = open_journal(where, jopt);
   if (!store) return report("run", store.err());
   // On a shared journal: a lease, ended (after the last commit) when this
   // function returns.
@@ -287,7 +289,9 @@ int run_on_server(const run_options& opt, const std::string& url) {
 int resume_pipeline(const run_options& opt) {
   const std::string where = opt.journal.journal_path();
   const std::string node = is_postgresql_uri(where) ? solo_lease::node_name() : std::string();
-  auto store = open_journal(where, opt.journal.options(false, node));
+  journal_options jopt = opt.journal.options(false, node);
+  jopt.answer_timeout_ms = 2 * lease_ms_default;  // as serve's (docs/cluster.md#faults)
+  auto store = open_journal(where, jopt);
   if (!store) return report("resume", store.err());
   auto lease = solo_lease::take(where, lease_ms_default);
   if (!lease) return report("resume", lease.err());

@@ -154,7 +154,15 @@ int serve(const serve_options& opt) {
   const std::string where = opt.journal.journal_path();
   const bool clustered = is_postgresql_uri(where);
   const std::string node = opt.node.empty() ? default_node() : opt.node;
-  auto store = open_journal(where, opt.journal.options(false, clustered ? node : std::string()));
+  // A database that hangs fails the journal's writes (and so its clients'
+  // requests, 503) after two leases, by which time the others own its
+  // pipelines anyway: nothing waits for it for ever (docs/cluster.md#faults).
+  auto options = [&](bool read_only, const std::string& owner) {
+    journal_options o = opt.journal.options(read_only, owner);
+    o.answer_timeout_ms = 2 * opt.lease_ms;
+    return o;
+  };
+  auto store = open_journal(where, options(false, clustered ? node : std::string()));
   if (!store) return report("serve", store.err());
   actors::hold_in_runs((*store)->owner_lock_fd());  // the next owner waits for our commands
   std::unique_ptr<journal_store> reader;
@@ -163,10 +171,10 @@ int serve(const serve_options& opt) {
   if (clustered) {
     // Readers of their own: the keeper's (takeovers) and the HTTP API's
     // (pipelines the others own), beside the journal's writer.
-    auto r = open_journal(where, opt.journal.options(/*read_only=*/true));
+    auto r = open_journal(where, options(/*read_only=*/true, {}));
     if (!r) return report("serve", r.err());
     reader = std::move(*r);
-    auto r2 = open_journal(where, opt.journal.options(/*read_only=*/true));
+    auto r2 = open_journal(where, options(/*read_only=*/true, {}));
     if (!r2) return report("serve", r2.err());
     auto lookup = cluster_membership::open(where, node, {}, opt.lease_ms);
     if (!lookup) return report("serve", lookup.err());
@@ -181,7 +189,7 @@ int serve(const serve_options& opt) {
   hide_utility_actors(sys);
   caf::scoped_actor self{sys};
   const std::string store_path = (*store)->path();
-  auto journal = sys.spawn<caf::detached>(actors::durable_journal, std::shared_ptr<journal_store>(std::move(*store)));
+  auto journal = actors::spawn_durable_journal(sys, std::shared_ptr<journal_store>(std::move(*store)));
   actors::registry_config rc;
   for (const auto& stage : split_list(opt.remote_stages)) rc.remote_only.insert(stage == "all" ? "*" : stage);
   rc.log = say;

@@ -50,7 +50,9 @@ const char* const leave_sql =
 class pg_membership final : public cluster_membership {
 public:
   pg_membership(const std::string& uri, std::string node, std::string http, std::int64_t lease_ms)
-      : db_(uri, {}), name_(redact_journal_name(uri)), node_(std::move(node)), http_(std::move(http)),
+      : db_(uri, {"SET lock_timeout = " + std::to_string(std::max<std::int64_t>(1, lease_ms))},
+            std::chrono::milliseconds(std::max<std::int64_t>(1, lease_ms))),
+        name_(redact_journal_name(uri)), node_(std::move(node)), http_(std::move(http)),
         lease_ms_(std::to_string(lease_ms)) {
     // A new number for every join: the lease of an earlier process of the
     // same name is never renewed by this one.
@@ -80,12 +82,12 @@ public:
     return column(orphans_sql, {node_, std::to_string(max)});
   }
   result<std::size_t> live_nodes() override {
-    auto a = run(live_sql, {});
+    auto a = read(live_sql, {});
     if (!a) return a.err();
     return static_cast<std::size_t>(a->counted(0, 0));
   }
   result<std::vector<cluster_node>> nodes() override {
-    auto a = run(nodes_sql, {});
+    auto a = read(nodes_sql, {});
     if (!a) return a.err();
     std::vector<cluster_node> out;
     for (int k = 0; k < a->count(); ++k)
@@ -94,7 +96,7 @@ public:
     return out;
   }
   result<std::optional<cluster_node>> owner_of(const std::string& pipeline) override {
-    auto a = run(owner_sql, {pipeline});
+    auto a = read(owner_sql, {pipeline});
     if (!a) return a.err();
     if (a->count() == 0) return std::optional<cluster_node>();
     return std::optional<cluster_node>(
@@ -116,8 +118,14 @@ private:
     if (!a.ok()) return make_error(errc::journal, "cluster database " + name_ + ": " + a.why);
     return a;
   }
+  // A statement that changes nothing: tried once more after a reconnect.
+  result<pg::answer> read(const char* sql, std::initializer_list<std::string> params) {
+    pg::answer a = db_.read(sql, params);
+    if (!a.ok()) return make_error(errc::journal, "cluster database " + name_ + ": " + a.why);
+    return a;
+  }
   result<std::vector<std::string>> column(const char* sql, std::initializer_list<std::string> params) {
-    auto a = run(sql, params);
+    auto a = read(sql, params);
     if (!a) return a.err();
     std::vector<std::string> out;
     out.reserve(static_cast<std::size_t>(a->count()));

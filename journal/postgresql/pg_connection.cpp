@@ -1,6 +1,9 @@
 #include "pg_connection.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 
 namespace dairector::pg {
@@ -100,40 +103,122 @@ std::int64_t column_integer(const PGresult* r, int col) {
   return v;
 }
 
-connection::connection(std::string uri, std::vector<std::string> settings)
-    : uri_(std::move(uri)), settings_(std::move(settings)), secrets_(secrets_of(uri_)) {}
+connection::connection(std::string uri, std::vector<std::string> settings, std::chrono::milliseconds timeout)
+    : uri_(std::move(uri)), settings_(std::move(settings)), secrets_(secrets_of(uri_)), timeout_(timeout) {}
 
 connection::~connection() {
   if (conn_) PQfinish(conn_);
 }
 
 std::string connection::last_message() const {
-  return conn_ ? scrub(PQerrorMessage(conn_), secrets_) : std::string("cannot allocate a connection");
+  return conn_ ? scrub(PQerrorMessage(conn_), secrets_) : std::string("not connected");
+}
+
+std::string connection::timeout_message() const {
+  return "the database sent nothing for " + std::to_string(timeout_.count()) +
+         " ms (it hangs, or the network to it does); the connection was dropped";
+}
+
+void connection::drop() {
+  if (conn_) PQfinish(conn_);
+  conn_ = nullptr;
 }
 
 std::optional<std::string> connection::ensure() {
-  if (conn_ && PQstatus(conn_) == CONNECTION_OK) return std::nullopt;
-  if (conn_) {
-    PQreset(conn_);
-  } else {
-    conn_ = PQconnectdb(uri_.c_str());
-    // The server's notices (e.g. a ROLLBACK after a failed COMMIT) are not
-    // for the user's terminal: libpq would print them on standard error.
-    if (conn_) PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  if (!broken()) return std::nullopt;
+  drop();
+  // Our connect_timeout comes first: one in the URI overrides it.
+  const std::string seconds = std::to_string(std::max<long long>(2, (timeout_.count() + 999) / 1000));
+  const char* const keys[] = {"connect_timeout", "dbname", nullptr};
+  const char* const values[] = {seconds.c_str(), uri_.c_str(), nullptr};
+  conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  if (!conn_) return std::string("cannot allocate a connection");
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string why = last_message();
+    drop();
+    return why;
   }
-  if (!conn_ || PQstatus(conn_) != CONNECTION_OK) return last_message();
+  // The server's notices (e.g. a ROLLBACK after a failed COMMIT) are not
+  // for the user's terminal: libpq would print them on standard error.
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  // Non-blocking: every wait below is a poll with the timeout.
+  if (PQsetnonblocking(conn_, 1) != 0) {
+    std::string why = last_message();
+    drop();
+    return why;
+  }
   for (const std::string& sql : settings_) {
     answer a = run(sql.c_str());
-    if (!a.ok()) return a.why;
+    if (!a.ok()) {
+      drop();
+      return a.why;
+    }
   }
   return std::nullopt;
 }
 
-bool connection::send(const char* sql, std::span<const std::string> params) {
+namespace {
+
+// Waits until the socket can be read (or written, with `write`); false when
+// the timeout passed first.
+bool wait_socket(PGconn* conn, bool write, std::chrono::milliseconds timeout) {
+  pollfd p{PQsocket(conn), static_cast<short>(POLLIN | (write ? POLLOUT : 0)), 0};
+  for (;;) {
+    const int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    if (n > 0) return true;
+    if (n == 0) return false;
+    if (errno != EINTR) return true;  // let libpq find the fault
+  }
+}
+
+}  // namespace
+
+bool connection::send(const char* sql, std::span<const std::string> params, std::string& why) {
+  timed_out_ = false;
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const std::string& p : params) values.push_back(p.c_str());
-  return PQsendQueryParams(conn_, sql, static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0) == 1;
+  const int sent = params.empty() ? PQsendQuery(conn_, sql)  // a script of several statements may run at once
+                                  : PQsendQueryParams(conn_, sql, static_cast<int>(values.size()), nullptr,
+                                                      values.data(), nullptr, nullptr, 0);
+  if (sent != 1) {
+    why = last_message();
+    if (broken()) drop();
+    return false;
+  }
+  for (;;) {
+    const int left = PQflush(conn_);
+    if (left == 0) return true;
+    if (left < 0) {
+      why = last_message();
+      drop();
+      return false;
+    }
+    if (!wait_socket(conn_, /*write=*/true, timeout_)) {
+      timed_out_ = true;
+      why = timeout_message();
+      drop();
+      return false;
+    }
+    if (!PQconsumeInput(conn_)) {  // the server may answer (an error) before it has read everything
+      why = last_message();
+      drop();
+      return false;
+    }
+  }
+}
+
+PGresult* connection::next_result() {
+  if (!conn_) return nullptr;
+  while (PQisBusy(conn_)) {
+    if (!wait_socket(conn_, /*write=*/false, timeout_)) {
+      timed_out_ = true;
+      drop();
+      return nullptr;
+    }
+    if (!PQconsumeInput(conn_)) break;  // broken: PQgetResult says why
+  }
+  return PQgetResult(conn_);
 }
 
 answer connection::take(PGresult* r) {
@@ -142,24 +227,54 @@ answer connection::take(PGresult* r) {
   const ExecStatusType status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_SINGLE_TUPLE) return a;
   const char* message = r ? PQresultErrorMessage(r) : nullptr;
-  a.why = scrub(message && *message ? message : PQerrorMessage(conn_), secrets_);
+  a.why = scrub(message && *message ? message : (conn_ ? PQerrorMessage(conn_) : "no answer"), secrets_);
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   a.state = state ? state : "";
   return a;
 }
 
-answer connection::run(const char* sql, std::span<const std::string> params) {
-  if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+// The first failed result if one failed, else the last (as PQexec).
+answer connection::take_all() {
+  answer out;
+  bool any = false, failed = false;
+  while (PGresult* r = next_result()) {
+    answer a = take(r);
+    if (failed) continue;
+    failed = !a.ok();
+    out = std::move(a);
+    any = true;
+  }
+  if (timed_out_) {
     answer a;
-    a.why = conn_ ? last_message() : std::string("not connected");
+    a.why = timeout_message();
     return a;
   }
-  // Without parameters, a script of several statements may run at once.
-  if (params.empty()) return take(PQexec(conn_, sql));
-  std::vector<const char*> values;
-  values.reserve(params.size());
-  for (const std::string& p : params) values.push_back(p.c_str());
-  return take(PQexecParams(conn_, sql, static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0));
+  if (!any) out.why = last_message();
+  if (broken()) drop();
+  return out;
+}
+
+answer connection::run(const char* sql, std::span<const std::string> params) {
+  answer a;
+  if (broken()) {
+    a.why = last_message();
+    return a;
+  }
+  if (!send(sql, params, a.why)) return a;
+  return take_all();
+}
+
+answer connection::read(const char* sql, std::span<const std::string> params) {
+  const bool was_connected = !broken();
+  if (auto why = ensure()) {
+    answer a;
+    a.why = *why;
+    return a;
+  }
+  answer a = run(sql, params);
+  // Broken while it sat idle (a server restarted meanwhile): once more, anew.
+  if (!a.ok() && was_connected && !timed_out_ && broken() && !ensure()) return run(sql, params);
+  return a;
 }
 
 void append_text_array_item(std::string& out, std::string_view item) {

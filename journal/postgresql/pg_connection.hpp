@@ -2,10 +2,17 @@
 // statements with text parameters, answers as values, and every message libpq
 // gives run through `scrub`, so that a password in the URI never reaches a
 // log, an error or an answer (libpq may quote its connection options).
+//
+// Nothing waits for the database for ever: connecting gives up after the
+// timeout (libpq's connect_timeout, unless the URI sets its own), and a
+// statement whose server sends nothing for that long (a database that hangs:
+// stopped, or a network that drops packets) loses its connection, so the
+// caller fails instead of blocking. The next statement connects again.
 #pragma once
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,10 +51,15 @@ struct answer {
   std::uint64_t counted(int row, int col) const;  // an integer that is never negative
 };
 
+/// How long a connection waits for its database by default (see the top).
+inline constexpr std::chrono::milliseconds answer_timeout_default{30'000};
+
 class connection {
 public:
   /// `settings`: statements run after every (re)connect, e.g. "SET synchronous_commit = on".
-  connection(std::string uri, std::vector<std::string> settings);
+  /// `timeout`: how long to wait for the database (see the top).
+  connection(std::string uri, std::vector<std::string> settings,
+             std::chrono::milliseconds timeout = answer_timeout_default);
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -55,7 +67,16 @@ public:
   /// Connects (or reconnects when the connection broke): the reason when it cannot.
   std::optional<std::string> ensure();
 
+  /// One statement (or, without parameters, a script of several).
   answer run(const char* sql, std::span<const std::string> params = {});
+  /// A statement that changes nothing (a read): when the connection turns
+  /// out to be broken (the server restarted since it was last used), it is
+  /// made again and the statement runs once more.
+  answer read(const char* sql, std::span<const std::string> params = {});
+  answer read(const char* sql, std::initializer_list<std::string> params) {
+    const std::vector<std::string> p(params);
+    return read(sql, std::span<const std::string>(p));
+  }
   answer run(const char* sql, std::initializer_list<std::string> params) {
     const std::vector<std::string> p(params);
     return run(sql, std::span<const std::string>(p));
@@ -63,7 +84,9 @@ public:
 
   /// Streams the rows of `sql` one at a time (libpq's single-row mode: none
   /// is held beyond the one `row` gets). `row` returns false to skip the
-  /// rest (they are still drained). The reason when the query failed.
+  /// rest (they are still drained). The reason when the query failed. A
+  /// read: tried once more on a fresh connection when the first try broke
+  /// before any row.
   template <class Row>
   std::optional<std::string> each_row(const char* sql, std::span<const std::string> params, Row row);
 
@@ -71,35 +94,60 @@ public:
   std::string last_message() const;
 
 private:
-  bool send(const char* sql, std::span<const std::string> params);
+  /// Sends a statement and everything libpq buffered for it; false (and the
+  /// connection dropped, `why` set) when it cannot.
+  bool send(const char* sql, std::span<const std::string> params, std::string& why);
+  /// The next result of the statement sent; nullptr when there are no more,
+  /// or when the server said nothing for the timeout (then the connection is
+  /// dropped and `timed_out_` set).
+  PGresult* next_result();
+  /// Every result of the statement sent, the last error kept.
+  answer take_all();
   answer take(PGresult* r);
+  /// Gives the connection up (after a timeout: its state is unknown).
+  void drop();
+  bool broken() const noexcept { return !conn_ || PQstatus(conn_) != CONNECTION_OK; }
+  std::string timeout_message() const;
 
   std::string uri_;
   std::vector<std::string> settings_;
   std::vector<std::string> secrets_;
+  std::chrono::milliseconds timeout_;
   PGconn* conn_ = nullptr;
+  bool timed_out_ = false;  // the statement under way got no answer in time
 };
 
 template <class Row>
 std::optional<std::string> connection::each_row(const char* sql, std::span<const std::string> params, Row row) {
-  if (auto why = ensure()) return why;
-  if (!send(sql, params) || !PQsetSingleRowMode(conn_)) {
-    std::string why = last_message();
-    while (PGresult* r = PQgetResult(conn_)) PQclear(r);
-    return why;
-  }
-  std::optional<std::string> failed;
-  bool wanted = true;
-  while (PGresult* r = PQgetResult(conn_)) {
-    result_ptr held(r);
-    const ExecStatusType status = PQresultStatus(r);
-    if (status == PGRES_SINGLE_TUPLE) {
-      if (wanted) wanted = row(static_cast<const PGresult*>(r));
-    } else if (status != PGRES_TUPLES_OK && !failed) {
-      failed = take(held.release()).why;
+  for (int attempt = 1;; ++attempt) {
+    const bool was_connected = !broken();
+    if (auto why = ensure()) return why;
+    std::string why;
+    if (!send(sql, params, why)) {
+      if (attempt == 1 && was_connected && !timed_out_) continue;  // a connection that broke while idle
+      return why;
     }
+    if (!PQsetSingleRowMode(conn_)) {
+      why = last_message();
+      while (PGresult* r = next_result()) PQclear(r);
+      return why;
+    }
+    std::optional<std::string> failed;
+    bool wanted = true, any = false;
+    while (PGresult* r = next_result()) {
+      result_ptr held(r);
+      const ExecStatusType status = PQresultStatus(r);
+      if (status == PGRES_SINGLE_TUPLE) {
+        any = true;
+        if (wanted) wanted = row(static_cast<const PGresult*>(r));
+      } else if (status != PGRES_TUPLES_OK && !failed) {
+        failed = take(held.release()).why;
+      }
+    }
+    if (timed_out_) return timeout_message();
+    if (failed && attempt == 1 && was_connected && !any && broken()) continue;
+    return failed;
   }
-  return failed;
 }
 
 /// A column of a row streamed by each_row.

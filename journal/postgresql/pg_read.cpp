@@ -28,8 +28,7 @@ const char* const history_sql =
 }  // namespace
 
 result<std::vector<pg_journal_store::pos_gap>> pg_journal_store::scan_gaps() {
-  if (auto why = db_.ensure()) return unreadable(*why);
-  pg::answer a = db_.run(gaps_sql, {std::to_string(journal_gaps_max + 1)});
+  pg::answer a = db_.read(gaps_sql, {std::to_string(journal_gaps_max + 1)});
   if (!a.ok()) return unreadable(a.why);
   std::vector<pos_gap> out;
   for (int k = 0; k < a.count(); ++k) out.push_back({a.counted(k, 0), a.counted(k, 1)});
@@ -91,7 +90,7 @@ result<std::vector<journal_damage>> pg_journal_store::gaps() {
   // before it and after any earlier gap (the earlier one names them).
   std::vector<std::size_t> suspects(scanned->size(), 0);
   if (!scanned->empty()) {
-    pg::answer a = db_.run("SELECT max(pos) FROM dairector.events GROUP BY pipeline");
+    pg::answer a = db_.read("SELECT max(pos) FROM dairector.events GROUP BY pipeline");
     if (!a.ok()) return unreadable(a.why);
     for (int k = 0; k < a.count(); ++k)
       if (const pos_gap* g = gap_after(a.counted(k, 0))) ++suspects[static_cast<std::size_t>(g - gaps_->data())];
@@ -110,8 +109,7 @@ result<std::vector<journal_damage>> pg_journal_store::gaps() {
 }
 
 result<std::vector<pipeline_summary>> pg_journal_store::pipelines() {
-  if (auto why = db_.ensure()) return unreadable(*why);
-  pg::answer a = db_.run("SELECT pipeline, max(seq) FROM dairector.events GROUP BY pipeline ORDER BY min(pos)");
+  pg::answer a = db_.read("SELECT pipeline, max(seq) FROM dairector.events GROUP BY pipeline ORDER BY min(pos)");
   if (!a.ok()) return unreadable(a.why);
   std::vector<pipeline_summary> out;
   out.reserve(static_cast<std::size_t>(a.count()));

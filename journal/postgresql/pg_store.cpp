@@ -38,7 +38,8 @@ const char* const schema_sql =
 }  // namespace
 
 pg_journal_store::pg_journal_store(const std::string& uri, journal_options opt, std::vector<std::string> settings)
-    : journal_store(redact_journal_name(uri), std::move(opt)), db_(uri, std::move(settings)) {}
+    : journal_store(redact_journal_name(uri), std::move(opt)),
+      db_(uri, std::move(settings), std::chrono::milliseconds(std::max<std::int64_t>(1, opt_.answer_timeout_ms))) {}
 
 result<std::unique_ptr<journal_store>> pg_journal_store::open(const std::string& uri, journal_options opt) {
   std::vector<std::string> settings{"SET client_min_messages = warning"};
@@ -46,6 +47,15 @@ result<std::unique_ptr<journal_store>> pg_journal_store::open(const std::string&
   // buffers (normal: a crash of the server may lose the last ones).
   settings.emplace_back(opt.sync == journal_sync::full ? "SET synchronous_commit = on" : "SET synchronous_commit = off");
   if (opt.read_only) settings.emplace_back("SET default_transaction_read_only = on");
+  // A writer waits for a lock at most the answer timeout (another writer
+  // stopped in the middle of a transaction holds its locks), and a writer
+  // that stops in the middle of one loses its session, and so its locks,
+  // after as long: nobody waits for a stopped process for ever.
+  if (!opt.read_only && opt.answer_timeout_ms > 0) {
+    const std::string ms = std::to_string(opt.answer_timeout_ms);
+    settings.emplace_back("SET lock_timeout = " + ms);
+    settings.emplace_back("SET idle_in_transaction_session_timeout = " + ms);
+  }
   const bool read_only = opt.read_only;
   std::unique_ptr<pg_journal_store> j(new pg_journal_store(uri, std::move(opt), std::move(settings)));
   if (auto why = j->db_.ensure()) return j->failure("cannot connect: " + *why);
@@ -100,7 +110,7 @@ error pg_journal_store::unreadable(const std::string& why) const { return failur
 // not run 1..n, or after whose last row the journal-wide order has a gap,
 // takes no more events: its history cannot be trusted.
 result<std::uint64_t> pg_journal_store::durable_seq(const std::string& pipeline) {
-  pg::answer a = db_.run(
+  pg::answer a = db_.read(
       "SELECT count(*), coalesce(max(seq), 0), coalesce(max(pos), 0) FROM dairector.events WHERE pipeline = $1",
       {pipeline});
   if (!a.ok()) return unreadable(a.why);
@@ -121,7 +131,7 @@ result<std::uint64_t> pg_journal_store::durable_seq(const std::string& pipeline)
 }
 
 result<std::shared_ptr<const pipeline_spec>> pg_journal_store::created_spec(const std::string& pipeline) {
-  pg::answer a = db_.run("SELECT body FROM dairector.events WHERE pipeline = $1 AND seq = 1", {pipeline});
+  pg::answer a = db_.read("SELECT body FROM dairector.events WHERE pipeline = $1 AND seq = 1", {pipeline});
   if (!a.ok()) return unreadable(a.why);
   if (a.count() == 0) return make_error(errc::not_found, "journal " + path_ + " has no pipeline '" + pipeline + "'");
   auto created = decode_event_text(a.text(0, 0), nullptr);
@@ -142,8 +152,7 @@ std::optional<error> pg_journal_store::put_meta(const std::string& key, const st
 }
 
 result<std::optional<std::string>> pg_journal_store::get_meta(const std::string& key) {
-  if (auto why = db_.ensure()) return unreadable(*why);
-  pg::answer a = db_.run("SELECT value FROM dairector.meta WHERE key = $1", {key});
+  pg::answer a = db_.read("SELECT value FROM dairector.meta WHERE key = $1", {key});
   if (!a.ok()) return unreadable(a.why);
   if (a.count() == 0) return std::optional<std::string>();
   return std::optional<std::string>(std::string(a.text(0, 0)));

@@ -34,6 +34,7 @@ struct sqlite_fixture : fixture {
   scratch_dir dir;
   std::string path = (dir.path / "journal.db").string();
   std::shared_ptr<watch_log> seen = std::make_shared<watch_log>();
+  caf::actor committer;  // the journal's writer: owns the store
 
   explicit sqlite_fixture(journal_options opt = {}) {
     caf::anon_send_exit(journal, caf::exit_reason::user_shutdown);  // the memory journal
@@ -55,7 +56,8 @@ struct sqlite_fixture : fixture {
   void open_journal(journal_options opt) {
     auto store = dairector::open_journal(path, opt);
     BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.err().message));
-    journal = sys->spawn(actors::durable_journal, std::shared_ptr<journal_store>(std::move(*store)));
+    committer = sys->spawn(actors::journal_committer, std::shared_ptr<journal_store>(std::move(*store)));
+    journal = sys->spawn(actors::durable_journal, committer);
   }
   /// What is durable: read by a second, read-only store, as `status` would.
   std::vector<event> on_disk() {
@@ -125,13 +127,16 @@ BOOST_FIXTURE_TEST_CASE(a_start_is_visible_before_it_is_durable, sqlite_fixture)
   BOOST_CHECK(!on_disk_has(event_type::stage_started, idx("a")));      // ...not yet on disk
   step(journal);  // the start joins the batch
   BOOST_CHECK(!on_disk_has(event_type::stage_started, idx("a")));
-  step(journal);  // the flush commits it
+  step(journal);  // the flush hands the batch to the committer
+  BOOST_CHECK(!on_disk_has(event_type::stage_started, idx("a")));
+  step(committer);  // which commits it
   BOOST_CHECK(on_disk_has(event_type::stage_started, idx("a")));
   settle();
 }
 
 // Rule 5. Order forced: [sup: result -> persist, await] [journal: persist]
-// [journal: flush, ack] [sup: applies; b starts]. Until the last step the
+// [journal: flush, batch handed over] [committer: commit] [journal: ack]
+// [sup: applies; b starts]. Until the last step the
 // completion is in no state, at no watcher and behind no downstream start.
 BOOST_FIXTURE_TEST_CASE(a_completion_is_never_visible_before_it_is_durable, sqlite_fixture) {
   start(two_stage_spec);
@@ -150,8 +155,13 @@ BOOST_FIXTURE_TEST_CASE(a_completion_is_never_visible_before_it_is_durable, sqli
   step(journal);  // the persist joins the batch
   invisible("in the batch, not committed");
   BOOST_CHECK(!on_disk_has(event_type::stage_completed, idx("a")));
-  step(journal);  // commit, then the ack
+  step(journal);  // the batch goes to the committer
+  invisible("handed over, not committed");
+  BOOST_CHECK(!on_disk_has(event_type::stage_completed, idx("a")));
+  step(committer);  // the commit
   BOOST_CHECK(on_disk_has(event_type::stage_completed, idx("a")));
+  invisible("durable, the journal has not heard yet");
+  step(journal);  // the committer's answer: the ack goes out
   invisible("durable, ack not yet handled");
   step(sup);  // the ack: applied, and the driver starts b
   BOOST_CHECK_EQUAL(state().status(idx("a")), stage_status::completed);
@@ -161,7 +171,8 @@ BOOST_FIXTURE_TEST_CASE(a_completion_is_never_visible_before_it_is_durable, sqli
 }
 
 // Rule 5 with a cancel. Order forced: [sup: result -> persist, await]
-// [cancel queued at sup] [sup: skips it] [journal x2] [sup: completion]
+// [cancel queued at sup] [sup: skips it] [journal x2, committer, journal]
+// [sup: completion]
 // [sup: cancel, refused: already completed].
 BOOST_FIXTURE_TEST_CASE(a_cancel_during_the_write_is_handled_after_it, sqlite_fixture) {
   start(two_stage_spec, /*drive=*/false);
@@ -174,6 +185,8 @@ BOOST_FIXTURE_TEST_CASE(a_cancel_during_the_write_is_handled_after_it, sqlite_fi
   step(sup);  // awaiting: the cancel stays queued
   BOOST_CHECK_EQUAL(state().status(idx("a")), stage_status::running);
   step(journal);
+  step(journal);
+  step(committer);
   step(journal);
   step(sup);
   BOOST_CHECK_EQUAL(state().status(idx("a")), stage_status::completed);

@@ -59,9 +59,7 @@ start() {
 acked=()
 create() {  # SLOT ID [TRY]
   local code
-  code=$(curl -s -m 10 -o /dev/null -w "%{http_code}" -X POST -H "Authorization: Bearer $(head -1 "$token")" \
-    -H 'Content-Type: application/json' --data "{\"spec\": $(cat "$tmp/spec.json"), \"id\": \"$2\"}" \
-    "http://127.0.0.1:${hport[$1]}/pipelines")
+  code=$(http_create "${hport[$1]}" "$token" "$tmp/spec.json" "$2")
   # 409 on a second try: the first one was created after all (its answer was lost).
   [[ $code == 201 || ($code == 409 && ${3:-0} -gt 0) ]] && acked+=("$2")
 }

@@ -21,7 +21,11 @@
 #   database   PostgreSQL (a private one: tools/pg_cluster.sh) stopped under a
 #              server mid-run: a change is answered 503 at once, no stage
 #              starts; started again: the server carries on by itself, the
-#              pipeline finishes, nothing acknowledged is lost.
+#              pipeline finishes, nothing acknowledged is lost;
+#   hang       the same PostgreSQL frozen (SIGSTOP of all its processes) under
+#              a server mid-run: a change is answered 503 within the journal's
+#              answer timeout instead of hanging; thawed: the server carries
+#              on, nothing acknowledged is lost, no run completes twice.
 # Usage: cluster_test.sh DAIRECTOR PG_CLUSTER_SH EXAMPLES
 #   (DAIRECTOR_LONG=1: 200 pipelines; else DAIRECTOR_CLUSTER_PIPELINES, default 60)
 set -u
@@ -66,11 +70,7 @@ http() {  # SERVER METHOD PATH [BODY]
   curl -s -m 10 -X "$2" -H "Authorization: Bearer $(head -1 "$token")" -H 'Content-Type: application/json' \
     ${4:+--data "$4"} "http://127.0.0.1:${hport[$1]}$3"
 }
-create() {  # SERVER SPEC_FILE ID: prints the HTTP code
-  curl -s -m 20 -o /dev/null -w "%{http_code}" -X POST -H "Authorization: Bearer $(head -1 "$token")" \
-    -H 'Content-Type: application/json' --data "{\"spec\": $(cat "$2"), \"id\": \"$3\"}" \
-    "http://127.0.0.1:${hport[$1]}/pipelines"
-}
+create() { http_create "${hport[$1]}" "$token" "$2" "$3" "${4:-}"; }  # SERVER SPEC_FILE ID [OUT]: prints the HTTP code
 # How many pipelines have completed their last stage `c`.
 finished() { sql "SELECT count(DISTINCT pipeline) FROM dairector.events WHERE type = 'stage_completed' AND body::json->>'stage' = 'c'"; }
 all_finished() { [[ $(finished) -eq $1 ]]; }
@@ -244,9 +244,7 @@ start_server d1 --lease-ms 2000 || { finish; exit 1; }
 wait_for 30 has_line && ok "away_stage_running" || bad "away_stage_running" "no run of b started"
 acked_before=$(sql "SELECT count(*) FROM dairector.events WHERE pipeline = 'away'")
 "$pg_cluster" halt "$tmp/pg" || bad "database_halted" "pg_ctl stop failed"
-code=$(curl -s -m 20 -o "$tmp/away.out" -w "%{http_code}" -X POST -H "Authorization: Bearer $(head -1 "$token")" \
-  -H 'Content-Type: application/json' --data "{\"spec\": $(cat "$tmp/quick.json"), \"id\": \"while-away\"}" \
-  "http://127.0.0.1:${hport[d1]}/pipelines")
+code=$(create d1 "$tmp/quick.json" while-away "$tmp/away.out")
 [[ $code == 503 ]] && ok "a_change_while_away_is_503" || bad "a_change_while_away_is_503" "HTTP $code: $(cat "$tmp/away.out")"
 grep -q "postgres" "$tmp/away.out" && ! grep -q "password" "$tmp/away.out" && ok "the_503_says_why" ||
   bad "the_503_says_why" "$(cat "$tmp/away.out")"
@@ -259,5 +257,29 @@ wait_for 60 away_done && ok "the_server_carries_on" || bad "the_server_carries_o
 [[ $(sql "SELECT count(*) FROM dairector.events WHERE pipeline = 'while-away'") -eq 0 ]] &&
   ok "the_refused_creation_left_nothing" || bad "the_refused_creation_left_nothing" "while-away has events"
 journal_clean && ok "database_journal_checks_clean" || bad "database_journal_checks_clean" "$(tail -3 "$tmp/check.out")"
+stop_all
+
+# --- the database hangs, then answers again --------------------------------------------
+# Every process of the server stopped (SIGSTOP): connections stay open and
+# nothing answers, unlike a server that went away. With a 1 s lease the
+# journal gives the database 2 s; the change must be refused (503), not hang.
+rm -f "$tmp/held.pids" "$tmp/held.release"
+start_server d2 --lease-ms 1000 || { finish; exit 1; }
+[[ $(create d2 "$tmp/held.json" frozen) == 201 ]] || bad "frozen_created" "not created"
+wait_for 30 has_line && ok "frozen_stage_running" || bad "frozen_stage_running" "no run of b started"
+acked_before=$(sql "SELECT count(*) FROM dairector.events WHERE pipeline = 'frozen'")
+"$pg_cluster" freeze "$tmp/pg" || bad "database_frozen" "could not stop its processes"
+code=$(create d2 "$tmp/quick.json" while-frozen "$tmp/frozen.out")
+[[ $code == 503 ]] && ok "a_change_while_it_hangs_is_503" || bad "a_change_while_it_hangs_is_503" "HTTP $code: $(cat "$tmp/frozen.out")"
+touch "$tmp/held.release"  # b's command ends while the database hangs
+"$pg_cluster" thaw "$tmp/pg" || bad "database_thawed" "could not continue its processes"
+frozen_done() { [[ $(sql "SELECT count(*) FROM dairector.events WHERE pipeline = 'frozen' AND type = 'stage_completed' AND body::json->>'stage' = 'c'") -eq 1 ]]; }
+wait_for 60 frozen_done && ok "the_server_carries_on_after_the_hang" || bad "the_server_carries_on_after_the_hang" "$(tail -5 "$tmp/d2.log")"
+[[ $(sql "SELECT count(*) FROM dairector.events WHERE pipeline = 'frozen'") -ge $acked_before ]] &&
+  ok "nothing_acknowledged_lost_in_the_hang" || bad "nothing_acknowledged_lost_in_the_hang" "fewer events than $acked_before"
+[[ $(sql "SELECT count(*) FROM dairector.events WHERE pipeline = 'while-frozen'") -eq 0 ]] &&
+  ok "the_refused_creation_left_nothing_in_the_hang" || bad "the_refused_creation_left_nothing_in_the_hang" "while-frozen has events"
+[[ -z $(twice_completed) ]] && ok "no_run_completed_twice_in_the_hang" || bad "no_run_completed_twice_in_the_hang" "$(twice_completed)"
+journal_clean && ok "hang_journal_checks_clean" || bad "hang_journal_checks_clean" "$(tail -3 "$tmp/check.out")"
 stop_all
 finish

@@ -69,3 +69,12 @@ pg_database() {
   psql -qX "$base" -c "CREATE DATABASE $db TEMPLATE template0" >/dev/null || return 1
   sed -E "s#^(postgres(ql)?://[^/]*)/[^?]*#\1/$db#" <<<"$base"
 }
+
+# http_create PORT TOKEN_FILE SPEC_FILE ID [OUT]: POST /pipelines on the
+# server at 127.0.0.1:PORT (the body, if OUT is given, into OUT); prints the
+# HTTP code ("000" when no answer came within 30 s).
+http_create() {
+  curl -s -m 30 -o "${5:-/dev/null}" -w "%{http_code}" -X POST -H "Authorization: Bearer $(head -1 "$2")" \
+    -H 'Content-Type: application/json' --data "{\"spec\": $(cat "$3"), \"id\": \"$4\"}" \
+    "http://127.0.0.1:$1/pipelines"
+}

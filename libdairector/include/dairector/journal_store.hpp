@@ -67,6 +67,11 @@ struct journal_options {
   /// (the caller waits a little first); false: give up with an error
   /// (errc::journal). Unset: give up at once.
   std::function<bool(const std::string& previous_owner)> wait_for_previous_runs = nullptr;
+  /// A backend on a database server (PostgreSQL): how long it waits for the
+  /// server to connect or to say anything before it counts the connection
+  /// lost, so that a database that hangs fails a write (and the caller's
+  /// requests) instead of blocking them. Ignored by SQLite.
+  std::int64_t answer_timeout_ms = 30'000;
 };
 
 /// Hashes std::string and std::string_view alike, so that maps keyed by

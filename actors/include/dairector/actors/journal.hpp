@@ -73,21 +73,28 @@ inline constexpr std::size_t memory_journal_events_max = 10'000'000;
 caf::behavior memory_journal(caf::event_based_actor* self, std::size_t events_max);
 
 /// The durable journal: an already opened store (so that the caller sees open
-/// errors: a second owner, corruption) served on the actor's own thread.
-/// Spawn it detached: `sys.spawn<caf::detached>(durable_journal, store)`; its
-/// writes block on fsync.
+/// errors: a second owner, corruption) behind two actors. `durable_journal`
+/// speaks the protocol above and forms the batches; `journal_committer` owns
+/// the store and writes them, one transaction each, on its own thread (its
+/// writes block on fsync). While batch N is being written, batch N+1 forms,
+/// and it is handed over the moment N is answered.
+/// `spawn_durable_journal` spawns both detached; a test spawns them itself
+/// (`durable_journal(self, committer)`) to step each.
 ///
-/// Group commit: every append and persist queued when the journal writes
-/// goes into one transaction (at most `journal_batch_events_max` events), and
-/// each persist is answered after that commit. Appends alone wait at most
-/// `journal_append_delay` for a persist to share a commit with. A failed write is never
-/// acknowledged, and the journal takes no more writes after it (memory may be
-/// ahead of disk); `dairector resume` carries on once the fault is gone.
+/// Group commit: every append and persist queued when the journal hands a
+/// batch over goes into one transaction (at most `journal_batch_events_max`
+/// events), and each persist is answered after that commit. Appends alone
+/// wait at most `journal_append_delay` for a persist to share a commit with.
+/// A failed write is never acknowledged, and the journal takes no more writes
+/// after it (memory may be ahead of disk); `dairector resume` carries on once
+/// the fault is gone.
 inline constexpr std::size_t journal_batch_events_max = 10'000;
 /// How long appends alone (the supervisor's own starts and decisions, never
 /// acknowledged) may wait to share a commit with a persist; a persist is
 /// committed at once.
 inline constexpr std::chrono::milliseconds journal_append_delay{2};
-caf::behavior durable_journal(caf::event_based_actor* self, std::shared_ptr<journal_store> store);
+caf::behavior journal_committer(caf::event_based_actor* self, std::shared_ptr<journal_store> store);
+caf::behavior durable_journal(caf::event_based_actor* self, caf::actor committer);
+caf::actor spawn_durable_journal(caf::actor_system& sys, std::shared_ptr<journal_store> store);
 
 }  // namespace dairector::actors
