@@ -381,17 +381,22 @@ int main(int argc, char** argv) {
   json throughput = nullptr;
   double one_server = 0, raw = 0;
   if (opt.throughput) {
-    // Rounds for about --seconds a repetition, from a one-pass pilot (full runs only).
+    // Rounds for about --seconds a repetition, from a one-pass pilot (full
+    // runs only), and never fewer than rounds_min: a pipeline's creation
+    // costs the PostgreSQL journal more than a transition (its owners row),
+    // so a run of one pass would measure creations, not transitions.
+    constexpr int rounds_min = 2;
     auto rounds_for = [&](double rate) {
       const double most = double(stage_attempts_max) - 2;
-      return static_cast<int>(std::clamp(std::round(rate * opt.seconds / (13.0 * pipelines_total)) - 1, 0.0, most));
+      return static_cast<int>(
+          std::clamp(std::round(rate * opt.seconds / (13.0 * pipelines_total)) - 1, double(rounds_min), most));
     };
     const std::string sqlite_path = (scratch / "journal.db").string();
     std::map<setup, std::vector<run_stats>> runs;
     std::map<setup, int> rounds;
     json pilots = json::object();
     for (setup s : {setup::pg_one, setup::pg_two, setup::sqlite}) {
-      rounds[s] = 0;
+      rounds[s] = rounds_min;
       if (!opt.quick) {
         const auto pilot = measure(sys, s, 0, &cluster, sqlite_path, workers, 99);
         rounds[s] = rounds_for(pilot.per_s());
