@@ -1,6 +1,8 @@
 #include "cli/http_session.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "cli/http_connection.hpp"
 #include "dairector/actors/secret.hpp"
@@ -12,7 +14,7 @@ std::string session_table::open(clock::time_point now) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::erase_if(entries_, [&](const entry& e) { return e.expires <= now; });
   if (entries_.size() >= sessions_max) entries_.erase(entries_.begin());
-  entries_.push_back(entry{id, now + lifetime});
+  entries_.push_back(entry{id, now + lifetime_});
   return id;
 }
 
@@ -36,6 +38,15 @@ void session_table::end(std::string_view id) {
 std::size_t session_table::size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return entries_.size();
+}
+
+std::chrono::seconds session_lifetime_from_env() {
+  const char* text = std::getenv("DAIRECTOR_TEST_SESSION_SECONDS");
+  if (!text || !*text || std::string_view(text).find_first_not_of("0123456789") != std::string_view::npos ||
+      std::string_view(text).size() > 6)
+    return session_table::lifetime_max;
+  const long s = std::stol(text);
+  return s < 1 ? session_table::lifetime_max : std::min(std::chrono::seconds(s), session_table::lifetime_max);
 }
 
 std::optional<std::string> cookie_value(std::string_view header, std::string_view name) {

@@ -24,7 +24,11 @@ class session_table {
   using clock = std::chrono::steady_clock;
   // Bounds (docs/contributing.md#habit-8-bound-everything).
   static constexpr std::size_t sessions_max = 256;  // the oldest goes when one more signs in
-  static constexpr std::chrono::seconds lifetime{12 * 3600};  // then the page asks for the token again
+  static constexpr std::chrono::seconds lifetime_max{12 * 3600};  // then the page asks for the token again
+
+  /// `lifetime` below lifetime_max only for tests (DAIRECTOR_TEST_SESSION_SECONDS: sessions_from_env).
+  explicit session_table(std::chrono::seconds lifetime = lifetime_max) : lifetime_(lifetime) {}
+  std::chrono::seconds lifetime() const { return lifetime_; }
 
   /// A new session's id (random hex); the oldest is dropped when the table is full.
   std::string open(clock::time_point now = clock::now());
@@ -39,9 +43,14 @@ class session_table {
     std::string id;
     clock::time_point expires;
   };
+  std::chrono::seconds lifetime_;
   mutable std::mutex mutex_;
   std::vector<entry> entries_;  // oldest first
 };
+
+/// lifetime_max, or the seconds DAIRECTOR_TEST_SESSION_SECONDS says (1 to
+/// lifetime_max): the tests see a session expire without waiting 12 hours.
+std::chrono::seconds session_lifetime_from_env();
 
 /// The value of cookie `name` in a Cookie header ("a=1; b=2"), or nothing.
 std::optional<std::string> cookie_value(std::string_view header, std::string_view name);

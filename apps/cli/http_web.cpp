@@ -56,9 +56,10 @@ void sign_in(const guard& checks, const httplib::Request& req, httplib::Response
     res.set_header("WWW-Authenticate", "Bearer");
     return send_error(res, 401, "wrong token: give the server's token (the first line of its --token-file)");
   }
-  res.set_header("Set-Cookie", cookie(checks.sessions().open(), session_table::lifetime.count()));
+  const long lifetime_s = static_cast<long>(checks.sessions().lifetime().count());
+  res.set_header("Set-Cookie", cookie(checks.sessions().open(), lifetime_s));
   res.set_header("Cache-Control", "no-store");
-  send_json(res, 200, json{{"ok", true}, {"expires_s", session_table::lifetime.count()}});
+  send_json(res, 200, json{{"ok", true}, {"expires_s", lifetime_s}});
 }
 
 void sign_out(const guard& checks, const httplib::Request& req, httplib::Response& res) {
