@@ -80,6 +80,7 @@ result<guard> guard::make(guard_config cfg) {
   auto names = parse_names(g.cfg_.names);
   if (!names) return names.err();
   g.names_ = std::move(*names);
+  g.sessions_ = std::make_shared<session_table>(g.cfg_.token, session_lifetime_from_env());
   return g;
 }
 

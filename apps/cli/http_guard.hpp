@@ -92,7 +92,7 @@ class guard {
   std::string bound_;  // bound_host as a Host header names it (v6 in brackets, lower case)
   bool loopback_ = false, wildcard_ = false;
   std::vector<authority> names_;  // port 0: any port
-  std::shared_ptr<session_table> sessions_ = std::make_shared<session_table>(session_lifetime_from_env());
+  std::shared_ptr<session_table> sessions_;  // made with the token (make)
 };
 
 }  // namespace dairector::cli::http

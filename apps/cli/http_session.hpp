@@ -1,13 +1,23 @@
 // The web view's sessions (docs/web.md#signing-in): `POST /session` with the
 // right token opens one, and the browser then proves who it is with the
-// cookie `dairector_session=ID` instead of the token. The id is random and
-// known only to this server process (never the token itself: a stolen cookie
-// dies with its session, a server restart or `POST /session/end`). The table
-// is bounded and every session expires.
+// cookie `dairector_session=VALUE` instead of the token.
+//
+// VALUE is `ID.ISSUED_MS.MAC`: ID random, ISSUED_MS when it was opened (Unix
+// milliseconds), MAC an HMAC-SHA256 of both keyed by the token. Never the
+// token itself: a stolen cookie dies with its session, and a new token (the
+// file replaced, the server restarted) ends every session at once.
+// The table of this process knows every session it opened, bounded (the
+// oldest goes) and expiring; /session/end forgets one. A session this
+// process did not open is accepted only if it was opened before this process
+// started (by the server this one replaced: an open page survives a restart)
+// and then joins the table; one opened since that the table does not know was
+// ended, expired or pushed out, and is refused.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -21,31 +31,44 @@ inline constexpr std::string_view session_cookie = "dairector_session";
 
 class session_table {
  public:
-  using clock = std::chrono::steady_clock;
+  using ms = std::chrono::milliseconds;  // since the Unix epoch
   // Bounds (docs/contributing.md#habit-8-bound-everything).
   static constexpr std::size_t sessions_max = 256;  // the oldest goes when one more signs in
   static constexpr std::chrono::seconds lifetime_max{12 * 3600};  // then the page asks for the token again
 
-  /// `lifetime` below lifetime_max only for tests (DAIRECTOR_TEST_SESSION_SECONDS: sessions_from_env).
-  explicit session_table(std::chrono::seconds lifetime = lifetime_max) : lifetime_(lifetime) {}
-  std::chrono::seconds lifetime() const { return lifetime_; }
+  /// `key`: the server's token. `lifetime` below lifetime_max only for tests
+  /// (session_lifetime_from_env). `started`: when this process began.
+  session_table(std::string key, std::chrono::seconds lifetime = lifetime_max, ms started = now());
 
-  /// A new session's id (random hex); the oldest is dropped when the table is full.
-  std::string open(clock::time_point now = clock::now());
-  /// Whether `id` names a session that has not expired (compared in constant time).
-  bool valid(std::string_view id, clock::time_point now = clock::now()) const;
-  /// Forgets `id` (nothing when it names none).
-  void end(std::string_view id);
-  std::size_t size() const;
+  /// A new session: the cookie's value. The oldest is dropped when the table is full.
+  std::string open(ms at = now());
+  /// Whether `value` is a session's cookie value that may be used now.
+  bool valid(std::string_view value, ms at = now());
+  /// Forgets the session `value` names (nothing when it names none).
+  void end(std::string_view value);
+
+  std::chrono::seconds lifetime() const { return lifetime_; }
+  static ms now();
 
  private:
   struct entry {
     std::string id;
-    clock::time_point expires;
+    ms issued;
   };
+  struct parsed {
+    std::string id;
+    ms issued;
+  };
+  std::string mac(std::string_view id, ms issued) const;
+  std::optional<parsed> verify(std::string_view value) const;  // a value this key signed, or nothing
+  void drop_expired(ms at);  // with mutex_ held
+
+  std::string key_;
   std::chrono::seconds lifetime_;
-  mutable std::mutex mutex_;
+  ms started_;
+  std::mutex mutex_;
   std::vector<entry> entries_;  // oldest first
+  std::deque<std::string> ended_;  // ids ended by /session/end, the last sessions_max
 };
 
 /// lifetime_max, or the seconds DAIRECTOR_TEST_SESSION_SECONDS says (1 to

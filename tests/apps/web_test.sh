@@ -14,6 +14,9 @@
 #     content type (403, nothing changed); a made-up cookie is 401;
 #   - POST /session/end clears the cookie and forgets the id (401 after),
 #     other sessions stay; the table is bounded (the oldest of 257 goes);
+#   - the cookie is ID.ISSUED_MS.MAC (HMAC keyed by the token): a restarted
+#     server accepts a session opened before it started, until it is ended;
+#     a new token ends them all;
 #   - a session expires (a server with DAIRECTOR_TEST_SESSION_SECONDS=1).
 # Waits poll a condition (wait_for), never sleep for a state.
 # Usage: web_test.sh DAIRECTOR EXAMPLES_DIR WEB_DIST_DIR
@@ -106,14 +109,15 @@ check "signing in from a foreign Origin: 403" \
 check "the right token: 200" \
   "$(fetch signin "${json[@]}" -H "Origin: $same_origin" --data "{\"token\": \"$token\"}" "$base/session")" 200
 set_cookie=$(header signin Set-Cookie)
-session=$(sed -n 's/^dairector_session=\([0-9a-f]*\);.*/\1/p' <<<"$set_cookie")
-[[ ${#session} -ge 32 ]] && ok "the cookie holds a session id" || bad "session cookie" "'$set_cookie'"
+session=$(sed -n 's/^dairector_session=\([^;]*\);.*/\1/p' <<<"$set_cookie")
+[[ $session =~ ^[0-9a-f]{64}\.[0-9]+\.[0-9a-f]{64}$ ]] && ok "the cookie holds a session: ID.ISSUED_MS.MAC" ||
+  bad "session cookie" "'$set_cookie'"
 for attr in HttpOnly SameSite=Strict Path=/ Max-Age=43200; do
   [[ "; $set_cookie;" == *"; $attr;"* ]] && ok "the cookie is $attr" || bad "cookie $attr" "'$set_cookie'"
 done
 [[ $session != "$token" && $set_cookie != *"$token"* ]] && ok "the cookie is not the token" || bad "cookie" "carries the token"
 fetch signin2 "${json[@]}" --data "{\"token\": \"$token\"}" "$base/session" >/dev/null
-session2=$(header signin2 Set-Cookie | sed -n 's/^dairector_session=\([0-9a-f]*\);.*/\1/p')
+session2=$(header signin2 Set-Cookie | sed -n 's/^dairector_session=\([^;]*\);.*/\1/p')
 [[ -n $session2 && $session2 != "$session" ]] && ok "each sign-in gets its own random id" || bad "second id" "'$session2'"
 
 echo "== the cookie in place of the token"
@@ -133,6 +137,9 @@ check "a cancel with the cookie from the same Origin: 200" \
 check "a made-up session id: 401" "$(fetch madeup -H "Cookie: dairector_session=${session//[0-9]/a}" "$base/pipelines")" 401
 grep -q "not signed in" "$tmp/madeup.body" && ok "a made-up session is told to sign in again" || bad "made-up body" "$(cat "$tmp/madeup.body")"
 check "the token as the cookie: 401" "$(fetch x -H "Cookie: dairector_session=$token" "$base/pipelines")" 401
+id_part=${session%%.*} rest=${session#*.}
+check "a session's MAC with another issue time: 401" \
+  "$(fetch x -H "Cookie: dairector_session=$id_part.1${rest#*.}" "$base/pipelines")" 401
 
 echo "== POST /session/end"
 check "/session/end from a foreign Origin: 403" \
@@ -151,8 +158,26 @@ for ((i = 0; i < 256; i++)); do
 done
 check "the oldest session went when 256 more signed in" "$(fetch x -H "Cookie: dairector_session=$session2" "$base/pipelines")" 401
 fetch last "${json[@]}" --data "{\"token\": \"$token\"}" "$base/session" >/dev/null
-last=$(header last Set-Cookie | sed -n 's/^dairector_session=\([0-9a-f]*\);.*/\1/p')
+last=$(header last Set-Cookie | sed -n 's/^dairector_session=\([^;]*\);.*/\1/p')
 check "the newest works" "$(fetch x -H "Cookie: dairector_session=$last" "$base/pipelines")" 200
+
+echo "== a restart keeps the sessions opened before it (an open page reconnects)"
+stop_gently "$server"
+wait "$server" 2>/dev/null
+start_server server --journal "$tmp/web.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token"
+base=http://127.0.0.1:$port
+check "a session opened before the restart works after it" "$(fetch x -H "Cookie: dairector_session=$last" "$base/pipelines")" 200
+check "... and can be ended" "$(fetch x -H "Cookie: dairector_session=$last" "${json[@]}" --data '{}' "$base/session/end")" 200
+check "... and then is refused" "$(fetch x -H "Cookie: dairector_session=$last" "$base/pipelines")" 401
+fetch keep "${json[@]}" --data "{\"token\": \"$token\"}" "$base/session" >/dev/null
+keep=$(header keep Set-Cookie | sed -n 's/^dairector_session=\([^;]*\);.*/\1/p')
+check "a session opened after the restart works" "$(fetch x -H "Cookie: dairector_session=$keep" "$base/pipelines")" 200
+(umask 077 && echo another-token-of-the-server >"$tmp/token2")
+stop_gently "$server"
+wait "$server" 2>/dev/null
+start_server server --journal "$tmp/web.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token2"
+base=http://127.0.0.1:$port
+check "a new token ends every session" "$(fetch x -H "Cookie: dairector_session=$keep" "$base/pipelines")" 401
 
 echo "== a session expires"
 DAIRECTOR_TEST_SESSION_SECONDS=1 start_server short --journal "$tmp/short.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
@@ -160,7 +185,7 @@ DAIRECTOR_TEST_SESSION_SECONDS=1 start_server short --journal "$tmp/short.db" --
 short_base=http://127.0.0.1:$port
 fetch s "${json[@]}" --data "{\"token\": \"$token\"}" "$short_base/session" >/dev/null
 [[ $(header s Set-Cookie) == *"Max-Age=1"* ]] && ok "the cookie's Max-Age is the session's lifetime" || bad "Max-Age" "$(header s Set-Cookie)"
-short_cookie=$(header s Set-Cookie | sed -n 's/^dairector_session=\([0-9a-f]*\);.*/\1/p')
+short_cookie=$(header s Set-Cookie | sed -n 's/^dairector_session=\([^;]*\);.*/\1/p')
 expired() { [[ $(curl -s -m 30 -o /dev/null -w '%{http_code}' -H "Cookie: dairector_session=$short_cookie" "$short_base/pipelines") == 401 ]]; }
 # (The first request may land before or after the second is over: it is not
 # asserted, only that the session ends within the bound.)

@@ -25,10 +25,14 @@ function Status({ status }) {
   return html`<span class=${'badge s-' + status}><span aria-hidden="true">${symbols[status] || '·'}</span> ${status}</span>`;
 }
 
+// Local time to the millisecond: events of one run are often in one second.
 function when(at) {
   if (!at) return '';
   const d = new Date(at);
-  return isNaN(d) ? at : d.toLocaleString();
+  if (isNaN(d)) return at;
+  const two = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:` +
+    `${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
 }
 
 function seconds(ms) {
@@ -193,7 +197,9 @@ function PipelineView({ id }) {
     return () => clearInterval(t);
   }, [running, !!past]);
   if (!o || o.id !== id) return html`<p class="muted">Loading…</p>`;
-  const now = o.history.length;
+  // The end of the slider: the last event the page has, or a later seq an
+  // answer already showed (its event is on its way).
+  const now = Math.max(o.history.length, o.live ? o.live.seq : 0);
   const history = past ? o.history.slice(0, past.seq) : o.history;
   const post = (path, body) =>
     act(async () => {
@@ -203,7 +209,7 @@ function PipelineView({ id }) {
   return html`<section class="pipeline">
     <p><a href="#/">← Pipelines</a></p>
     <div class="title">
-      <h1>${(state && state.name) || id} <span class="muted">${id}</span></h1>
+      <h1>${(state && state.name) || id}${state && state.name !== id ? html` <span class="muted">${id}</span>` : ''}</h1>
       ${state && html`<${Status} status=${outcome_word(state)} />`}
       <span class="muted">seq ${state ? state.seq : '…'}</span>
       <span class="grow"></span>
@@ -237,8 +243,9 @@ function TimeTravel({ o, now }) {
       <input type="range" name="seq" min="1" max=${Math.max(1, now)} value=${value}
         aria-label="seq to view" onInput=${(e) => travel(Number(e.target.value))} /></label>
     ${o.past && html`<div class="past-banner" data-past=${o.past.seq}>
-      <strong>Viewing the past (seq ${o.past.seq} of ${now})</strong>: the state right after event ${o.past.seq}.
-      Live events still arrive below; this view stays put.
+      <strong>Viewing the past (seq ${o.past.seq} of ${now})</strong>
+      <span>The stages as they were right after event ${o.past.seq}. New events still extend the slider and the
+      history; this view stays put until you move.</span>
       <button type="button" onClick=${back_to_live}>Back to live</button>
     </div>`}
   </div>`;
@@ -293,13 +300,15 @@ function Dag({ o, state, history, post }) {
         ? seconds((end ? Date.parse(end) : s.status === 'running' ? now_ms : NaN) - Date.parse(start))
         : '';
       const selected = o.selected === sp.name;
-      return html`<div key=${sp.name} class=${'node s-' + s.status + (selected ? ' selected' : '')}
+      const asking = state.pending_confirmation && state.pending_confirmation.stage === sp.name;
+      return html`<div key=${sp.name} class=${'node s-' + s.status + (selected ? ' selected' : '') + (asking ? ' asking' : '')}
         data-stage=${sp.name} data-status=${s.status}
         style=${{ left: pos[i].x + 'px', top: pos[i].y + 'px', width: node_w + 'px', height: node_h + 'px' }}>
         <button type="button" class="node-name" aria-pressed=${selected}
           onClick=${() => { o.selected = selected ? null : sp.name; notify(); }}>${sp.name}</button>
         <${Status} status=${s.status} />
         <div class="node-meta">run ${s.run ?? '–'} · attempt ${s.attempt}${elapsed && ' · ' + elapsed}</div>
+        ${asking && html`<div class="node-ask">? waiting for confirmation</div>`}
         ${s.status === 'running' && !o.past &&
         html`<button type="button" class="danger small" onClick=${() => post('/cancel', { stage: sp.name })}>Cancel</button>`}
       </div>`;

@@ -192,7 +192,11 @@ export async function refresh_live(id) {
 
 export function take_live(id, s) {
   const o = store.open;
-  if (o && o.id === id && (!o.live || s.seq >= o.live.seq)) o.live = s;
+  if (o && o.id === id && (!o.live || s.seq >= o.live.seq)) {
+    o.live = s;
+    // Without the event stream the history would stay behind: ask for it.
+    if (store.connection !== 'live' && s.seq > o.history.length) refresh_history(id);
+  }
   const row = store.pipelines.get(id);
   if (row) {
     row.outcome = outcome_of(s);
@@ -206,7 +210,7 @@ let past_token = 0;
 export async function travel(seq) {
   const o = store.open;
   if (!o) return;
-  const now = o.history.length;
+  const now = Math.max(o.history.length, o.live ? o.live.seq : 0);
   if (seq >= now) return back_to_live();
   o.past = { seq, state: o.past && o.past.state };
   notify();
