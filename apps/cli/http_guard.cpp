@@ -165,8 +165,8 @@ std::optional<denial> guard::check(const httplib::Request& req) const {
                        ? "not signed in (the session ended or expired): sign in again, or send `Authorization: "
                          "Bearer TOKEN`"
                        : "send `Authorization: Bearer TOKEN` with the server's token (the first line of its "
-                         "--token-file), or sign in (POST /session): every request but GET /healthz and the web "
-                         "page needs it, on loopback too",
+                         "--token-file), or sign in for a session cookie (POST /session): every request but GET "
+                         "/healthz needs it, on loopback too",
                    {{"WWW-Authenticate", "Bearer"}}};
 
   if (!reads) {

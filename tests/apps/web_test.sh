@@ -164,7 +164,9 @@ check "the newest works" "$(fetch x -H "Cookie: dairector_session=$last" "$base/
 echo "== a restart keeps the sessions opened before it (an open page reconnects)"
 stop_gently "$server"
 wait "$server" 2>/dev/null
-start_server server --journal "$tmp/web.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token"
+# (A journal of its own: what is tested is the sessions, and a new journal
+# does not wait for the old server's stage commands to end.)
+start_server server --journal "$tmp/web2.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token"
 base=http://127.0.0.1:$port
 check "a session opened before the restart works after it" "$(fetch x -H "Cookie: dairector_session=$last" "$base/pipelines")" 200
 check "... and can be ended" "$(fetch x -H "Cookie: dairector_session=$last" "${json[@]}" --data '{}' "$base/session/end")" 200
@@ -175,7 +177,7 @@ check "a session opened after the restart works" "$(fetch x -H "Cookie: dairecto
 (umask 077 && echo another-token-of-the-server >"$tmp/token2")
 stop_gently "$server"
 wait "$server" 2>/dev/null
-start_server server --journal "$tmp/web.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token2"
+start_server server --journal "$tmp/web3.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token2"
 base=http://127.0.0.1:$port
 check "a new token ends every session" "$(fetch x -H "Cookie: dairector_session=$keep" "$base/pipelines")" 401
 
