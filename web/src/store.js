@@ -361,6 +361,8 @@ function signed_out(message) {
   notify();
 }
 
+// The first look: signed in already (a cookie from before), or not (401).
+// Anything else (the server busy, not answering) is said and tried again.
 export async function start() {
   try {
     await load_list();
@@ -370,8 +372,8 @@ export async function start() {
       store.auth = 'out';
       notify();
     } else {
-      store.auth = 'out';
       show_error(e);
+      setTimeout(start, 3000);
     }
   }
 }
