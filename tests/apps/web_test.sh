@@ -39,6 +39,9 @@ source "$(dirname "$0")/lib.sh"
 # and the pid in the variable NAME.
 start_server() {
   local var=$1 err=$tmp/$1.err; shift
+  # A restart's log starts empty before anything reads it: the last one's
+  # "ready" must not be taken for this one's.
+  rm -f "$err"
   "$bin" serve "$@" 2>"$err" &
   printf -v "$var" %s $!
   serve_ready "$err" || { echo "serve did not start: $(cat "$err")"; exit 1; }
