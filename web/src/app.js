@@ -219,7 +219,8 @@ function PipelineView({ id }) {
     ${state && state.pending_confirmation &&
     html`<${Confirmation} c=${state.pending_confirmation} past=${!!past} post=${post} />`}
     ${!state ? html`<p class="muted">Loading…</p>`
-      : html`<${Dag} o=${o} state=${state} history=${history} post=${post} />`}
+      : html`<div class=${past && past.loading ? 'loading' : ''} aria-busy=${past && past.loading ? 'true' : 'false'}>
+          <${Dag} o=${o} state=${state} history=${history} post=${post} /></div>`}
     ${state && o.selected && html`<${StagePanel} key=${o.selected} o=${o} state=${state} post=${post} />`}
     <${Rollback} o=${o} now=${now} post=${post} />
     <${History} history=${o.history} upto=${past ? past.seq : now} />

@@ -212,13 +212,15 @@ export async function travel(seq) {
   if (!o) return;
   const now = Math.max(o.history.length, o.live ? o.live.seq : 0);
   if (seq >= now) return back_to_live();
-  o.past = { seq, state: o.past && o.past.state };
+  // Until the answer comes, the last past state stays on screen, marked as loading.
+  o.past = { seq, state: o.past && o.past.state, loading: true };
   notify();
   const token = ++past_token;
   try {
     const s = await api('GET', `/pipelines/${enc(o.id)}?at=${seq}`);
     if (token === past_token && store.open === o && o.past && o.past.seq === seq) {
       o.past.state = s;
+      o.past.loading = false;
       notify();
     }
   } catch (e) {
