@@ -9,6 +9,7 @@
 #include "cli/http_guard.hpp"
 #include "cli/http_listener.hpp"
 #include "cli/http_support.hpp"
+#include "cli/http_web.hpp"
 
 #include <httplib.h>
 
@@ -441,6 +442,7 @@ http_api::http_api(http_api_config cfg) : impl_(std::make_unique<impl>(std::move
     send_error(res, no->status, no->sentence);
     return httplib::Server::HandlerResponse::Handled;
   });
+  add_web_routes(svr, impl_->checks);  // the web view (http_web.hpp), before the catch-all routes
   auto handler = [this](const httplib::Request& req, httplib::Response& res) { impl_->dispatch(req, res); };
   // Every method reaches one dispatcher, which answers 404 and 405 itself.
   svr.Get(".*", handler);

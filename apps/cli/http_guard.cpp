@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "cli/http_connection.hpp"
+#include "cli/http_web.hpp"
 #include "cli/net_args.hpp"
 #include "dairector/actors/registry.hpp"
 
@@ -79,6 +80,7 @@ result<guard> guard::make(guard_config cfg) {
   auto names = parse_names(g.cfg_.names);
   if (!names) return names.err();
   g.names_ = std::move(*names);
+  g.sessions_ = std::make_shared<session_table>(g.cfg_.token, session_lifetime_from_env());
   return g;
 }
 
@@ -116,14 +118,25 @@ std::string guard::accepted_hosts() const {
   return out;
 }
 
+bool guard::token_matches(const std::string& given) const {
+  return !cfg_.token.empty() && actors::tokens_equal(given, cfg_.token);
+}
+
 std::optional<std::string> guard::authenticate(const httplib::Request& req) const {
   // 1. `Authorization: Bearer TOKEN` (the scheme's name in any case, RFC 7235).
   const std::string header = req.get_header_value("Authorization");
   constexpr std::string_view scheme = "bearer ";
   if (header.size() > scheme.size() && lower(std::string_view(header).substr(0, scheme.size())) == scheme) {
     const std::string_view given = trim(std::string_view(header).substr(scheme.size()));
-    if (!cfg_.token.empty() && actors::tokens_equal(std::string(given), cfg_.token)) return "token";
+    if (token_matches(std::string(given))) return "token";
   }
+  // 2. The web view's session cookie (POST /session made it). A browser
+  // sends it with any request to this server, a cross-site one too where
+  // SameSite does not hold: which is why the rules for changes below apply
+  // to it as they do to the token.
+  if (req.has_header("Cookie"))
+    if (auto id = cookie_value(req.get_header_value("Cookie"), session_cookie); id && sessions_->valid(*id))
+      return "session";
   return std::nullopt;
 }
 
@@ -142,12 +155,18 @@ std::optional<denial> guard::check(const httplib::Request& req) const {
                        "--http-host adds a name)",
                    {}};
 
-  if (!authenticate(req))
+  // The page and its assets show nothing without a token, and signing in is
+  // how a browser proves it has one.
+  const bool open = (reads && web_file_for(req.path)) || (req.method == "POST" && is_session_path(req.path));
+  if (!open && !authenticate(req))
     return denial{401,
-                   req.has_header("Authorization")
-                       ? "wrong token: send `Authorization: Bearer TOKEN` with the server's token"
+                   req.has_header("Authorization") ? "wrong token: send `Authorization: Bearer TOKEN` with the server's token"
+                   : cookie_value(req.get_header_value("Cookie"), session_cookie)
+                       ? "not signed in (the session ended or expired): sign in again, or send `Authorization: "
+                         "Bearer TOKEN`"
                        : "send `Authorization: Bearer TOKEN` with the server's token (the first line of its "
-                         "--token-file): every request but GET /healthz needs it, on loopback too",
+                         "--token-file), or sign in for a session cookie (POST /session): every request but GET "
+                         "/healthz needs it, on loopback too",
                    {{"WWW-Authenticate", "Bearer"}}};
 
   if (!reads) {

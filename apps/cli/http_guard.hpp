@@ -11,18 +11,23 @@
 //     can send without the browser asking first, and an `Origin` it carries
 //     must be this server's own: 403;
 //   - a declared body over the API's limit: 413, before it is read.
-// `GET /healthz` passes without any of them (liveness for probes).
+// `GET /healthz` passes without any of them (liveness for probes); the web
+// view's static files and its sign-in routes (http_web.hpp) need no token
+// (they show nothing and change nothing without one), but the Host rule,
+// and for the sign-in routes the rules for changes, still hold.
 #pragma once
 
 #include <httplib.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "cli/http_session.hpp"
 #include "dairector/result.hpp"
 
 namespace dairector::cli::http {
@@ -68,18 +73,26 @@ class guard {
   /// What the Host header may say, for sentences: "127.0.0.1:7879, localhost:7879, ...".
   std::string accepted_hosts() const;
 
+  /// Whether `given` is the server's token (in constant time).
+  bool token_matches(const std::string& given) const;
+
+  /// The web view's sessions (http_session.hpp): a cookie naming one of
+  /// them proves what the token proves.
+  session_table& sessions() const { return *sessions_; }
+
  private:
   explicit guard(guard_config cfg) : cfg_(std::move(cfg)) {}
 
   /// Who sent the request, or nothing: every way a client can prove it may
-  /// call the API is tried here, and only here. Today the bearer token; the
-  /// web view's session cookie will be the second way.
+  /// call the API is tried here, and only here: the bearer token, or the
+  /// web view's session cookie.
   std::optional<std::string> authenticate(const httplib::Request& req) const;
 
   guard_config cfg_;
   std::string bound_;  // bound_host as a Host header names it (v6 in brackets, lower case)
   bool loopback_ = false, wildcard_ = false;
   std::vector<authority> names_;  // port 0: any port
+  std::shared_ptr<session_table> sessions_;  // made with the token (make)
 };
 
 }  // namespace dairector::cli::http
