@@ -32,3 +32,6 @@ fi
 # The web view's npm packages, exactly as web/package-lock.json pins them
 # (the C++ build does not need them: it embeds the checked-in web/dist).
 npm ci --prefix "$(dirname "$0")/../web" --no-audit --no-fund
+# The browser tests' driver (playwright-core, pinned in tests/web/package-lock.json;
+# it drives Debian's chromium above and downloads no browser of its own).
+npm ci --prefix "$(dirname "$0")/../tests/web" --no-audit --no-fund
