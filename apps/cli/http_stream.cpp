@@ -172,9 +172,9 @@ bool event_feed::take(std::string& out) {
       } else if (last + 1 < h.ring_first) {
         reading = true;  // what it needs is not in the ring: from the journal again
       } else {
-        for (std::uint64_t p = last + 1; p < h.ring_next() && frames.size() < stream_frames_per_take; ++p)
-          frames.push_back(h.ring[p - h.ring_first]);
-        last = std::max(last, h.ring_next() - 1);
+        std::uint64_t p = last + 1;
+        for (; p < h.ring_next() && frames.size() < stream_frames_per_take; ++p) frames.push_back(h.ring[p - h.ring_first]);
+        last = p - 1;
       }
     }
     if (all && reading && frames.empty() && end.empty() && !asked) ask = asked = true;
