@@ -39,7 +39,8 @@ caf::behavior committer_behavior(caf::event_based_actor* self, std::shared_ptr<j
       // One transaction for the batch. The answer gives the events back (for
       // the answers and the subscribers), the pipelines fenced in it (their
       // events were not written), the error that lost the whole batch, if
-      // any, and the store's commits so far.
+      // any, the store's commits so far, and where its durable events begin
+      // in the journal-wide order.
       [=](commit_atom, std::vector<event>& batch) {
         std::vector<std::string> fenced;
         std::string error;
@@ -50,12 +51,18 @@ caf::behavior committer_behavior(caf::event_based_actor* self, std::shared_ptr<j
         } else if (err) {
           error = err->message;
         }
-        return caf::make_message(std::move(batch), std::move(fenced), std::move(error), store->commits());
+        return caf::make_message(std::move(batch), std::move(fenced), std::move(error), store->commits(),
+                                 store->last_append_pos());
       },
       [=](history_atom, const std::string& pipeline) -> caf::result<std::vector<event>> {
         auto h = store->history(pipeline);
         if (!h) return failure(h.err().message);
         return std::move(*h);
+      },
+      [=](events_after_atom, std::uint64_t after, std::uint64_t limit) -> caf::result<std::vector<positioned_event>> {
+        auto events = store->events_after(after, static_cast<std::size_t>(limit));
+        if (!events) return failure(events.err().message);
+        return std::move(*events);
       },
       [=](own_atom, const std::string& pipeline) -> caf::result<std::uint64_t> {
         auto epoch = store->own(pipeline);
@@ -113,7 +120,7 @@ void tell_appenders(std::vector<caf::actor_addr> who, const std::string& why) {
 // usual; the fenced ones are lost to this server, and whoever appended them
 // (their supervisors) is told, so that they stop. The store takes more writes.
 void settle_fenced(caf::event_based_actor* self, durable_journal_state& st, std::vector<event>& batch,
-                   batch_owners& owners, std::vector<std::string> fenced, const std::string& why) {
+                   batch_owners& owners, std::vector<std::string> fenced, const std::string& why, std::uint64_t pos) {
   std::sort(fenced.begin(), fenced.end());
   auto is_fenced = [&](const event& e) { return std::binary_search(fenced.begin(), fenced.end(), e.pipeline); };
   std::vector<bool> persisted(batch.size(), false);  // answered below, not told
@@ -137,7 +144,7 @@ void settle_fenced(caf::event_based_actor* self, durable_journal_state& st, std:
     else rp.deliver(batch[index].seq);
   }
   if (!durable.empty())
-    for (const auto& s : st.subscribers) self->send(s, committed_atom::value, durable);
+    for (const auto& s : st.subscribers) self->send(s, committed_atom::value, pos, durable);
   tell_appenders(std::move(lost), why);
 }
 
@@ -146,15 +153,15 @@ void hand_over(caf::event_based_actor* self, const state_ptr& st);
 // The committer's answer for a batch (rule 5: a persist is acknowledged only
 // after its commit).
 void settle(caf::event_based_actor* self, const state_ptr& st, batch_owners& owners, std::vector<event>& batch,
-            std::vector<std::string>& fenced, const std::string& error, std::uint64_t commits) {
+            std::vector<std::string>& fenced, const std::string& error, std::uint64_t commits, std::uint64_t pos) {
   --st->in_flight;
   st->commits = commits;
   if (error.empty()) {
     st->events += batch.size();
     for (auto& [index, rp] : owners.persists) rp.deliver(batch[index].seq);
-    for (const auto& s : st->subscribers) self->send(s, committed_atom::value, batch);
+    for (const auto& s : st->subscribers) self->send(s, committed_atom::value, pos, batch);
   } else if (!fenced.empty()) {
-    settle_fenced(self, *st, batch, owners, std::move(fenced), error);
+    settle_fenced(self, *st, batch, owners, std::move(fenced), error, pos);
   } else {
     if (st->failed.empty()) st->failed = error;
     for (auto& [index, rp] : owners.persists) rp.deliver(failure(error));
@@ -177,15 +184,14 @@ void hand_over(caf::event_based_actor* self, const state_ptr& st) {
   ++st->in_flight;
   self->request(st->committer, caf::infinite, commit_atom::value, std::move(batch))
       .then(
-          [=](std::vector<event>& b, std::vector<std::string>& fenced, std::string& error, std::uint64_t commits) {
-            settle(self, st, *owners, b, fenced, error, commits);
-          },
+          [=](std::vector<event>& b, std::vector<std::string>& fenced, std::string& error, std::uint64_t commits,
+              std::uint64_t pos) { settle(self, st, *owners, b, fenced, error, commits, pos); },
           [=](caf::error& err) {  // the committer is gone: nothing of the batch is known to be durable
             std::vector<event> none;
             std::vector<std::string> no_fence;
             const std::string why = "the journal's writer stopped: " + self->system().render(err);
             auto kept = st->commits;
-            settle(self, st, *owners, none, no_fence, why, kept);
+            settle(self, st, *owners, none, no_fence, why, kept, 0);
           });
 }
 
@@ -289,6 +295,11 @@ caf::behavior durable_journal(caf::event_based_actor* self, caf::actor committer
       [=](history_atom, const std::string& pipeline) {
         flush_all(self, st);
         return self->delegate(st->committer, history_atom::value, pipeline);
+      },
+      // What is committed: nothing queued need go first (a reader that
+      // subscribed before asking gets later commits as notices).
+      [=](events_after_atom, std::uint64_t after, std::uint64_t limit) {
+        return self->delegate(st->committer, events_after_atom::value, after, limit);
       },
       [=](own_atom, const std::string& pipeline) {
         flush_all(self, st);  // whatever was queued was appended under the old ownership

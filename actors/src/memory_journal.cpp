@@ -8,7 +8,7 @@ namespace dairector::actors {
 namespace {
 struct memory_journal_state {
   std::unordered_map<std::string, std::vector<event>> events;  // by pipeline
-  std::size_t count = 0;
+  std::size_t count = 0;  // also the position of the last event kept (every event is a commit of its own)
   bool dropped = false;  // an append came past `events_max`: not kept
   std::vector<caf::actor> subscribers;  // told of every event kept
 };
@@ -23,7 +23,8 @@ void kept(caf::event_based_actor* self, memory_journal_state& st, const event& e
   ++st.count;
   if (st.subscribers.empty()) return;
   std::vector<event> one{e};
-  for (const auto& s : st.subscribers) self->send(s, committed_atom::value, one);
+  const std::uint64_t pos = st.count;
+  for (const auto& s : st.subscribers) self->send(s, committed_atom::value, pos, one);
 }
 }  // namespace
 

@@ -7,6 +7,11 @@ result<std::vector<event>> cluster_reads::history(const std::string& id) {
   return reader_->history(id);
 }
 
+result<std::vector<positioned_event>> cluster_reads::events_after(std::uint64_t after, std::size_t limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return reader_->events_after(after, limit);
+}
+
 result<std::vector<pipeline_summary>> cluster_reads::pipelines() {
   std::lock_guard<std::mutex> lock(mutex_);
   return reader_->pipelines();

@@ -21,6 +21,8 @@ public:
 
   /// A pipeline's events (errc::not_found: the database has no such pipeline).
   result<std::vector<event>> history(const std::string& id);
+  /// Every pipeline's events after journal-wide position `after` (GET /events).
+  result<std::vector<positioned_event>> events_after(std::uint64_t after, std::size_t limit);
   /// Every pipeline in the database, in order of creation.
   result<std::vector<pipeline_summary>> pipelines();
   /// The HTTP address of the pipeline's live owner; errc::journal while it

@@ -38,11 +38,7 @@ using namespace std::chrono_literals;
 
 // Bounds (docs/contributing.md#habit-8-bound-everything).
 constexpr std::size_t body_bytes_max = 16u << 20;  // a larger body is refused (413)
-// Each open event stream holds one pool thread (http_listener.hpp); at most
-// `streams_max` do (http_support.hpp), so that the rest are always left for
-// requests.
-constexpr std::size_t http_threads = 16;
-static_assert(http::streams_max < static_cast<int>(http_threads));
+constexpr std::size_t http_threads = 16;  // an open event stream holds none (http_pump.hpp)
 constexpr const char* default_by = "user:http";
 constexpr int retry_after_s = 1;  // a journal commits many times a second: try again soon
 
@@ -157,7 +153,7 @@ struct http_api::impl {
   listener front{svr, listener_config{http_threads, body_bytes_max}};
   std::optional<guard> checks;  // who may call: made when the port is bound
   std::atomic<bool> stopping{false};
-  std::atomic<int> streams{0};
+  std::unique_ptr<event_hub> hub;  // the event streams' source: made at start()
   bool bound = false;
 
   void dispatch(const httplib::Request& req, httplib::Response& res);
@@ -168,7 +164,7 @@ struct http_api::impl {
   void state(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
   void history(caf::scoped_actor& self, httplib::Response& res, const std::string& id);
   void events(const httplib::Request& req, httplib::Response& res, const std::string& id) {
-    serve_events(cfg, streams, stopping, req, res, id);
+    serve_events(*hub, req, res, id);
   }
   void context(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id,
                const std::string& stage);
@@ -227,6 +223,7 @@ void http_api::impl::dispatch(const httplib::Request& req, httplib::Response& re
     if (!cfg.cluster) return send_error(res, 404, "this server is not in a cluster (its journal is not PostgreSQL)");
     return send_json(res, 200, cfg.cluster());
   }
+  if (is({"events"})) return get ? serve_all_events(*hub, req, res) : not_allowed("GET");
   if (is({"pipelines"})) {
     if (get) return list(self, res);
     if (post) return create(self, req, res);
@@ -489,12 +486,15 @@ result<int> http_api::bind(const std::string& host, int port) {
 }
 
 void http_api::start() {
-  if (impl_->bound) impl_->front.start();
+  if (!impl_->bound) return;
+  impl_->hub = std::make_unique<event_hub>(impl_->cfg, impl_->front.pump());
+  impl_->front.start();
 }
 
 void http_api::stop() {
-  impl_->stopping = true;  // open event streams end at their next step (at most stream_keepalive)
-  impl_->front.stop();
+  impl_->stopping = true;
+  if (impl_->hub) impl_->hub->stop();  // first: it no longer wakes the pump
+  impl_->front.stop();                 // open event streams end (the pump's last chunk)
 }
 
 }  // namespace dairector::cli

@@ -40,13 +40,23 @@ constexpr auto poll_wait_max = 1s;
 
 using connection_ptr = std::unique_ptr<connection>;
 
+// The feed a route handed over while this pool thread answers (answer()).
+thread_local std::shared_ptr<stream_feed>* handed = nullptr;
+
 }  // namespace
+
+bool hand_to_pump(std::shared_ptr<stream_feed> feed) {
+  if (!handed) return false;
+  *handed = std::move(feed);
+  return true;
+}
 
 struct listener::impl {
   impl(router& rt, listener_config c) : r(rt), cfg(c) {}
 
   router& r;
   listener_config cfg;
+  stream_pump pump{pump_config{write_wait_max}};
   int listen_fd = -1, wake_fd = -1;
   std::thread gate_thread;
   std::vector<std::thread> pool;
@@ -149,7 +159,7 @@ void listener::impl::accept_all(steady::time_point now) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return;
     }
-    if (waiting.size() + busy >= connections_max) {
+    if (waiting.size() + busy + pump.open() >= connections_max) {
       // Full: drop whoever has waited longest for its request (a slow client
       // rather than one that just arrived), or, if all are being answered, the newcomer.
       auto oldest = std::min_element(waiting.begin(), waiting.end(), [](const auto& a, const auto& b) {
@@ -278,13 +288,20 @@ void listener::impl::answer(connection_ptr c) {
   // The last answer on a connection says `Connection: close`.
   const bool last = stopping || !c->body_buffered || c->served + 1 >= requests_per_connection_max;
   bool closed = false, ok = false;
+  std::shared_ptr<stream_feed> feed;
+  handed = &feed;
   try {
     ok = r.process_request(strm, last, closed, nullptr);
   } catch (...) {  // httplib turns a handler's exception into a 500; anything else ends the connection
     ok = false;
   }
+  handed = nullptr;
   ++c->served;
   c->release();
+  if (feed) {  // a stream: the pump sends its body (httplib wrote the head)
+    if (!stopping) pump.adopt(std::move(c), std::move(feed));
+    return;
+  }
   if (ok && !stopping && !c->body_buffered) {
     // Refused before the body it did not collect: the client may still be
     // sending it, so the gate reads and drops that until the client goes.
@@ -315,6 +332,8 @@ listener::listener(router& r, listener_config cfg) : impl_(std::make_unique<impl
 }
 
 listener::~listener() { stop(); }
+
+stream_pump& listener::pump() { return impl_->pump; }
 
 result<std::uint16_t> listener::bind(const std::string& host_text, std::uint16_t port) {
   std::string host = host_text;
@@ -361,6 +380,7 @@ void listener::start() {
   if (d.listen_fd < 0 || d.gate_thread.joinable()) return;
   d.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   d.r.set_listening(d.listen_fd);
+  d.pump.start();
   d.gate_thread = std::thread([&d] { d.gate(); });
   for (std::size_t i = 0; i < d.cfg.threads; ++i) d.pool.emplace_back([&d] { d.work(); });
 }
@@ -374,6 +394,7 @@ void listener::stop() {
   if (d.gate_thread.joinable()) d.gate_thread.join();
   for (auto& t : d.pool) t.join();
   d.pool.clear();
+  d.pump.stop();
   d.ready.clear();
   d.returned.clear();
   if (d.listen_fd >= 0) ::close(d.listen_fd);

@@ -11,7 +11,9 @@
 // 64 KiB of declared body), else 408; a head over 64 KiB: 431; a body
 // without a Content-Length: 411; at most connections_max connections (past
 // that the one waiting longest for its request is dropped); bodies above
-// 64 KiB share a 64 MiB budget (503 while it is spent).
+// 64 KiB share a 64 MiB budget (503 while it is spent). An event stream,
+// once its head is written, is handed to the stream pump (http_pump.hpp):
+// it holds a connection, counted against connections_max, and no thread.
 #pragma once
 
 #include <httplib.h>
@@ -21,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/http_pump.hpp"
 #include "dairector/result.hpp"
 
 namespace dairector::cli::http {
@@ -59,10 +62,19 @@ class listener {
   void start();
   /// Closes the port and every connection; returns once requests in progress have ended.
   void stop();
+  /// The pump that sends the streams handed to it (hand_to_pump).
+  stream_pump& pump();
 
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// From a route's content provider, on the pool thread answering the
+/// request: once that answer's head is written (it is, when httplib first
+/// asks the provider), its connection goes to the pump with `feed`; the
+/// provider then returns false, so httplib writes no more. False when the
+/// request is not answered by a listener's pool thread.
+bool hand_to_pump(std::shared_ptr<stream_feed> feed);
 
 }  // namespace dairector::cli::http

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,7 +24,9 @@ using namespace std::chrono_literals;
 
 // Bounds (docs/contributing.md#habit-8-bound-everything).
 constexpr auto actor_timeout = 30s;  // an actor that does not answer by then: 503
-constexpr int streams_max = 12;      // open event streams (each holds one HTTP thread)
+// Open event streams: each holds a connection (of the listener's 512), no
+// thread (http_pump.hpp); the rest are left for requests.
+constexpr int streams_max = 384;
 
 void send_json(httplib::Response& res, int status, const json& body);
 void send_error(httplib::Response& res, int status, const std::string& sentence);
@@ -68,10 +71,33 @@ result<std::vector<event>> history_of(caf::scoped_actor& self, const http_api_co
 /// A seq from a query parameter or header: digits only, at least 1 unless `zero_ok`.
 result<std::uint64_t> parse_seq(const std::string& text, const char* what, bool zero_ok);
 
-/// GET /pipelines/ID/events: answers with a text/event-stream of the
-/// pipeline's durable events (each once, in seq order, after Last-Event-ID)
-/// until the client goes or `stopping` is set. `streams` counts open ones.
-void serve_events(const http_api_config& cfg, std::atomic<int>& streams, const std::atomic<bool>& stopping,
-                  const httplib::Request& req, httplib::Response& res, const std::string& id);
+class stream_pump;
+
+/// The source of every open event stream (http_stream.cpp): one
+/// subscription to the journal, fanned out, and in a cluster one reader of
+/// the shared database. The streams' bytes go out through `pump`.
+class event_hub {
+ public:
+  struct state;
+  event_hub(const http_api_config& cfg, stream_pump& pump);
+  ~event_hub();  // stop()
+  event_hub(const event_hub&) = delete;
+  event_hub& operator=(const event_hub&) = delete;
+  /// No more notices; the pump is not touched any more.
+  void stop();
+
+ private:
+  friend void serve_events(event_hub&, const httplib::Request&, httplib::Response&, const std::string&);
+  friend void serve_all_events(event_hub&, const httplib::Request&, httplib::Response&);
+  std::shared_ptr<state> state_;
+};
+
+/// GET /pipelines/ID/events: a text/event-stream of the pipeline's durable
+/// events (each once, in seq order, after Last-Event-ID), sent by the pump
+/// until the client goes or the server stops.
+void serve_events(event_hub& hub, const httplib::Request& req, httplib::Response& res, const std::string& id);
+/// GET /events: every pipeline's committed events in journal order, ids
+/// are journal-wide positions (after Last-Event-ID, or ?after=).
+void serve_all_events(event_hub& hub, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace dairector::cli::http

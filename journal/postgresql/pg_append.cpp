@@ -24,18 +24,21 @@ const char* const lock_owners_sql =
 const char* const create_owners_sql =
     "INSERT INTO dairector.owners(pipeline, node, epoch) SELECT p, $2, 1 FROM unnest($1::text[]) AS p"
     " ON CONFLICT (pipeline) DO NOTHING RETURNING pipeline";
+// It answers the first position it wrote and how many rows (none: no head row).
 const char* const insert_sql =
-    "WITH h AS (UPDATE dairector.head SET pos = pos + $1 RETURNING pos - $1 AS base)"
-    " INSERT INTO dairector.events(pos, pipeline, seq, type, at_ms, \"by\", body, crc)"
+    "WITH h AS (UPDATE dairector.head SET pos = pos + $1 RETURNING pos - $1 AS base),"
+    " i AS (INSERT INTO dairector.events(pos, pipeline, seq, type, at_ms, \"by\", body, crc)"
     " SELECT h.base + u.o, u.p, u.s, u.t, u.a, u.b, u.body, u.c FROM h,"
     " unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[])"
-    " WITH ORDINALITY AS u(p, s, t, a, b, body, c, o)";
+    " WITH ORDINALITY AS u(p, s, t, a, b, body, c, o) RETURNING 1)"
+    " SELECT (SELECT base FROM h) + 1, (SELECT count(*) FROM i)";
 
 }  // namespace
 
 std::optional<error> pg_journal_store::append(std::span<const event> events) {
   if (opt_.read_only) return failure("it is open read-only");
   if (failed_) return failure("it failed earlier; it takes no more writes until reopened");
+  last_append_pos_ = 0;  // until something of this append is durable
   if (events.empty()) return std::nullopt;
   if (auto err = injected_fault(events.size())) return err;
   if (auto err = checker_.prepare(events, *this)) return err;
@@ -135,10 +138,11 @@ std::optional<std::string> pg_journal_store::write_prepared(std::vector<refusal>
       if (abort(a)) continue;
       return why;
     }
-    if (std::string_view(PQcmdTuples(a.rows.get())) != insert[0]) {
+    if (a.count() != 1 || a.counted(0, 1) != rows.size()) {
       db_.run("ROLLBACK");
       return "the journal's head row is missing (the schema was changed from outside)";
     }
+    const std::uint64_t first_pos = a.counted(0, 0);
     a = db_.run("COMMIT");
     if (!a.ok()) {
       if (abort(a)) continue;
@@ -146,6 +150,7 @@ std::optional<std::string> pg_journal_store::write_prepared(std::vector<refusal>
     }
     for (std::size_t k = 0; k < ids.size(); ++k)
       if (created[k]) epochs_[ids[k]] = 1;
+    last_append_pos_ = first_pos;
     return std::nullopt;
   }
   return why;

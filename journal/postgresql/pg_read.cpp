@@ -2,6 +2,7 @@
 // checks every backend makes (history_checker), the pipelines, and the gaps
 // in the journal-wide order.
 #include <algorithm>
+#include <cstdint>
 
 #include "pg_store.hpp"
 
@@ -24,6 +25,19 @@ const char* const gaps_sql =
 
 const char* const history_sql =
     "SELECT seq, type, at_ms, \"by\", body, crc, pos FROM dairector.events WHERE pipeline = $1 ORDER BY seq";
+
+const char* const events_after_sql =
+    "SELECT pos, pipeline, seq, type, at_ms, \"by\", body, crc FROM dairector.events WHERE pos > $1"
+    " ORDER BY pos LIMIT $2";
+
+// A row as read, kept until its pipeline's spec is known (the connection
+// runs one statement at a time, so specs are looked up after the stream).
+struct raw_row {
+  std::uint64_t pos = 0, seq = 0;
+  std::int64_t at_ms = 0;
+  std::uint32_t crc = 0;
+  std::string pipeline, type, by, body;
+};
 
 }  // namespace
 
@@ -81,6 +95,28 @@ result<std::vector<event>> pg_journal_store::history(const std::string& pipeline
                    damage);
   if (!opt_.read_only) checker_.remember_spec(pipeline, rows.spec());  // hosted again: appends use the reader's spec
   return std::move(out);
+}
+
+result<std::vector<positioned_event>> pg_journal_store::events_after(std::uint64_t after, std::size_t limit) {
+  constexpr std::uint64_t bigint_max = INT64_MAX;
+  const std::string params[] = {std::to_string(std::min<std::uint64_t>(after, bigint_max)),
+                                std::to_string(std::min<std::uint64_t>(limit, bigint_max))};
+  std::vector<raw_row> raw;
+  auto why = db_.each_row(events_after_sql, params, [&](const PGresult* r) {
+    raw.push_back(raw_row{static_cast<std::uint64_t>(pg::column_integer(r, 0)),
+                          static_cast<std::uint64_t>(pg::column_integer(r, 2)), pg::column_integer(r, 4),
+                          static_cast<std::uint32_t>(pg::column_integer(r, 7)), std::string(pg::column(r, 1)),
+                          std::string(pg::column(r, 3)), std::string(pg::column(r, 5)), std::string(pg::column(r, 6))});
+    return true;
+  });
+  if (why) return unreadable(*why);
+  position_checker rows(after, [this](const std::string& id) { return created_spec(id); });
+  for (const raw_row& r : raw)
+    if (auto bad = rows.add(r.pos, r.pipeline, r.seq, r.type, r.at_ms, r.by, r.body, r.crc)) {
+      if (rows.failed()) return *rows.failed();
+      return damaged(std::move(*bad), nullptr);
+    }
+  return std::move(rows.events());
 }
 
 result<std::vector<journal_damage>> pg_journal_store::gaps() {

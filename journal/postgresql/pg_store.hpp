@@ -21,6 +21,7 @@ public:
 
   std::optional<error> append(std::span<const event> events) override;
   result<std::vector<event>> history(const std::string& pipeline, journal_damage* damage = nullptr) override;
+  result<std::vector<positioned_event>> events_after(std::uint64_t after, std::size_t limit) override;
   result<std::vector<journal_damage>> gaps() override;
   result<std::vector<pipeline_summary>> pipelines() override;
   std::optional<error> put_meta(const std::string& key, const std::string& value) override;

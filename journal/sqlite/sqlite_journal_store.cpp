@@ -167,6 +167,7 @@ public:
 
   std::optional<error> append(std::span<const event> events) override;
   result<std::vector<event>> history(const std::string& pipeline, journal_damage* damage = nullptr) override;
+  result<std::vector<positioned_event>> events_after(std::uint64_t after, std::size_t limit) override;
   result<std::vector<journal_damage>> gaps() override;
   result<std::vector<pipeline_summary>> pipelines() override;
   std::optional<error> put_meta(const std::string& key, const std::string& value) override;
@@ -363,6 +364,7 @@ bool sqlite_journal_store::step_done(sqlite3_stmt* s) {
 std::optional<error> sqlite_journal_store::append(std::span<const event> events) {
   if (opt_.read_only) return failure("it is open read-only");
   if (failed_) return failure("it failed earlier; it takes no more writes until reopened");
+  last_append_pos_ = 0;  // until something of this append is durable
   if (events.empty()) return std::nullopt;
   if (auto err = injected_fault(events.size())) return err;
   if (auto err = checker_.prepare(events, *this)) return err;
@@ -391,6 +393,7 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
   }
   if (!step_done(commit_)) return fail("commit failed");
   committed(events.size());
+  last_append_pos_ = row_pos_.front();
   checker_.finish(true, [&](const std::string& id, std::uint64_t durable, std::size_t last_row) {
     if (!counted_) return;
     auto [it, fresh] = counted_->by_id.try_emplace(id);
@@ -628,6 +631,33 @@ result<std::vector<event>> sqlite_journal_store::read_history(const std::string&
                    damage);
   if (!opt_.read_only) checker_.remember_spec(pipeline, rows.spec());  // hosted again: appends use the reader's spec
   return std::move(out);
+}
+
+// Rows in the table's own order (pos, its b-tree), at most `limit`, in one
+// read transaction; a pipeline's spec comes from its seq 1 row once.
+result<std::vector<positioned_event>> sqlite_journal_store::events_after(std::uint64_t after, std::size_t limit) {
+  return in_read_transaction(db_, path_, [&]() -> result<std::vector<positioned_event>> {
+    statement s(db_,
+                "SELECT pos, pipeline, seq, type, at_ms, by, body, crc FROM events WHERE pos > ? ORDER BY pos LIMIT ?");
+    if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+    sqlite3_bind_int64(s.s, 1, static_cast<sqlite3_int64>(std::min(after, pos_max)));
+    sqlite3_bind_int64(s.s, 2, static_cast<sqlite3_int64>(std::min<std::uint64_t>(limit, pos_max)));
+    position_checker rows(after, [this](const std::string& id) { return created_spec(id); });
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+      if (auto bad = rows.add(static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0)), column_text(s.s, 1),
+                              static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2)), column_text(s.s, 3),
+                              sqlite3_column_int64(s.s, 4), column_text(s.s, 5), column_text(s.s, 6),
+                              static_cast<std::uint32_t>(sqlite3_column_int64(s.s, 7)))) {
+        if (rows.failed()) return *rows.failed();
+        return damaged(std::move(*bad), nullptr);
+      }
+    }
+    if (rc != SQLITE_DONE)
+      return journal_error("journal " + path_ + ": cannot read the events after pos " + std::to_string(after) + " (" +
+                           sqlite_message(db_) + ")");
+    return std::move(rows.events());
+  });
 }
 
 result<std::vector<journal_damage>> sqlite_journal_store::gaps() {

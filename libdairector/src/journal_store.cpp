@@ -67,7 +67,8 @@ std::uint32_t row_crc(std::string_view pipeline, std::uint64_t seq, std::string_
 // ------------------------------------------------------------ journal_store
 
 error journal_store::damaged(journal_damage d, journal_damage* out) const {
-  std::string message = "journal " + path_ + " is corrupt: pipeline '" + d.pipeline + "'";
+  std::string message = "journal " + path_ + " is corrupt";
+  if (!d.pipeline.empty()) message += ": pipeline '" + d.pipeline + "'";
   if (d.seq > 0) message += ", event seq " + std::to_string(d.seq);
   message += ": " + d.reason;
   if (out) *out = std::move(d);
@@ -242,21 +243,65 @@ void append_checker::forget(const std::string& pipeline) {
 
 // ---------------------------------------------------------- history_checker
 
+namespace {
+
+// A row's checksum, decode and columns: the event, or why not.
+result<event> checked_row(std::string_view pipeline, std::uint64_t seq, std::string_view type, std::int64_t at_ms,
+                          std::string_view by, std::string_view body, std::uint32_t crc, const pipeline_spec* spec) {
+  if (crc != row_crc(pipeline, seq, type, at_ms, by, body)) return journal_error("checksum mismatch");
+  auto e = decode_event_text(body, spec);
+  if (!e) return e.err();
+  if (e->seq != seq || e->pipeline != pipeline || type != to_string(e->type) || e->by != by || e->at_ms != at_ms)
+    return journal_error("the row's columns disagree with its body");
+  if (seq == 1 && e->type != event_type::pipeline_created)
+    return journal_error("a pipeline must begin with pipeline_created");
+  return e;
+}
+
+}  // namespace
+
 std::optional<journal_damage> history_checker::add(std::uint64_t seq, std::string_view type, std::int64_t at_ms,
                                                    std::string_view by, std::string_view body, std::uint32_t crc) {
   auto corrupt = [&](std::string why) { return journal_damage{pipeline_, seq, 0, 0, std::move(why)}; };
   if (seq != events_.size() + 1)
     return corrupt("expected seq " + std::to_string(events_.size() + 1) + " (the pipeline's events have a gap)");
-  if (crc != row_crc(pipeline_, seq, type, at_ms, by, body)) return corrupt("checksum mismatch");
-  auto e = decode_event_text(body, spec_.get());
+  auto e = checked_row(pipeline_, seq, type, at_ms, by, body, crc, spec_.get());
   if (!e) return corrupt(e.err().message);
-  if (e->seq != seq || e->pipeline != pipeline_ || type != to_string(e->type) || e->by != by || e->at_ms != at_ms)
-    return corrupt("the row's columns disagree with its body");
-  if (seq == 1) {
-    if (e->type != event_type::pipeline_created) return corrupt("a pipeline must begin with pipeline_created");
-    spec_ = e->spec;
-  }
+  if (seq == 1) spec_ = e->spec;
   events_.push_back(std::move(*e));
+  return std::nullopt;
+}
+
+// --------------------------------------------------------- position_checker
+
+std::optional<journal_damage> position_checker::add(std::uint64_t pos, std::string_view pipeline, std::uint64_t seq,
+                                                    std::string_view type, std::int64_t at_ms, std::string_view by,
+                                                    std::string_view body, std::uint32_t crc) {
+  if (pos != next_) {
+    const std::uint64_t to = pos > next_ ? pos - 1 : next_;  // a row out of order: its own position is the hole
+    return journal_damage{"", 0, next_, to, describe_gap(next_, to, "missing")};
+  }
+  const std::string id(pipeline);
+  auto corrupt = [&](std::string why) { return journal_damage{id, seq, pos, pos, std::move(why)}; };
+  std::shared_ptr<const pipeline_spec> spec;
+  if (seq != 1) {
+    auto known = specs_.find(pipeline);
+    if (known == specs_.end()) {
+      auto looked_up = spec_of_(id);
+      if (!looked_up) {
+        if (looked_up.err().code == errc::not_found) return corrupt("its pipeline has no pipeline_created");
+        failed_ = looked_up.err();  // its own sentence: damage, or a read that failed
+        return corrupt(looked_up.err().message);
+      }
+      known = specs_.emplace(id, std::move(*looked_up)).first;
+    }
+    spec = known->second;
+  }
+  auto e = checked_row(id, seq, type, at_ms, by, body, crc, spec.get());
+  if (!e) return corrupt(e.err().message);
+  if (seq == 1) spec = specs_[id] = e->spec;
+  events_.push_back(positioned_event{pos, std::move(*e), std::move(spec)});
+  ++next_;
   return std::nullopt;
 }
 

@@ -37,9 +37,14 @@ public:
     batches.push_back(events.size());
     if (fail_at != 0 && appends >= fail_at) return failure("injected I/O fault");
     std::set<std::string> refused;
+    last_append_pos_ = 0;
     for (const event& e : events) {
-      if (fenced.count(e.pipeline)) refused.insert(e.pipeline);
-      else durable.push_back(e);
+      if (fenced.count(e.pipeline)) {
+        refused.insert(e.pipeline);
+        continue;
+      }
+      durable.push_back(e);
+      if (last_append_pos_ == 0) last_append_pos_ = durable.size();  // positions from 1, as a backend's
     }
     if (refused.empty()) return std::nullopt;
     last_fenced.assign(refused.begin(), refused.end());
@@ -50,6 +55,12 @@ public:
     std::vector<event> out;
     for (const event& e : durable)
       if (e.pipeline == pipeline) out.push_back(e);
+    return out;
+  }
+  result<std::vector<positioned_event>> events_after(std::uint64_t after, std::size_t limit) override {
+    std::vector<positioned_event> out;
+    for (std::size_t k = static_cast<std::size_t>(after); k < durable.size() && out.size() < limit; ++k)
+      out.push_back({k + 1, durable[k], nullptr});
     return out;
   }
   result<std::vector<journal_damage>> gaps() override { return std::vector<journal_damage>{}; }
@@ -220,9 +231,11 @@ BOOST_FIXTURE_TEST_CASE(a_fenced_pipeline_loses_only_its_own_events, fixture) {
   auto committer = sys->spawn(actors::journal_committer, std::shared_ptr<journal_store>(store));
   auto durable = sys->spawn(actors::durable_journal, committer);
   auto committed = std::make_shared<std::vector<event>>();
-  auto subscriber = sys->spawn([committed](caf::event_based_actor*, int) -> caf::behavior {
-    return {[committed](actors::committed_atom, const std::vector<event>& events) {
+  auto positions = std::make_shared<std::vector<std::uint64_t>>();  // of each event told, from its notice
+  auto subscriber = sys->spawn([committed, positions](caf::event_based_actor*, int) -> caf::behavior {
+    return {[committed, positions](actors::committed_atom, std::uint64_t pos, const std::vector<event>& events) {
       committed->insert(committed->end(), events.begin(), events.end());
+      for (std::size_t k = 0; k < events.size(); ++k) positions->push_back(pos + k);
     }};
   }, 0);
   caf::anon_send(durable, actors::subscribe_atom::value, subscriber);
@@ -259,6 +272,10 @@ BOOST_FIXTURE_TEST_CASE(a_fenced_pipeline_loses_only_its_own_events, fixture) {
   BOOST_REQUIRE_EQUAL(log_a->answers.size(), 2u);
   BOOST_CHECK_EQUAL(log_a->answers[1], "seq 3");
   BOOST_CHECK_EQUAL(store->durable.size(), 3u);
+  // Each notice says where its events are in the journal-wide order: the
+  // fenced commit's survivors at 1 and 2, the next commit's event at 3.
+  BOOST_REQUIRE_EQUAL(positions->size(), 3u);
+  for (std::size_t k = 0; k < positions->size(); ++k) BOOST_CHECK_EQUAL((*positions)[k], k + 1);
   for (const auto& who : {a, b, subscriber, durable}) caf::anon_send_exit(who, caf::exit_reason::user_shutdown);
   sched->run();
 }

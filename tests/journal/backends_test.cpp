@@ -274,6 +274,86 @@ BOOST_AUTO_TEST_CASE(a_gap_in_the_journal_wide_order_is_reported) {
   });
 }
 
+// The journal-wide order (GET /events reads it): every pipeline's events by
+// position, each append telling where its events begin, read in pages from
+// any position, by the writer or a reader, a page starting in the middle of
+// a pipeline (its spec then comes from its first row).
+BOOST_AUTO_TEST_CASE(events_after_reads_every_pipeline_in_journal_order) {
+  on_each_backend([](backend& b) {
+    history one(line_spec(), "one"), two(diamond_spec(), "two");
+    run_to_end(one);
+    run_to_end(two);
+    std::vector<event> want;  // in the order appended
+    auto j = must_open(b.where());
+    BOOST_CHECK_EQUAL(j->last_append_pos(), 0u);
+    auto add = [&](std::vector<event> batch) {
+      must_append(*j, batch);
+      BOOST_CHECK_EQUAL(j->last_append_pos(), want.size() + 1);
+      want.insert(want.end(), batch.begin(), batch.end());
+    };
+    add(slice(one, 1, 2));
+    std::vector<event> mixed = slice(two, 1, 3);  // one batch over two pipelines
+    for (const event& e : slice(one, 3, 4)) mixed.push_back(e);
+    add(mixed);
+    add(slice(two, 4, two.seq()));
+    add(slice(one, 5, one.seq()));
+    BOOST_CHECK(!j->append(std::vector<event>{}).has_value());
+    BOOST_CHECK_EQUAL(j->last_append_pos(), 0u);  // that append wrote nothing
+    auto reader = must_open(b.where(), read_only());
+    for (journal_store* store : {j.get(), reader.get()}) {
+      for (std::size_t page : {std::size_t{1}, std::size_t{3}, std::size_t{1000}}) {
+        BOOST_TEST_CONTEXT((store == j.get() ? "writer" : "reader") << ", pages of " << page) {
+          std::vector<event> got;
+          for (std::uint64_t after = 0;;) {
+            auto p = store->events_after(after, page);
+            BOOST_REQUIRE_MESSAGE(p.ok(), describe(p));
+            BOOST_REQUIRE_LE(p->size(), page);
+            for (const positioned_event& pe : *p) {
+              BOOST_CHECK_EQUAL(pe.pos, after + 1);  // no hole, no repeat
+              after = pe.pos;
+              got.push_back(pe.e);
+            }
+            if (p->size() < page) break;
+          }
+          check_same_events(got, want);
+        }
+      }
+      auto past_the_end = store->events_after(want.size(), 10);
+      BOOST_REQUIRE(past_the_end.ok());
+      BOOST_CHECK(past_the_end->empty());
+      auto middle = store->events_after(6, 2);  // one's seq 4, two's seq 4: specs from their first rows
+      BOOST_REQUIRE_MESSAGE(middle.ok(), describe(middle));
+      BOOST_REQUIRE_EQUAL(middle->size(), 2u);
+      BOOST_CHECK_EQUAL(middle->front().pos, 7u);
+      BOOST_CHECK(same_event(middle->front().e, want[6]));
+    }
+  });
+}
+
+// The rows events_after reads are checked as a history's are, and a hole in
+// the positions is named, never skipped.
+BOOST_AUTO_TEST_CASE(events_after_refuses_a_damaged_row_and_a_missing_position) {
+  on_each_backend([](backend& b) {
+    history h(line_spec());
+    run_to_end(h);
+    must_append(*must_open(b.where()), h.events());
+    b.exec("UPDATE " + b.events() + " SET body = replace(body, '\"seq\":4', '\"seq\":4 ') WHERE seq = 4");
+    auto reader = must_open(b.where(), read_only());
+    const std::string why = journal_refusal(reader->events_after(0, 100));
+    JOURNAL_CHECK_CONTAINS(why, "pipeline 'p-1', event seq 4");
+    JOURNAL_CHECK_CONTAINS(why, "checksum mismatch");
+    auto before = reader->events_after(0, 3);  // the rows before it read
+    BOOST_REQUIRE_MESSAGE(before.ok(), describe(before));
+    BOOST_CHECK_EQUAL(before->size(), 3u);
+    b.exec("DELETE FROM " + b.events() + " WHERE seq = 4");
+    auto again = must_open(b.where(), read_only());
+    JOURNAL_CHECK_CONTAINS(journal_refusal(again->events_after(2, 100)), "the event at pos 4 is missing");
+    auto after_the_hole = again->events_after(4, 100);
+    BOOST_REQUIRE_MESSAGE(after_the_hole.ok(), describe(after_the_hole));
+    BOOST_CHECK_EQUAL(after_the_hole->front().pos, 5u);
+  });
+}
+
 BOOST_AUTO_TEST_CASE(a_journal_of_a_newer_format_is_refused) {
   on_each_backend([](backend& b) {
     history h(line_spec());

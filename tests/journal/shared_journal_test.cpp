@@ -67,6 +67,15 @@ BOOST_AUTO_TEST_CASE(a_writer_whose_pipeline_was_taken_over_is_fenced) {
   BOOST_CHECK(!contains(why, "'kept'"));
   BOOST_CHECK(a->take_fenced() == std::vector<std::string>{"taken"});
   BOOST_CHECK(a->take_fenced().empty());
+  // The survivors were written in a transaction of their own, right after
+  // pos 6 (the six before): the append says so (the live event stream's
+  // positions come from it).
+  BOOST_CHECK_EQUAL(a->last_append_pos(), 7u);
+  auto survivors = a->events_after(6, 10);
+  BOOST_REQUIRE_MESSAGE(survivors.ok(), describe(survivors));
+  BOOST_REQUIRE_EQUAL(survivors->size(), 2u);
+  BOOST_CHECK_EQUAL(survivors->front().e.pipeline, "kept");
+  BOOST_CHECK_EQUAL(survivors->front().e.seq, 4u);
   // A's other pipeline's events landed, and A takes further writes.
   check_same_events(must_read(*a, "kept"), slice(kept, 1, 5));
   must_append(*a, slice(kept, 6, kept.seq()));

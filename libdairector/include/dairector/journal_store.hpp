@@ -81,6 +81,14 @@ struct string_hash {
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
+/// A committed event and its place in the journal-wide order (`pos`: 1, 2,
+/// ... over every pipeline, in commit order; GET /events, docs/http.md).
+struct positioned_event {
+  std::uint64_t pos = 0;
+  event e;
+  std::shared_ptr<const pipeline_spec> spec;  // its pipeline's (names its stages: encode_event_text)
+};
+
 struct pipeline_summary {
   std::string id;
   std::uint64_t seq = 0;  // its last event
@@ -120,6 +128,19 @@ public:
   /// last event, or a page that cannot be read. On errc::journal `damage`,
   /// when given, receives the same facts as data.
   virtual result<std::vector<event>> history(const std::string& pipeline, journal_damage* damage = nullptr) = 0;
+
+  /// Every pipeline's events after journal-wide position `after`, in
+  /// position order, at most `limit` (fewer: the journal ends there). Each
+  /// row is verified as `history` verifies it (checksum, decode with its
+  /// pipeline's spec, the columns agree with the body); a position missing
+  /// between `after` and the last row read is errc::journal naming it.
+  virtual result<std::vector<positioned_event>> events_after(std::uint64_t after, std::size_t limit) = 0;
+
+  /// The journal-wide position of the first event the last successful
+  /// `append` wrote (0: none yet, or it wrote nothing). The durable events of
+  /// one append are contiguous from there, in the order given (after a
+  /// fenced append, those not fenced).
+  std::uint64_t last_append_pos() const noexcept { return last_append_pos_; }
 
   /// `history`, then `replay`: the pipeline's state after its last event
   /// (what recovery starts from). On errc::journal `damage` is filled as for
@@ -200,6 +221,7 @@ protected:
   std::string path_;
   journal_options opt_;
   bool failed_ = false;  // a write failed: memory and disk may differ, so no more writes
+  std::uint64_t last_append_pos_ = 0;  // see last_append_pos(); set by the backend's append
 
 private:
   std::uint64_t commits_ = 0;
@@ -285,6 +307,32 @@ private:
   std::string pipeline_;
   std::vector<event> events_;
   std::shared_ptr<const pipeline_spec> spec_;
+};
+
+/// The checks of history_checker for rows read in journal-wide order
+/// (events_after), across pipelines: the positions follow on from `after`
+/// without a hole, and each row is checked and decoded with its pipeline's
+/// spec, asked of `spec_of` once per pipeline (a pipeline created in the
+/// rows read brings its own).
+class position_checker {
+public:
+  using spec_lookup = std::function<result<std::shared_ptr<const pipeline_spec>>(const std::string& pipeline)>;
+  position_checker(std::uint64_t after, spec_lookup spec_of) : next_(after + 1), spec_of_(std::move(spec_of)) {}
+  /// One row as stored. The damage when it is not the next good event; a
+  /// spec that cannot be looked up is an error of the journal (`failed`).
+  std::optional<journal_damage> add(std::uint64_t pos, std::string_view pipeline, std::uint64_t seq,
+                                    std::string_view type, std::int64_t at_ms, std::string_view by,
+                                    std::string_view body, std::uint32_t crc);
+  std::vector<positioned_event>& events() noexcept { return events_; }
+  /// Set when a spec lookup failed other than for damage (the journal could not be read).
+  const std::optional<error>& failed() const noexcept { return failed_; }
+
+private:
+  std::uint64_t next_;
+  spec_lookup spec_of_;
+  std::unordered_map<std::string, std::shared_ptr<const pipeline_spec>, string_hash, std::equal_to<>> specs_;
+  std::vector<positioned_event> events_;
+  std::optional<error> failed_;
 };
 
 /// CRC-32 over a row's columns in a fixed order, with separators so that

@@ -7,7 +7,11 @@
 //                          it also persists a client command's event and the
 //                          pipeline's creation, and answers the client on this);
 //   (history_atom, std::string pipeline) -> std::vector<event>, the pipeline's
-//                          events in seq order (rollback, time travel, audit).
+//                          events in seq order (rollback, time travel, audit);
+//   (events_after_atom, uint64_t pos, uint64_t limit) -> std::vector<positioned_event>:
+//                          committed events of every pipeline after
+//                          journal-wide position `pos`, in order, at most `limit`
+//                          (journal_store::events_after; GET /events).
 //
 // Appends from one supervisor arrive in its send order (CAF keeps FIFO per
 // sender), so the journal sees each pipeline's events in seq order.
@@ -38,13 +42,16 @@
 // Both journals also take subscribers (the server's live event stream):
 //
 //   (subscribe_atom, caf::actor who)  from then on `who` gets
-//                          (committed_atom, std::vector<event>) after every
-//                          commit, with the events of every pipeline in the
-//                          order they were written; it is monitored and
+//                          (committed_atom, uint64_t pos, std::vector<event>)
+//                          after every commit, with the events of every
+//                          pipeline in the order they were written, the first
+//                          at journal-wide position `pos` and the others
+//                          following on (pos + 1, ...); it is monitored and
 //                          dropped when it ends. A subscriber that wants
 //                          "each event once" subscribes, then asks for the
-//                          history (same sender, so in that order), and skips
-//                          seqs it already has.
+//                          history or the events after a position (same
+//                          sender, so in that order), and skips seqs or
+//                          positions it already has.
 #pragma once
 
 #include <chrono>
@@ -65,6 +72,7 @@ using committed_atom = caf::atom_constant<caf::atom("dcommitted")>;
 using own_atom = caf::atom_constant<caf::atom("downer")>;
 using disown_atom = caf::atom_constant<caf::atom("ddisown")>;
 using reopen_atom = caf::atom_constant<caf::atom("dreopen")>;
+using events_after_atom = caf::atom_constant<caf::atom("dafter")>;
 
 /// An in-memory journal: acknowledges at once, keeps every event, up to
 /// `events_max` in all; past that a persist fails (never acknowledged) and an
@@ -98,3 +106,5 @@ caf::behavior durable_journal(caf::event_based_actor* self, caf::actor committer
 caf::actor spawn_durable_journal(caf::actor_system& sys, std::shared_ptr<journal_store> store);
 
 }  // namespace dairector::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::positioned_event>)
