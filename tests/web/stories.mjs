@@ -32,7 +32,13 @@ const bound = 30_000;  // the longest any check waits for what it expects
 
 let passed = 0, failed = 0;
 const ok = (name) => { passed++; console.log(`ok   ${name}`); };
-const bad = (name, why) => { failed++; console.log(`FAIL ${name}: ${String(why).split('\n')[0]}`); };
+// The first line of why, and the locator a Playwright timeout was waiting for.
+const bad = (name, why) => {
+  failed++;
+  const lines = String(why).split('\n');
+  const waiting = lines.find((l) => /waiting for/.test(l));
+  console.log(`FAIL ${name}: ${lines[0]}${waiting ? ' (' + waiting.trim() + ')' : ''}`);
+};
 async function check(name, fn) {
   try {
     await fn();
@@ -61,13 +67,19 @@ const specs = {
       { name: 'after', after: ['long'], run: { builtin: 'echo' } },
     ],
   },
+  // side's confirmation (asked once side's command, held until the test
+  // releases it, has finished) blocks every start (the global lock), and
+  // side is not downstream of middle, so an invalidation of middle keeps it:
+  // the stages it outdates stay outdated, on the page, until Confirm is
+  // pressed; then they run again.
   chain: {
     name: 'chain', stages: [
       { name: 'first', after: [], run: { builtin: 'echo' } },
-      { name: 'middle', after: ['first'], run: holding('middle', { middle: 1 }) },
+      { name: 'middle', after: ['first'], run: { builtin: 'echo' } },
       { name: 'left', after: ['middle'], run: { builtin: 'echo' } },
       { name: 'right', after: ['middle'], run: { builtin: 'echo' } },
       { name: 'end', after: ['left', 'right'], run: { builtin: 'echo' } },
+      { name: 'side', after: [], run: holding('side', { side: 1 }), confirm: 'Go on?' },
     ],
   },
 };
@@ -136,7 +148,9 @@ async function sign_in(page, with_token = token) {
   await page.locator('input[name=token]').fill(with_token);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
+// The pipeline's page, from its row in the list (the list is shown first).
 async function open_pipeline(page, id) {
+  await page.goto(base + '/');
   await page.locator(`[data-pipeline="${id}"] a`).first().click();
   await page.locator('[data-stage]').first().waitFor({ timeout: bound });
 }
@@ -234,7 +248,6 @@ async function main() {
   await check('a_cancel_while_the_command_finishes_ends_cancelled', async () => {
     const made = await api('POST', '/pipelines', { spec: specs.slow, id: 'slow' });
     if (made.status !== 201) fail(`create: ${made.status} ${made.text}`);
-    await page.goto(base + '/');
     await open_pipeline(page, 'slow');
     await status_is(page, 'long', 'running');
     await shot(page, 'pipeline-running');
@@ -255,26 +268,27 @@ async function main() {
 
   // --- Invalidate a middle stage --------------------------------------------
   await check('invalidating_a_middle_stage_outdates_everything_downstream', async () => {
-    fs.writeFileSync(held('middle'), '');  // the first run of middle finishes at once
     const made = await api('POST', '/pipelines', { spec: specs.chain, id: 'chain' });
     if (made.status !== 201) fail(`create: ${made.status} ${made.text}`);
-    await page.goto(base + '/');
     await open_pipeline(page, 'chain');
     for (const s of ['left', 'right', 'end']) await status_is(page, s, 'completed');
-    fs.rmSync(held('middle'));  // the rerun of middle holds until released
+    fs.writeFileSync(held('side'), '');
+    await page.getByRole('button', { name: 'Confirm' }).waitFor({ timeout: bound });  // side asks: starts are blocked
     await record_statuses(page);
     await stage(page, 'middle').locator('button.node-name').click();
     await page.locator('textarea[name=context]').fill('{"goal": 2}');
     await page.getByRole('button', { name: 'Invalidate' }).click();
     for (const s of ['left', 'right', 'end']) await status_is(page, s, 'outdated');
-    fs.writeFileSync(held('middle'), '');
-    for (const s of ['middle', 'left', 'right', 'end']) await status_is(page, s, 'completed');
+    await shot(page, 'outdated');
+    await page.getByRole('button', { name: 'Confirm' }).click();  // starts go on: they run again
+    for (const s of ['left', 'right', 'end']) await status_is(page, s, 'completed');
     const seen = await seen_statuses(page);
     for (const s of ['left', 'right', 'end']) {
       const l = seen[s] || [];
       const o = l.indexOf('outdated');
       if (o < 0 || !l.slice(o).includes('completed')) fail(`${s} went ${l.join(' -> ')}`);
     }
+    if ((seen.middle || []).some((x) => x !== 'completed')) fail(`middle went ${seen.middle.join(' -> ')}`);
   });
 
   // --- time travel ----------------------------------------------------------
@@ -294,7 +308,6 @@ async function main() {
 
   // --- the server killed and restarted under an open page ---------------------------
   await check('a_restarted_server_is_reconnected_and_nothing_shows_twice', async () => {
-    await page.goto(base + '/');
     await open_pipeline(page, 'slow');
     server.kill('SIGKILL');
     await page.locator('[data-connection="lost"]').waitFor({ timeout: bound });
