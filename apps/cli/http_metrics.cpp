@@ -137,7 +137,8 @@ std::string metrics_text(caf::scoped_actor& self, const http_api_config& cfg, co
     std::uint64_t cumulative = 0;
     for (std::size_t b = 0; b < journal->commit.counts.size(); ++b) {
       cumulative += journal->commit.counts[b];
-      const std::string le = b < da::journal_commit_bounds_s.size() ? number(da::journal_commit_bounds_s[b], std::chars_format::fixed) : "+Inf";
+      const auto& bounds = da::journal_commit_bounds_s;
+      const std::string le = b < bounds.size() ? number(bounds[b], std::chars_format::fixed) : "+Inf";
       sample(out, "dairector_journal_commit_seconds_bucket{le=\"" + le + "\"}", static_cast<double>(cumulative));
     }
     sample(out, "dairector_journal_commit_seconds_sum", journal->commit.seconds_sum);
