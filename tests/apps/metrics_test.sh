@@ -15,7 +15,10 @@
 #   - http_requests_total counts GET /pipelines/{id} by its template (never
 #     the id) exactly as often as it was called; an unknown path is "other";
 #   - runs_in_flight is 1 while a command stage runs, 0 once it ended; the
-#     backlog is 0 at rest.
+#     backlog is 0 at rest;
+#   - finished pipelines rest at once (--evict-after-ms 0): "done" counts them
+#     from what the director keeps, and so after a restart, when they are
+#     known from the journal without being rebuilt; counters start again at 0.
 # Usage: metrics_test.sh DAIRECTOR EXAMPLES_DIR
 set -u
 bin=${1:?dairector binary}
@@ -46,10 +49,14 @@ refused interleaved '# TYPE a gauge\n# TYPE b gauge\na 1\nb 1\na{x="1"} 1\n'
 
 # --- a server and a worker --------------------------------------------------------------
 token=$tmp/token
-"$bin" serve --journal "$tmp/j.db" --token-file "$token" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
-  --remote-stages all --workdir "$examples" >"$tmp/server.log" 2>&1 &
-server=$!
-serve_ready "$tmp/server.log" || { bad "server_start" "$(tail -3 "$tmp/server.log")"; finish; exit 1; }
+start_server() {  # LOG
+  "$bin" serve --journal "$tmp/j.db" --token-file "$token" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
+    --remote-stages all --workdir "$examples" --evict-after-ms 0 >"$1" 2>&1 &
+  server=$!
+  serve_ready "$1" || { bad "server_start" "$(tail -3 "$1")"; finish; exit 1; }
+  url="http://127.0.0.1:$port"
+}
+start_server "$tmp/server.log"
 wport=$(grep -o 'workers on 127.0.0.1:[0-9]*' "$tmp/server.log" | grep -o '[0-9]*$')
 "$bin" worker --connect "127.0.0.1:$wport" --token-file "$token" --name w1 \
   --stages idea,analyze,slice,handoff,execute,validate,hold >"$tmp/worker.log" 2>&1 &
@@ -57,7 +64,6 @@ worker=$!
 wait_for 20 grep -q "registered" "$tmp/worker.log" || bad "worker_start" "$(tail -3 "$tmp/worker.log")"
 
 auth="Authorization: Bearer $(head -1 "$token")"
-url="http://127.0.0.1:$port"
 get() { curl -s -m 10 -H "$auth" "$url$1"; }
 post() { curl -s -m 10 -H "$auth" -H 'Content-Type: application/json' --data "$2" "$url$1"; }
 n=0
@@ -146,5 +152,13 @@ wait_for 10 is dairector_journal_backlog_events 0 && ok "backlog_0_at_rest" || b
 up=$(grep -c 'dairector_metrics_source_up{source="[a-z]*"}	1' "$tmp/scrape.$n")
 [[ $up == 3 ]] && ok "every_source_up" || bad "every_source_up" "$(grep source_up "$tmp/scrape.$n")"
 grep -q "$tmp" "$tmp/raw.$n" && bad "no_paths_in_metrics" "the scratch folder appears" || ok "no_paths_in_metrics"
+
+# --- a restart: both finished pipelines rest, known from the journal ----------------------------
+stop_gently "$server"
+start_server "$tmp/server.2.log"
+scrape
+[[ $(val 'dairector_pipelines{outcome="done"}') == 2 ]] && ok "done_after_restart" || bad "done_after_restart" "$(grep pipelines "$tmp/scrape.$n")"
+[[ $(val 'dairector_transitions_total{type="stage_started"}') == 0 ]] && ok "counters_restart_at_0" \
+  || bad "counters_restart_at_0" "$(val 'dairector_transitions_total{type="stage_started"}')"
 
 finish
