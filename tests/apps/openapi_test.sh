@@ -70,7 +70,12 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -m 10 "http://127.0.0.1:$port/open
 curl -s -m 10 -H "Authorization: Bearer $token" "http://127.0.0.1:$port/openapi.json" >"$tmp/served.json"
 cmp -s "$tmp/served.json" "$doc" && ok "serves_the_document" || bad "serves_the_document" "differs from $doc"
 
-expect_ok "every_operation_answers" python3 "$check" live "$doc" "$port" "$token" "$tmp/pending"
+if live=$(python3 "$check" live "$doc" "$port" "$token" "$tmp/pending" 2>&1); then
+  ok "every_operation_answers"
+else
+  bad "every_operation_answers" "$live"
+fi
+grep "^skipped" <<<"$live" | sed 's/^/     /'  # the pending routes this build does not have yet
 expect_fails "finds_an_undocumented_status" "201 is not a documented status" \
   python3 "$check" live "$tmp/no_201.json" "$port" "$token" "$tmp/pending"
 
