@@ -19,7 +19,10 @@
 #   - finished pipelines rest at once (--evict-after-ms 0): "done" counts them
 #     from what the director keeps, and so after a restart, when they are
 #     known from the journal without being rebuilt; counters start again at 0.
-# Usage: metrics_test.sh DAIRECTOR EXAMPLES_DIR
+# With `postgresql` (and DAIRECTOR_TEST_PG, the CTest fixture pg): a server on
+# a PostgreSQL journal whose URI carries a password; the metrics move as a
+# pipeline runs and the password never appears in them.
+# Usage: metrics_test.sh DAIRECTOR EXAMPLES_DIR [postgresql]
 set -u
 bin=${1:?dairector binary}
 examples=${2:?examples dir}
@@ -31,6 +34,37 @@ trap 'stop_gently "$worker" "$server"; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 export XDG_CONFIG_HOME=$tmp/config  # the default token file, never the home's
 check=$here/prom_check.py
 docs=$here/../../docs
+token=$tmp/token
+
+auth() { echo "Authorization: Bearer $(head -1 "$token")"; }
+n=0
+# scrape: the parsed samples of one scrape into $tmp/scrape.N (fails if it does not parse).
+scrape() {
+  n=$((n + 1))
+  curl -s -m 10 -H "$(auth)" "$url/metrics" >"$tmp/raw.$n" && python3 "$check" <"$tmp/raw.$n" >"$tmp/scrape.$n" 2>"$tmp/why.$n"
+}
+# val KEY: a sample's value in the last scrape (empty if absent).
+val() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' "$tmp/scrape.$n"; }
+# is KEY VALUE: a fresh scrape shows KEY at VALUE (for wait_for).
+is() { scrape && [[ $(val "$1") == "$2" ]]; }
+
+if [[ ${3:-} == postgresql ]]; then
+  secret=s3cret-metrics-pw
+  db=$(pg_database "${DAIRECTOR_TEST_PG:?the CTest fixture pg}" metrics) || { bad "database" "cannot create"; finish; exit 1; }
+  "$bin" serve --journal "$db&password=$secret" --token-file "$token" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
+    --node m1 --workdir "$examples" >"$tmp/server.log" 2>&1 &
+  server=$!
+  serve_ready "$tmp/server.log" || { bad "server_start" "$(tail -3 "$tmp/server.log")"; finish; exit 1; }
+  url="http://127.0.0.1:$port"
+  [[ $(http_create "$port" "$token" "$examples/release.json" rel) == 201 ]] || bad "create" "not 201"
+  wait_for 30 is 'dairector_pipelines{outcome="waiting"}' 1 && ok "pg_waiting_is_1" || bad "pg_waiting_is_1" "$(cat "$tmp/why.$n")"
+  [[ $(val 'dairector_transitions_total{type="stage_started"}') -ge 5 ]] && ok "pg_transitions_moved" \
+    || bad "pg_transitions_moved" "$(grep transitions "$tmp/scrape.$n")"
+  [[ $(val dairector_journal_commit_seconds_count) -ge 1 ]] && ok "pg_commits_timed" || bad "pg_commits_timed" "none"
+  ! grep -q "$secret" "$tmp"/raw.* && ok "pg_no_password" || bad "pg_no_password" "$(grep "$secret" "$tmp"/raw.* | head -3)"
+  finish
+  exit
+fi
 
 # --- the reader is strict ------------------------------------------------------------
 refused() {  # NAME TEXT: the reader must refuse TEXT
@@ -48,7 +82,6 @@ refused inf_not_count '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf
 refused interleaved '# TYPE a gauge\n# TYPE b gauge\na 1\nb 1\na{x="1"} 1\n'
 
 # --- a server and a worker --------------------------------------------------------------
-token=$tmp/token
 start_server() {  # LOG
   "$bin" serve --journal "$tmp/j.db" --token-file "$token" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
     --remote-stages all --workdir "$examples" --evict-after-ms 0 >"$1" 2>&1 &
@@ -63,23 +96,12 @@ wport=$(grep -o 'workers on 127.0.0.1:[0-9]*' "$tmp/server.log" | grep -o '[0-9]
 worker=$!
 wait_for 20 grep -q "registered" "$tmp/worker.log" || bad "worker_start" "$(tail -3 "$tmp/worker.log")"
 
-auth="Authorization: Bearer $(head -1 "$token")"
-get() { curl -s -m 10 -H "$auth" "$url$1"; }
-post() { curl -s -m 10 -H "$auth" -H 'Content-Type: application/json' --data "$2" "$url$1"; }
-n=0
-# scrape: the parsed samples of one scrape into $tmp/scrape.N (fails if it does not parse).
-scrape() {
-  n=$((n + 1))
-  get /metrics >"$tmp/raw.$n" && python3 "$check" <"$tmp/raw.$n" >"$tmp/scrape.$n" 2>"$tmp/why.$n"
-}
-# val KEY: a sample's value in the last scrape (empty if absent).
-val() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' "$tmp/scrape.$n"; }
-# is KEY VALUE: a fresh scrape shows KEY at VALUE (for wait_for).
-is() { scrape && [[ $(val "$1") == "$2" ]]; }
+get() { curl -s -m 10 -H "$(auth)" "$url$1"; }
+post() { curl -s -m 10 -H "$(auth)" -H 'Content-Type: application/json' --data "$2" "$url$1"; }
 
 code=$(curl -s -o /dev/null -w '%{http_code}' -m 10 "$url/metrics")
 [[ $code == 401 ]] && ok "metrics_needs_token" || bad "metrics_needs_token" "HTTP $code"
-type=$(curl -s -o /dev/null -w '%{content_type}' -m 10 -H "$auth" "$url/metrics")
+type=$(curl -s -o /dev/null -w '%{content_type}' -m 10 -H "$(auth)" "$url/metrics")
 [[ $type == "text/plain; version=0.0.4; charset=utf-8" ]] && ok "content_type" || bad "content_type" "$type"
 
 if scrape; then ok "scrape_parses"; else bad "scrape_parses" "$(cat "$tmp/why.$n")"; fi
