@@ -2,6 +2,7 @@
 
 #include "dairector/actors/journal.hpp"
 #include "dairector/journal_store.hpp"
+#include "dairector/plan.hpp"
 
 namespace dairector::actors {
 
@@ -254,7 +255,7 @@ caf::behavior director(director_actor* self, director_config cfg) {
         return host(self, std::move(sc));
       },
       [=](recover_atom, const std::string& id, const std::string& name, std::uint64_t seq,
-          const std::string& workdir) -> reply {
+          const std::string& workdir, std::uint8_t outcome) -> reply {
         // Finished before the restart (may_rest): nothing to run or interrupt,
         // so it rests until asked for, without a supervisor for now.
         if (id.empty()) return reply{reply::invalid, "a pipeline needs an id", 0};
@@ -262,6 +263,7 @@ caf::behavior director(director_actor* self, director_config cfg) {
         entry& e = add_entry(self, id, name, workdir);
         e.phase = entry::resting;
         e.seq = seq;
+        e.outcome = outcome;
         return reply{reply::ok, {}, seq};
       },
       [=](damaged_atom, const std::string& id, const std::string& name, std::uint64_t seq, std::uint64_t damaged_seq,
@@ -276,13 +278,14 @@ caf::behavior director(director_actor* self, director_config cfg) {
         st.pipelines.emplace(id, std::move(e));
         return reply{reply::ok, {}, seq};
       },
-      [=](idle_atom, const std::string& id, std::uint64_t seq) {
+      [=](idle_atom, const std::string& id, std::uint64_t seq, std::uint8_t outcome) {
         auto it = self->state.pipelines.find(id);
         if (it == self->state.pipelines.end() || !it->second.sup ||
             caf::actor_cast<caf::actor>(self->current_sender()) != it->second.sup)
           return;
         entry& e = it->second;
         e.idle_seq = seq;
+        e.outcome = outcome;
         if (e.phase == entry::live) arm(self, id, e);  // evicting: its answer looks at idle_seq
       },
       [=](evict_atom, const std::string& id, std::uint64_t seq, std::uint32_t touched) {
@@ -311,7 +314,9 @@ caf::behavior director(director_actor* self, director_config cfg) {
         std::vector<hosted_pipeline> out;
         out.reserve(self->state.pipelines.size());
         for (const auto& [id, e] : self->state.pipelines) {
-          hosted_pipeline h{id, e.name, e.seq, e.phase == entry::live ? e.sup : caf::actor(), 0, {}};
+          hosted_pipeline h{id, e.name, e.seq, e.phase == entry::live ? e.sup : caf::actor(), 0, {}, {}};
+          if (e.outcome <= static_cast<std::uint8_t>(pipeline_outcome::cancelled))
+            h.outcome = to_string(static_cast<pipeline_outcome>(e.outcome));
           if (e.phase == entry::damaged) {
             h.damaged_seq = e.damage ? e.damage->first : 0;
             h.damage = damage_sentence(id, e);

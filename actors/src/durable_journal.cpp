@@ -33,8 +33,18 @@ caf::error failure(const std::string& why) { return caf::make_error(caf::sec::ru
 // ---------------------------------------------------------------------------
 // The committer.
 
+// One commit's duration into the histogram (GET /metrics).
+void observe(commit_histogram& h, std::chrono::steady_clock::duration took) {
+  const double s = std::chrono::duration<double>(took).count();
+  const auto& bounds = journal_commit_bounds_s;
+  ++h.counts[static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), s) - bounds.begin())];
+  h.seconds_sum += s;
+  ++h.commits;
+}
+
 caf::behavior committer_behavior(caf::event_based_actor* self, std::shared_ptr<journal_store> store) {
   (void)self;
+  auto timings = std::make_shared<commit_histogram>();
   return {
       // One transaction for the batch. The answer gives the events back (for
       // the answers and the subscribers), the pipelines fenced in it (their
@@ -44,7 +54,9 @@ caf::behavior committer_behavior(caf::event_based_actor* self, std::shared_ptr<j
       [=](commit_atom, std::vector<event>& batch) {
         std::vector<std::string> fenced;
         std::string error;
+        const auto began = std::chrono::steady_clock::now();
         auto err = store->append(batch);
+        observe(*timings, std::chrono::steady_clock::now() - began);
         if (err && err->code == errc::fenced) {
           fenced = store->take_fenced();
           error = err->message;
@@ -75,6 +87,7 @@ caf::behavior committer_behavior(caf::event_based_actor* self, std::shared_ptr<j
       },
       [=](reopen_atom) -> caf::result<bool> { return !store->reopen(); },
       [=](journal_stats_atom) { return store->commits(); },
+      [=](journal_metrics_atom) { return *timings; },
   };
 }
 
@@ -95,6 +108,8 @@ struct durable_journal_state {
   std::vector<event> batch;  // queued since the last hand-over, in arrival order
   batch_owners owners;       // of `batch`
   std::size_t in_flight = 0;  // batches handed over and not yet answered
+  std::uint64_t in_flight_events = 0;  // the events of those batches
+  std::array<std::uint64_t, event_type_count> committed{};  // durable events by type (GET /metrics)
   bool due = false;           // `batch` is to be handed over as soon as nothing is in flight
   bool flush_queued = false;  // a flush message is behind the queued writes
   bool timer_queued = false;  // a delayed flush is pending (starts only)
@@ -113,6 +128,10 @@ void tell_appenders(std::vector<caf::actor_addr> who, const std::string& why) {
   who.erase(std::unique(who.begin(), who.end()), who.end());
   for (auto& a : who)
     if (auto to = caf::actor_cast<caf::actor>(a)) caf::anon_send(to, journal_failed_atom::value, why);
+}
+
+void count_committed(durable_journal_state& st, const std::vector<event>& durable) {
+  for (const event& e : durable) ++st.committed[static_cast<std::size_t>(e.type)];
 }
 
 // A shared journal refused some pipelines' events because another server
@@ -139,6 +158,7 @@ void settle_fenced(caf::event_based_actor* self, durable_journal_state& st, std:
     if (run != owners.appenders.begin()) lost.push_back(std::prev(run)->second);
   }
   st.events += durable.size();
+  count_committed(st, durable);
   for (auto& [index, rp] : owners.persists) {
     if (is_fenced(batch[index])) rp.deliver(failure(why));
     else rp.deliver(batch[index].seq);
@@ -150,6 +170,7 @@ void settle_fenced(caf::event_based_actor* self, durable_journal_state& st, std:
 
 void hand_over(caf::event_based_actor* self, const state_ptr& st);
 
+
 // The committer's answer for a batch (rule 5: a persist is acknowledged only
 // after its commit).
 void settle(caf::event_based_actor* self, const state_ptr& st, batch_owners& owners, std::vector<event>& batch,
@@ -158,6 +179,7 @@ void settle(caf::event_based_actor* self, const state_ptr& st, batch_owners& own
   st->commits = commits;
   if (error.empty()) {
     st->events += batch.size();
+    count_committed(*st, batch);
     for (auto& [index, rp] : owners.persists) rp.deliver(batch[index].seq);
     for (const auto& s : st->subscribers) self->send(s, committed_atom::value, pos, batch);
   } else if (!fenced.empty()) {
@@ -182,11 +204,17 @@ void hand_over(caf::event_based_actor* self, const state_ptr& st) {
   st->owners = {};
   st->oldest_append.reset();
   ++st->in_flight;
+  const std::uint64_t events = batch.size();
+  st->in_flight_events += events;
   self->request(st->committer, caf::infinite, commit_atom::value, std::move(batch))
       .then(
           [=](std::vector<event>& b, std::vector<std::string>& fenced, std::string& error, std::uint64_t commits,
-              std::uint64_t pos) { settle(self, st, *owners, b, fenced, error, commits, pos); },
+              std::uint64_t pos) {
+            st->in_flight_events -= events;
+            settle(self, st, *owners, b, fenced, error, commits, pos);
+          },
           [=](caf::error& err) {  // the committer is gone: nothing of the batch is known to be durable
+            st->in_flight_events -= events;
             std::vector<event> none;
             std::vector<std::string> no_fence;
             const std::string why = "the journal's writer stopped: " + self->system().render(err);
@@ -345,6 +373,17 @@ caf::behavior durable_journal(caf::event_based_actor* self, caf::actor committer
         return rp;
       },
       [=](journal_stats_atom) { return std::vector<std::uint64_t>{st->commits, st->events}; },
+      // The committer's timings, with the counts as they are when it answers.
+      [=](journal_metrics_atom) -> caf::result<journal_metrics> {
+        auto rp = self->make_response_promise<journal_metrics>();
+        self->request(st->committer, caf::infinite, journal_metrics_atom::value)
+            .then(
+                [=](commit_histogram& timings) mutable {
+                  rp.deliver(journal_metrics{st->committed, st->batch.size() + st->in_flight_events, timings});
+                },
+                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
       [=](subscribe_atom, const caf::actor& who) {
         self->monitor(who);
         st->subscribers.push_back(who);

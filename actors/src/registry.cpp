@@ -195,6 +195,7 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
         if (self->state.returned.count(lost.gone) > 0) return;
         forget(self, lost.gone, "its connection broke");
       },
+      [=](workers_count_request) -> std::uint64_t { return self->state.workers.size(); },
   };
 }
 

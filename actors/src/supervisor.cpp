@@ -137,7 +137,8 @@ void offer_rest(supervisor_actor* self) {
   if (st.backlog() > 0) return ask_for_sync(self, /*now=*/true);  // `acknowledged` comes back here
   st.idle_told = st.state.seq();
   if (auto director = caf::actor_cast<caf::actor>(st.cfg.director))
-    self->send(director, idle_atom::value, st.cfg.pipeline, st.state.seq());
+    self->send(director, idle_atom::value, st.cfg.pipeline, st.state.seq(),
+               static_cast<std::uint8_t>(outcome(st.state)));
 }
 
 // A client command after the journal failed (nothing it records could be

@@ -7,6 +7,7 @@
 #include "cli/journal_args.hpp"
 #include "dairector/actors/director.hpp"
 #include "dairector/actors/journal.hpp"
+#include "dairector/plan.hpp"
 
 namespace dairector::cli {
 
@@ -112,7 +113,8 @@ bool cluster_keeper::adopt(const std::string& id) {
   }
   const std::uint64_t seq = state->seq();
   if (actors::may_rest(*state))
-    ask(actors::recover_atom::value, id, state->spec().name(), seq, folder);
+    ask(actors::recover_atom::value, id, state->spec().name(), seq, folder,
+        static_cast<std::uint8_t>(outcome(*state)));
   else
     ask(actors::recover_atom::value, std::move(*state), folder);
   if (!answer || !answer->is_ok()) {

@@ -22,6 +22,7 @@ struct http_api_config {
   caf::actor_system* system = nullptr;
   caf::actor director;    // director.hpp
   caf::actor journal;     // journal.hpp: history, subscribe
+  caf::actor registry;    // registry.hpp: workers connected (GET /metrics); may be invalid
   std::string token;      // every request but GET /healthz must send `Authorization: Bearer TOKEN`
   std::string workdir;    // where commands of pipelines created over HTTP run
   std::vector<std::string> names;  // --http-host: names the Host header may use besides the bound address
@@ -45,8 +46,15 @@ class http_api {
   void start();
   void stop();
 
+  /// Every route the API answers, as (method, pattern), e.g. ("GET",
+  /// "/pipelines/{id}"): the table requests are dispatched by (GET routes
+  /// answer HEAD too). `serve --list-routes` prints it; docs/openapi.json
+  /// describes each.
+  static std::vector<std::pair<std::string, std::string>> routes();
+
+  struct impl;  // (named by the route table in http_api.cpp)
+
  private:
-  struct impl;
   std::unique_ptr<impl> impl_;
 };
 

@@ -22,7 +22,9 @@ constexpr const char* content_security_policy =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-void serve_file(const httplib::Request& req, httplib::Response& res) {
+}  // namespace
+
+void serve_web_file(const httplib::Request& req, httplib::Response& res) {
   const web_file* f = web_file_for(req.path);
   if (!f) return send_error(res, 404, "no such path: " + req.path);
   res.set_header("Content-Security-Policy", content_security_policy);
@@ -40,10 +42,14 @@ void serve_file(const httplib::Request& req, httplib::Response& res) {
   res.set_content(reinterpret_cast<const char*>(f->bytes), f->size, f->type);
 }
 
+namespace {
+
 std::string cookie(const std::string& value, long max_age_s) {
   return std::string(session_cookie) + "=" + value + "; HttpOnly; SameSite=Strict; Path=/; Max-Age=" +
          std::to_string(max_age_s);
 }
+
+}  // namespace
 
 void sign_in(const guard& checks, const httplib::Request& req, httplib::Response& res) {
   auto body = parse_json(req.body, "the body", json_limits{8, session_body_bytes_max});
@@ -69,8 +75,6 @@ void sign_out(const guard& checks, const httplib::Request& req, httplib::Respons
   send_json(res, 200, json{{"ok", true}});
 }
 
-}  // namespace
-
 const web_file* web_file_for(std::string_view path) {
   std::string_view name;
   if (path == "/") name = "index.html";
@@ -83,12 +87,5 @@ const web_file* web_file_for(std::string_view path) {
 }
 
 bool is_session_path(std::string_view path) { return path == "/session" || path == "/session/end"; }
-
-void add_web_routes(httplib::Server& svr, const std::optional<guard>& checks) {
-  svr.Get(R"(/|/assets/[^/]+)", [](const httplib::Request& req, httplib::Response& res) { serve_file(req, res); });
-  svr.Post("/session", [&checks](const httplib::Request& req, httplib::Response& res) { sign_in(*checks, req, res); });
-  svr.Post("/session/end",
-           [&checks](const httplib::Request& req, httplib::Response& res) { sign_out(*checks, req, res); });
-}
 
 }  // namespace dairector::cli::http

@@ -13,7 +13,6 @@
 #include <httplib.h>
 
 #include <cstddef>
-#include <optional>
 #include <span>
 #include <string_view>
 
@@ -40,9 +39,10 @@ const web_file* web_file_for(std::string_view path);
 /// Whether `path` is one of the session routes (POST, no token needed).
 bool is_session_path(std::string_view path);
 
-/// Adds the routes above to `svr`, before its catch-all ones. `checks` is
-/// read at request time (the guard is made when the port is bound); it keeps
-/// the session table.
-void add_web_routes(httplib::Server& svr, const std::optional<guard>& checks);
+/// The routes above, for the API's route table (http_api.cpp). The session
+/// routes keep their table in `checks` (made when the port is bound).
+void serve_web_file(const httplib::Request& req, httplib::Response& res);  // GET / and /assets/NAME
+void sign_in(const guard& checks, const httplib::Request& req, httplib::Response& res);   // POST /session
+void sign_out(const guard& checks, const httplib::Request& req, httplib::Response& res);  // POST /session/end
 
 }  // namespace dairector::cli::http

@@ -31,6 +31,7 @@
 #include "dairector/actors/process.hpp"
 #include "dairector/actors/registry.hpp"
 #include "dairector/codec.hpp"
+#include "dairector/plan.hpp"
 #include "dairector/text_check.hpp"
 
 namespace dairector::cli {
@@ -51,6 +52,7 @@ struct serve_options {
   std::string node;  // default: the host's name
   std::int64_t lease_ms = 5000;
   std::size_t max_pipelines = 0;
+  bool list_routes = false;  // print the HTTP API's routes and exit (tests/apps/openapi_test.sh)
 };
 
 std::string default_node() {
@@ -78,6 +80,7 @@ struct journal_contents {
     std::string id, name;
     std::uint64_t seq = 0;
     std::string workdir;
+    std::uint8_t outcome = 0;  // pipeline_outcome
   };
   std::vector<finished_pipeline> finished;
   std::vector<std::pair<journal_damage, std::uint64_t>> damaged;  // and the pipeline's last seq
@@ -104,7 +107,8 @@ result<journal_contents> read_journal(journal_store& store, const std::string& f
     if (!workdir) return workdir.err();
     std::string folder = workdir->value_or(fallback_workdir);
     if (actors::may_rest(*state))
-      out.finished.push_back({p.id, state->spec().name(), state->seq(), std::move(folder)});
+      out.finished.push_back({p.id, state->spec().name(), state->seq(), std::move(folder),
+                              static_cast<std::uint8_t>(outcome(*state))});
     else
       out.active.push_back(recovered_pipeline{std::move(*state), std::move(folder)});
   }
@@ -133,6 +137,10 @@ std::string why_not_bound(const endpoint& ep, const std::string& caf_says) {
 }
 
 int serve(const serve_options& opt) {
+  if (opt.list_routes) {
+    for (const auto& [method, pattern] : http_api::routes()) std::cout << method << " " << pattern << "\n";
+    return exit_done;
+  }
   auto listen = parse_endpoint(opt.listen, opt.net.allow_remote, "--listen");
   if (!listen) return report("serve", listen.err());
   auto http = parse_endpoint(opt.http, opt.net.allow_remote, "--http");
@@ -224,7 +232,7 @@ int serve(const serve_options& opt) {
          actors::damaged_atom::value, damage.pipeline, std::string(), last_seq, damage.seq, damage.reason);
   for (auto& p : contents->finished)
     host(p.id, "pipeline '" + p.id + "' finished at seq " + std::to_string(p.seq) + " (rests until asked for)",
-         actors::recover_atom::value, p.id, p.name, p.seq, p.workdir);
+         actors::recover_atom::value, p.id, p.name, p.seq, p.workdir, p.outcome);
   for (auto& p : contents->active) {
     const std::string id = p.state.pipeline();
     const std::uint64_t seq = p.state.seq();
@@ -247,7 +255,7 @@ int serve(const serve_options& opt) {
   } else {
     listen->port = *published;
     say("workers on " + listen->text() + " (" + opt.net.transport() + ")");
-    http_api_config hc{&sys, director, journal, *token, workdir, opt.http_hosts, nullptr, nullptr};
+    http_api_config hc{&sys, director, journal, registry, *token, workdir, opt.http_hosts, nullptr, nullptr};
     if (clustered) hc.cluster = [&keeper] { return keeper->view(); };
     hc.others = others;
     api = std::make_unique<http_api>(std::move(hc));
@@ -336,6 +344,8 @@ void add_serve(CLI::App& app, int& exit_status) {
   cmd->add_option("--max-pipelines", opt->max_pipelines,
                   "With a PostgreSQL journal: take over no more pipelines than this (0: no bound)")
       ->capture_default_str();
+  // Hidden: what the test of docs/openapi.json compares the document with.
+  cmd->add_flag("--list-routes", opt->list_routes, "Print the HTTP API's routes (METHOD PATTERN) and exit")->group("");
   cmd->callback([&exit_status, opt] { exit_status = serve(*opt); });
 }
 

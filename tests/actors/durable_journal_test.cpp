@@ -8,7 +8,10 @@
 //   - a shared journal's fencing: a commit in which the backend refuses one
 //     pipeline's events (another server owns it now, errc::fenced) answers
 //     the others as durable, fails only that pipeline's persists, tells only
-//     its appenders, and the journal goes on.
+//     its appenders, and the journal goes on;
+//   - its metrics (GET /metrics): the backlog is what is queued plus what is
+//     in flight, events count by type only once durable, and every commit is
+//     timed once.
 // The stand-in fences the pipelines a test names and fails the appends a test
 // names (the backends' own fencing and faults are tested in journal.backends).
 #include <set>
@@ -278,6 +281,66 @@ BOOST_FIXTURE_TEST_CASE(a_fenced_pipeline_loses_only_its_own_events, fixture) {
   for (std::size_t k = 0; k < positions->size(); ++k) BOOST_CHECK_EQUAL((*positions)[k], k + 1);
   for (const auto& who : {a, b, subscriber, durable}) caf::anon_send_exit(who, caf::exit_reason::user_shutdown);
   sched->run();
+}
+
+// The numbers GET /metrics shows. Interleaving: [A persists p-1/1; batch 1
+// handed over] [B persists p-2/1 and appends p-2/2: queued, due] [client asks
+// for metrics: the journal asks the committer, behind batch 1] [A appends
+// p-1/2: queued] [committer: batch 1, then the timings] [journal: batch 1's
+// answer hands batch 2 (3 events) over; then the metrics: 3 in flight, 1
+// durable]. Then [A appends p-1/3: queued, waiting for its delay] [client
+// asks again] [committer: batch 2, the timings] [journal: 1 queued, 4 durable].
+BOOST_FIXTURE_TEST_CASE(metrics_count_the_backlog_and_durable_events_by_type, journal_fixture) {
+  auto typed = [](event e, event_type t) {
+    e.type = t;
+    return e;
+  };
+  auto got = std::make_shared<std::vector<actors::journal_metrics>>();
+  auto ask_metrics = [&] {
+    auto client = sys->spawn([got, j = durable](caf::event_based_actor* self, int) {
+      self->request(j, caf::infinite, actors::journal_metrics_atom::value)
+          .then([got](actors::journal_metrics& m) { got->push_back(m); });
+    }, 0);
+    run_one(*this, client);   // its request
+    run_one(*this, durable);  // the journal asks the committer
+  };
+  const auto started = static_cast<std::size_t>(event_type::stage_started);
+  const auto completed = static_cast<std::size_t>(event_type::stage_completed);
+  sends(a, {an_event("p-1", 1)}, {true});
+  run_one(*this, durable);
+  run_one(*this, durable);  // batch 1 handed over
+  sends(b, {typed(an_event("p-2", 1), event_type::stage_completed), an_event("p-2", 2)}, {true, false});
+  run_one(*this, durable);  // p-2/1
+  run_one(*this, durable);  // p-2/2
+  run_one(*this, durable);  // the flush: due behind batch 1
+  ask_metrics();
+  sends(a, {an_event("p-1", 2)}, {false});
+  run_one(*this, durable);   // p-1/2 joins the due batch
+  run_one(*this, committer);  // batch 1
+  run_one(*this, committer);  // the timings
+  run_one(*this, durable);    // batch 1 answered: batch 2 handed over
+  run_one(*this, durable);    // the timings: the metrics answered
+  sched->run();
+  BOOST_REQUIRE_GE(got->size(), 1u);
+  const auto& first = got->front();
+  BOOST_CHECK_EQUAL(first.backlog_events, 3u);  // batch 2, in flight
+  BOOST_CHECK_EQUAL(first.committed[started], 1u);
+  BOOST_CHECK_EQUAL(first.committed[completed], 0u);
+  BOOST_CHECK_EQUAL(first.commit.commits, 1u);
+  sends(a, {an_event("p-1", 3)}, {false});
+  run_one(*this, durable);  // queued; it waits out its delay (no timer fires here)
+  ask_metrics();
+  sched->run();
+  BOOST_REQUIRE_EQUAL(got->size(), 2u);
+  const auto& second = got->back();
+  BOOST_CHECK_EQUAL(second.backlog_events, 1u);  // p-1/3, queued
+  BOOST_CHECK_EQUAL(second.committed[started], 3u);
+  BOOST_CHECK_EQUAL(second.committed[completed], 1u);
+  BOOST_CHECK_EQUAL(second.commit.commits, store->appends);
+  std::uint64_t timed = 0;
+  for (auto n : second.commit.counts) timed += n;
+  BOOST_CHECK_EQUAL(timed, store->appends);  // each commit in exactly one bucket
+  BOOST_CHECK_GE(second.commit.seconds_sum, 0.0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,9 +7,10 @@
 //                                    the id exists)
 //   (recover_atom, system_state, workdir) -> reply: host a pipeline replayed
 //                                    from the journal (rule 8; `serve` at start)
-//   (recover_atom, id, name, seq, workdir) -> reply: know a finished pipeline
-//                                    (may_rest) of the journal, resting: no
-//                                    supervisor until it is asked for
+//   (recover_atom, id, name, seq, workdir, outcome) -> reply: know a finished
+//                                    pipeline (may_rest) of the journal, resting:
+//                                    no supervisor until it is asked for; `outcome`
+//                                    is its pipeline_outcome as a uint8_t
 //   (damaged_atom, id, name, seq, damaged_seq, reason) -> reply: know a pipeline
 //                                    whose history cannot be trusted (`serve` at
 //                                    start): listed, never run, every request for
@@ -36,7 +37,7 @@
 // Resting (bounded memory in a long-running server): a supervisor whose
 // pipeline is finished (outcome done, failed or cancelled), with nothing
 // running, nothing pending, no watcher and every event durable tells the
-// director (idle_atom, id, seq). After `evict_after_ms` without a request
+// director (idle_atom, id, seq, outcome as a uint8_t). After `evict_after_ms` without a request
 // routed to it the director asks it (evict_atom, seq) -> bool; it quits if
 // nothing changed since, and the pipeline rests: only its id, name, seq and
 // folder stay here. The next request for it (a route, a lookup, a control
@@ -89,6 +90,9 @@ struct hosted_pipeline {
   caf::actor supervisor;        // invalid while it rests or is damaged
   std::uint64_t damaged_seq = 0;  // damaged: the first event that cannot be trusted (0: not known)
   std::string damage;           // damaged: why; empty otherwise
+  /// How it stands as the director last heard (to_string(pipeline_outcome)):
+  /// resting, or live once it said it may rest; empty: ask `supervisor`.
+  std::string outcome;
 };
 
 /// The category of the errors the director answers itself; the code is an errc.
@@ -108,6 +112,8 @@ struct director_state {
     std::uint64_t seq = 0;         // at rest (or damaged: its last event)
     const std::string* workdir = nullptr;  // one of director_state::workdirs
     std::uint64_t idle_seq = 0;    // the supervisor said it is finished at this seq (0: not)
+    std::uint8_t outcome = outcome_unknown;  // its pipeline_outcome when it said so, or at rest
+    static constexpr std::uint8_t outcome_unknown = 0xff;
     std::uint32_t touched = 0;     // requests routed to it: an idle timer restarts when it changed
     std::vector<std::pair<caf::response_promise, caf::message>> waiting;  // while evicting or rebuilding
     std::shared_ptr<const std::pair<std::uint64_t, std::string>> damage;  // damaged: seq, why

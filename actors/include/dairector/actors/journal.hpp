@@ -22,6 +22,9 @@
 //                          appended events that a failed write lost (the
 //                          supervisor then refuses new starts);
 //   (journal_stats_atom) -> std::vector<uint64_t>{commits, events};
+//   (journal_metrics_atom) -> journal_metrics (GET /metrics, docs/http.md#metrics):
+//                          events committed by type, the backlog, and the
+//                          committer's histogram of commit durations;
 //   (journal_sync_atom) -> uint64_t commits, once everything sent before it
 //                          is durable (a clean shutdown waits for it);
 //   (own_atom, std::string pipeline) -> uint64_t epoch: this server owns the
@@ -54,6 +57,7 @@
 //                          positions it already has.
 #pragma once
 
+#include <array>
 #include <chrono>
 
 #include <caf/all.hpp>
@@ -73,6 +77,27 @@ using own_atom = caf::atom_constant<caf::atom("downer")>;
 using disown_atom = caf::atom_constant<caf::atom("ddisown")>;
 using reopen_atom = caf::atom_constant<caf::atom("dreopen")>;
 using events_after_atom = caf::atom_constant<caf::atom("dafter")>;
+using journal_metrics_atom = caf::atom_constant<caf::atom("djmetrics")>;
+
+/// The upper bounds (seconds) of the commit-duration histogram's buckets; a
+/// last one, +Inf, is implied. From a fast disk's fsync to a database that
+/// hangs (a write waits up to two leases, docs/cluster.md#faults).
+inline constexpr std::array<double, 14> journal_commit_bounds_s{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                 0.1,    0.25,  0.5,    1,     2.5,  5,    10};
+
+/// How long each store->append took, as the committer measured it.
+struct commit_histogram {
+  std::array<std::uint64_t, journal_commit_bounds_s.size() + 1> counts{};  // per bucket, not cumulative; last: +Inf
+  double seconds_sum = 0;
+  std::uint64_t commits = 0;
+};
+
+/// What the durable journal reports for GET /metrics (local only).
+struct journal_metrics {
+  std::array<std::uint64_t, event_type_count> committed{};  // events made durable, by event_type
+  std::uint64_t backlog_events = 0;  // accepted and not yet committed: queued and in flight
+  commit_histogram commit;
+};
 
 /// An in-memory journal: acknowledges at once, keeps every event, up to
 /// `events_max` in all; past that a persist fails (never acknowledged) and an
@@ -108,3 +133,5 @@ caf::actor spawn_durable_journal(caf::actor_system& sys, std::shared_ptr<journal
 }  // namespace dairector::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::positioned_event>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::commit_histogram)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::journal_metrics)

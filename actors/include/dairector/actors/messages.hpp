@@ -150,6 +150,9 @@ struct registration_answer {
   std::uint64_t id = 0;
   reply answer;
 };
+/// To the registry, from the HTTP API (GET /metrics): answered with how
+/// many worker processes are registered now (std::uint64_t).
+struct workers_count_request {};
 /// From the registry to whoever registered the worker (the gate): it is gone.
 struct worker_forgotten {
   caf::actor_addr endpoint;
@@ -217,6 +220,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::unassign_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::lost_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::registration)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::registration_answer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::workers_count_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::worker_forgotten)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::remote_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::remote_kill)

@@ -18,6 +18,7 @@
 //   lost_report{addr}         a supervisor saw that worker go down; sent
 //                             before it asks again, so the dead worker is
 //                             never assigned twice
+//   workers_count_request{} -> std::uint64_t: workers registered now (GET /metrics)
 // Workers are monitored: one that goes down (SIGKILL, a lost connection, a
 // middleman heartbeat timeout) is forgotten, and whoever registered it (the
 // gate) is told (worker_forgotten); its runs are the supervisors' business
