@@ -15,7 +15,7 @@ bin=${1:?dairector binary}
 here=$(dirname "$0")
 source "$here/lib.sh"
 tmp=$(mktemp -d)
-server= other= holder= curls=()
+server= other= holder= curls=() starts=0
 cleanup() {
   local p
   touch "$tmp/release"
@@ -31,11 +31,11 @@ auth=(-H "Authorization: Bearer $(head -1 "$token")")
 
 # start NAME JOURNAL [HTTP]: serve in the background until ready; $port, pid in NAME.
 start() {
-  local var=$1 err=$tmp/$1.err
+  local var=$1 err=$tmp/$1.$((++starts)).err  # a log of its own: never an earlier run's "ready"
   "$bin" serve --journal "$2" --token-file "$token" --listen 127.0.0.1:0 --http "127.0.0.1:${3:-0}" \
     --workdir "$tmp" 2>"$err" &
   printf -v "$var" %s $!
-  serve_ready "$err" || { echo "serve did not start: $(cat "$err")"; exit 1; }
+  serve_ready "$err" || { echo "serve did not start ($SECONDS s): $(cat "$err")"; exit 1; }
 }
 # follow NAME URL_PATH [LAST_EVENT_ID]: curl -N in the background into $tmp/NAME.
 follow() {
