@@ -7,17 +7,15 @@
       path parameter (and no other), responses keyed by status code with a
       description, every $ref resolved, operationIds unique, security schemes
       declared, and every schema a valid JSON Schema 2020-12 (python3-jsonschema).
-  openapi_check.py routes DOC PENDING < ROUTES
+  openapi_check.py routes DOC < ROUTES
       ROUTES: the server's route table (`serve --list-routes`, METHOD PATTERN
       per line). Every route is described, and every described operation is a
-      route, except those named in PENDING (a file, METHOD PATTERN per line:
-      routes other branches add, answered by the live check once they exist).
-  openapi_check.py live DOC PORT TOKEN PENDING
+      route.
+  openapi_check.py live DOC PORT TOKEN
       Calls every described operation on the server at 127.0.0.1:PORT with the
       document's own examples (parameters and bodies): each answers a status
       the document lists for it (never 405, never 404 "no such path") with a
-      documented content type. A PENDING route that answers "no such path" is
-      reported as skipped.
+      documented content type.
 Exits 1 with one line per problem.
 """
 import http.client
@@ -162,10 +160,9 @@ def read_routes(lines):
     return out
 
 
-def routes(doc, pending, table):
+def routes(doc, table):
     problems = [f"{m} {p} is a route of the server, not described" for m, p in sorted(table - described(doc))]
-    problems += [f"{m} {p} is described, not a route of the server (nor pending)"
-                 for m, p in sorted(described(doc) - table - pending)]
+    problems += [f"{m} {p} is described, not a route of the server" for m, p in sorted(described(doc) - table)]
     if not table:
         problems.append("the server listed no routes")
     return problems
@@ -194,8 +191,8 @@ def call(port, token, method, path, headers, body):
     return r.status, kind, text
 
 
-def live(doc, port, token, pending):
-    problems, skipped = [], []
+def live(doc, port, token):
+    problems = []
     ops = list(operations(doc))
     # The pipeline the examples name exists first: its creation is an operation too.
     ops.sort(key=lambda o: (o[2].get("operationId") != "createPipeline"))
@@ -221,9 +218,6 @@ def live(doc, port, token, pending):
             body = content.get("example", {})
         status, kind, text = call(port, token, method.upper(), url, headers, body)
         unknown_route = status == 404 and "no such path" in text
-        if (method.upper(), path) in pending and unknown_route:
-            skipped.append(where)
-            continue
         if status == 405 or unknown_route:
             problems.append(f"{where} ({url}): {status} {text.strip()[:200]}: the server does not answer it")
             continue
@@ -235,8 +229,6 @@ def live(doc, port, token, pending):
         media = list(r.get("content", {}))
         if media and not any(m == "*/*" or kind.replace(" ", "").startswith(m.replace(" ", "")) for m in media):
             problems.append(f"{where} ({url}): {status} answered {kind!r}, documented {media}")
-    for s in skipped:
-        print(f"skipped (pending, not a route of this build): {s}")
     return problems
 
 
@@ -245,9 +237,9 @@ def main():
     if mode == "structure":
         problems = structure(doc)
     elif mode == "routes":
-        problems = routes(doc, read_routes(open(sys.argv[3])), read_routes(sys.stdin))
+        problems = routes(doc, read_routes(sys.stdin))
     else:
-        problems = live(doc, int(sys.argv[3]), sys.argv[4], read_routes(open(sys.argv[5])))
+        problems = live(doc, int(sys.argv[3]), sys.argv[4])
     for p in problems:
         print(p)
     return 1 if problems else 0
