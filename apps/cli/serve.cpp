@@ -285,6 +285,9 @@ int serve(const serve_options& opt) {
       if (code == exit_done) {
         api->start();
         say("http on " + http->text());
+        const bool v6 = http->host.find(':') != std::string::npos;
+        say("web view: http://" + (v6 ? "[" + http->host + "]" : http->host) + ":" + std::to_string(http->port) +
+            "/ (sign in with the token)");
         say("ready");
       }
     }

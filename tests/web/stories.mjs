@@ -112,9 +112,12 @@ async function start_server() {
     '--listen', `127.0.0.1:${worker_port}`, '--http', `127.0.0.1:${http_port}`, '--workdir', tmp,
     '--remote-stages', 'all', '--heartbeat-ms', '200', '--worker-timeout-ms', '1500'], log);
   await wait_for('the server to be ready', () => log_of(log).includes('dairector serve: ready'));
-  http_port = Number(log_of(log).match(/http on 127\.0\.0\.1:(\d+)/)[1]);
+  // The page is opened at the address serve prints for it.
+  const printed = log_of(log).match(/web view: (http:\/\/127\.0\.0\.1:(\d+))\//);
+  if (!printed) fail(`serve printed no web view address: ${log_of(log).slice(-300)}`);
+  [, base] = printed;
+  http_port = Number(printed[2]);
   worker_port = Number(log_of(log).match(/workers on 127\.0\.0\.1:(\d+)/)[1]);
-  base = `http://127.0.0.1:${http_port}`;
 }
 let worker = null;
 function start_worker() {
@@ -223,7 +226,6 @@ async function main() {
     if (!c) fail('no dairector_session cookie');
     if (!c.httpOnly || c.sameSite !== 'Strict') fail(`cookie not HttpOnly+Strict: ${JSON.stringify(c)}`);
   });
-  await shot(page, 'list-empty');
 
   // --- the six-stage example, created and confirmed from the page ----------------
   await check('the_example_runs_live_and_is_confirmed_from_the_page', async () => {
@@ -238,7 +240,6 @@ async function main() {
     await shot(page, 'confirmation');
     await page.getByRole('button', { name: 'Confirm' }).click();
     for (const s of specs.example.stages) await status_is(page, s.name, 'completed');
-    await shot(page, 'pipeline-done');
     const seen = await seen_statuses(page);
     // Live, without a reload: the page saw at least one stage change after it opened.
     if (!Object.values(seen).some((l) => l.length > 1)) fail(`no status changed while watching: ${JSON.stringify(seen)}`);
@@ -279,7 +280,6 @@ async function main() {
     await page.locator('textarea[name=context]').fill('{"goal": 2}');
     await page.getByRole('button', { name: 'Invalidate' }).click();
     for (const s of ['left', 'right', 'end']) await status_is(page, s, 'outdated');
-    await shot(page, 'outdated');
     await page.getByRole('button', { name: 'Confirm' }).click();  // starts go on: they run again
     for (const s of ['left', 'right', 'end']) await status_is(page, s, 'completed');
     const seen = await seen_statuses(page);

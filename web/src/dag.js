@@ -3,9 +3,9 @@
 // edge points to the right and fan-out and fan-in are visible as such.
 // Nothing here knows about statuses: it only places boxes and edges.
 
-export const node_w = 184;
-export const node_h = 100;
-const gap_x = 56;
+export const node_w = 164;
+export const node_h = 116;
+const gap_x = 36;
 const gap_y = 20;
 const pad = 12;
 
