@@ -102,6 +102,17 @@ async function wait_for(what, fn, ms = bound) {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+// Whether a process whose command line names `marker` still runs (a held
+// command waits on its release file, whose path is in its command line).
+function command_alive(marker) {
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) return true;
+    } catch { /* gone meanwhile */ }
+  }
+  return false;
+}
 const log_of = (name) => { try { return fs.readFileSync(path.join(tmp, name), 'utf8'); } catch { return ''; } };
 
 let server = null, base = '', http_port = 0, worker_port = 0;
@@ -110,7 +121,9 @@ async function start_server() {
   // The same ports after a restart, so that the open page reconnects to it.
   server = start(['serve', '--journal', path.join(tmp, 'journal.db'), '--token-file', path.join(tmp, 'token'),
     '--listen', `127.0.0.1:${worker_port}`, '--http', `127.0.0.1:${http_port}`, '--workdir', tmp,
-    '--remote-stages', 'all', '--heartbeat-ms', '200', '--worker-timeout-ms', '1500'], log);
+    '--remote-stages', 'all', '--heartbeat-ms', '200',
+    // A worker stopped on purpose (the cancel story) is not taken for dead.
+    '--worker-timeout-ms', '60000'], log);
   await wait_for('the server to be ready', () => log_of(log).includes('dairector serve: ready'));
   // The page is opened at the address serve prints for it.
   const printed = log_of(log).match(/web view: (http:\/\/127\.0\.0\.1:(\d+))\//);
@@ -233,7 +246,9 @@ async function main() {
     const id_field = page.locator('input[name=id]');
     if (await id_field.count()) await id_field.fill('example');
     await page.getByRole('button', { name: 'Create' }).click();
-    await page.locator('[data-pipeline="example"]').first().waitFor({ timeout: bound });
+    // The page opens the new pipeline; the list has it too.
+    await page.waitForURL(/#\/pipelines\/example$/, { timeout: bound });
+    await page.locator('[data-stage="idea"]').waitFor({ timeout: bound });
     await open_pipeline(page, 'example');
     await record_statuses(page);
     await page.getByRole('button', { name: 'Confirm' }).waitFor({ timeout: bound });
@@ -253,9 +268,15 @@ async function main() {
     await status_is(page, 'long', 'running');
     await shot(page, 'pipeline-running');
     await record_statuses(page);
+    // Order forced: [the worker stopped (SIGSTOP)] [the command finishes: its
+    // result waits in the stopped worker] [Cancel pressed: applied, shown]
+    // [the worker goes on: the result arrives for a run no longer live].
+    worker.kill('SIGSTOP');
+    fs.writeFileSync(held('long'), '');
+    await wait_for('the command to exit', () => !command_alive(held('long')));
     await stage(page, 'long').getByRole('button', { name: 'Cancel' }).click();
-    fs.writeFileSync(held('long'), '');  // the command finishes now, after the cancel was sent
     await status_is(page, 'long', 'cancelled');
+    worker.kill('SIGCONT');
     // The discarded result reaches the journal: wait for it there, then the page has had every chance to flip.
     await wait_for('the discarded result in the history', async () => {
       const h = await api('GET', '/pipelines/slow/history');
@@ -349,6 +370,10 @@ async function main() {
     if (!/403|Content-Type|Origin/i.test(body)) fail(`the forged POST was not refused visibly: ${body.slice(0, 200)}`);
   });
   await page.goto(base + '/');
+  // Every row of the list with its outcome loaded (a row shows '…' until then).
+  await page.locator('[data-pipeline="chain"]').waitFor({ timeout: bound });
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-pipeline]')].every((r) => !r.textContent.includes('…')),
+    null, { timeout: bound });
   await shot(page, 'list');
 
   await check('no_script_error_on_the_page', async () => {
