@@ -4,6 +4,7 @@
 #   cmake -DDIST=web/dist -DOUT=build/.../web_assets.cpp -P cmake/embed_web.cmake
 # It reads only web/dist (checked in), so the C++ build needs no npm.
 cmake_minimum_required(VERSION 3.20)
+include("${CMAKE_CURRENT_LIST_DIR}/embed_bytes.cmake")
 if(NOT DIST OR NOT OUT)
   message(FATAL_ERROR "embed_web.cmake needs -DDIST=<folder> and -DOUT=<file>")
 endif()
@@ -14,8 +15,6 @@ if(NOT "index.html" IN_LIST files)
   message(FATAL_ERROR "${DIST} has no index.html: rebuild the bundle with tools/web_bundle.sh")
 endif()
 
-# 20 bytes a line (CMake's regular expressions have no {n}).
-string(REPEAT "0x..," 20 line_pattern)
 set(arrays "")
 set(table "")
 set(i 0)
@@ -41,15 +40,10 @@ foreach(name IN LISTS files)
   else()
     message(FATAL_ERROR "web/dist/${name}: no content type known for it (cmake/embed_web.cmake)")
   endif()
-  file(READ "${DIST}/${name}" hex HEX)
+  embed_bytes("${DIST}/${name}" body bytes)
   file(SHA256 "${DIST}/${name}" sum)
   string(SUBSTRING "${sum}" 0 20 etag)
-  string(LENGTH "${hex}" hex_chars)
-  math(EXPR bytes "${hex_chars} / 2")
-  # 0xNN, per byte; a trailing 0 keeps an empty file's array legal.
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," body "${hex}")
-  string(REGEX REPLACE "(${line_pattern})" "\\1\n  " body "${body}")
-  string(APPEND arrays "const unsigned char file_${i}[] = {\n  ${body}0};\n")
+  string(APPEND arrays "const unsigned char file_${i}[] = {\n  ${body}};\n")
   string(APPEND table "    {\"${name}\", \"${type}\", \"\\\"${etag}\\\"\", file_${i}, ${bytes}},\n")
   math(EXPR i "${i} + 1")
 endforeach()
@@ -69,11 +63,4 @@ ${table}  };
 
 }  // namespace dairector::cli::http
 ")
-# Written only when it changed, so that an unchanged bundle compiles nothing.
-if(EXISTS "${OUT}")
-  file(READ "${OUT}" old)
-  if(old STREQUAL text)
-    return()
-  endif()
-endif()
-file(WRITE "${OUT}" "${text}")
+write_if_changed("${OUT}" "${text}")

@@ -32,14 +32,6 @@ cleanup() {
 trap cleanup EXIT
 source "$(dirname "$0")/lib.sh"
 
-# start_server NAME ARGS...: starts `serve`, waits for "ready", sets $port
-# and the pid in the variable NAME.
-start_server() {
-  local var=$1 err=$tmp/$1.err; shift
-  "$bin" serve "$@" 2>"$err" &
-  printf -v "$var" %s $!
-  serve_ready "$err" || { echo "serve did not start: $(cat "$err")"; exit 1; }
-}
 
 # call METHOD PATH [BODY]: sets $code and $body. Sends the token ($auth) and,
 # unless the method only reads, `Content-Type: application/json`.
@@ -108,7 +100,7 @@ EOF
 flow=$(tr -d '\n' <"$tmp/flow.json")
 j=$tmp/served.db
 # No --token-file: serve makes the default one.
-start_server server --journal "$j" --listen 127.0.0.1:0 --http 127.0.0.1:0 --workdir "$tmp"
+serve_into server --journal "$j" --listen 127.0.0.1:0 --http 127.0.0.1:0 --workdir "$tmp"
 url=http://127.0.0.1:$port
 token_file=$XDG_CONFIG_HOME/dairector/token
 [[ $(stat -c %a "$token_file") == 600 && $(stat -c %a "$(dirname "$token_file")") == 700 ]] &&
@@ -184,7 +176,7 @@ kill -TERM "$worker"; wait "$worker" 2>/dev/null
 # --- --http-host: names clients may use besides the address -------------------
 expect http_host_malformed 2 "--http-host 'a b' is not NAME or NAME:PORT" -- \
   serve --journal "$tmp/named.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --http-host 'a b'
-start_server named --journal "$tmp/named.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
+serve_into named --journal "$tmp/named.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
   --http-host dairector.test --http-host proxy.test:8443
 raw http_host_any_port 200 '^\[' "${auth[@]}" -H "Host: dairector.test:1234" "http://127.0.0.1:$port/pipelines"
 raw http_host_its_port 200 '^\[' "${auth[@]}" -H "Host: proxy.test:8443" "http://127.0.0.1:$port/pipelines"
@@ -446,7 +438,7 @@ check still_answering GET /pipelines/flow - 200 '"pipeline":"flow"'
 loop_port=$port loop_url=$url
 addr=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.[0-9.]+$' | grep -v '^127\.' | head -1)
 if [[ -n "$addr" ]]; then
-  start_server remote --journal "$tmp/remote.db" --listen 127.0.0.1:0 --http "$addr:0" --allow-remote
+  serve_into remote --journal "$tmp/remote.db" --listen 127.0.0.1:0 --http "$addr:0" --allow-remote
   url=http://$addr:$port
   raw remote_healthz_without_token 200 '^\{"ok":true\}$' "$url/healthz"
   raw remote_without_token 401 'needs it' "$url/pipelines"
@@ -463,7 +455,7 @@ fi
 # On every address (0.0.0.0): any address literal with its port, and
 # localhost; a name only through --http-host (DNS can re-point names, not
 # addresses).
-start_server remote --journal "$tmp/wild.db" --listen 127.0.0.1:0 --http 0.0.0.0:0 --allow-remote
+serve_into remote --journal "$tmp/wild.db" --listen 127.0.0.1:0 --http 0.0.0.0:0 --allow-remote
 raw wildcard_address_passes 200 '^\[\]$' "${auth[@]}" "http://127.0.0.1:$port/pipelines"
 raw wildcard_localhost_passes 200 '^\[\]$' "${auth[@]}" -H "Host: localhost:$port" "http://127.0.0.1:$port/pipelines"
 raw wildcard_name_refused 421 "it answers to any of this host's addresses:$port, localhost:$port " "${auth[@]}" \

@@ -54,6 +54,19 @@ serve_ready() {
   port=$(grep -o "http on [^ ]*" "$1" | grep -o "[0-9]*$")
 }
 
+# serve_into VAR ARGS...: starts `serve ARGS...` in the background (its
+# stderr in $tmp/VAR.err), puts its pid in the variable VAR and waits for
+# "ready" (serve_ready: sets $port); exits the test if it does not start. A
+# restart's log starts empty before anything reads it, so the previous
+# server's "ready" is never taken for this one's.
+serve_into() {
+  local var=$1 err=$tmp/$1.err; shift
+  rm -f "$err"
+  "$bin" serve "$@" 2>"$err" &
+  printf -v "$var" %s $!
+  serve_ready "$err" || { echo "serve did not start: $(cat "$err")"; exit 1; }
+}
+
 # finish: the summary line and the exit code.
 finish() {
   echo "$passed passed, $failed failed"

@@ -35,19 +35,8 @@ cleanup() {
 trap cleanup EXIT
 source "$(dirname "$0")/lib.sh"
 
-# start_server NAME ARGS...: starts `serve`, waits for "ready", sets $port
-# and the pid in the variable NAME.
-start_server() {
-  local var=$1 err=$tmp/$1.err; shift
-  # A restart's log starts empty before anything reads it: the last one's
-  # "ready" must not be taken for this one's.
-  rm -f "$err"
-  "$bin" serve "$@" 2>"$err" &
-  printf -v "$var" %s $!
-  serve_ready "$err" || { echo "serve did not start: $(cat "$err")"; exit 1; }
-}
 
-start_server server --journal "$tmp/web.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token"
+serve_into server --journal "$tmp/web.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token"
 base=http://127.0.0.1:$port
 token=$(head -1 "$tmp/token")
 same_origin=$base
@@ -169,7 +158,7 @@ stop_gently "$server"
 wait "$server" 2>/dev/null
 # (A journal of its own: what is tested is the sessions, and a new journal
 # does not wait for the old server's stage commands to end.)
-start_server server --journal "$tmp/web2.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token"
+serve_into server --journal "$tmp/web2.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token"
 base=http://127.0.0.1:$port
 check "a session opened before the restart works after it" "$(fetch x -H "Cookie: dairector_session=$last" "$base/pipelines")" 200
 check "... and can be ended" "$(fetch x -H "Cookie: dairector_session=$last" "${json[@]}" --data '{}' "$base/session/end")" 200
@@ -180,12 +169,12 @@ check "a session opened after the restart works" "$(fetch x -H "Cookie: dairecto
 (umask 077 && echo another-token-of-the-server >"$tmp/token2")
 stop_gently "$server"
 wait "$server" 2>/dev/null
-start_server server --journal "$tmp/web3.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token2"
+serve_into server --journal "$tmp/web3.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 --token-file "$tmp/token2"
 base=http://127.0.0.1:$port
 check "a new token ends every session" "$(fetch x -H "Cookie: dairector_session=$keep" "$base/pipelines")" 401
 
 echo "== a session expires"
-DAIRECTOR_TEST_SESSION_SECONDS=1 start_server short --journal "$tmp/short.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
+DAIRECTOR_TEST_SESSION_SECONDS=1 serve_into short --journal "$tmp/short.db" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
   --token-file "$tmp/token"
 short_base=http://127.0.0.1:$port
 fetch s "${json[@]}" --data "{\"token\": \"$token\"}" "$short_base/session" >/dev/null

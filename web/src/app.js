@@ -10,7 +10,7 @@ import { api, enc } from './api.js';
 import { layout, node_w, node_h } from './dag.js';
 import {
   store, notify, show_error, clear_error, rows_newest_first, open_pipeline, close_pipeline, travel,
-  back_to_live, take_live, sign_in, sign_out, start,
+  back_to_live, take_live, sign_in, sign_out, start, outcome_of,
 } from './store.js';
 
 const html = htm.bind(h);
@@ -210,7 +210,7 @@ function PipelineView({ id }) {
     <p><a href="#/">← Pipelines</a></p>
     <div class="title">
       <h1>${(state && state.name) || id}${state && state.name !== id ? html` <span class="muted">${id}</span>` : ''}</h1>
-      ${state && html`<${Status} status=${outcome_word(state)} />`}
+      ${state && html`<${Status} status=${outcome_of(state)} />`}
       <span class="muted">seq ${state ? state.seq : '…'}</span>
       <span class="grow"></span>
       <button type="button" class="danger" disabled=${!!past} onClick=${() => post('/cancel', {})}>Cancel</button>
@@ -227,15 +227,6 @@ function PipelineView({ id }) {
   </section>`;
 }
 
-function outcome_word(state) {
-  const st = state.stages.map((s) => s.status);
-  if (state.pending_confirmation) return 'waiting';
-  if (st.length && st.every((s) => s === 'completed')) return 'completed';
-  if (st.includes('running')) return 'running';
-  if (st.includes('failed')) return 'failed';
-  if (st.includes('cancelled')) return 'cancelled';
-  return 'running';
-}
 
 function TimeTravel({ o, now }) {
   const value = o.past ? o.past.seq : now;
