@@ -58,8 +58,12 @@ if [[ ${3:-} == postgresql ]]; then
   url="http://127.0.0.1:$port"
   [[ $(http_create "$port" "$token" "$examples/release.json" rel) == 201 ]] || bad "create" "not 201"
   wait_for 30 is 'dairector_pipelines{outcome="waiting"}' 1 && ok "pg_waiting_is_1" || bad "pg_waiting_is_1" "$(cat "$tmp/why.$n")"
-  [[ $(val 'dairector_transitions_total{type="stage_started"}') -ge 5 ]] && ok "pg_transitions_moved" \
-    || bad "pg_transitions_moved" "$(grep transitions "$tmp/scrape.$n")"
+  # transitions_total counts *committed* events, and a start event (stage_started,
+  # confirmation_requested) reaches memory before the disk: "waiting" can be seen
+  # before package's start is committed. So wait for the commit itself.
+  committed() { scrape && [[ $(val 'dairector_transitions_total{type="stage_started"}') -ge 5 ]] \
+    && [[ $(val 'dairector_transitions_total{type="confirmation_requested"}') -ge 1 ]]; }
+  wait_for 30 committed && ok "pg_transitions_moved" || bad "pg_transitions_moved" "$(grep transitions "$tmp/scrape.$n")"
   [[ $(val dairector_journal_commit_seconds_count) -ge 1 ]] && ok "pg_commits_timed" || bad "pg_commits_timed" "none"
   ! grep -q "$secret" "$tmp"/raw.* && ok "pg_no_password" || bad "pg_no_password" "$(grep "$secret" "$tmp"/raw.* | head -3)"
   finish
