@@ -36,7 +36,9 @@ endforeach()
 find_package_handle_standard_args(CAF
   REQUIRED_VARS ${_caf_required_vars}
   VERSION_VAR CAF_VERSION
-  HANDLE_COMPONENTS)
+  HANDLE_VERSION_RANGE
+  HANDLE_COMPONENTS
+  REASON_FAILURE_MESSAGE "Dairector is written for CAF 0.17 (Debian bookworm: apt-get install libcaf-dev): CAF 0.18 and later changed its API")
 
 if(CAF_FOUND)
   foreach(_comp IN LISTS CAF_FIND_COMPONENTS)

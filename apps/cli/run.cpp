@@ -14,7 +14,7 @@
 #include "cli/clean_stop.hpp"
 #include "cli/commands.hpp"
 #include "cli/journal_args.hpp"
-#include "cli/solo_lease.hpp"
+#include "dairector/journal/solo_lease.hpp"
 #include "cli/server_client.hpp"
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/process.hpp"

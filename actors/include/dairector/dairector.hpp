@@ -27,3 +27,4 @@
 #include "dairector/actors/messages.hpp"
 #include "dairector/actors/supervisor.hpp"
 #include "dairector/actors/workers.hpp"
+#include "dairector/engine.hpp"

@@ -1,4 +1,4 @@
-#include "cli/solo_lease.hpp"
+#include "dairector/journal/solo_lease.hpp"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include "dairector/journal/open.hpp"
 #include "dairector/text_check.hpp"
 
-namespace dairector::cli {
+namespace dairector {
 
 std::string solo_lease::node_name() {
   char host[256] = {};
@@ -59,4 +59,4 @@ void solo_lease::keep() {
   }
 }
 
-}  // namespace dairector::cli
+}  // namespace dairector

@@ -1,4 +1,5 @@
-// `run` and `resume` on a PostgreSQL journal (docs/cluster.md#one-process):
+// One process on a PostgreSQL journal (`run`, `resume`, the embedding engine;
+// docs/cluster.md#one-process):
 // the process takes a lease as servers do, under a node name of its own, so
 // that no server takes its pipeline over while it runs, and no second
 // process drives the same pipeline; renewed on a thread of its own, ended
@@ -15,7 +16,7 @@
 #include "dairector/journal/cluster.hpp"
 #include "dairector/journal_store.hpp"
 
-namespace dairector::cli {
+namespace dairector {
 
 class solo_lease {
 public:
@@ -47,4 +48,4 @@ private:
 /// The lease a process takes by default (--lease-ms of serve).
 inline constexpr std::int64_t lease_ms_default = 5000;
 
-}  // namespace dairector::cli
+}  // namespace dairector
