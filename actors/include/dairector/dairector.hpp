@@ -23,6 +23,7 @@
 #include "dairector/state.hpp"
 
 #include "dairector/actors/director.hpp"
+#include "dairector/actors/interfaces.hpp"
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/messages.hpp"
 #include "dairector/actors/supervisor.hpp"
