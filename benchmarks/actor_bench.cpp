@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
       sc.spec = spec;
       sc.workers = workers;
       sc.drive = false;
-      sups.push_back(sys.spawn(actors::supervisor, sc));
+      sups.push_back(actors::spawn_supervisor(sys, sc));
     }
     // Every supervisor has initialised once it has answered.
     for (auto& s : sups)

@@ -118,7 +118,7 @@ run_stats run_on(caf::actor_system& sys, const std::vector<caf::actor>& journals
     sc.spec = spec;
     sc.journal = journals[static_cast<std::size_t>(p) % journals.size()];
     sc.workers = workers;
-    sups->push_back(sys.spawn(actors::supervisor, sc));
+    sups->push_back(actors::spawn_supervisor(sys, sc));
   }
   sys.spawn(end_collector, std::shared_ptr<const std::vector<caf::actor>>(sups), caf::actor{self});
   std::uint64_t not_done = 0;

@@ -223,7 +223,7 @@ supervisor_batch spawn_pipelines(caf::actor_system& sys, const caf::actor& journ
     sc.spec = spec;
     sc.journal = journal;
     sc.workers = workers;
-    b.sups.push_back(sys.spawn(actors::supervisor, sc));
+    b.sups.push_back(actors::spawn_supervisor(sys, sc));
   }
   return b;
 }

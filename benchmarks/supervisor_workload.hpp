@@ -90,7 +90,7 @@ inline result<std::vector<event>> record_history(caf::actor_system& sys, std::sh
   sc.journal = journal;
   sc.workers = workers;
   sc.watchers = {caf::actor{self}};
-  auto sup = sys.spawn(actors::supervisor, sc);
+  auto sup = actors::spawn_supervisor(sys, sc);
   pipeline_outcome last = pipeline_outcome::active;
   while (last == pipeline_outcome::active)
     self->receive([&](actors::state_update& u) { last = outcome(u.state); });
@@ -207,7 +207,7 @@ inline run_result run_pipelines(caf::actor_system& sys, const std::shared_ptr<co
     sc.spec = spec;
     sc.journal = journal;
     sc.workers = workers;
-    sups->push_back(sys.spawn(actors::supervisor, sc));
+    sups->push_back(actors::spawn_supervisor(sys, sc));
   }
   sys.spawn(end_collector, std::shared_ptr<const std::vector<caf::actor>>(sups), caf::actor{self});
   self->receive([&](caf::ok_atom, std::uint64_t transitions, std::uint64_t not_done) {

@@ -333,7 +333,7 @@ result<window> run_batch(caf::actor_system& sys, const batch_config& bc,
     sc.workers = workers;
     sc.registry = bc.registry;
     sc.worker_gate = bc.worker_gate;
-    sups.push_back(sys.spawn(actors::supervisor, sc));
+    sups.push_back(actors::spawn_supervisor(sys, sc));
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(bc.warm_up_s));
   const reading a = read_pipelines(self, sups, children);

@@ -4,7 +4,7 @@
 // state (`owed`), in the order their commands came.
 #pragma once
 
-#include "dairector/actors/supervisor.hpp"
+#include "supervisor_state.hpp"
 
 namespace dairector::actors {
 

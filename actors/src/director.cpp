@@ -3,6 +3,7 @@
 #include "dairector/actors/journal.hpp"
 #include "dairector/journal_store.hpp"
 #include "dairector/plan.hpp"
+#include "supervisor_state.hpp"
 
 namespace dairector::actors {
 

@@ -1,7 +1,7 @@
 // Internal to the supervisor (dispatch.cpp): how a started run reaches a worker.
 #pragma once
 
-#include "dairector/actors/supervisor.hpp"
+#include "supervisor_state.hpp"
 
 namespace dairector::actors {
 

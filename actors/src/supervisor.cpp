@@ -1,4 +1,4 @@
-#include "dairector/actors/supervisor.hpp"
+#include "supervisor_state.hpp"
 
 #include <chrono>
 
@@ -550,6 +550,10 @@ bool may_rest(const system_state& s) {
   for (stage_index i = 0; i < s.size(); ++i)
     if (s.stage(i).stored == run_status::running) return false;
   return true;
+}
+
+caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg) {
+  return sys.spawn(supervisor, std::move(cfg));
 }
 
 const supervisor_state& inspect_supervisor(const caf::actor& a) {

@@ -161,7 +161,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   system_state state;
   if (recovered) state = *recovered;
   sc.recovered = std::move(recovered);
-  auto sup = sys.spawn(actors::supervisor, sc);
+  auto sup = actors::spawn_supervisor(sys, sc);
   std::unordered_map<std::uint64_t, std::int64_t> started;
   live_view view;
   bool cancelling = false;

@@ -62,7 +62,7 @@ int main() {
   sc.journal = sys.spawn(actors::memory_journal, actors::memory_journal_events_max);
   sc.workers = std::make_shared<actors::local_workers>(handlers, "worker:embed");
   sc.watchers = {caf::actor{self}};  // every state change, from the first event
-  auto sup = sys.spawn(actors::supervisor, sc);
+  auto sup = actors::spawn_supervisor(sys, sc);
 
   pipeline_outcome o = pipeline_outcome::active;
   system_state last;

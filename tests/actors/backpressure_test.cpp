@@ -98,7 +98,7 @@ struct backpressure_fixture : fixture {
     sc.workers = std::make_shared<manual_workers>(log);
     sc.clock_ms = [this] { return ++clock; };
     sc.journal_backlog_events_max = backlog_max;
-    sups.push_back(sys->spawn(actors::supervisor, sc));
+    sups.push_back(actors::spawn_supervisor(*sys, sc));
     return sups.back();
   }
   held_journal_state& held() { return held_of(journal); }

@@ -9,6 +9,7 @@
 
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/supervisor.hpp"
+#include "supervisor_state.hpp"  // actors/src: inspect_supervisor, for tests only
 #include "dairector/invariants.hpp"
 #include "dairector/reducer.hpp"
 
@@ -102,7 +103,7 @@ struct fixture {
     sc.registry = registry;
     sc.worker_gate = worker_gate;
     sc.log = [this](const std::string& line) { sup_log.push_back(line); };
-    sup = sys->spawn(actors::supervisor, sc);
+    sup = actors::spawn_supervisor(*sys, sc);
   }
 
   const actors::supervisor_state& st() const { return actors::inspect_supervisor(sup); }

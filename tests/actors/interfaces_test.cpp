@@ -64,7 +64,7 @@ BOOST_AUTO_TEST_CASE(the_supervisor_answers_its_interface) {
   sc.spec = one_stage();
   sc.drive = false;  // only the requests below move it
   sc.journal = rs.sys->spawn(memory_journal, memory_journal_events_max);
-  supervisor_api sup = typed_supervisor(rs.sys->spawn(supervisor, sc));
+  supervisor_api sup = typed_supervisor(spawn_supervisor(*rs.sys, sc));
   must_answer(self, sup, "durable", [](reply& r) { BOOST_CHECK(r.is_ok()); }, durable_atom::value, std::uint64_t{1});
   must_answer(self, sup, "state", [](system_state& s) { BOOST_CHECK_EQUAL(s.seq(), 1u); }, state_atom::value);
   must_answer(self, sup, "watch", [](system_state& s) { BOOST_CHECK_EQUAL(s.seq(), 1u); }, watch_atom::value,

@@ -90,7 +90,7 @@ struct sqlite_fixture : fixture {
     sc.workers = std::make_shared<manual_workers>(log);
     sc.clock_ms = [this] { return ++clock; };
     sc.drive = false;
-    return sys->spawn(actors::supervisor, sc);
+    return actors::spawn_supervisor(*sys, sc);
   }
   /// The journal's {commits, events} so far (runs pending messages, no timers).
   std::vector<std::uint64_t> journal_stats() {

@@ -4,7 +4,7 @@
 // wrong answer) does not compile, where a dynamic `caf::actor` would answer
 // `unexpected_message` at run time.
 //
-//   actors::supervisor_api sup = actors::typed_supervisor(sys.spawn(actors::supervisor, cfg));
+//   actors::supervisor_api sup = actors::typed_supervisor(actors::spawn_supervisor(sys, cfg));
 //   self->request(sup, caf::infinite, actors::resolve_atom::value, true, note, by)
 //       .receive([](actors::reply& r) { ... }, [](caf::error& e) { ... });
 //
