@@ -8,6 +8,7 @@
 #include "cli/cluster_reads.hpp"
 #include "cli/http_guard.hpp"
 #include "cli/http_listener.hpp"
+#include "cli/http_logs.hpp"
 #include "cli/http_metrics.hpp"
 #include "cli/http_support.hpp"
 #include "cli/http_web.hpp"
@@ -247,6 +248,7 @@ const std::vector<route>& routes() {
       {"POST", "/pipelines/{id}/reject", [](call& c) { c.api.resolve(c.self, c.req, c.res, c.arg[0], false); }, true},
       {"POST", "/pipelines/{id}/cancel", [](call& c) { c.api.cancel(c.self, c.req, c.res, c.arg[0]); }, true},
       {"POST", "/pipelines/{id}/rollback", [](call& c) { c.api.rollback(c.self, c.req, c.res, c.arg[0]); }, true},
+      {"GET", "/pipelines/{id}/stages/{stage}/logs", [](call& c) { serve_stage_logs(c.self, c.api.cfg, c.req, c.res, c.arg[0], c.arg[1]); }},
       {"GET", "/events", [](call& c) { serve_all_events(*c.api.hub, c.req, c.res); }},
       {"GET", "/metrics", [](call& c) { c.api.metrics(c.self, c.res); }},
       {"GET", "/openapi.json", [](call& c) { c.res.set_content(std::string(openapi_json()), "application/json"); }},
