@@ -9,6 +9,7 @@
 #include "cli/http_guard.hpp"
 #include "cli/http_listener.hpp"
 #include "cli/http_logs.hpp"
+#include "cli/http_waits.hpp"
 #include "cli/http_metrics.hpp"
 #include "cli/http_support.hpp"
 #include "cli/http_web.hpp"
@@ -437,7 +438,7 @@ void http_api::impl::state(caf::scoped_actor& self, const httplib::Request& req,
   if (!req.has_param("at")) {
     auto s = ask_pipeline<system_state>(self, cfg, id, da::state_atom::value);
     if (!s) return send_error(res, s.err());
-    return send_json(res, 200, state_to_json(*s));
+    return send_json(res, 200, with_waits(self, cfg, *s, state_to_json(*s)));  // a live state: its waits too
   }
   if (auto unknown = known(self, cfg, id)) return send_error(res, *unknown);
   auto at = parse_seq(req.get_param_value("at"), "at", /*zero_ok=*/false);
