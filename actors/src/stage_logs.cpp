@@ -123,9 +123,16 @@ open_log open_run(writer_actor* self, const std::string& pipeline, const std::st
     l.failed = true;
     return l;
   }
+  // A late chunk of a run whose log has ended (it was ended for it: see
+  // end_others) is dropped; run ids are never reused, so a .live that is
+  // there is this run's own, appended to.
+  if (auto f = find_stage_log(l.folder, run); f && !f->live) {
+    l.failed = true;
+    return l;
+  }
   rotate(self, l.folder, run);
   const std::string path = run_path(l.folder, run, true);
-  l.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  l.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (l.fd < 0) {
     say(self, "cannot write " + path + ": " + std::strerror(errno));
     l.failed = true;
@@ -138,6 +145,22 @@ void close_run(open_log& l) {
   ::close(l.fd);
   l.fd = -1;
   ::rename(run_path(l.folder, l.run, true).c_str(), run_path(l.folder, l.run, false).c_str());
+}
+
+// A stage has one live run at a time: when a new one starts, an older log of
+// that stage still open lost its end (its worker process died, or it was
+// fenced and killed): it is ended now, saying so, rather than held open.
+void end_others(writer_actor* self, const std::string& pipeline, const std::string& folder, std::uint64_t run) {
+  auto& open = self->state.open;
+  for (auto it = open.lower_bound({pipeline, 0}); it != open.end() && it->first.first == pipeline;) {
+    if (it->second.folder != folder || it->first.second == run) {
+      ++it;
+      continue;
+    }
+    if (it->second.fd >= 0) write_all(it->second.fd, "\n[dairector: this run's log ended before the run did (a newer run started)]\n");
+    close_run(it->second);
+    it = open.erase(it);
+  }
 }
 
 caf::behavior stage_log_writer(writer_actor* self, stage_logs_config cfg) {
@@ -154,7 +177,9 @@ caf::behavior stage_log_writer(writer_actor* self, stage_logs_config cfg) {
             st.full_said = true;
             return;
           }
-          it = st.open.emplace(key, open_run(self, pipeline, stage, run)).first;
+          open_log l = open_run(self, pipeline, stage, run);
+          if (!l.failed) end_others(self, pipeline, l.folder, run);
+          it = st.open.emplace(key, std::move(l)).first;
         }
         open_log& l = it->second;
         if (l.fd >= 0 && !bytes.empty()) {
