@@ -727,7 +727,7 @@ BOOST_FIXTURE_TEST_CASE(supervisor_gone_frees_its_slots, registry_fixture) {
   caf::anon_send(w, answer_atom::value, std::uint64_t{2}, true, std::string("{}"), std::string());
   sched->run();  // its result goes nowhere
   BOOST_CHECK_EQUAL(busy(w), 0u);
-  auto got = request_of<caf::actor>(reg, actors::assign_request{"a"});
+  auto got = request_of<caf::actor>(reg, actors::assign_request{"a", {}, 0});
   BOOST_CHECK(got && *got == w);
   sup = {};
 }
@@ -793,7 +793,7 @@ BOOST_FIXTURE_TEST_CASE(unassign_frees_only_a_slot_the_sender_holds, registry_fi
   caf::anon_send(reg, actors::unassign_request{w});
   sched->run();
   BOOST_CHECK_EQUAL(busy(w), 1u);
-  auto other = request_of<caf::actor>(reg, actors::assign_request{"b"});  // unserved: run here
+  auto other = request_of<caf::actor>(reg, actors::assign_request{"b", {}, 0});  // unserved: run here
   BOOST_CHECK(other && !*other);
   answers(w, 2);
   settle();
