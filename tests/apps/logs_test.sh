@@ -158,4 +158,21 @@ wait_for 30 bash -c "! kill -0 $follower" && ok "cli_server_follow_ends" || bad 
 wait_for 30 bash -c "! kill -0 $curler" && ok "sse_ends" || bad "sse_ends" "still open"
 grep -q '^data: {"text":"after\\n"}' sse.out && grep -q '^event: end' sse.out && ok "sse_frames" || bad "sse_frames" "$(cat sse.out)"
 follower=
+
+# A worker killed mid-run: the server runs it again (a new run id) on the next
+# worker; the dead run's log, left open, is ended when the new run's begins.
+sed "s#$tmp/go#$tmp/go2#" hold.json >hold2.json
+[[ $(http_create "$port" "$token" hold2.json h2) == 201 ]] || bad "create_h2" "not 201"
+wait_for 30 bash -c "grep -qs before slogs/h2/hold/*.live" || bad "h2_started" "$(state h2)"
+kill -KILL "$worker"; wait "$worker" 2>/dev/null
+"$bin" worker --connect "127.0.0.1:$wport" --token-file "$token" --name w2 --stages hold >worker2.log 2>&1 &
+worker=$!
+wait_for 30 bash -c "[[ \$(ls slogs/h2/hold | wc -l) == 2 ]] && grep -qs before slogs/h2/hold/*.live" \
+  || bad "h2_again" "$(ls slogs/h2/hold) $(state h2)"
+touch go2
+wait_for 30 bash -c "[[ \$(ls slogs/h2/hold/*.log | wc -l) == 2 ]]" || bad "h2_done" "$(ls slogs/h2/hold)"
+old=$(ls slogs/h2/hold | sort -n | head -1); new=$(ls slogs/h2/hold | sort -n | tail -1)
+grep -q "this run's log ended before the run did (a newer run started)" "slogs/h2/hold/$old" \
+  && ok "dead_workers_log_ended" || bad "dead_workers_log_ended" "$(cat "slogs/h2/hold/$old")"
+[[ $(cat "slogs/h2/hold/$new") == $'before\nafter' ]] && ok "rerun_log_whole" || bad "rerun_log_whole" "$(cat "slogs/h2/hold/$new")"
 finish
