@@ -371,7 +371,7 @@ class worker_fleet {
       if (line.find("' registered from node ") != std::string::npos) ++*n;
     };
     registry_ = sys.spawn(actors::registry, rc);
-    gate_ = sys.spawn(actors::worker_gate, actors::gate_config{token, registry_, nullptr});
+    gate_ = sys.spawn(actors::worker_gate, actors::gate_config{token, registry_, nullptr, {}});
     try {
       start(opt, dir, token_file, stages, k, repetition);
     } catch (...) {

@@ -89,6 +89,11 @@ void send_remote(supervisor_actor* self, stage_index i, std::uint64_t run, const
 
 }  // namespace
 
+void withdraw(supervisor_actor* self, std::uint64_t run, const live_run& r) {
+  // Not sent to a worker yet: its assign may be waiting in the registry.
+  if (!r.worker && self->state.cfg.registry) self->send(self->state.cfg.registry, withdraw_request{run});
+}
+
 void release_slot(supervisor_actor* self, live_run& r) {
   if (r.holds_slot && self->state.cfg.gate) self->send(self->state.cfg.gate, release_atom::value);
   r.holds_slot = false;
@@ -117,7 +122,7 @@ void dispatch(supervisor_actor* self, stage_index i) {
     return;
   }
   // The registry names a worker process with a free slot, or none (run here).
-  self->request(st.cfg.registry, caf::infinite, assign_request{spec[i].name})
+  self->request(st.cfg.registry, caf::infinite, assign_request{spec[i].name, st.cfg.pipeline, run})
       .then(
           [=](caf::actor& worker) mutable {
             auto& s = self->state;

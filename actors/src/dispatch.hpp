@@ -11,6 +11,10 @@ namespace dairector::actors {
 /// gate. Records the run in `self->state.runs`.
 void dispatch(supervisor_actor* self, stage_index i);
 
+/// A fenced run that may still wait for a worker (its assign queued in the
+/// registry): the wait ends, so that no stale wait is shown or logged.
+void withdraw(supervisor_actor* self, std::uint64_t run, const live_run& r);
+
 /// Gives back the run's slot of the command limit, if it holds one.
 void release_slot(supervisor_actor* self, live_run& r);
 

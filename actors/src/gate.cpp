@@ -2,6 +2,7 @@
 
 #include "dairector/actors/registry.hpp"
 #include "dairector/actors/secret.hpp"
+#include "dairector/actors/stage_logs.hpp"
 
 namespace dairector::actors {
 
@@ -73,6 +74,20 @@ caf::behavior worker_gate(gate_actor* self, gate_config cfg) {
         st.routes.erase(it);
         self->send(to, remote_result{from, std::move(r)});
       },
+      [=](stage_log_atom, std::string& pipeline, std::string& stage, std::uint64_t run, std::string& capability,
+          std::string& bytes, bool last) {
+        auto& st = self->state;
+        auto it = st.routes.find({sender_of(self), pipeline, run});
+        if (it == st.routes.end() || it->second.stage != stage || !tokens_equal(capability, it->second.capability)) {
+          ++st.logs_refused;
+          return note_dropped(self, "a log chunk for pipeline '" + pipeline.substr(0, 128) + "' run " +
+                                        std::to_string(run) + " (not a run out on that worker, or without its capability)");
+        }
+        if (bytes.size() > stage_log_chunk_bytes_max) bytes.resize(stage_log_chunk_bytes_max);
+        if (st.cfg.logs)
+          self->send(st.cfg.logs, stage_log_atom::value, std::move(pipeline), std::move(stage), run, std::string(),
+                     std::move(bytes), last);
+      },
       [=](remote_job& rj) {
         auto& st = self->state;
         auto sup = caf::actor_cast<caf::actor>(self->current_sender());
@@ -95,7 +110,7 @@ caf::behavior worker_gate(gate_actor* self, gate_config cfg) {
           self->send(sup, remote_result{rj.endpoint.address(), std::move(r)});
           return;
         }
-        st.routes[key] = gate_route{sup, rj.j.capability};
+        st.routes[key] = gate_route{sup, rj.j.capability, rj.j.stage};
         rj.j.secret = *secret;
         self->send(rj.endpoint, std::move(rj.j));
       },

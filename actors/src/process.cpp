@@ -136,7 +136,8 @@ void kill_process_group(pid_t id) {
 
 process_outcome run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                             const std::string& workdir, const std::string& input, std::chrono::milliseconds timeout,
-                            const std::function<void(pid_t)>& on_started) {
+                            const std::function<void(pid_t)>& on_started,
+                            const std::function<void(std::string_view)>& on_stderr) {
   process_outcome out;
   if (argv.empty()) {
     out.error = "empty command";
@@ -217,6 +218,15 @@ process_outcome run_process(const std::vector<std::string>& argv, const std::map
   std::string stdout_data, stderr_data;
   bool timed_out = false, too_big = false, ending = false;
   std::string status_data;  // the shepherd's report
+  // Standard error goes to the log as it comes; only its tail is kept here.
+  auto read_stderr = [&]() -> ssize_t {
+    const std::size_t before = stderr_data.size();
+    const ssize_t r = read_some(err_fd, stderr_data);
+    if (r > 0 && on_stderr) on_stderr(std::string_view(stderr_data).substr(before));
+    if (stderr_data.size() > 4 * command_stderr_tail_bytes)
+      stderr_data.erase(0, stderr_data.size() - command_stderr_tail_bytes);
+    return r;
+  };
   auto end_run = [&] {
     if (!ending) kill_process_group(id);
     ending = true;
@@ -252,11 +262,9 @@ process_outcome run_process(const std::vector<std::string>& argv, const std::map
         continue;
       }
       int& which = fd == out_fd ? out_fd : fd == err_fd ? err_fd : status_fd;
-      std::string& into = fd == out_fd ? stdout_data : fd == err_fd ? stderr_data : status_data;
-      if (const ssize_t r = read_some(fd, into); r == 0 || r == -2) run_pipes::close_one(which);
+      const ssize_t r = fd == err_fd ? read_stderr() : read_some(fd, fd == out_fd ? stdout_data : status_data);
+      if (r == 0 || r == -2) run_pipes::close_one(which);
     }
-    if (stderr_data.size() > 4 * command_stderr_tail_bytes)
-      stderr_data.erase(0, stderr_data.size() - command_stderr_tail_bytes);
     if (stdout_data.size() > command_stdout_bytes_max && !too_big) {
       too_big = true;
       run_pipes::close_one(out_fd);
@@ -266,9 +274,8 @@ process_outcome run_process(const std::vector<std::string>& argv, const std::map
   // Every writer is dead: what is left in the pipes is all there is.
   while (out_fd >= 0 && stdout_data.size() <= command_stdout_bytes_max && read_some(out_fd, stdout_data) > 0) {
   }
-  while (err_fd >= 0 && read_some(err_fd, stderr_data) > 0)
-    if (stderr_data.size() > 4 * command_stderr_tail_bytes)
-      stderr_data.erase(0, stderr_data.size() - command_stderr_tail_bytes);
+  while (err_fd >= 0 && read_stderr() > 0) {
+  }
   too_big = too_big || stdout_data.size() > command_stdout_bytes_max;
   // Out of the table before the shepherd is reaped: a late kill then finds
   // nothing rather than a reused pid.

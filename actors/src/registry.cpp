@@ -1,6 +1,7 @@
 #include "dairector/actors/registry.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "dairector/text_check.hpp"
 
@@ -48,15 +49,39 @@ caf::actor_addr holder_of(const caf::response_promise& rp) {
   return rp.source() ? rp.source()->address() : caf::actor_addr{};
 }
 
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Why a run waits (stage_wait::reason).
+std::string reason(registry_actor* self, const std::string& stage) {
+  return anyone_serves(self, stage) ? "every connected worker serving stage '" + stage + "' is busy"
+                                    : "no connected worker serves stage '" + stage + "'";
+}
+
+std::string named(const waiting_assign& a) {
+  return "pipeline '" + a.pipeline + "' run " + std::to_string(a.run) + " of stage '" + a.stage + "'";
+}
+
+// The second line of a wait that was logged: how it ended.
+void log_end(registry_actor* self, const waiting_assign& a, const std::string& how) {
+  if (a.logged)
+    log(self, named(a) + " " + how + " after waiting " + std::to_string(std::max<std::int64_t>(0, now_ms() - a.since_ms)) +
+                  " ms");
+}
+
 // Answers the waiting requests that can be answered now, oldest first: a
 // free worker, or "run it here" once no worker serves a stage that may run here.
 void serve_waiting(registry_actor* self) {
   auto& q = self->state.waiting;
   for (auto it = q.begin(); it != q.end();) {
-    if (auto* w = pick(self, it->first)) {
-      it->second.deliver(take(self, *w, holder_of(it->second)));
-    } else if (!anyone_serves(self, it->first) && !remote_only(self, it->first)) {
-      it->second.deliver(caf::actor{});
+    if (auto* w = pick(self, it->stage)) {
+      log_end(self, *it, "taken by worker '" + w->name + "'");
+      it->answer.deliver(take(self, *w, holder_of(it->answer)));
+    } else if (!anyone_serves(self, it->stage) && !remote_only(self, it->stage)) {
+      log_end(self, *it, "runs in the server");
+      it->answer.deliver(caf::actor{});
     } else {
       ++it;
       continue;
@@ -97,7 +122,7 @@ void holder_gone(registry_actor* self, const caf::actor_addr& holder) {
     h = self->state.held.erase(h);
   }
   auto& q = self->state.waiting;
-  q.erase(std::remove_if(q.begin(), q.end(), [&](const auto& x) { return holder_of(x.second) == holder; }), q.end());
+  q.erase(std::remove_if(q.begin(), q.end(), [&](const auto& x) { return holder_of(x.answer) == holder; }), q.end());
   serve_waiting(self);
 }
 
@@ -175,9 +200,32 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
         if (self->state.holders.insert(holder).second) self->monitor(caf::actor_cast<caf::actor>(self->current_sender()));
         if (auto* w = pick(self, req.stage)) return take(self, *w, holder);
         if (!anyone_serves(self, req.stage) && !remote_only(self, req.stage)) return caf::actor{};
-        auto rp = self->make_response_promise();
-        self->state.waiting.emplace_back(req.stage, rp);
+        waiting_assign a{req.stage, self->make_response_promise(), req.pipeline, req.run, now_ms(), false};
+        // A wait nobody connected can end is said once, not at each retry
+        // (there are none: the request waits here until it can be answered).
+        if (!anyone_serves(self, req.stage)) {
+          a.logged = true;
+          log(self, named(a) + " waits for a worker: " + reason(self, req.stage));
+        }
+        self->state.waiting.push_back(std::move(a));
         return caf::delegated<caf::actor>{};
+      },
+      [=](withdraw_request& req) {
+        // Only the sender's own run: the ids are per pipeline.
+        const auto holder = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};
+        auto& q = self->state.waiting;
+        auto it = std::find_if(q.begin(), q.end(),
+                               [&](const waiting_assign& a) { return a.run == req.run && holder_of(a.answer) == holder; });
+        if (it == q.end()) return;
+        log_end(self, *it, "stopped waiting (cancelled or outdated)");
+        it->answer.deliver(caf::actor{});
+        q.erase(it);
+      },
+      [=](waits_request& req) -> std::vector<stage_wait> {
+        std::vector<stage_wait> out;
+        for (const auto& a : self->state.waiting)
+          if (a.pipeline == req.pipeline) out.push_back(stage_wait{a.stage, a.run, reason(self, a.stage), a.since_ms});
+        return out;
       },
       [=](unassign_request& req) {
         // Only a slot the sender holds: a stale or foreign unassign frees nothing.

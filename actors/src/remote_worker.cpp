@@ -4,6 +4,7 @@
 
 #include "dairector/actors/process.hpp"
 #include "dairector/actors/secret.hpp"
+#include "dairector/actors/stage_logs.hpp"
 
 namespace dairector::actors {
 
@@ -62,7 +63,8 @@ void stop_runs(endpoint_actor* self) {
 
 caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
   auto& st = self->state;
-  st.workers = std::make_shared<local_workers>(cfg.handlers, cfg.name);
+  // Standard error comes back here, bounded, and goes on to the gate (stage_logs.hpp).
+  st.workers = std::make_shared<local_workers>(cfg.handlers, cfg.name, stage_log_sink{{}, true});
   st.cfg = std::move(cfg);
   // A local worker that stops before answering (killed, crashed) would leave
   // its runs running on the server forever, holding the worker's slots: each
@@ -136,6 +138,17 @@ caf::behavior worker_endpoint(endpoint_actor* self, endpoint_config cfg) {
         caf::actor to = std::move(it->second.reply_to);
         s.runs.erase(it);
         self->send(to, as_text(std::move(r)));
+      },
+      [=](stage_log_atom, std::string& pipeline, std::string& stage, std::uint64_t run, std::string& capability,
+          std::string& bytes, bool last) {
+        // From the local worker running it: on to the gate, ahead of the
+        // result (the same path keeps the order), with the run's capability.
+        auto& s = self->state;
+        auto it = s.runs.find({pipeline, run});
+        const auto from = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};
+        if (it == s.runs.end() || it->second.worker != from) return note_dropped(self, "a log chunk not from its worker");
+        self->send(it->second.reply_to, stage_log_atom::value, std::move(pipeline), std::move(stage), run,
+                   std::move(capability), std::move(bytes), last);
       },
       [=](pgid_atom, std::uint64_t run, std::int32_t pgid) {
         // From a blocking worker of this process (run ids are per pipeline:

@@ -50,6 +50,7 @@ event make_event(supervisor_actor* self, event_type type, std::string by) {
 // Kills a run's work: its command's process group here, or on its worker process.
 void stop_run(supervisor_actor* self, std::uint64_t run, live_run& r) {
   r.killed = true;
+  withdraw(self, run, r);  // a run still waiting for a worker (dispatch.hpp)
   if (r.remote) self->send(self->state.cfg.worker_gate, remote_kill{r.worker, self->state.cfg.pipeline, run});
   else kill_process_group(r.pgid);
 }

@@ -1,6 +1,7 @@
 #include "dairector/actors/workers.hpp"
 
 #include "dairector/actors/process.hpp"
+#include "dairector/actors/stage_logs.hpp"
 #include "dairector/json_bounds.hpp"
 
 namespace dairector::actors {
@@ -55,7 +56,8 @@ result<std::shared_ptr<const run_spec>> job_run_spec(const job& j) {
 }
 
 stage_result run_job(const job& j, const run_spec& r, const handler_registry* handlers, const std::string& worker,
-                     const std::function<void(pid_t)>& on_started) {
+                     const std::function<void(pid_t)>& on_started,
+                     const std::function<void(std::string_view)>& on_stderr) {
   stage_result out = make_result(j, worker);
   json parsed;
   if (!j.input_value) {
@@ -104,7 +106,8 @@ stage_result run_job(const job& j, const run_spec& r, const handler_registry* ha
     }
     case run_spec::kind::command: {
       const std::string text = j.input_value ? j.input_value->dump() : j.input;
-      auto p = run_process(r.argv, r.env, j.workdir, text, std::chrono::seconds(r.timeout_s), on_started);
+      auto p = run_process(r.argv, r.env, j.workdir, text, std::chrono::seconds(r.timeout_s), on_started,
+                           on_stderr);
       if (!p.ok) {
         out.error = p.error;
         break;
@@ -162,7 +165,7 @@ caf::behavior shared_worker(caf::event_based_actor* self, std::shared_ptr<const 
 
 // One run on its own thread: a command or a blocking in-process handler.
 caf::behavior blocking_worker(caf::event_based_actor* self, std::shared_ptr<const handler_registry> handlers,
-                              std::string name) {
+                              std::string name, stage_log_sink logs) {
   return {
       [=](const job& j) {
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
@@ -175,7 +178,15 @@ caf::behavior blocking_worker(caf::event_based_actor* self, std::shared_ptr<cons
           auto started = [&](pid_t pgid) {
             self->send(sender, pgid_atom::value, j.run, static_cast<std::int32_t>(pgid));
           };
-          r = run_job(j, **spec, handlers.get(), name, started);
+          // A command's standard error is its log: sent as it comes, before
+          // the result (so the log is whole when the result arrives).
+          const bool logged = (*spec)->what == run_spec::kind::command && (logs.writer || logs.to_sender);
+          stage_log_sender log(self, logs.to_sender ? sender : logs.writer, j.pipeline, j.stage, j.run, j.capability);
+          if (logged) log.open();
+          auto on_stderr = [&](std::string_view bytes) { log.add(bytes); };
+          r = run_job(j, **spec, handlers.get(), name, started,
+                      logged ? std::function<void(std::string_view)>(on_stderr) : nullptr);
+          if (logged) log.close();
         }
         self->send(sender, std::move(r));
         self->quit();
@@ -185,8 +196,9 @@ caf::behavior blocking_worker(caf::event_based_actor* self, std::shared_ptr<cons
 
 }  // namespace
 
-local_workers::local_workers(std::shared_ptr<const handler_registry> handlers, std::string name)
-    : handlers_(std::move(handlers)), name_(std::move(name)) {}
+local_workers::local_workers(std::shared_ptr<const handler_registry> handlers, std::string name,
+                             stage_log_sink logs)
+    : handlers_(std::move(handlers)), name_(std::move(name)), logs_(std::move(logs)) {}
 
 bool local_workers::reusable(const run_spec& r) const {
   switch (r.what) {
@@ -209,7 +221,7 @@ caf::actor local_workers::spawn(caf::local_actor* supervisor, const run_spec& r)
   // an idle worker goes away with it; a command's processes are killed by
   // the supervisor when it stops.
   if (reusable(r)) return supervisor->spawn(shared_worker, handlers_, name_);
-  return supervisor->spawn<caf::detached>(blocking_worker, handlers_, name_);
+  return supervisor->spawn<caf::detached>(blocking_worker, handlers_, name_, logs_);
 }
 
 caf::actor worker_for(caf::scheduled_actor* owner, worker_factory& factory, shared_workers& shared,

@@ -27,6 +27,7 @@ void add_inspect(CLI::App& app, int& exit_status);  // status, history
 void add_control(CLI::App& app, int& exit_status);  // invalidate, confirm, reject, cancel, rollback
 void add_serve(CLI::App& app, int& exit_status);
 void add_worker(CLI::App& app, int& exit_status);
+void add_logs(CLI::App& app, int& exit_status);    // logs
 void add_journal(CLI::App& app, int& exit_status);  // journal check, export, import
 void add_journal_export(CLI::App& journal, int& exit_status);
 void add_journal_import(CLI::App& journal, int& exit_status);

@@ -8,6 +8,8 @@
 #include "cli/cluster_reads.hpp"
 #include "cli/http_guard.hpp"
 #include "cli/http_listener.hpp"
+#include "cli/http_logs.hpp"
+#include "cli/http_waits.hpp"
 #include "cli/http_metrics.hpp"
 #include "cli/http_support.hpp"
 #include "cli/http_web.hpp"
@@ -247,6 +249,7 @@ const std::vector<route>& routes() {
       {"POST", "/pipelines/{id}/reject", [](call& c) { c.api.resolve(c.self, c.req, c.res, c.arg[0], false); }, true},
       {"POST", "/pipelines/{id}/cancel", [](call& c) { c.api.cancel(c.self, c.req, c.res, c.arg[0]); }, true},
       {"POST", "/pipelines/{id}/rollback", [](call& c) { c.api.rollback(c.self, c.req, c.res, c.arg[0]); }, true},
+      {"GET", "/pipelines/{id}/stages/{stage}/logs", [](call& c) { serve_stage_logs(c.self, c.api.cfg, c.req, c.res, c.arg[0], c.arg[1]); }},
       {"GET", "/events", [](call& c) { serve_all_events(*c.api.hub, c.req, c.res); }},
       {"GET", "/metrics", [](call& c) { c.api.metrics(c.self, c.res); }},
       {"GET", "/openapi.json", [](call& c) { c.res.set_content(std::string(openapi_json()), "application/json"); }},
@@ -435,7 +438,7 @@ void http_api::impl::state(caf::scoped_actor& self, const httplib::Request& req,
   if (!req.has_param("at")) {
     auto s = ask_pipeline<system_state>(self, cfg, id, da::state_atom::value);
     if (!s) return send_error(res, s.err());
-    return send_json(res, 200, state_to_json(*s));
+    return send_json(res, 200, with_waits(self, cfg, *s, state_to_json(*s)));  // a live state: its waits too
   }
   if (auto unknown = known(self, cfg, id)) return send_error(res, *unknown);
   auto at = parse_seq(req.get_param_value("at"), "at", /*zero_ok=*/false);

@@ -30,6 +30,7 @@ struct http_api_config {
   /// In a cluster: the pipelines other servers own (read from the database;
   /// changes carried to their owner). Null: every pipeline is hosted here.
   std::shared_ptr<cluster_reads> others;
+  std::string log_dir;  // the stage logs this server keeps (stage_logs.hpp); empty: none
 };
 
 class http_api {

@@ -41,14 +41,37 @@ result<std::vector<event>> read_history(const journal_args& args) {
   return (*store)->history(*id);
 }
 
+// A live server's stages, for their `waiting` (docs/cli.md#status): only
+// a server knows what a running stage waits for; the journal says `running`.
+json live_stages(const inspect_options& opt, const system_state& s) {
+  const std::string url = opt.journal.server_url();
+  if (url.empty() || opt.at > 0 || s.empty()) return json::array();
+  auto server = server_client::open(url, opt.journal.token_file);
+  auto live = server ? server->get(pipeline_path(s.pipeline())) : result<json>(server.err());
+  if (!live || !live->is_object() || !live->contains("stages") || !(*live)["stages"].is_array()) return json::array();
+  return (*live)["stages"];
+}
+
+// The stage's wait as the server said it, if it is this run's.
+const json* wait_of(const json& stages, const system_state& s, stage_index i) {
+  if (i >= stages.size() || !stages[i].is_object() || !stages[i].contains("waiting")) return nullptr;
+  const json& st = stages[i];
+  if (!st.contains("run") || st["run"] != json(s.stage(i).run) || !st["waiting"].is_object()) return nullptr;
+  return &st["waiting"];
+}
+
 int status(const inspect_options& opt) {
   auto history = read_history(opt.journal);
   if (!history) return report("status", history.err());
   auto state = replay(*history, opt.at > 0 ? opt.at : UINT64_MAX);
   if (!state) return report("status", state.err());
   const system_state& s = *state;
+  const json live = live_stages(opt, s);
   if (opt.as_json) {
-    std::cout << state_to_json(s).dump(2) << "\n";
+    json out = state_to_json(s);
+    for (stage_index i = 0; i < s.size(); ++i)
+      if (const json* w = wait_of(live, s, i)) out["stages"][i]["waiting"] = *w;
+    std::cout << out.dump(2) << "\n";
     return exit_done;
   }
   // Every line is escaped: ids, errors and messages may come from outside
@@ -64,6 +87,9 @@ int status(const inspect_options& opt) {
     line << "  " << std::left << std::setw(14) << s.spec()[i].name << std::setw(11) << to_string(s.status(i));
     if (st.run) line << "run " << std::setw(6) << st.run << " attempt " << st.attempt;
     if (s.status(i) == stage_status::failed && s.payload(i).error) line << "  " << *s.payload(i).error;
+    if (const json* w = wait_of(live, s, i))
+      line << "  waiting for a " << w->value("for", std::string("worker")) << " since " << w->value("since", std::string("?"))
+           << ": " << w->value("reason", std::string("?"));
     std::cout << escape_for_terminal(line.str()) << "\n";
   }
   if (const confirmation* c = s.pending())

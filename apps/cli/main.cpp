@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   dairector::cli::add_control(app, exit_status);
   dairector::cli::add_serve(app, exit_status);
   dairector::cli::add_worker(app, exit_status);
+  dairector::cli::add_logs(app, exit_status);
   dairector::cli::add_journal(app, exit_status);
   try {
     app.parse(argc, argv);

@@ -14,12 +14,13 @@
 #include "cli/clean_stop.hpp"
 #include "cli/commands.hpp"
 #include "cli/journal_args.hpp"
-#include "dairector/journal/solo_lease.hpp"
+#include "cli/log_files.hpp"
 #include "cli/server_client.hpp"
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/process.hpp"
 #include "dairector/actors/supervisor.hpp"
 #include "dairector/codec.hpp"
+#include "dairector/journal/solo_lease.hpp"
 #include "dairector/plan.hpp"
 #include "dairector/reducer.hpp"
 #include "dairector/text_check.hpp"
@@ -31,6 +32,7 @@ namespace {
 struct run_options {
   std::string spec;  // run only
   journal_args journal;
+  log_args logs;  // stage logs (docs/cli.md#logs)
   bool yes = false;
   bool as_json = false;
   std::size_t command_limit = 8;
@@ -157,6 +159,11 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   // The journal blocks on fsync: its own thread (docs/design.md#the-journal).
   sc.journal = actors::spawn_durable_journal(sys, std::move(store));
   sc.gate = sys.spawn(actors::command_gate, opt.command_limit);
+  auto logs = start_log_writer(sys, opt.logs, opt.journal.journal_path(), [](const std::string& line) {
+    std::cerr << "dairector: " << escape_for_terminal(line) << "\n";
+  });
+  if (!logs) return report(opt.spec.empty() ? "resume" : "run", logs.err());
+  sc.workers = std::make_shared<actors::local_workers>(nullptr, "worker:local", actors::stage_log_sink{*logs, false});
   sc.watchers = {caf::actor{self}};  // from the first event on: no event goes unseen
   system_state state;
   if (recovered) state = *recovered;
@@ -202,6 +209,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   }
   code = stop_then_sync(self, sup, sc.journal, code, opt.spec.empty() ? "resume" : "run");
   self->send_exit(sc.gate, caf::exit_reason::user_shutdown);
+  self->send_exit(*logs, caf::exit_reason::user_shutdown);  // after every run's last chunk
   return code;
 }
 
@@ -316,6 +324,7 @@ namespace {
 // What run and resume share on the command line.
 void add_drive_options(CLI::App* cmd, run_options& opt) {
   add_journal_options(cmd, opt.journal, /*writes=*/true);
+  add_log_options(cmd, opt.logs, /*writes=*/true);
   cmd->add_flag("--yes", opt.yes, "Approve every confirmation");
   cmd->add_flag("--json", opt.as_json, "Print the final state as JSON (status --json)");
   cmd->add_option("--command-limit", opt.command_limit, "At most this many stage commands at once")

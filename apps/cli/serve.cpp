@@ -24,6 +24,7 @@
 #include "cli/http_api.hpp"
 #include "cli/http_guard.hpp"
 #include "cli/journal_args.hpp"
+#include "cli/log_files.hpp"
 #include "cli/net_args.hpp"
 #include "dairector/actors/director.hpp"
 #include "dairector/actors/gate.hpp"
@@ -40,6 +41,7 @@ namespace {
 
 struct serve_options {
   journal_args journal;
+  log_args logs;
   net_args net;
   std::string listen = "127.0.0.1:7878";
   std::string http = "127.0.0.1:7879";
@@ -196,6 +198,9 @@ int serve(const serve_options& opt) {
   caf::actor_system sys{cfg};
   hide_utility_actors(sys);
   caf::scoped_actor self{sys};
+  // Stage logs: a writer of their own, never the journal's (stage_logs.hpp).
+  auto logs = start_log_writer(sys, opt.logs, where, say);
+  if (!logs) return report("serve", logs.err());
   const std::string store_path = (*store)->path();
   auto journal = actors::spawn_durable_journal(sys, std::shared_ptr<journal_store>(std::move(*store)));
   actors::registry_config rc;
@@ -203,7 +208,7 @@ int serve(const serve_options& opt) {
   rc.log = say;
   auto registry = sys.spawn(actors::registry, rc);
   // The only actor on the worker port (gate.hpp): it checks the token.
-  auto gate = sys.spawn(actors::worker_gate, actors::gate_config{*token, registry, say});
+  auto gate = sys.spawn(actors::worker_gate, actors::gate_config{*token, registry, say, *logs});
   actors::director_config dc;
   dc.journal = journal;
   dc.registry = registry;
@@ -211,6 +216,7 @@ int serve(const serve_options& opt) {
   dc.log = say;
   dc.command_limit = opt.command_limit;
   dc.evict_after_ms = opt.evict_after_ms;
+  dc.workers = std::make_shared<actors::local_workers>(nullptr, "worker:local", actors::stage_log_sink{*logs, false});
   auto director = sys.spawn(actors::director, dc);
   int code = exit_done;
   // One request to the director per pipeline; `what` says what it was for the log.
@@ -255,7 +261,8 @@ int serve(const serve_options& opt) {
   } else {
     listen->port = *published;
     say("workers on " + listen->text() + " (" + opt.net.transport() + ")");
-    http_api_config hc{&sys, director, journal, registry, *token, workdir, opt.http_hosts, nullptr, nullptr};
+    http_api_config hc{&sys, director, journal, registry, *token, workdir, opt.http_hosts, nullptr, nullptr,
+                       log_root(opt.logs, where)};
     if (clustered) hc.cluster = [&keeper] { return keeper->view(); };
     hc.others = others;
     api = std::make_unique<http_api>(std::move(hc));
@@ -308,6 +315,7 @@ int serve(const serve_options& opt) {
   if (keeper) keeper->leave();  // after the last commit: the others take over at once
   self->send(gate, actors::gate_close{});  // it ignores exit messages (exit_proof.hpp)
   self->send_exit(registry, caf::exit_reason::user_shutdown);
+  self->send_exit(*logs, caf::exit_reason::user_shutdown);  // after every run's last chunk
   if (code == exit_done) say("stopped");
   return code;
 }
@@ -318,6 +326,7 @@ void add_serve(CLI::App& app, int& exit_status) {
   auto* cmd = app.add_subcommand("serve", "Host pipelines for remote workers and HTTP clients");
   auto opt = std::make_shared<serve_options>();
   add_journal_options(cmd, opt->journal, /*writes=*/true);
+  add_log_options(cmd, opt->logs, /*writes=*/true);
   add_net_options(cmd, opt->net, "--worker-timeout-ms",
                   "A worker silent this long (hung, SIGSTOP) is down: its runs go elsewhere (0: never)");
   cmd->add_option("--listen", opt->listen, "Where workers connect (CAF network layer)")->capture_default_str();

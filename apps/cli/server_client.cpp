@@ -205,6 +205,34 @@ std::optional<error> server_client::follow(const std::string& id, const std::fun
                                        (r ? std::string("it ended") : describe(r.error())));
 }
 
+std::optional<error> server_client::get_stream(const std::string& path,
+                                               const std::function<bool(std::string_view)>& on_bytes) const {
+  int status = 0;
+  std::string refusal;  // the body of an answer that is not 2xx (bounded: it is a sentence)
+  bool stopped = false;
+  auto r = http_->Get(
+      path,
+      [&](const httplib::Response& res) {
+        status = res.status;
+        return true;
+      },
+      [&](const char* data, std::size_t n) {
+        if (status < 200 || status >= 300) {
+          refusal.append(data, std::min(n, (std::size_t{64} << 10) - std::min(refusal.size(), std::size_t{64} << 10)));
+          return true;
+        }
+        if (on_bytes(std::string_view(data, n))) return true;
+        stopped = true;
+        return false;
+      });
+  if (stopped) return std::nullopt;
+  if (!r || r->status < 200 || r->status >= 300) {
+    auto err = answer(r, refusal);
+    return err ? make_error(errc::journal, "server " + url_ + " answered " + std::to_string(status)) : err.err();
+  }
+  return std::nullopt;
+}
+
 std::string pipeline_path(const std::string& id) { return "/pipelines/" + path_segment(id); }
 
 std::string path_segment(const std::string& text) {

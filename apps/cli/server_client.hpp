@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dairector/event.hpp"
@@ -49,6 +50,12 @@ class server_client {
   /// stream breaks or sends what does not decode.
   std::optional<error> follow(const std::string& id, const std::function<bool(const event&)>& on_event,
                               const std::function<bool()>& on_idle) const;
+
+  /// GET `path` and hand its body to `on_bytes` as it comes (which returns
+  /// false to stop): for answers that are not JSON (a stage's log). An answer
+  /// other than 2xx is an error as for `get`.
+  std::optional<error> get_stream(const std::string& path,
+                                  const std::function<bool(std::string_view)>& on_bytes) const;
 
   const std::string& url() const noexcept { return url_; }
 

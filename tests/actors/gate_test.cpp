@@ -179,7 +179,7 @@ BOOST_FIXTURE_TEST_CASE(registry_takes_only_local_only_types, gate_fixture) {
   caf::anon_send(reg, caf::atom("dunassign"), w);
   sched->run();
   BOOST_CHECK(registered(w));
-  auto got = request_of<caf::actor>(reg, actors::assign_request{"a"});
+  auto got = request_of<caf::actor>(reg, actors::assign_request{"a", {}, 0});
   BOOST_CHECK(got && *got == w);
 }
 
@@ -190,7 +190,7 @@ BOOST_FIXTURE_TEST_CASE(registry_takes_only_local_only_types, gate_fixture) {
 BOOST_FIXTURE_TEST_CASE(local_only_types_cannot_be_serialized, gate_fixture) {
   BOOST_CHECK(crosses(*sys, actors::job{}));
   BOOST_CHECK(crosses(*sys, actors::stage_result{}));
-  BOOST_CHECK(!crosses(*sys, actors::assign_request{"a"}));
+  BOOST_CHECK(!crosses(*sys, actors::assign_request{"a", {}, 0}));
   BOOST_CHECK(!crosses(*sys, actors::unassign_request{}));
   BOOST_CHECK(!crosses(*sys, actors::lost_report{}));
   BOOST_CHECK(!crosses(*sys, actors::registration{}));

@@ -133,7 +133,10 @@ BOOST_AUTO_TEST_CASE(the_registry_answers_its_interface) {
   caf::scoped_actor self{*rs.sys};
   const caf::actor a = rs.sys->spawn(registry, registry_config{});
   registry_api r = typed_registry(a);
-  must_answer(self, r, "assign", [](caf::actor& w) { BOOST_CHECK(!w); }, assign_request{"a"});  // nobody: run it here
+  must_answer(self, r, "assign", [](caf::actor& w) { BOOST_CHECK(!w); },  // nobody serves it: run it here
+              assign_request{"a", "p", 2});
+  must_answer(self, r, "waits", [](std::vector<stage_wait>& w) { BOOST_CHECK(w.empty()); }, waits_request{"p"});
+  must_understand(self, a, "withdraw", withdraw_request{2});
   must_answer(self, r, "count", [](std::uint64_t n) { BOOST_CHECK_EQUAL(n, 0u); }, workers_count_request{});
   must_understand(self, a, "unassign", unassign_request{caf::actor{}});
   must_understand(self, a, "lost", lost_report{caf::actor_addr{}});

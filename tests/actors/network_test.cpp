@@ -46,7 +46,7 @@ BOOST_AUTO_TEST_CASE(after_a_remote_round_trip_only_the_gate_is_addressable) {
   actors::registry_config rc;
   rc.remote_only.insert("*");  // the run must go to the worker process
   auto reg = server->spawn(actors::registry, rc);
-  auto gate = server->spawn(actors::worker_gate, actors::gate_config{token, reg, nullptr});
+  auto gate = server->spawn(actors::worker_gate, actors::gate_config{token, reg, nullptr, {}});
   actors::director_config dc;
   dc.journal = journal;
   dc.registry = reg;

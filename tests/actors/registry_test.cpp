@@ -201,7 +201,7 @@ BOOST_FIXTURE_TEST_CASE(remote_only_by_name_leaves_other_stages_local, registry_
   BOOST_REQUIRE_EQUAL(log->jobs.size(), 1u);
   BOOST_CHECK_EQUAL(log->jobs[0].stage, "a");
   BOOST_CHECK_EQUAL(reg_state().waiting.size(), 1u);
-  BOOST_CHECK_EQUAL(reg_state().waiting.front().first, "c");
+  BOOST_CHECK_EQUAL(reg_state().waiting.front().stage, "c");
 }
 
 // Story 4. Capacity 1, two parallel stages: both are started at once, the
@@ -727,7 +727,7 @@ BOOST_FIXTURE_TEST_CASE(supervisor_gone_frees_its_slots, registry_fixture) {
   caf::anon_send(w, answer_atom::value, std::uint64_t{2}, true, std::string("{}"), std::string());
   sched->run();  // its result goes nowhere
   BOOST_CHECK_EQUAL(busy(w), 0u);
-  auto got = request_of<caf::actor>(reg, actors::assign_request{"a"});
+  auto got = request_of<caf::actor>(reg, actors::assign_request{"a", {}, 0});
   BOOST_CHECK(got && *got == w);
   sup = {};
 }
@@ -793,11 +793,77 @@ BOOST_FIXTURE_TEST_CASE(unassign_frees_only_a_slot_the_sender_holds, registry_fi
   caf::anon_send(reg, actors::unassign_request{w});
   sched->run();
   BOOST_CHECK_EQUAL(busy(w), 1u);
-  auto other = request_of<caf::actor>(reg, actors::assign_request{"b"});  // unserved: run here
+  auto other = request_of<caf::actor>(reg, actors::assign_request{"b", {}, 0});  // unserved: run here
   BOOST_CHECK(other && !*other);
   answers(w, 2);
   settle();
   BOOST_CHECK_EQUAL(busy(w), 0u);
+}
+
+// Silent waits made visible. A remote-only run that no connected worker
+// serves waits in the registry: waits_request names it with the reason, the
+// log says so once. Order forced: [gate: registration -> registry]
+// [registry: enrolls, hands the waiting run over] and at that very step the
+// wait is gone (and "taken" is logged once); only then [sup: job -> gate].
+std::size_t lines_with(const std::vector<std::string>& log, const std::string& part) {
+  return static_cast<std::size_t>(
+      std::count_if(log.begin(), log.end(), [&](const std::string& l) { return l.find(part) != std::string::npos; }));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_wait_is_shown_until_the_run_is_dispatched, registry_fixture) {
+  start_registry({"*"});
+  start_remote(one_stage_spec);
+  settle();
+  auto waits = request_of<std::vector<actors::stage_wait>>(reg, actors::waits_request{"p-1"});
+  BOOST_REQUIRE(waits && waits->size() == 1u);
+  BOOST_CHECK_EQUAL((*waits)[0].stage, "a");
+  BOOST_CHECK_EQUAL((*waits)[0].run, run_of("a"));
+  BOOST_CHECK_EQUAL((*waits)[0].reason, "no connected worker serves stage 'a'");
+  BOOST_CHECK_GT((*waits)[0].since_ms, 0);
+  auto other = request_of<std::vector<actors::stage_wait>>(reg, actors::waits_request{"p-2"});
+  BOOST_CHECK(other && other->empty());  // by pipeline
+  BOOST_CHECK_EQUAL(lines_with(reg_log, "pipeline 'p-1' run 2 of stage 'a' waits for a worker: no connected worker serves stage 'a'"), 1u);
+  auto w = spawn_stand_in("worker:w1");
+  caf::anon_send(w, actors::endpoint_server{gate, worker_secret});
+  step(w);
+  register_queued(w, {"a"}, 1, "worker:w1");
+  step(gate);  // the registration goes to the registry
+  BOOST_CHECK_EQUAL(reg_state().waiting.size(), 1u);
+  step(reg);   // enrolled: the waiting run is handed over at once
+  BOOST_CHECK(reg_state().waiting.empty());
+  BOOST_CHECK_EQUAL(lines_with(reg_log, "pipeline 'p-1' run 2 of stage 'a' taken by worker 'worker:w1' after waiting"), 1u);
+  BOOST_CHECK(remote->runs().empty());  // the supervisor has not sent the job yet
+  settle();
+  CHECK_LINES(remote->runs(), "worker:w1 a#2");
+  waits = request_of<std::vector<actors::stage_wait>>(reg, actors::waits_request{"p-1"});
+  BOOST_CHECK(waits && waits->empty());
+  BOOST_CHECK_EQUAL(lines_with(reg_log, "waits for a worker"), 1u);  // never once per retry
+  BOOST_CHECK_EQUAL(lines_with(reg_log, "taken by worker"), 1u);
+}
+
+// A cancel while the run waits: the supervisor withdraws it, so no stale
+// wait is shown, the log says how it ended, and a worker that connects later
+// gets nothing. Order forced: [sup: cancel, durable] [sup: withdraw ->
+// registry] [registry: wait ended] [sup: the answer, the run dropped].
+BOOST_FIXTURE_TEST_CASE(a_cancel_during_the_wait_leaves_no_stale_wait, registry_fixture) {
+  start_registry({"*"});
+  start_remote(one_stage_spec);
+  settle();
+  BOOST_REQUIRE_EQUAL(reg_state().waiting.size(), 1u);
+  const auto run = run_of("a");
+  ask(actors::cancel_atom::value, std::string("a"), std::string("user:ana"));
+  settle();
+  BOOST_CHECK_EQUAL(state().status(idx("a")), stage_status::cancelled);
+  BOOST_CHECK(reg_state().waiting.empty());
+  auto waits = request_of<std::vector<actors::stage_wait>>(reg, actors::waits_request{"p-1"});
+  BOOST_CHECK(waits && waits->empty());
+  BOOST_CHECK(!live(run));  // nothing left in the run table either
+  BOOST_CHECK_EQUAL(lines_with(reg_log, "pipeline 'p-1' run 2 of stage 'a' stopped waiting (cancelled or outdated)"), 1u);
+  auto w = registered_stand_in("worker:w1", {"a"}, 1);
+  settle();
+  BOOST_CHECK(remote->runs().empty());
+  BOOST_CHECK_EQUAL(busy(w), 0u);
+  BOOST_CHECK_EQUAL(lines_with(reg_log, "taken by worker"), 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -125,7 +125,7 @@ struct registry_fixture : fixture {
     rc.remote_only = std::move(remote_only);
     rc.log = [this](const std::string& line) { reg_log.push_back(line); };
     reg = sys->spawn(actors::registry, rc);
-    gate = sys->spawn(actors::worker_gate, actors::gate_config{std::move(tok), reg, rc.log});
+    gate = sys->spawn(actors::worker_gate, actors::gate_config{std::move(tok), reg, rc.log, {}});
     sched->run();
   }
 

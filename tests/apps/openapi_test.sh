@@ -74,4 +74,31 @@ fi
 expect_fails "finds_an_undocumented_status" "201 is not a documented status" \
   python3 "$check" live "$tmp/no_201.json" "$port" "$token"
 
+# The example pipeline runs builtins, which keep no log (404, documented):
+# a pipeline whose 'fetch' is a command has one, and GET .../logs is called
+# live on it, plain and followed (copies of the document that name it).
+cat >"$tmp/logged.json" <<'EOF'
+{"name": "logged", "stages": [{"name": "fetch", "after": [],
+  "run": {"command": ["sh", "-c", "cat >/dev/null; echo fetched >&2; echo '{}'"]}}]}
+EOF
+[[ $(http_create "$port" "$XDG_CONFIG_HOME/dairector/token" "$tmp/logged.json" logged) == 201 ]] || bad "create_logged" "not 201"
+logs_url="http://127.0.0.1:$port/pipelines/logged/stages/fetch/logs"
+wait_for 30 bash -c "[[ \$(curl -s -H 'Authorization: Bearer $token' '$logs_url') == fetched ]]" \
+  && ok "a_log_exists" || bad "a_log_exists" "$(curl -s -H "Authorization: Bearer $token" "$logs_url")"
+for follow in 0 1; do
+  python3 - "$doc" "$tmp/logs_$follow.json" "$follow" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["components"]["parameters"]["id"]["example"] = "logged"
+d["paths"] = {"/pipelines/{id}/stages/{stage}/logs": d["paths"]["/pipelines/{id}/stages/{stage}/logs"]}
+for p in d["paths"]["/pipelines/{id}/stages/{stage}/logs"]["get"]["parameters"]:
+    if p.get("name") == "follow": p["example"] = sys.argv[3]
+    if p.get("name") == "run": p["example"] = 2  # the first stage's first run (run 1 is the pipeline's creation)
+ok = d["paths"]["/pipelines/{id}/stages/{stage}/logs"]["get"]["responses"]["200"]
+d["paths"]["/pipelines/{id}/stages/{stage}/logs"]["get"]["responses"] = {"200": ok}  # nothing else will do
+json.dump(d, open(sys.argv[2], "w"))
+PY
+  if out=$(python3 "$check" live "$tmp/logs_$follow.json" "$port" "$token" 2>&1); then ok "logs_live_follow_$follow"; else bad "logs_live_follow_$follow" "$out"; fi
+done
+
 finish

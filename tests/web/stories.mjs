@@ -327,6 +327,25 @@ async function main() {
     await status_is(page, 'end', 'completed');
   });
 
+  // --- a run waiting for a worker nobody connected serves -------------------------
+  await check('a_run_waiting_for_a_worker_shows_why_on_its_node', async () => {
+    // 'unserved' is in no stage list the worker registered (stage_names is
+    // built from `specs`, which does not hold this one): it waits.
+    const r = await api('POST', '/pipelines', {
+      id: 'unserved', spec: { name: 'unserved', stages: [{ name: 'unserved', after: [], run: { builtin: 'echo' } }] },
+    });
+    if (r.status !== 201) fail(`POST /pipelines answered ${r.status}: ${r.text}`);
+    await open_pipeline(page, 'unserved');
+    const wait = stage(page, 'unserved').locator('[data-waiting="worker"]');
+    await wait.waitFor({ timeout: bound });
+    const text = await wait.textContent();
+    if (!text.includes("no connected worker serves stage 'unserved'")) fail(`the node says: ${text}`);
+    if ((await status_of(page, 'unserved')) !== 'running') fail('its status is not running');
+    await stage(page, 'unserved').getByRole('button', { name: 'Cancel' }).click();
+    await status_is(page, 'unserved', 'cancelled');
+    if (await stage(page, 'unserved').locator('[data-waiting]').count()) fail('the wait is still shown');
+  });
+
   // --- the server killed and restarted under an open page ---------------------------
   await check('a_restarted_server_is_reconnected_and_nothing_shows_twice', async () => {
     await open_pipeline(page, 'slow');

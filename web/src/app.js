@@ -301,6 +301,9 @@ function Dag({ o, state, history, post }) {
         <${Status} status=${s.status} />
         <div class="node-meta">run ${s.run ?? '–'} · attempt ${s.attempt}${elapsed && ' · ' + elapsed}</div>
         ${asking && html`<div class="node-ask">? waiting for confirmation</div>`}
+        ${s.waiting && !o.past && s.status === 'running' &&
+        html`<div class="node-wait" data-waiting=${s.waiting.for} title=${s.waiting.reason + ' (since ' + s.waiting.since + ')'}>
+          <span aria-hidden="true">⧗</span> waiting for a ${s.waiting.for}: ${s.waiting.reason}</div>`}
         ${s.status === 'running' && !o.past &&
         html`<button type="button" class="danger small" onClick=${() => post('/cancel', { stage: sp.name })}>Cancel</button>`}
       </div>`;

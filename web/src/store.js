@@ -190,10 +190,20 @@ export async function refresh_live(id) {
   }
 }
 
+// A wait ends without an event (a worker takes the run): while one is
+// shown, the state is asked for again now and then.
+const wait_poll_ms = 2000;
+let wait_timer = null;
+
 export function take_live(id, s) {
   const o = store.open;
   if (o && o.id === id && (!o.live || s.seq >= o.live.seq)) {
     o.live = s;
+    if (!wait_timer && s.stages && s.stages.some((x) => x.waiting))
+      wait_timer = setTimeout(() => {
+        wait_timer = null;
+        if (store.open && store.open.id === id) refresh_live(id);
+      }, wait_poll_ms);
     // Without the event stream the history would stay behind: ask for it.
     if (store.connection !== 'live' && s.seq > o.history.length) refresh_history(id);
   }

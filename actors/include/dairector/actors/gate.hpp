@@ -16,6 +16,10 @@
 //                  (pipeline, run), with the run's capability: passed on to
 //                  the supervisor that dispatched it (remote_result).
 //                  Anything else changes nothing.
+//   (stage_log_atom, pipeline, stage, run, capability, bytes, last)
+//                  a chunk of a run's standard error (stage_logs.hpp), from
+//                  the endpoint the run is out on, for that run's stage,
+//                  with its capability: passed on to the log writer.
 // From this process (local-only types, messages.hpp):
 //   remote_job, remote_kill   from supervisors: sent on with the secret
 //   registration_answer       from the registry: the worker is answered
@@ -50,12 +54,14 @@ struct gate_config {
   std::string token;   // what a worker must present; empty refuses everyone
   caf::actor registry;
   std::function<void(const std::string&)> log;
+  caf::actor logs;  // the stage log writer (stage_logs.hpp); may be invalid: chunks are dropped
 };
 
 /// Where a remote run's result goes, and what proves it is the run's.
 struct gate_route {
   caf::actor supervisor;
   std::string capability;
+  std::string stage;  // its log chunks must name it
 };
 
 /// A registration the registry has not answered yet.
@@ -74,6 +80,7 @@ struct gate_state {
   std::map<std::tuple<caf::actor_addr, std::string, std::uint64_t>, gate_route> routes;  // (endpoint, pipeline, run)
   std::uint64_t dropped = 0;          // messages it does not take, from anyone
   std::uint64_t results_refused = 0;  // results without a route or with a wrong capability
+  std::uint64_t logs_refused = 0;     // log chunks likewise
   std::uint64_t exits_dropped = 0;    // exit messages (exit_proof.hpp)
 };
 

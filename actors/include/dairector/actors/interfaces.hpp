@@ -59,8 +59,10 @@ using durable_journal_api = journal_api::extend<
 /// The remote-worker registry (registry.hpp), as a supervisor and the HTTP API use it.
 using registry_api = caf::typed_actor<
     caf::replies_to<assign_request>::with<caf::actor>,
+    caf::reacts_to<withdraw_request>,
     caf::reacts_to<unassign_request>,
     caf::reacts_to<lost_report>,
+    caf::replies_to<waits_request>::with<std::vector<stage_wait>>,
     caf::replies_to<workers_count_request>::with<std::uint64_t>>;
 
 /// The typed handle of an actor spawned by `supervisor`, `memory_journal`,

@@ -122,9 +122,30 @@ struct state_update {
 // sender forged by a routed message gets nowhere.
 
 /// To the registry (registry.hpp), from a supervisor: a worker with a free
-/// slot for `stage`, or an invalid handle (run it here).
+/// slot for `stage`, or an invalid handle (run it here). `pipeline` and
+/// `run` name the run while it waits (waits_request, the server's log).
 struct assign_request {
   std::string stage;
+  std::string pipeline;
+  std::uint64_t run = 0;
+};
+/// To the registry, from a supervisor: its run `run` was fenced while its
+/// assign waited: the wait ends (answered with an invalid handle).
+struct withdraw_request {
+  std::uint64_t run = 0;
+};
+/// A run waiting for a worker process (registry.hpp): why, and since when
+/// (milliseconds since the Unix epoch).
+struct stage_wait {
+  std::string stage;
+  std::uint64_t run = 0;
+  std::string reason;
+  std::int64_t since_ms = 0;
+};
+/// To the registry: the runs of `pipeline` waiting for a worker now
+/// (answered std::vector<stage_wait>).
+struct waits_request {
+  std::string pipeline;
 };
 /// To the registry: a run on `worker` ended; the sender's slot is free.
 struct unassign_request {
@@ -217,6 +238,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const dairector::pipeline_spec>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::event>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::assign_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::unassign_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::withdraw_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::waits_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::actors::stage_wait>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::lost_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::registration)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::registration_answer)

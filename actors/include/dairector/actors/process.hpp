@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dairector::actors {
@@ -34,9 +35,12 @@ struct process_outcome {
 /// output then is all there is, and no pipe a leftover holds is waited on.
 /// The timeout holds whatever the command does with its descriptors.
 /// `on_started` gets the run's id for kill_process_group (not a process id).
+/// `on_stderr` (may be empty) gets standard error as it is read, every byte
+/// of it, on the calling thread: the stage's log (stage_logs.hpp).
 process_outcome run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                             const std::string& workdir, const std::string& input, std::chrono::milliseconds timeout,
-                            const std::function<void(pid_t)>& on_started);
+                            const std::function<void(pid_t)>& on_started,
+                            const std::function<void(std::string_view)>& on_stderr = {});
 
 /// Ends a run that `on_started` announced: its command and every process it
 /// started are killed (SIGKILL), and run_process returns. Harmless once the

@@ -14,6 +14,14 @@
 //       is taken), or an invalid handle when no worker serves the stage and it
 //       may run in this process. When every worker of the stage is busy, or
 //       the stage is remote-only and none is registered, the answer waits.
+//       A run that waits because no connected worker serves its stage is
+//       logged once when it starts waiting and once when a worker takes it
+//       (or it stops waiting), never per retry; one that waits for a busy
+//       worker is not (that is back-pressure, not a silent wait).
+//   withdraw_request{run}     the sender's run was fenced while it waited:
+//                             its wait ends (answered with an invalid handle)
+//   waits_request{pipeline} -> std::vector<stage_wait>: its runs waiting now,
+//                             with the reason (GET /pipelines/ID, status)
 //   unassign_request{worker}  a run on `worker` ended: its slot is free
 //   lost_report{addr}         a supervisor saw that worker go down; sent
 //                             before it asks again, so the dead worker is
@@ -60,11 +68,21 @@ struct registered_worker {
   std::uint64_t last_assigned = 0;  // for round robin among equally busy workers
 };
 
+/// A supervisor's assign that waits for a worker.
+struct waiting_assign {
+  std::string stage;
+  caf::response_promise answer;
+  std::string pipeline;
+  std::uint64_t run = 0;
+  std::int64_t since_ms = 0;
+  bool logged = false;  // it waited for a worker that nobody connected serves: said so
+};
+
 struct registry_state {
   static inline const char* name = "dairector.registry";
   registry_config cfg;
   std::vector<registered_worker> workers;
-  std::deque<std::pair<std::string, caf::response_promise>> waiting;  // by stage, oldest first
+  std::deque<waiting_assign> waiting;  // oldest first
   std::uint64_t assignments = 0;
   // Who holds which slot, so that a slot is freed by its holder's unassign or
   // when the holder goes (a supervisor that stops or dies never unassigns),

@@ -51,17 +51,25 @@ public:
   virtual caf::actor spawn(caf::local_actor* supervisor, const run_spec& r) = 0;
 };
 
+/// Where a command's standard error goes (stage_logs.hpp): nowhere, a log
+/// writer, or (in a worker process) whoever sent the job, which passes it on.
+struct stage_log_sink {
+  caf::actor writer;
+  bool to_sender = false;
+};
+
 /// The workers of this process.
 class local_workers : public worker_factory {
 public:
   explicit local_workers(std::shared_ptr<const handler_registry> handlers = nullptr,
-                         std::string name = "worker:local");
+                         std::string name = "worker:local", stage_log_sink logs = {});
   bool reusable(const run_spec& r) const override;
   caf::actor spawn(caf::local_actor* supervisor, const run_spec& r) override;
 
 private:
   std::shared_ptr<const handler_registry> handlers_;
   std::string name_;
+  stage_log_sink logs_;
 };
 
 /// The shared workers of one owner (a supervisor, a worker endpoint), by run kind.
@@ -77,9 +85,11 @@ caf::actor worker_for(caf::scheduled_actor* owner, worker_factory& factory, shar
 void forget_worker(shared_workers& shared, const caf::actor_addr& gone);
 
 /// Runs one job and returns its result (blocking for commands and handlers);
-/// `on_started` gets a command's run id (for kill_process_group). Shared by every worker kind.
+/// `on_started` gets a command's run id (for kill_process_group), `on_stderr`
+/// its standard error as it comes (may be empty). Shared by every worker kind.
 stage_result run_job(const job& j, const run_spec& r, const handler_registry* handlers, const std::string& worker,
-                     const std::function<void(pid_t)>& on_started);
+                     const std::function<void(pid_t)>& on_started,
+                     const std::function<void(std::string_view)>& on_stderr = {});
 
 /// The run spec of a job: the spec's own (in process), else parsed back
 /// from its canonical JSON.
