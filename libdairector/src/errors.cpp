@@ -38,7 +38,7 @@ const errc_row& row(errc code) {
 }  // namespace
 
 int http_status(errc code) { return row(code).http; }
-int exit_code(errc code) { return row(code).exit; }
+int exit_code_for(errc code) { return row(code).exit; }
 
 void assertion_failed(const char* cond, const char* what, const char* file, int line) noexcept {
   std::fprintf(stderr, "dairector: internal error at %s:%d: %s (%s)\n", file, line, what, cond);

@@ -102,6 +102,7 @@ struct fixture {
     sc.registry = registry;
     sc.worker_gate = worker_gate;
     sc.log = [this](const std::string& line) { sup_log.push_back(line); };
+    sc.check_invariants = true;  // every event the supervisor applies, not only those a test looks at
     sup = sys->spawn(actors::supervisor, sc);
   }
 

@@ -35,7 +35,7 @@ const char* to_string(errc code);
 /// the exit code of a CLI command that fails with it. The core's codes travel
 /// unchanged from the reducer to the HTTP answer; nobody matches sentences.
 int http_status(errc code);
-int exit_code(errc code);
+int exit_code_for(errc code);
 
 struct error {
   errc code;
