@@ -204,7 +204,7 @@ std::optional<error> start_stage(supervisor_actor* self, stage_index i, const st
   return start_stage(self, e);
 }
 
-// run.retry (docs/spec.md#retry): a timer, a delayed message to itself, for
+// run.retry (docs/spec.md#retry-run-the-stage-again): a timer, a delayed message to itself, for
 // the earliest retry that waits, computed from its own clock. After a restart
 // the state (replayed from the journal) still says when each retry is due, and
 // drive arms the timer again: a retry starts at its time, not sooner, not

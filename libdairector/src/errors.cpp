@@ -12,7 +12,7 @@ namespace {
 // default, so a new code without a row does not compile.
 struct errc_row {
   errc code;
-  int http;  // docs/http.md#errors
+  int http;  // docs/http.md#answers
   int exit;  // docs/cli.md#exit-codes
 };
 constexpr errc_row errc_table[] = {

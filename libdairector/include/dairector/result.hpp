@@ -30,7 +30,7 @@ inline constexpr int errc_count = static_cast<int>(errc_last) + 1;
 
 const char* to_string(errc code);
 
-/// What each code means to a client, in one table (docs/http.md#errors,
+/// What each code means to a client, in one table (docs/http.md#answers,
 /// docs/cli.md#exit-codes): the HTTP status of an answer that carries it and
 /// the exit code of a CLI command that fails with it. The core's codes travel
 /// unchanged from the reducer to the HTTP answer; nobody matches sentences.

@@ -1,4 +1,4 @@
-// Retry policies (docs/spec.md#retry): how long a failed stage waits before
+// Retry policies (docs/spec.md#retry-run-the-stage-again): how long a failed stage waits before
 // its next run. Pure: the jitter comes from the pipeline's seed, recorded in
 // its `pipeline_created` event, so every replay computes the same delay and
 // the reducer can refuse a `retry_scheduled` whose delay is not the policy's.

@@ -36,7 +36,7 @@ inline constexpr std::uint32_t run_timeout_s_max = 7 * 24 * 3600;
 inline constexpr std::uint32_t run_timeout_s_default = 3600;
 inline constexpr std::uint64_t sleep_ms_max = 24ull * 3600 * 1000;
 inline constexpr std::size_t spec_file_bytes_max = 16u << 20;  // a spec's text, read from a file or not
-// run.retry (docs/spec.md#retry): every run counts, the first included.
+// run.retry (docs/spec.md#retry-run-the-stage-again): every run counts, the first included.
 inline constexpr std::uint32_t retry_attempts_max = 100;
 inline constexpr std::uint64_t retry_backoff_ms_max = 24ull * 3600 * 1000;
 inline constexpr std::uint64_t retry_backoff_ms_default = 1000;
