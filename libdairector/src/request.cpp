@@ -83,11 +83,13 @@ result<event> event_for(const system_state& s, const request& r, std::int64_t at
       break;
     case request::kind::rollback: {
       e.to = r.to;
+      // A seq past the end of the history is not_found (404), naming the
+      // last seq; one the pipeline cannot return to is refused.
+      auto target = r.to >= 1 ? state_at(history, r.to) : result<system_state>(system_state{});
+      if (!target) return target.err();
       if (r.to < 1 || r.to >= e.seq)
         return make_error(errc::refused, "cannot roll back to seq " + std::to_string(r.to) +
                                              ": it must be between 1 and " + std::to_string(s.seq()));
-      auto target = state_at(history, r.to);
-      if (!target) return target.err();
       e.target = std::make_shared<const system_state>(std::move(*target));
       break;
     }
