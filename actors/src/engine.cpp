@@ -23,18 +23,7 @@ namespace {
 /// (docs/cluster.md#faults).
 constexpr std::int64_t journal_answer_timeout_ms = 2 * lease_ms_default;
 
-error from_reply(const actors::reply& r) {
-  switch (static_cast<actors::reply::code_t>(r.code)) {
-    case actors::reply::blocked: return make_error(errc::blocked, r.message);
-    case actors::reply::not_found: return make_error(errc::not_found, r.message);
-    case actors::reply::unavailable:
-    case actors::reply::behind: return make_error(errc::journal, r.message);
-    case actors::reply::ok:
-    case actors::reply::refused:
-    case actors::reply::invalid: break;
-  }
-  return make_error(errc::refused, r.message);
-}
+error from_reply(const actors::reply& r) { return make_error(actors::errc_of(r), r.message); }
 
 error gone(const std::string& id, const caf::error& err) {
   if (auto code = actors::errc_of(err)) return make_error(*code, actors::describe(err));  // the director's own
@@ -114,7 +103,7 @@ result<system_state> pipeline_handle::wait(std::chrono::milliseconds timeout) co
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!failed && outcome(s) == pipeline_outcome::active) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return make_error(errc::refused, "pipeline '" + id_ + "' is still active");
+    if (left.count() <= 0) return make_error(errc::unavailable, "pipeline '" + id_ + "' is still active");
     self->receive([&](actors::state_update& u) { s = std::move(u.state); },
                   [&](actors::journal_failed_atom, const std::string& why) { failed = make_error(errc::journal, why); },
                   caf::after(left) >> [] {});
@@ -133,6 +122,10 @@ result<system_state> pipeline_handle::reject(std::string note, std::string by) c
 
 result<system_state> pipeline_handle::cancel(std::string stage, std::string by) const {
   return command(*core_, id_, actors::cancel_atom::value, std::move(stage), std::move(by));
+}
+
+result<system_state> pipeline_handle::retry(std::string stage, std::string by) const {
+  return command(*core_, id_, actors::retry_atom::value, std::move(stage), std::move(by));
 }
 
 result<system_state> pipeline_handle::change_context(std::string stage, json context, std::string by) const {
@@ -207,7 +200,7 @@ const caf::actor& engine::director() const { return c_->director; }
 result<pipeline_handle> engine::start(const std::string& id, std::shared_ptr<const pipeline_spec> spec) {
   if (!spec) return make_error(errc::spec_invalid, "no spec");
   std::lock_guard<std::mutex> lock(c_->mutex);
-  if (c_->stopped) return make_error(errc::refused, "the engine is stopped");
+  if (c_->stopped) return make_error(errc::unavailable, "the engine is stopped");
   if (std::find(c_->known.begin(), c_->known.end(), id) != c_->known.end())
     return make_error(errc::refused, "the journal already has pipeline '" + id + "': resume it, or name a new one");
   // Answered once `pipeline_created` is durable.
@@ -229,7 +222,7 @@ result<pipeline_handle> engine::start(const std::string& id, std::string_view sp
 
 result<pipeline_handle> engine::resume(const std::string& id) {
   std::lock_guard<std::mutex> lock(c_->mutex);
-  if (c_->stopped) return make_error(errc::refused, "the engine is stopped");
+  if (c_->stopped) return make_error(errc::unavailable, "the engine is stopped");
   caf::scoped_actor self{*c_->sys};
   auto handle = [&] {
     return pipeline_handle(c_, id);

@@ -1,13 +1,21 @@
 #include "supervisor_state.hpp"
 
 #include <chrono>
+#include <cstdio>
+#include <random>
+#include <span>
+#include <variant>
 
 #include "dairector/actors/journal.hpp"
 #include "dairector/actors/process.hpp"
 #include "dairector/actors/secret.hpp"
 #include "dairector/json_bounds.hpp"
 #include "dairector/plan.hpp"
+#include "dairector/assert.hpp"
+#include "dairector/invariants.hpp"
 #include "dairector/reducer.hpp"
+#include "dairector/request.hpp"
+#include "dairector/retry.hpp"
 #include "dairector/text_check.hpp"
 #include "answers.hpp"
 #include "dispatch.hpp"
@@ -19,16 +27,7 @@ namespace {
 reply ok_reply(const supervisor_actor* self) { return reply{reply::ok, {}, self->state.state.seq()}; }
 
 reply refusal(const supervisor_actor* self, const error& err) {
-  reply::code_t code = reply::invalid;
-  switch (err.code) {
-    case errc::blocked: code = reply::blocked; break;
-    case errc::refused: code = reply::refused; break;
-    case errc::not_found: code = reply::not_found; break;
-    case errc::journal:
-    case errc::fenced: code = reply::unavailable; break;
-    default: break;
-  }
-  return reply{code, err.message, self->state.state.seq()};
+  return reply{reply_code(err.code), err.message, self->state.state.seq()};
 }
 
 std::int64_t now_ms(const supervisor_config& cfg) {
@@ -71,6 +70,15 @@ void offer_rest(supervisor_actor* self);
 // director if the pipeline may rest now.
 void changed(supervisor_actor* self, const event& e) {
   auto& st = self->state;
+  if (st.cfg.check_invariants) {
+    // Test builds (tests/actors/harness.hpp): the core's invariants hold
+    // after every event the supervisor applies, or the process stops here.
+    const auto broken = check_invariants(st.state);
+    for (const auto& why : broken)
+      std::fprintf(stderr, "pipeline '%s' after seq %llu: %s\n", st.cfg.pipeline.c_str(),
+                   static_cast<unsigned long long>(e.seq), why.c_str());
+    DAIRECTOR_ASSERT(broken.empty(), "the supervisor's state breaks an invariant");
+  }
   for (const auto& w : st.watchers) self->send(w, state_update{e, st.state});
   stop_fenced_runs(self);
   offer_rest(self);
@@ -79,10 +87,8 @@ void changed(supervisor_actor* self, const event& e) {
 // Applies a checked completion once it is durable. Nothing ran in between
 // (the supervisor awaited the journal), so it cannot be refused now.
 void install(supervisor_actor* self, const event& e) {
-  if (auto err = apply_in_place(self->state.state, e)) {
-    self->state.journal_error = "a durable event was refused after its check: " + err->message;
-    return;
-  }
+  const auto err = apply_in_place(self->state.state, e);
+  DAIRECTOR_ASSERT(!err, "a durable event was refused after its check");
   changed(self, e);
 }
 
@@ -186,14 +192,33 @@ std::optional<error> record(supervisor_actor* self, const event& e, to_journal h
 // A start: applied, sent to the journal, dispatched, in that order (rule 4);
 // a client's start is persisted so that its answer can wait for the commit,
 // the driver's is appended.
-std::optional<error> start_stage(supervisor_actor* self, stage_index i, const std::string& by,
-                                 to_journal how = to_journal::append) {
+std::optional<error> start_stage(supervisor_actor* self, const event& e, to_journal how = to_journal::append) {
+  if (auto err = record(self, e, how)) return err;
+  dispatch(self, e.stage);
+  return std::nullopt;
+}
+
+std::optional<error> start_stage(supervisor_actor* self, stage_index i, const std::string& by) {
   event e = make_event(self, event_type::stage_started, by);
   e.stage = i;
   e.run = e.seq;  // a fresh run id: the seq of its start (rule 3)
-  if (auto err = record(self, e, how)) return err;
-  dispatch(self, i);
-  return std::nullopt;
+  return start_stage(self, e);
+}
+
+// run.retry (docs/spec.md#retry-run-the-stage-again): a timer, a delayed message to itself, for
+// the earliest retry that waits, computed from its own clock. After a restart
+// the state (replayed from the journal) still says when each retry is due, and
+// drive arms the timer again: a retry starts at its time, not sooner, not
+// never. A timer that fires early (another clock) just arms itself again; one
+// that fires for nothing (the retry was cancelled or started) changes nothing.
+void arm_retry_timer(supervisor_actor* self) {
+  auto& st = self->state;
+  if (!st.cfg.drive || st.state.pending()) return;  // the resolution drives again
+  const auto due = next_retry_at(st.state);
+  if (!due || (st.retry_timer_at != 0 && st.retry_timer_at <= *due)) return;
+  st.retry_timer_at = *due;
+  const std::int64_t wait = std::max<std::int64_t>(0, *due - now_ms(st.cfg));
+  self->delayed_send(self, std::chrono::milliseconds(wait), retry_due_atom::value);
 }
 
 // The driver: settle what the pipeline owes, then start everything startable
@@ -210,13 +235,19 @@ void drive(supervisor_actor* self) {
     e.stage = owed->stage;
     e.text = owed->text;
     e.rerun = owed->rerun;
-    if (record(self, e)) break;  // cannot happen: the plan proposes legal events
+    e.run = owed->run;
+    e.delay_ms = owed->delay_ms;
+    const auto err = record(self, e);
+    DAIRECTOR_ASSERT(!err, "the plan proposed an event the reducer refuses");
   }
   if (!st.cfg.drive) return;  // owed decisions are settled; starts are left to requests
-  for (stage_index i : startable(st.state)) {
+  for (stage_index i : startable(st.state, now_ms(st.cfg))) {
     if (st.behind()) return;
+    // A retry whose time came is refused only if this clock went back since:
+    // the timer below tries again.
     start_stage(self, i, st.cfg.by);
   }
+  arm_retry_timer(self);
 }
 
 // The journal lost a write: nothing unacknowledged was applied, but memory
@@ -375,22 +406,34 @@ void stop_all(supervisor_actor* self) {
                       "' stopped before the journal confirmed the change: it may or may not be recorded");
 }
 
-// A client's change (cancel, context change, confirm or reject): applied and
-// persisted, then what became owed or startable, and the answer once the
-// change is durable.
-caf::result<reply> command(supervisor_actor* self, const event& e) {
-  if (auto err = record(self, e, to_journal::persist)) return refusal(self, *err);
+// A client's change: turned into its event by the core (request.hpp), applied
+// and persisted, then what became owed or startable, and the answer once the
+// change is durable. A start is dispatched too.
+// Either the refusal or the seq of the event whose durability the answer awaits.
+std::variant<reply, std::uint64_t> apply_request(supervisor_actor* self, const request& r,
+                                                 std::span<const event> history = {}) {
+  if (auto no = refuse_if_cannot_record(self)) return *no;
+  auto e = event_for(self->state.state, r, now_ms(self->state.cfg), history);
+  if (!e) return refusal(self, e.err());
+  const auto err = r.what == request::kind::start ? start_stage(self, *e, to_journal::persist)
+                                                  : record(self, *e, to_journal::persist);
+  if (err) return refusal(self, *err);
   drive(self);
-  return when_durable(self, e.seq, ok_reply(self));
+  return e->seq;
 }
 
-stage_index find_stage(supervisor_actor* self, const std::string& name) {
-  return self->state.cfg.spec->find(name);
+caf::result<reply> command(supervisor_actor* self, const request& r) {
+  auto done = apply_request(self, r);
+  if (auto* no = std::get_if<reply>(&done)) return std::move(*no);
+  return when_durable(self, std::get<std::uint64_t>(done), ok_reply(self));
 }
 
-reply unknown_stage(supervisor_actor* self, const std::string& name) {
-  return reply{reply::not_found, "pipeline '" + self->state.cfg.pipeline + "' has no stage '" + name + "'",
-               self->state.state.seq()};
+request make_request(request::kind what, const std::string& by, const std::string& stage = {}) {
+  request r;
+  r.what = what;
+  r.by = by;
+  r.stage = stage;
+  return r;
 }
 
 }  // namespace
@@ -420,6 +463,10 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
     // durable (durable_atom), and the commit need not wait for company.
     event created = make_event(self, event_type::pipeline_created, self->state.cfg.by);
     created.spec = self->state.cfg.spec;
+    // The seed of the retries' jitter (retry.hpp), drawn here (the core has
+    // no randomness) and recorded, so every replay computes the same delays.
+    created.seed = self->state.cfg.seed != 0 ? self->state.cfg.seed : (std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32));
+    created.seed &= seed_mask;
     record(self, created, to_journal::persist);
   }
   drive(self);
@@ -428,11 +475,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
   // (`when_durable`); a refusal records nothing and is answered at once.
   return {
       [=](start_atom, const std::string& stage, const std::string& by) -> caf::result<reply> {
-        if (auto r = refuse_if_cannot_record(self)) return *r;
-        stage_index i = find_stage(self, stage);
-        if (i == no_stage) return unknown_stage(self, stage);
-        if (auto err = start_stage(self, i, by, to_journal::persist)) return refusal(self, *err);
-        return when_durable(self, self->state.state.seq(), ok_reply(self));
+        return command(self, make_request(request::kind::start, by, stage));
       },
       [=](stage_result& r) { on_result(self, r, nullptr); },
       [=](remote_result& rr) { on_result(self, rr.result, &rr.endpoint); },
@@ -453,36 +496,29 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
         }
       },
       [=](cancel_atom, const std::string& stage, const std::string& by) -> caf::result<reply> {
-        if (auto r = refuse_if_cannot_record(self)) return *r;
-        event e = make_event(self, event_type::stage_cancelled, by);
-        if (!stage.empty()) {
-          e.stage = find_stage(self, stage);
-          if (e.stage == no_stage) return unknown_stage(self, stage);
-          e.run = self->state.state.stage(e.stage).run;
-        }
-        return command(self, e);
+        return command(self, make_request(request::kind::cancel, by, stage));
       },
       [=](context_atom, const std::string& stage, const std::string& context,
           const std::string& by) -> caf::result<reply> {
-        if (auto r = refuse_if_cannot_record(self)) return *r;
-        event e = make_event(self, event_type::context_changed, by);
-        e.stage = find_stage(self, stage);
-        if (e.stage == no_stage) return unknown_stage(self, stage);
-        auto value = parse_json(context, "the context", value_limits);
-        std::optional<std::string> refused = value ? value_refusal(*value, "the context") : value.err().message;
-        if (refused) return reply{reply::invalid, std::move(*refused), self->state.state.seq()};
-        e.payload = std::make_shared<const json>(std::move(*value));
-        return command(self, e);
+        request r = make_request(request::kind::context, by, stage);
+        if (!context.empty()) {  // empty: keep the stage's own context
+          auto value = parse_json(context, "the context", value_limits);
+          if (!value) return refusal(self, make_error(errc::decode_failed, value.err().message));
+          r.context = std::make_shared<const json>(std::move(*value));
+        }
+        return command(self, r);
       },
       [=](resolve_atom, bool approved, const std::string& note, const std::string& by) -> caf::result<reply> {
-        if (auto r = refuse_if_cannot_record(self)) return *r;
-        const confirmation* c = self->state.state.pending();
-        if (!c) return reply{reply::refused, "no confirmation is pending", self->state.state.seq()};
-        event e = make_event(self, event_type::confirmation_resolved, by);
-        e.stage = c->stage;
-        e.approved = approved;
-        e.text = note;
-        return command(self, e);
+        request r = make_request(approved ? request::kind::confirm : request::kind::reject, by);
+        r.note = note;
+        return command(self, r);
+      },
+      [=](retry_atom, const std::string& stage, const std::string& by) -> caf::result<reply> {
+        return command(self, make_request(request::kind::retry, by, stage));
+      },
+      [=](retry_due_atom) {
+        self->state.retry_timer_at = 0;
+        drive(self);
       },
       [=](rollback_atom, std::uint64_t to, const std::string& by) -> caf::result<reply> {
         auto& st = self->state;
@@ -494,20 +530,14 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
         self->request(st.cfg.journal, caf::infinite, history_atom::value, st.cfg.pipeline)
             .await(
                 [=](std::vector<event>& history) mutable {
-                  auto target = state_at(history, to);
-                  if (!target) {
-                    rp.deliver(refusal(self, target.err()));
+                  request r = make_request(request::kind::rollback, by);
+                  r.to = to;
+                  auto done = apply_request(self, r, history);
+                  if (auto* no = std::get_if<reply>(&done)) {
+                    rp.deliver(std::move(*no));
                     return;
                   }
-                  event e = make_event(self, event_type::rolled_back, by);
-                  e.to = to;
-                  e.target = std::make_shared<const system_state>(std::move(*target));
-                  if (auto err = record(self, e, to_journal::persist)) {
-                    rp.deliver(refusal(self, *err));
-                    return;
-                  }
-                  drive(self);
-                  answer_when_durable(self, e.seq, ok_reply(self), rp);
+                  answer_when_durable(self, std::get<std::uint64_t>(done), ok_reply(self), rp);
                 },
                 [=](caf::error& err) mutable {
                   rp.deliver(reply{reply::unavailable, "journal: " + describe(err), self->state.state.seq()});
@@ -559,6 +589,33 @@ caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg) {
 
 const supervisor_state& inspect_supervisor(const caf::actor& a) {
   return dynamic_cast<supervisor_actor&>(*caf::actor_cast<caf::abstract_actor*>(a)).state;
+}
+
+reply::code_t reply_code(errc code) {
+  switch (code) {
+    case errc::refused: return reply::refused;
+    case errc::blocked: return reply::blocked;
+    case errc::not_found: return reply::not_found;
+    case errc::spec_invalid:
+    case errc::decode_failed: return reply::invalid;
+    case errc::journal:
+    case errc::fenced:
+    case errc::unavailable:
+    case errc::owned: return reply::unavailable;
+    case errc::behind: return reply::behind;
+  }
+  return reply::unavailable;
+}
+
+errc errc_of(const reply& r) {
+  switch (r.code) {
+    case reply::refused: return errc::refused;
+    case reply::blocked: return errc::blocked;
+    case reply::not_found: return errc::not_found;
+    case reply::invalid: return errc::decode_failed;
+    case reply::behind: return errc::behind;
+    default: return errc::unavailable;  // a byte from elsewhere: `ok` is never asked, any other is unknown
+  }
 }
 
 void register_message_types(caf::actor_system_config& cfg) {

@@ -73,6 +73,7 @@ struct supervisor_state {
   std::vector<owed_answer> owed;
   std::uint64_t idle_told = 0;    // the director was told it may rest at this seq (0: not)
   std::uint64_t results_refused = 0;  // results without their run's capability, or from elsewhere
+  std::int64_t retry_timer_at = 0;    // a retry timer is out for this time (0: none)
   /// Events sent to the journal and not yet known durable (0 without a journal).
   std::uint64_t backlog() const { return cfg.journal ? state.seq() - durable_seq : 0; }
   bool behind() const { return backlog() >= cfg.journal_backlog_events_max; }

@@ -1,6 +1,7 @@
-// `invalidate`, `confirm`, `reject`, `cancel`, `rollback` (docs/cli.md) on
-// a journal no process owns: take the owner lock, replay, turn the request
-// into one event, check it against the reducer, and append it durably. The
+// `invalidate`, `confirm`, `reject`, `cancel`, `rollback`, `retry`
+// (docs/cli.md) on a journal no process owns: take the owner lock, replay,
+// turn the request into one event with the core's event_for (request.hpp:
+// the supervisor's own), and append it durably. The
 // lock makes this process the pipeline's only writer for that moment (rule
 // 1); when another process owns the journal the command says so (exit 5):
 // live control goes through `serve`. History is only ever appended to (rule 9).
@@ -14,13 +15,14 @@
 #include "dairector/codec.hpp"
 #include "dairector/json_bounds.hpp"
 #include "dairector/reducer.hpp"
+#include "dairector/request.hpp"
 #include "dairector/text_check.hpp"
 
 namespace dairector::cli {
 
 namespace {
 
-enum class verb { invalidate, confirm, reject, cancel, rollback };
+enum class verb { invalidate, confirm, reject, cancel, rollback, retry };
 
 struct control_options {
   journal_args journal;
@@ -46,72 +48,33 @@ const char* name_of(verb v) {
     case verb::reject: return "reject";
     case verb::cancel: return "cancel";
     case verb::rollback: return "rollback";
+    case verb::retry: return "retry";
   }
   return "?";
 }
 
-// The event the request stands for, or why there is none.
-result<event> make_request(verb v, const control_options& opt, const system_state& s,
-                           const std::vector<event>& history) {
-  event e;
-  e.seq = s.seq() + 1;
-  e.at_ms = wall_ms();
-  e.by = opt.journal.who();
-  e.pipeline = s.pipeline();
-  auto stage_named = [&](const std::string& name) -> result<stage_index> {
-    stage_index i = s.spec().find(name);
-    if (i == no_stage) return make_error(errc::not_found, "pipeline '" + s.pipeline() + "' has no stage '" + name + "'");
-    return i;
-  };
+// The request as the core sees it (request.hpp): its event_for turns it into
+// the event, or refuses it, exactly as the server's supervisor would.
+result<request> core_request(verb v, const control_options& opt) {
+  request r;
+  r.by = opt.journal.who();
+  r.stage = opt.stage;
+  r.note = opt.note;
+  r.to = opt.to;
   switch (v) {
-    case verb::invalidate: {
-      auto i = stage_named(opt.stage);
-      if (!i) return i.err();
-      e.type = event_type::context_changed;
-      e.stage = *i;
-      if (opt.context.empty()) {
-        const auto& current = s.payload(*i).context;
-        e.payload = current ? current : std::make_shared<const json>(json::object());
-      } else {
-        auto value = context_value(opt.context);
-        if (!value) return value.err();
-        e.payload = std::make_shared<const json>(std::move(*value));
-      }
-      break;
-    }
-    case verb::confirm:
-    case verb::reject: {
-      const confirmation* c = s.pending();
-      if (!c) return make_error(errc::refused, "no confirmation is pending");
-      e.type = event_type::confirmation_resolved;
-      e.stage = c->stage;
-      e.approved = v == verb::confirm;
-      e.text = opt.note;
-      break;
-    }
-    case verb::cancel:
-      e.type = event_type::stage_cancelled;
-      if (!opt.stage.empty()) {
-        auto i = stage_named(opt.stage);
-        if (!i) return i.err();
-        e.stage = *i;
-        e.run = s.stage(*i).run;
-      }
-      break;
-    case verb::rollback: {
-      e.type = event_type::rolled_back;
-      e.to = opt.to;
-      if (opt.to < 1 || opt.to >= e.seq)
-        return make_error(errc::refused, "cannot roll back to seq " + std::to_string(opt.to) +
-                                             ": it must be between 1 and " + std::to_string(s.seq()));
-      auto target = replay(history, opt.to);
-      if (!target) return target.err();
-      e.target = std::make_shared<const system_state>(std::move(*target));
-      break;
-    }
+    case verb::invalidate: r.what = request::kind::context; break;
+    case verb::confirm: r.what = request::kind::confirm; break;
+    case verb::reject: r.what = request::kind::reject; break;
+    case verb::cancel: r.what = request::kind::cancel; break;
+    case verb::rollback: r.what = request::kind::rollback; break;
+    case verb::retry: r.what = request::kind::retry; break;
   }
-  if (auto err = check(s, e)) return *err;
-  return e;
+  if (v == verb::invalidate && !opt.context.empty()) {
+    auto value = context_value(opt.context);
+    if (!value) return value.err();
+    r.context = std::make_shared<const json>(std::move(*value));
+  }
+  return r;
 }
 
 // The request as an HTTP call: the path under /pipelines/ID, the body, and
@@ -150,6 +113,10 @@ result<server_request> make_server_request(verb v, const control_options& opt) {
       if (opt.to < 1) return make_error(errc::refused, "cannot roll back to seq 0: it must be 1 or more");
       r.body["to"] = opt.to;
       break;
+    case verb::retry:
+      r.path = "/stages/" + path_segment(opt.stage) + "/retry";
+      r.type = event_type::retry_requested;
+      break;
   }
   return r;
 }
@@ -186,7 +153,7 @@ int control(verb v, const control_options& opt) {
   auto store = open_journal(opt.journal.journal_path(), opt.journal.options(false));
   if (!store) {
     std::cerr << "dairector " << command << ": " << escape_for_terminal(store.err().message) << "\n";
-    if (store.err().message.find("owned by") != std::string::npos)
+    if (store.err().code == errc::owned)
       std::cerr << "(a running pipeline is controlled through `dairector serve`, not through its journal)\n";
     return exit_for(store.err());
   }
@@ -196,7 +163,9 @@ int control(verb v, const control_options& opt) {
   if (!history) return report(command, history.err());
   auto state = replay(*history);
   if (!state) return report(command, state.err());
-  auto e = make_request(v, opt, *state, *history);
+  auto r = core_request(v, opt);
+  if (!r) return report(command, r.err());
+  auto e = event_for(*state, *r, wall_ms(), *history);
   if (!e) return report(command, e.err());
   if (auto err = (*store)->append(std::span<const event>(&*e, 1))) return report(command, *err);
   std::cout << "seq " << e->seq << ": " << to_string(e->type) << " (pipeline '" << escape_for_terminal(*id)
@@ -226,6 +195,9 @@ void add_control(CLI::App& app, int& exit_status) {
       case verb::rollback:
         cmd->add_option("--to", opt->to, "Return to the state right after this event (seq)")->required();
         break;
+      case verb::retry:
+        cmd->add_option("stage", opt->stage, "The failed or cancelled stage to run again")->required();
+        break;
     }
     cmd->callback([&exit_status, v, opt] { exit_status = control(v, *opt); });
   };
@@ -234,6 +206,8 @@ void add_control(CLI::App& app, int& exit_status) {
   add(verb::reject, "Reject the pending confirmation (its stage becomes outdated and runs again)");
   add(verb::cancel, "Cancel one running stage, or the whole pipeline");
   add(verb::rollback, "Append an event that returns the pipeline to its state after SEQ");
+  add(verb::retry,
+      "Retry a failed or cancelled STAGE: it and every failed or cancelled stage downstream become startable again");
 }
 
 }  // namespace dairector::cli

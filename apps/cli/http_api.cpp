@@ -49,19 +49,14 @@ constexpr std::size_t http_threads = 16;  // an open event stream holds none (ht
 constexpr const char* default_by = "user:http";
 constexpr int retry_after_s = 1;  // a journal commits many times a second: try again soon
 
-// A supervisor's refusal as an error (the HTTP status follows from its code).
-// `behind` (back-pressure: the journal is too many events behind the
-// pipeline, supervisor.hpp) is a 503 like a journal that is unavailable,
+// A supervisor's refusal as an error: its errc came from the core (or the
+// supervisor) unchanged, and the HTTP status follows from it (result.hpp's
+// table). errc::behind (back-pressure: the journal is too many events behind
+// the pipeline, supervisor.hpp) is a 503 like a journal that is unavailable,
 // with Retry-After (see `control`): the same request succeeds once it has
 // caught up. The CLI's --server turns any 503 into exit 5.
 error refusal(const da::reply& r) {
-  switch (r.code) {
-    case da::reply::refused: return make_error(errc::refused, r.message);
-    case da::reply::blocked: return make_error(errc::blocked, r.message);
-    case da::reply::not_found: return make_error(errc::not_found, r.message);
-    case da::reply::invalid: return make_error(errc::decode_failed, r.message);
-    default: return make_error(errc::journal, r.message.empty() ? "the pipeline is unavailable" : r.message);
-  }
+  return make_error(da::errc_of(r), r.message.empty() ? "the pipeline is unavailable" : r.message);
 }
 
 // ---------------------------------------------------------------------------
@@ -180,6 +175,8 @@ struct http_api::impl {
                bool approved);
   void cancel(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
   void rollback(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
+  void retry(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id,
+             const std::string& stage);
   void metrics(caf::scoped_actor& self, httplib::Response& res) {
     res.status = 200;
     res.set_content(metrics_text(self, cfg, requests), metrics_content_type);
@@ -194,8 +191,9 @@ struct http_api::impl {
     auto r = ask_pipeline<da::reply>(self, cfg, id, std::forward<Ts>(request)...);
     if (!r) return send_error(res, r.err());
     if (!r->is_ok()) {
-      if (r->code == da::reply::behind) res.set_header("Retry-After", std::to_string(retry_after_s));
-      return send_error(res, refusal(*r));
+      const error err = refusal(*r);
+      if (err.code == errc::behind) res.set_header("Retry-After", std::to_string(retry_after_s));
+      return send_error(res, err);
     }
     auto s = ask_pipeline<system_state>(self, cfg, id, da::state_atom::value);
     if (!s) return send_error(res, s.err());
@@ -250,6 +248,8 @@ const std::vector<route>& routes() {
       {"POST", "/pipelines/{id}/cancel", [](call& c) { c.api.cancel(c.self, c.req, c.res, c.arg[0]); }, true},
       {"POST", "/pipelines/{id}/rollback", [](call& c) { c.api.rollback(c.self, c.req, c.res, c.arg[0]); }, true},
       {"GET", "/pipelines/{id}/stages/{stage}/logs", [](call& c) { serve_stage_logs(c.self, c.api.cfg, c.req, c.res, c.arg[0], c.arg[1]); }},
+      {"POST", "/pipelines/{id}/stages/{stage}/retry",
+       [](call& c) { c.api.retry(c.self, c.req, c.res, c.arg[0], c.arg[1]); }, true},
       {"GET", "/events", [](call& c) { serve_all_events(*c.api.hub, c.req, c.res); }},
       {"GET", "/metrics", [](call& c) { c.api.metrics(c.self, c.res); }},
       {"GET", "/openapi.json", [](call& c) { c.res.set_content(std::string(openapi_json()), "application/json"); }},
@@ -464,18 +464,10 @@ void http_api::impl::context(caf::scoped_actor& self, const httplib::Request& re
   if (!body) return send_error(res, body.err());
   auto by = who(*body);
   if (!by) return send_error(res, by.err());
+  // No new context (""): the stage's own again, the change still cascades
+  // (the core's event_for, request.hpp).
   std::string context;
-  if (auto it = body->find("context"); it != body->end()) {
-    context = it->dump();
-  } else {
-    // No new context: the stage's own again (the change still cascades).
-    auto s = ask_pipeline<system_state>(self, cfg, id, da::state_atom::value);
-    if (!s) return send_error(res, s.err());
-    const stage_index i = s->spec().find(stage);
-    if (i == no_stage) return send_error(res, 404, "pipeline '" + id + "' has no stage '" + stage + "'");
-    const auto& current = s->payload(i).context;
-    context = current ? current->dump() : "{}";
-  }
+  if (auto it = body->find("context"); it != body->end()) context = it->dump();
   control(self, res, id, da::context_atom::value, stage, context, *by);
 }
 
@@ -501,6 +493,15 @@ void http_api::impl::cancel(caf::scoped_actor& self, const httplib::Request& req
   auto by = who(*body);
   if (!by) return send_error(res, by.err());
   control(self, res, id, da::cancel_atom::value, *stage, *by);
+}
+
+void http_api::impl::retry(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,
+                           const std::string& id, const std::string& stage) {
+  auto body = body_object(req, {});
+  if (!body) return send_error(res, body.err());
+  auto by = who(*body);
+  if (!by) return send_error(res, by.err());
+  control(self, res, id, da::retry_atom::value, stage, *by);
 }
 
 void http_api::impl::rollback(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,

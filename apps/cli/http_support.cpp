@@ -11,20 +11,8 @@ void send_error(httplib::Response& res, int status, const std::string& sentence)
   send_json(res, status, json{{"error", sentence}});
 }
 
-int status_for(errc code) {
-  switch (code) {
-    case errc::spec_invalid:
-    case errc::decode_failed: return 400;
-    case errc::not_found: return 404;
-    case errc::refused:
-    case errc::blocked: return 409;
-    case errc::journal:
-    case errc::fenced: return 503;
-  }
-  return 500;
-}
-
-void send_error(httplib::Response& res, const error& err) { send_error(res, status_for(err.code), err.message); }
+// The status follows from the code, by the core's one table (result.hpp).
+void send_error(httplib::Response& res, const error& err) { send_error(res, http_status(err.code), err.message); }
 
 std::optional<error> known(caf::scoped_actor& self, const http_api_config& cfg, const std::string& id) {
   auto yes = ask<bool>(self, cfg.director, errc::not_found, da::known_atom::value, id);

@@ -86,6 +86,7 @@ int status(const inspect_options& opt) {
     std::ostringstream line;
     line << "  " << std::left << std::setw(14) << s.spec()[i].name << std::setw(11) << to_string(s.status(i));
     if (st.run) line << "run " << std::setw(6) << st.run << " attempt " << st.attempt;
+    if (const std::int64_t at = s.retry_at(i)) line << "  retry at " << format_time(at);
     if (s.status(i) == stage_status::failed && s.payload(i).error) line << "  " << *s.payload(i).error;
     if (const json* w = wait_of(live, s, i))
       line << "  waiting for a " << w->value("for", std::string("worker")) << " since " << w->value("since", std::string("?"))
@@ -118,7 +119,13 @@ std::string history_line(const event& e, const pipeline_spec& spec) {
     case event_type::rolled_back: out << " to seq " << e.to; break;
     case event_type::rerun_requested: out << " -> re-run " << spec[e.rerun].name; break;
     case event_type::context_changed: out << " " << (e.payload ? e.payload->dump() : "{}"); break;
-    default: break;
+    case event_type::retry_scheduled: out << " in " << e.delay_ms << " ms (at " << format_time(e.at_ms + static_cast<std::int64_t>(e.delay_ms)) << ")"; break;
+    case event_type::pipeline_created:
+    case event_type::stage_started:
+    case event_type::stage_completed:
+    case event_type::stage_cancelled:
+    case event_type::stage_interrupted:
+    case event_type::retry_requested: break;
   }
   return escape_for_terminal(out.str());
 }

@@ -102,9 +102,7 @@ void add_server_options(CLI::App* cmd, journal_args& args) {
                   "~/.config/dairector/token)");
 }
 
-int exit_for(const error& err) {
-  return err.code == errc::journal || err.code == errc::fenced ? exit_journal : exit_usage;
-}
+int exit_for(const error& err) { return exit_code_for(err.code); }
 
 int report(const char* command, const error& err) {
   // Messages quote outside data (a spec's text, a journal's rows, a server's

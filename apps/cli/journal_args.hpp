@@ -45,7 +45,8 @@ void add_journal_options(CLI::App* cmd, journal_args& args, bool writes);
 /// --journal exclude each other).
 void add_server_options(CLI::App* cmd, journal_args& args);
 
-/// The exit code for a core error: errc::journal -> 5, else 2.
+/// The exit code for a core error (result.hpp's table: journal, fenced,
+/// unavailable, owned, behind -> 5, else 2).
 int exit_for(const error& err);
 
 /// Prints "dairector CMD: message" on stderr and returns exit_for(err).

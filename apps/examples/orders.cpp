@@ -27,7 +27,7 @@ std::string order_id(int n) { return "order-" + std::to_string(n); }
 
 int fail(const std::string& what, const error& e) {
   std::cerr << what << ": " << e.message << "\n";
-  return e.code == errc::journal ? 5 : 1;
+  return e.code == errc::journal || e.code == errc::owned || e.code == errc::unavailable ? 5 : 1;
 }
 
 }  // namespace

@@ -83,8 +83,8 @@ std::string lock_path_of(const std::string& path) { return path + ".lock"; }
 error owned_by(const std::string& path, std::string other) {
   while (!other.empty() && (other.back() == '\n' || other.back() == ' ')) other.pop_back();
   if (other.empty()) other = "unknown";
-  return journal_error("journal " + path + " is owned by another process (" + other +
-                       "); only one process may write to it");
+  return make_error(errc::owned, "journal " + path + " is owned by another process (" + other +
+                                     "); only one process may write to it");
 }
 
 // Waits (as `opt` allows) until no run of a previous owner holds the runs lock.

@@ -14,11 +14,15 @@ namespace dairector {
 
 namespace {
 // Frozen: the index is the enum value; names are written to disk.
-constexpr std::array<const char*, event_type_count> event_names = {
+// The one table of names: to_string and event_type_from read it, and its
+// size is checked against the enum's last value.
+constexpr auto event_names = std::to_array<const char*>({
     "pipeline_created",  "stage_started",    "stage_completed",        "stage_failed",
     "stage_cancelled",   "stage_interrupted", "result_discarded",      "context_changed",
     "confirmation_requested", "confirmation_resolved", "rolled_back", "rerun_requested",
-};
+    "retry_scheduled", "retry_requested",
+});
+static_assert(event_names.size() == static_cast<std::size_t>(event_type_count), "one name per event type");
 }  // namespace
 
 const char* to_string(event_type t) {
@@ -126,9 +130,17 @@ bool uses_run(event_type t) {
     case event_type::stage_failed:
     case event_type::stage_cancelled:
     case event_type::stage_interrupted:
-    case event_type::result_discarded: return true;
-    default: return false;
+    case event_type::result_discarded:
+    case event_type::retry_scheduled: return true;
+    case event_type::pipeline_created:
+    case event_type::context_changed:
+    case event_type::confirmation_requested:
+    case event_type::confirmation_resolved:
+    case event_type::rolled_back:
+    case event_type::rerun_requested:
+    case event_type::retry_requested: return false;
   }
+  return false;
 }
 
 error bad(std::string message) { return make_error(errc::decode_failed, std::move(message)); }
@@ -138,13 +150,13 @@ error bad(std::string message) { return make_error(errc::decode_failed, std::mov
 // so the direct encoder and the canonical-text decoder below walk them in
 // the order they are on disk.
 enum class field : std::uint8_t {
-  approved, at, by, context, error, message, note, outcome, output, pipeline, rerun, run, seq, spec, stage, to,
-  type, v,
+  approved, at, by, context, delay_ms, error, message, note, outcome, output, pipeline, rerun, run, seed, seq, spec,
+  stage, to, type, v,
 };
-constexpr std::size_t field_count = 18;
+constexpr std::size_t field_count = 20;
 constexpr std::array<std::string_view, field_count> field_names = {
-    "approved", "at", "by", "context", "error", "message", "note", "outcome", "output", "pipeline",
-    "rerun",    "run", "seq", "spec", "stage", "to", "type", "v",
+    "approved", "at", "by", "context", "delay_ms", "error", "message", "note", "outcome", "output", "pipeline",
+    "rerun",    "run", "seed", "seq", "spec", "stage", "to", "type", "v",
 };
 static_assert(std::is_sorted(field_names.begin(), field_names.end()), "the names must be in byte order");
 
@@ -155,21 +167,23 @@ constexpr std::uint32_t bit(field f) { return 1u << static_cast<unsigned>(f); }
 std::uint32_t fields_of(const event& e) {
   std::uint32_t f = bit(field::v) | bit(field::seq) | bit(field::at) | bit(field::by) | bit(field::pipeline) |
                     bit(field::type);
+  const std::uint32_t staged = bit(field::stage) | (uses_run(e.type) ? bit(field::run) : 0);
   switch (e.type) {
-    case event_type::pipeline_created: f |= bit(field::spec); break;
-    case event_type::stage_cancelled: f |= bit(field::stage) | (e.stage != no_stage ? bit(field::run) : 0); break;
-    case event_type::rolled_back: f |= bit(field::to); break;
-    default: f |= bit(field::stage) | (uses_run(e.type) ? bit(field::run) : 0); break;
-  }
-  switch (e.type) {
-    case event_type::stage_completed: f |= bit(field::output); break;
-    case event_type::stage_failed: f |= bit(field::error); break;
-    case event_type::result_discarded: f |= bit(field::outcome); break;
-    case event_type::context_changed: f |= bit(field::context); break;
-    case event_type::confirmation_requested: f |= bit(field::message); break;
-    case event_type::confirmation_resolved: f |= bit(field::approved) | bit(field::note); break;
-    case event_type::rerun_requested: f |= bit(field::rerun); break;
-    default: break;
+    // A seed of 0 is not written: journals from before seeds read back the same.
+    case event_type::pipeline_created: return f | bit(field::spec) | (e.seed != 0 ? bit(field::seed) : 0);
+    case event_type::stage_cancelled: return f | bit(field::stage) | (e.stage != no_stage ? bit(field::run) : 0);
+    case event_type::rolled_back: return f | bit(field::to);
+    case event_type::stage_completed: return f | staged | bit(field::output);
+    case event_type::stage_failed: return f | staged | bit(field::error);
+    case event_type::result_discarded: return f | staged | bit(field::outcome);
+    case event_type::context_changed: return f | staged | bit(field::context);
+    case event_type::confirmation_requested: return f | staged | bit(field::message);
+    case event_type::confirmation_resolved: return f | staged | bit(field::approved) | bit(field::note);
+    case event_type::rerun_requested: return f | staged | bit(field::rerun);
+    case event_type::retry_scheduled: return f | staged | bit(field::delay_ms);
+    case event_type::stage_started:
+    case event_type::stage_interrupted:
+    case event_type::retry_requested: return f | staged;
   }
   return f;
 }
@@ -227,6 +241,8 @@ void put_field(std::string& out, field f, const event& e, const pipeline_spec* n
     case field::by: put_string(out, e.by); break;
     case field::context:
     case field::output: put_json(out, e.payload); break;
+    case field::delay_ms: put_uint(out, e.delay_ms); break;
+    case field::seed: put_uint(out, e.seed); break;
     case field::error:
     case field::message:
     case field::note:
@@ -508,6 +524,8 @@ result<event> decode_fields(const Fields& j, const pipeline_spec* spec) {
     auto parsed = parse_spec(*s, spec_source::journal);
     if (!parsed) return bad(where() + ": bad spec: " + parsed.err().message);
     e.spec = std::move(*parsed);
+    if (j.has(field::seed))
+      if (auto err = need_uint(field::seed, e.seed)) return *err;
     return e;
   }
   if (e.type == event_type::rolled_back) {
@@ -563,7 +581,15 @@ result<event> decode_fields(const Fields& j, const pipeline_spec* spec) {
     case event_type::rerun_requested:
       if (auto err = resolve(field::rerun, e.rerun, false)) return *err;
       break;
-    default: break;
+    case event_type::retry_scheduled:
+      if (auto err = need_uint(field::delay_ms, e.delay_ms)) return *err;
+      break;
+    case event_type::pipeline_created:
+    case event_type::stage_started:
+    case event_type::stage_cancelled:
+    case event_type::stage_interrupted:
+    case event_type::rolled_back:
+    case event_type::retry_requested: break;
   }
   return e;
 }
@@ -586,6 +612,8 @@ json encode_event(const event& e, const pipeline_spec* spec) {
     if (has(f)) j[field_names[static_cast<std::size_t>(f)]] = e.text;
   if (has(field::approved)) j["approved"] = e.approved;
   if (has(field::rerun)) j["rerun"] = stage_json(names, e.rerun);
+  if (has(field::seed)) j["seed"] = e.seed;
+  if (has(field::delay_ms)) j["delay_ms"] = e.delay_ms;
   return j;
 }
 
@@ -643,7 +671,7 @@ bool same_event(const event& a, const event& b) {
   bool same_spec = a.spec == b.spec || (a.spec && b.spec && a.spec->to_json() == b.spec->to_json());
   return a.seq == b.seq && a.at_ms == b.at_ms && a.by == b.by && a.pipeline == b.pipeline && a.type == b.type &&
          a.stage == b.stage && a.run == b.run && same_json(a.payload, b.payload) && a.text == b.text &&
-         a.approved == b.approved && a.to == b.to && a.rerun == b.rerun && same_spec;
+         a.approved == b.approved && a.to == b.to && a.rerun == b.rerun && a.seed == b.seed && a.delay_ms == b.delay_ms && same_spec;
 }
 
 }  // namespace dairector

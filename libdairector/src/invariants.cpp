@@ -49,6 +49,11 @@ std::vector<std::string> check_invariants(const system_state& s) {
     } else if (st.reruns != 0 || st.given_up) {
       fail(i, "has on_failure bookkeeping but no on_failure policy");
     }
+    if (const std::int64_t due = s.retry_at(i)) {
+      if (!sp[i].retry) fail(i, "has a retry scheduled but no run.retry policy");
+      else if (st.tries > sp[i].retry->max_attempts) fail(i, "retries more often than run.retry allows");
+      if (due < 0) fail(i, "has a retry scheduled before the epoch");
+    }
     // An outdated stage is explained by a change that made it so.
     if (st.stored == run_status::outdated) {
       const stage_index c = st.cause;

@@ -1,6 +1,7 @@
 #include "dairector/plan.hpp"
 
 #include "dairector/reducer.hpp"
+#include "dairector/retry.hpp"
 
 namespace dairector {
 
@@ -27,6 +28,17 @@ std::optional<event> next_system_event(const system_state& s) {
       e.text = *sp[i].confirm;
       return e;
     }
+    if (st.stored == run_status::failed && sp[i].retry && st.tries < sp[i].retry->max_attempts) {
+      // run.retry first: the stage itself again, after its backoff. Once
+      // scheduled nothing more is owed for it; the driver starts it when due.
+      if (s.retry_at(i) != 0) continue;
+      event e;
+      e.type = event_type::retry_scheduled;
+      e.stage = i;
+      e.run = st.run;
+      e.delay_ms = retry_delay_ms(*sp[i].retry, s.seed(), i, st.tries);
+      return e;
+    }
     if (st.stored == run_status::failed && sp[i].on_failure && !st.given_up) {
       const on_failure_spec& policy = *sp[i].on_failure;
       event e;
@@ -46,15 +58,32 @@ std::optional<event> next_system_event(const system_state& s) {
   return std::nullopt;
 }
 
-std::vector<stage_index> startable(const system_state& s) {
+// A failed stage whose scheduled retry is not moot (every upstream still done).
+bool retry_waits(const system_state& s, stage_index i) {
+  return s.retry_at(i) != 0 && s.stage(i).attempt < stage_attempts_max && s.upstream_done(i);
+}
+
+std::vector<stage_index> startable(const system_state& s, std::int64_t now_ms) {
   std::vector<stage_index> out;
   if (s.empty() || s.pending()) return out;
   for (stage_index i = 0; i < s.size(); ++i) {
     const stage_state& st = s.stage(i);
+    if (st.stored == run_status::failed) {
+      if (retry_waits(s, i) && s.retry_at(i) <= now_ms) out.push_back(i);
+      continue;
+    }
     if (st.stored != run_status::idle && st.stored != run_status::outdated) continue;
     if (st.attempt >= stage_attempts_max || !s.upstream_done(i)) continue;
     out.push_back(i);
   }
+  return out;
+}
+
+std::optional<std::int64_t> next_retry_at(const system_state& s) {
+  std::optional<std::int64_t> out;
+  if (s.empty()) return out;
+  for (stage_index i = 0; i < s.size(); ++i)
+    if (retry_waits(s, i) && (!out || s.retry_at(i) < *out)) out = s.retry_at(i);
   return out;
 }
 
@@ -70,7 +99,7 @@ pipeline_outcome outcome(const system_state& s) {
   if (running) return pipeline_outcome::active;
   if (s.pending()) return pipeline_outcome::waiting;
   if (all_done) return pipeline_outcome::done;
-  if (next_system_event(s) || !startable(s).empty()) return pipeline_outcome::active;
+  if (next_system_event(s) || !startable(s).empty() || next_retry_at(s)) return pipeline_outcome::active;
   return cancelled ? pipeline_outcome::cancelled : pipeline_outcome::failed;
 }
 

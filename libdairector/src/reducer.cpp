@@ -1,5 +1,8 @@
 #include "dairector/reducer.hpp"
 
+#include "dairector/codec.hpp"
+#include "dairector/retry.hpp"
+
 #include <cstring>
 #include <map>
 #include <string_view>
@@ -59,9 +62,20 @@ bool needs_stage(event_type t) {
     case event_type::rolled_back:
     case event_type::stage_cancelled:  // optional: absent = whole pipeline
       return false;
-    default:
+    case event_type::stage_started:
+    case event_type::stage_completed:
+    case event_type::stage_failed:
+    case event_type::stage_interrupted:
+    case event_type::result_discarded:
+    case event_type::context_changed:
+    case event_type::confirmation_requested:
+    case event_type::confirmation_resolved:
+    case event_type::rerun_requested:
+    case event_type::retry_scheduled:
+    case event_type::retry_requested:
       return true;
   }
+  return true;
 }
 
 // Marks `d` outdated if it has run; a running stage is thereby fenced (rule 3).
@@ -77,6 +91,7 @@ bool needs_stage(event_type t) {
   st.cause = cause;
   st.since = seq;
   st.confirmed = false;
+  st.tries = 0;  // new inputs: a fresh retry budget (a scheduled retry is moot: it is no longer failed)
 }
 
 // A confirmation about a stage that is no longer completed/failed is moot.
@@ -91,7 +106,7 @@ void drop_moot_confirmation(state_editor& ed) {
   if (!e.spec) return refused("pipeline_created without a spec");
   if (e.pipeline.empty()) return refused("pipeline_created without a pipeline id");
   if (e.seq != 1) return refused("pipeline_created must be seq 1, got " + std::to_string(e.seq));
-  ed.assign(system_state::created(e.spec, e.pipeline, e.seq));
+  ed.assign(system_state::created(e.spec, e.pipeline, e.seq, e.seed));
   return std::nullopt;
 }
 
@@ -132,6 +147,15 @@ void drop_moot_confirmation(state_editor& ed) {
       return refused("stage " + quoted_stage(s, i) + " was started " + std::to_string(cur.attempt) +
                      " times, the limit");
     });
+  if (cur.stored == run_status::failed) [[unlikely]] {
+    // A scheduled retry starts when it is due, not sooner (a replay agrees:
+    // both times are in the history).
+    if (const std::int64_t due = s.retry_at(i); e.at_ms < due)
+      return refuse([&] {
+        return refused("stage " + quoted_stage(s, i) + " retries at " + format_time(due) + ", not before (" +
+                       std::to_string(due - e.at_ms) + " ms from " + format_time(e.at_ms) + ")");
+      });
+  }
   stage_state& st = ed.stage(i);
   st.stored = run_status::running;
   st.run = e.run;
@@ -141,6 +165,7 @@ void drop_moot_confirmation(state_editor& ed) {
   st.cause = no_stage;
   st.confirmed = false;
   st.given_up = false;
+  if (st.tries < 0xFFFF) st.tries += 1;
   return std::nullopt;
 }
 
@@ -179,18 +204,32 @@ std::string not_live(const system_state& s, stage_index i, std::uint64_t run) {
       st.stored = run_status::completed;
       st.reruns = 0;
       st.given_up = false;
+      st.tries = 0;
       stage_payload& p = ed.payload(e.stage);
       p.output = e.payload;
       p.error = nullptr;
       break;
     }
-    case event_type::stage_failed:
+    case event_type::stage_failed: {
       st.stored = run_status::failed;
-      ed.payload(e.stage).error = std::make_shared<const std::string>(e.text);
+      stage_payload& p = ed.payload(e.stage);
+      p.error = std::make_shared<const std::string>(e.text);
+      p.retry_at_ms = 0;  // none scheduled yet for this failure
       break;
+    }
     case event_type::stage_cancelled: st.stored = run_status::cancelled; break;
     case event_type::stage_interrupted: st.stored = run_status::idle; break;
-    default: break;
+    case event_type::pipeline_created:
+    case event_type::stage_started:
+    case event_type::result_discarded:
+    case event_type::context_changed:
+    case event_type::confirmation_requested:
+    case event_type::confirmation_resolved:
+    case event_type::rolled_back:
+    case event_type::rerun_requested:
+    case event_type::retry_scheduled:
+    case event_type::retry_requested:
+      DAIRECTOR_ASSERT(false, "apply_result called for an event that ends no run");
   }
   return std::nullopt;
 }
@@ -307,6 +346,70 @@ std::optional<error> apply_rerun(state_editor& ed, const event& e) {
   return std::nullopt;
 }
 
+// run.retry: the system schedules the failed run's retry; its delay must be
+// the policy's for this pipeline's seed (retry.hpp), so replays agree.
+std::optional<error> apply_retry_scheduled(state_editor& ed, const event& e) {
+  const system_state& s = ed.view();
+  const auto& policy = s.spec()[e.stage].retry;
+  if (!policy) return refused("stage " + quoted_stage(s, e.stage) + " has no run.retry policy");
+  const stage_state& cur = s.stage(e.stage);
+  if (cur.stored != run_status::failed)
+    return refused("stage " + quoted_stage(s, e.stage) + " is not failed (it is " + to_string(s.status(e.stage)) + ")");
+  if (e.run != cur.run)
+    return refused("retry_scheduled names run " + std::to_string(e.run) + ", but the failed run of stage " +
+                   quoted_stage(s, e.stage) + " is " + std::to_string(cur.run));
+  if (s.retry_at(e.stage) != 0)
+    return refused("stage " + quoted_stage(s, e.stage) + " already has a retry at " + format_time(s.retry_at(e.stage)));
+  if (cur.tries >= policy->max_attempts)
+    return refused("stage " + quoted_stage(s, e.stage) + " has used its " + std::to_string(policy->max_attempts) +
+                   " attempts (run.retry.max_attempts)");
+  const std::uint64_t want = retry_delay_ms(*policy, s.seed(), e.stage, cur.tries);
+  if (e.delay_ms != want)
+    return refused("retry_scheduled for stage " + quoted_stage(s, e.stage) + " waits " + std::to_string(e.delay_ms) +
+                   " ms, but its policy says " + std::to_string(want) + " ms");
+  ed.payload(e.stage).retry_at_ms = e.at_ms + static_cast<std::int64_t>(e.delay_ms);
+  return std::nullopt;
+}
+
+// A user makes a failed or cancelled stage startable again, with every
+// failed or cancelled stage downstream of it (docs/events.md#retry_requested).
+std::optional<error> apply_retry_requested(state_editor& ed, const event& e) {
+  const system_state& s = ed.view();
+  const stage_index i = e.stage;
+  if (const confirmation* c = s.pending())
+    return make_error(errc::blocked, "blocked: waiting for confirmation: " + c->message +
+                                         " (answer it before retrying stage " + quoted_stage(s, i) + ")");
+  const stage_state& cur = s.stage(i);
+  switch (cur.stored) {
+    case run_status::failed:
+    case run_status::cancelled: break;
+    case run_status::running:
+      return refused("stage " + quoted_stage(s, i) + " is running (run " + std::to_string(cur.run) +
+                     "): there is nothing to retry");
+    case run_status::completed: return refused("stage " + quoted_stage(s, i) + " is completed: there is nothing to retry");
+    case run_status::idle:
+    case run_status::outdated:
+      return refused("stage " + quoted_stage(s, i) + " is " + to_string(s.status(i)) +
+                     ": only a failed or cancelled stage can be retried");
+  }
+  if (cur.run == 0)
+    return refused("stage " + quoted_stage(s, i) + " never ran: only a stage that failed or was cancelled can be retried");
+  auto reset = [&](stage_index k) {
+    stage_state& st = ed.stage(k);
+    st.stored = run_status::idle;
+    st.since = e.seq;
+    st.tries = 0;
+    st.reruns = 0;
+    st.given_up = false;
+  };
+  reset(i);
+  for (stage_index d : s.spec()[i].downstream) {
+    const run_status st = s.stage(d).stored;
+    if (st == run_status::failed || st == run_status::cancelled) reset(d);
+  }
+  return std::nullopt;
+}
+
 std::optional<error> apply_rollback(state_editor& ed, const event& e) {
   const system_state& s = ed.view();
   if (!e.target) return refused("rolled_back to seq " + std::to_string(e.to) + " was not resolved against the history");
@@ -351,6 +454,8 @@ namespace {
     case event_type::confirmation_resolved: return apply_resolved(ed, e);
     case event_type::rerun_requested: return apply_rerun(ed, e);
     case event_type::rolled_back: return apply_rollback(ed, e);
+    case event_type::retry_scheduled: return apply_retry_scheduled(ed, e);
+    case event_type::retry_requested: return apply_retry_requested(ed, e);
     case event_type::pipeline_created: break;
   }
   return refused("unknown event type");
@@ -386,8 +491,18 @@ bool ends_a_run(const event& e) {
     case event_type::stage_failed:
     case event_type::stage_interrupted: return true;
     case event_type::stage_cancelled: return e.stage != no_stage;
-    default: return false;
+    case event_type::pipeline_created:
+    case event_type::stage_started:
+    case event_type::result_discarded:
+    case event_type::context_changed:
+    case event_type::confirmation_requested:
+    case event_type::confirmation_resolved:
+    case event_type::rolled_back:
+    case event_type::rerun_requested:
+    case event_type::retry_scheduled:
+    case event_type::retry_requested: return false;
   }
+  return false;
 }
 
 }  // namespace

@@ -41,7 +41,7 @@ result<run_spec> parse_run(const json& run, const std::string& where) {
     return spec_error(where + ": 'run' must have exactly one of \"command\", \"builtin\", \"handler\"");
   run_spec out;
   if (run.contains("command")) {
-    if (auto e = check_keys(run, {"command", "timeout_s", "env"}, where + ": run")) return *e;
+    if (auto e = check_keys(run, {"command", "timeout_s", "env", "retry"}, where + ": run")) return *e;
     const json& argv = run["command"];
     if (!argv.is_array() || argv.empty())
       return spec_error(where + ": run.command must be a non-empty array of strings");
@@ -71,7 +71,7 @@ result<run_spec> parse_run(const json& run, const std::string& where) {
     return out;
   }
   if (run.contains("handler")) {
-    if (auto e = check_keys(run, {"handler"}, where + ": run")) return *e;
+    if (auto e = check_keys(run, {"handler", "retry"}, where + ": run")) return *e;
     if (!run["handler"].is_string() || !is_valid_name(run["handler"].get<std::string>()))
       return spec_error(where + ": run.handler must be a name like [a-z][a-z0-9_-]*");
     out.what = run_spec::kind::handler;
@@ -81,17 +81,17 @@ result<run_spec> parse_run(const json& run, const std::string& where) {
   const json& b = run["builtin"];
   std::string name = b.is_string() ? b.get<std::string>() : std::string();
   if (name == "echo") {
-    if (auto e = check_keys(run, {"builtin"}, where + ": run")) return *e;
+    if (auto e = check_keys(run, {"builtin", "retry"}, where + ": run")) return *e;
     out.what = run_spec::kind::echo;
   } else if (name == "sleep") {
-    if (auto e = check_keys(run, {"builtin", "ms"}, where + ": run")) return *e;
+    if (auto e = check_keys(run, {"builtin", "ms", "retry"}, where + ": run")) return *e;
     if (!run.contains("ms") || !is_count(run["ms"]) || run["ms"].get<std::uint64_t>() > sleep_ms_max)
       return spec_error(where + ": builtin 'sleep' needs \"ms\", an integer from 0 to " +
                         std::to_string(sleep_ms_max));
     out.what = run_spec::kind::sleep;
     out.ms = run["ms"].get<std::uint64_t>();
   } else if (name == "fail") {
-    if (auto e = check_keys(run, {"builtin", "times"}, where + ": run")) return *e;
+    if (auto e = check_keys(run, {"builtin", "times", "retry"}, where + ": run")) return *e;
     if (!run.contains("times") || !is_count(run["times"]) ||
         run["times"].get<std::uint64_t>() > on_failure_attempts_max * 1000ull)
       return spec_error(where + ": builtin 'fail' needs \"times\", a non-negative integer");
@@ -101,6 +101,33 @@ result<run_spec> parse_run(const json& run, const std::string& where) {
     return spec_error(where + ": unknown builtin " + (b.is_string() ? q(name) : b.dump()) +
                       " (known: echo, sleep, fail)");
   }
+  return out;
+}
+
+// run.retry: {"max_attempts": N, "backoff_ms": B, "backoff_max_ms": M}.
+result<retry_spec> parse_retry(const json& r, const std::string& where) {
+  if (!r.is_object()) return spec_error(where + ": run.retry must be an object");
+  if (auto e = check_keys(r, {"max_attempts", "backoff_ms", "backoff_max_ms"}, where + ": run.retry")) return *e;
+  retry_spec out;
+  if (!r.contains("max_attempts") || !is_count(r["max_attempts"]) || r["max_attempts"].get<std::uint64_t>() < 1 ||
+      r["max_attempts"].get<std::uint64_t>() > retry_attempts_max)
+    return spec_error(where + ": run.retry.max_attempts must be an integer from 1 to " +
+                      std::to_string(retry_attempts_max) + " (the runs in all, the first included)");
+  out.max_attempts = r["max_attempts"].get<std::uint32_t>();
+  auto ms = [&](const char* key, std::uint64_t& value) -> std::optional<error> {
+    if (!r.contains(key)) return std::nullopt;
+    if (!is_count(r[key]) || r[key].get<std::uint64_t>() > retry_backoff_ms_max)
+      return spec_error(where + ": run.retry." + key + " must be an integer from 0 to " +
+                        std::to_string(retry_backoff_ms_max) + " (milliseconds)");
+    value = r[key].get<std::uint64_t>();
+    return std::nullopt;
+  };
+  if (auto e = ms("backoff_ms", out.backoff_ms)) return *e;
+  if (!r.contains("backoff_max_ms")) out.backoff_max_ms = std::max(out.backoff_ms, retry_backoff_max_ms_default);
+  if (auto e = ms("backoff_max_ms", out.backoff_max_ms)) return *e;
+  if (out.backoff_max_ms < out.backoff_ms)
+    return spec_error(where + ": run.retry.backoff_max_ms (" + std::to_string(out.backoff_max_ms) +
+                      ") is less than run.retry.backoff_ms (" + std::to_string(out.backoff_ms) + ")");
   return out;
 }
 
@@ -124,6 +151,7 @@ struct raw_stage {
   std::string name;
   std::vector<std::string> after;
   run_spec run;
+  std::optional<retry_spec> retry;
   std::optional<std::string> confirm;
   std::optional<std::string> rerun;
   std::uint32_t max_attempts = 0;
@@ -201,6 +229,11 @@ result<std::shared_ptr<const pipeline_spec>> parse_spec(const json& doc, spec_so
     auto run = parse_run(s["run"], where);
     if (!run) return run.err();
     r.run = std::move(*run);
+    if (s["run"].contains("retry")) {
+      auto retry = parse_retry(s["run"]["retry"], where);
+      if (!retry) return retry.err();
+      r.retry = *retry;
+    }
     if (s.contains("confirm")) {
       if (!s["confirm"].is_string() || s["confirm"].get<std::string>().empty())
         return spec_error(where + ": \"confirm\" must be a non-empty message");
@@ -272,6 +305,7 @@ result<std::shared_ptr<const pipeline_spec>> parse_spec(const json& doc, spec_so
     for (const auto& up : r.after) s.after.push_back(topo_of[file_index[up]]);
     std::sort(s.after.begin(), s.after.end());
     s.run = std::move(r.run);
+    s.retry = r.retry;
     s.confirm = std::move(r.confirm);
     s.upstream_set = stage_set(n);
     s.downstream_set = stage_set(n);
@@ -343,6 +377,10 @@ json pipeline_spec::to_json() const {
     json after = json::array();
     for (stage_index up : s.after) after.push_back(stages_[up].name);
     json j = {{"name", s.name}, {"after", after}, {"run", run_to_json(s.run)}};
+    if (s.retry)
+      j["run"]["retry"] = {{"max_attempts", s.retry->max_attempts},
+                           {"backoff_ms", s.retry->backoff_ms},
+                           {"backoff_max_ms", s.retry->backoff_max_ms}};
     if (s.confirm) j["confirm"] = *s.confirm;
     if (s.on_failure)
       j["on_failure"] = {{"rerun", stages_[s.on_failure->rerun].name},

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dairector/codec.hpp"
+
 namespace dairector {
 
 const char* to_string(stage_status s) {
@@ -27,6 +29,9 @@ const char* to_string(errc code) {
     case errc::not_found: return "not_found";
     case errc::journal: return "journal";
     case errc::fenced: return "fenced";
+    case errc::unavailable: return "unavailable";
+    case errc::owned: return "owned";
+    case errc::behind: return "behind";
   }
   return "?";
 }
@@ -54,10 +59,10 @@ stage_status system_state::status(stage_index i) const {
 }
 
 system_state system_state::created(std::shared_ptr<const pipeline_spec> spec, std::string pipeline,
-                                   std::uint64_t seq) {
+                                   std::uint64_t seq, std::uint64_t seed) {
   system_state s;
   const std::size_t n = spec->size();
-  s.info_ = std::make_shared<const info>(info{std::move(spec), std::move(pipeline), n});
+  s.info_ = std::make_shared<const info>(info{std::move(spec), std::move(pipeline), n, seed});
   s.stages_ = std::make_shared<stage_state[]>(n);
   s.payloads_ = std::make_shared<std::vector<stage_payload>>(n);
   s.seq_ = seq;
@@ -72,7 +77,7 @@ bool same_json(const std::shared_ptr<const json>& a, const std::shared_ptr<const
 
 bool same_facts(const system_state& a, const system_state& b) {
   if (a.empty() || b.empty()) return a.empty() == b.empty() && a.seq_ == b.seq_;
-  if (a.seq_ != b.seq_ || a.pipeline() != b.pipeline() || a.size() != b.size()) return false;
+  if (a.seq_ != b.seq_ || a.pipeline() != b.pipeline() || a.size() != b.size() || a.seed() != b.seed()) return false;
   if (a.spec_ptr() != b.spec_ptr() && a.spec().to_json() != b.spec().to_json()) return false;
   for (stage_index i = 0; i < a.size(); ++i) {
     if (!(a.stages_[i] == b.stages_[i])) return false;
@@ -81,6 +86,7 @@ bool same_facts(const system_state& a, const system_state& b) {
     if (!same_json(pa.output, pb.output) || !same_json(pa.context, pb.context)) return false;
     if ((pa.error == nullptr) != (pb.error == nullptr)) return false;
     if (pa.error && *pa.error != *pb.error) return false;
+    if (a.retry_at(i) != b.retry_at(i)) return false;
   }
   const confirmation* ca = a.pending();
   const confirmation* cb = b.pending();
@@ -142,6 +148,8 @@ json state_to_json(const system_state& s) {
     if (st.stored == run_status::outdated && st.cause != no_stage)
       j["outdated_by"] = s.spec()[st.cause].name;
     if (s.spec()[i].on_failure) j["reruns"] = st.reruns;
+    if (s.spec()[i].retry) j["tries"] = st.tries;
+    if (const std::int64_t at = s.retry_at(i)) j["retry_at"] = format_time(at);
     stages.push_back(std::move(j));
   }
   out["stages"] = std::move(stages);

@@ -223,7 +223,7 @@ BOOST_AUTO_TEST_CASE(durable_across_engines) {
     opt.journal = journal;
     auto second = dairector::engine::open(*rs.sys, opt);
     BOOST_REQUIRE(!second.ok());
-    BOOST_CHECK(second.err().code == errc::journal);
+    BOOST_CHECK(second.err().code == errc::owned);
     BOOST_CHECK(e1->stop().ok());
     auto after_stop = p->state();
     BOOST_CHECK(!after_stop.ok());

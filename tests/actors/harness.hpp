@@ -73,6 +73,7 @@ struct fixture {
   caf::actor worker_gate;                     // likewise (how jobs reach them; gate.hpp)
   std::int64_t clock = 1'700'000'000'000;
   std::vector<std::string> sup_log;           // supervisor_config::log lines
+  std::uint64_t seed = 0x5EED;                // pipeline_created's seed (retry jitter)
 
   fixture() {
     cfg.set("scheduler.policy", caf::atom("testing"));
@@ -103,6 +104,8 @@ struct fixture {
     sc.registry = registry;
     sc.worker_gate = worker_gate;
     sc.log = [this](const std::string& line) { sup_log.push_back(line); };
+    sc.seed = seed;              // the same run gives the same history (explorer replays a seed)
+    sc.check_invariants = true;  // every event the supervisor applies, not only those a test looks at
     sup = actors::spawn_supervisor(*sys, sc);
   }
 

@@ -29,6 +29,7 @@ event sample(event_type t, const std::shared_ptr<const pipeline_spec>& spec) {
       e.seq = 1;
       e.by = "user:ana";
       e.spec = spec;
+      e.seed = 4'503'599'627'370'495;  // 2^52 - 1: exact in every JSON reader
       break;
     case event_type::stage_started:
       e.stage = sp.find("analyze");
@@ -85,6 +86,15 @@ event sample(event_type t, const std::shared_ptr<const pipeline_spec>& spec) {
       e.rerun = sp.find("execute");
       e.by = "system";
       break;
+    case event_type::retry_scheduled:
+      e.stage = sp.find("validate");
+      e.run = 5;
+      e.delay_ms = 1500;
+      e.by = "system";
+      break;
+    case event_type::retry_requested:
+      e.stage = sp.find("validate");
+      break;
   }
   return e;
 }
@@ -98,6 +108,7 @@ json golden(event_type t, const pipeline_spec& spec) {
     case event_type::pipeline_created:
       j["seq"] = 1;
       j["spec"] = spec.to_json();
+      j["seed"] = 4'503'599'627'370'495;
       break;
     case event_type::stage_started: add(R"({"by": "system", "stage": "analyze", "run": 7})"); break;
     case event_type::stage_completed:
@@ -122,6 +133,8 @@ json golden(event_type t, const pipeline_spec& spec) {
       break;
     case event_type::rolled_back: add(R"({"to": 3})"); break;
     case event_type::rerun_requested: add(R"({"by": "system", "stage": "validate", "rerun": "execute"})"); break;
+    case event_type::retry_scheduled: add(R"({"by": "system", "stage": "validate", "run": 5, "delay_ms": 1500})"); break;
+    case event_type::retry_requested: add(R"({"stage": "validate"})"); break;
   }
   return j;
 }
@@ -166,7 +179,8 @@ BOOST_AUTO_TEST_CASE(event_type_names_are_frozen) {
   const std::vector<std::string> frozen = {
       "pipeline_created",       "stage_started",         "stage_completed", "stage_failed",
       "stage_cancelled",        "stage_interrupted",     "result_discarded", "context_changed",
-      "confirmation_requested", "confirmation_resolved", "rolled_back",     "rerun_requested"};
+      "confirmation_requested", "confirmation_resolved", "rolled_back",     "rerun_requested",
+      "retry_scheduled",        "retry_requested"};
   BOOST_REQUIRE_EQUAL(frozen.size(), std::size_t(event_type_count));
   for (int k = 0; k < event_type_count; ++k) {
     const auto t = static_cast<event_type>(k);
@@ -192,6 +206,28 @@ BOOST_AUTO_TEST_CASE(every_event_type_encodes_to_its_frozen_fields) {
       BOOST_CHECK_MESSAGE(got == want, "encoded " << got.dump() << "\n expected " << want.dump());
     }
   }
+}
+
+// A journal from before seeds: pipeline_created without "seed" reads as 0,
+// and a seed of 0 is not written, so such a journal re-encodes byte for byte.
+BOOST_AUTO_TEST_CASE(pipeline_created_without_a_seed_decodes_as_seed_zero) {
+  const auto spec = example_spec();
+  json old = encode_event(sample(event_type::pipeline_created, spec), nullptr);
+  old.erase("seed");
+  auto e = decode_event(old, nullptr);
+  BOOST_REQUIRE_MESSAGE(e.ok(), describe(e));
+  BOOST_CHECK_EQUAL(e->seed, 0u);
+  BOOST_CHECK_EQUAL(encode_event(*e, nullptr).dump(), old.dump());
+  BOOST_CHECK_EQUAL(encode_event_text(*e, nullptr), old.dump());
+  auto from_text = decode_event_text(old.dump(), nullptr);
+  BOOST_REQUIRE(from_text.ok());
+  BOOST_CHECK_EQUAL(from_text->seed, 0u);
+  json bad = encode_event(sample(event_type::pipeline_created, spec), nullptr);
+  bad["seed"] = "12";
+  BOOST_CHECK(decode_refusal(bad, nullptr).find("\"seed\" must be a non-negative integer") != std::string::npos);
+  json no_delay = encode_event(sample(event_type::retry_scheduled, spec), spec.get());
+  no_delay.erase("delay_ms");
+  BOOST_CHECK(decode_refusal(no_delay, spec.get()).find("\"delay_ms\"") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(every_event_type_round_trips) {
@@ -308,6 +344,8 @@ BOOST_AUTO_TEST_CASE(every_missing_field_is_refused_naming_it) {
     for (const auto& [key, value] : full.items()) {
       // A cancel without a stage is a cancel of the whole pipeline, by design.
       if (t == event_type::stage_cancelled && key == "stage") continue;
+      // A creation without a seed is one from before seeds (seed 0).
+      if (t == event_type::pipeline_created && key == "seed") continue;
       BOOST_TEST_CONTEXT("event type " << to_string(t) << " without \"" << key << "\"") {
         json j = full;
         j.erase(key);

@@ -319,6 +319,7 @@ public:
     push(resolved_event(name, approved, std::move(note)));
   }
   void approve(std::string_view name) { resolve(name, true, "looks good"); }
+  void retry(std::string_view name) { push(make(event_type::retry_requested, name, "user:test")); }
   void reject(std::string_view name) { resolve(name, false, "not like this"); }
   void roll_back(std::uint64_t to) {
     event e = make(event_type::rolled_back, "user:test");
@@ -333,6 +334,8 @@ public:
     e.stage = owed->stage;
     e.rerun = owed->rerun;
     e.text = owed->text;
+    e.run = owed->run;
+    e.delay_ms = owed->delay_ms;
     push(std::move(e));
     return owed->type;
   }

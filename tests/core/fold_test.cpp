@@ -29,9 +29,19 @@ void finish(history& h, bool approve = true) {
   BOOST_FAIL("the pipeline did not settle within the step budget");
 }
 
+/// The example with a run.retry on 'validate' (2 runs, then its on_failure).
+std::shared_ptr<const pipeline_spec> retrying_example() {
+  json doc = example_spec()->to_json();
+  for (json& stage : doc["stages"])
+    if (stage["name"] == "validate") stage["run"]["retry"] = {{"max_attempts", 2}, {"backoff_ms", 100}};
+  auto spec = parse_spec(doc);
+  BOOST_REQUIRE_MESSAGE(spec.ok(), describe(spec));
+  return *spec;
+}
+
 /// A history of the example that uses every kind of event.
 history eventful() {
-  history h(example_spec());
+  history h(retrying_example());
   h.start("idea");
   h.complete("idea", json{{"idea", "a pipeline runner"}});
   h.start("analyze");
@@ -56,6 +66,9 @@ history eventful() {
   h.complete("execute");
   h.start("validate");
   h.fail("validate", "2 tests fail");
+  BOOST_REQUIRE((h.system_step() == event_type::retry_scheduled));
+  h.start("validate");  // a second later: due
+  h.fail("validate", "still 2 tests fail");
   BOOST_REQUIRE((h.system_step() == event_type::rerun_requested));
   finish(h);
   BOOST_REQUIRE_EQUAL(outcome(h.state()), pipeline_outcome::done);
@@ -67,6 +80,8 @@ history eventful() {
   finish(h);
   h.roll_back(before_rollback);
   const std::uint64_t stopped = h.start("slice");
+  h.cancel_all();
+  h.retry("slice");
   h.cancel_all();
   h.discard("slice", stopped, "completed");
   return h;

@@ -38,6 +38,7 @@
 #include "dairector/invariants.hpp"
 #include "dairector/plan.hpp"
 #include "dairector/reducer.hpp"
+#include "dairector/retry.hpp"
 
 namespace {
 
@@ -138,7 +139,7 @@ std::shared_ptr<const json> random_payload(rng& g) { return std::make_shared<con
 // ---------------------------------------------------------------- random specs
 
 struct spec_stats {
-  std::uint64_t stages = 0, edges = 0, confirms = 0, on_failures = 0, fan_in_max = 0, fan_out_max = 0;
+  std::uint64_t stages = 0, edges = 0, confirms = 0, on_failures = 0, retries = 0, fan_in_max = 0, fan_out_max = 0;
 };
 
 json random_run(rng& g) {
@@ -185,6 +186,11 @@ std::shared_ptr<const pipeline_spec> random_spec(rng& g, std::uint32_t n, spec_s
       stats.fan_in_max = std::max<std::uint64_t>(stats.fan_in_max, chosen.size());
     }
     json s = {{"name", names[k]}, {"after", after}, {"run", random_run(g)}};
+    if (chance(g, 0.3)) {
+      s["run"]["retry"] = {{"max_attempts", pick(g, 1, 4)}, {"backoff_ms", pick(g, 0, 3000)}};
+      if (chance(g, 0.5)) s["run"]["retry"]["backoff_max_ms"] = pick(g, 3000, 10'000);
+      ++stats.retries;
+    }
     if (chance(g, 0.2)) {
       s["confirm"] = "Approve " + names[k] + "?";
       ++stats.confirms;
@@ -324,8 +330,8 @@ private:
       return;
     }
     expect(j, now(j).stored == run_status::outdated && now(j).reason == why && now(j).cause == cause &&
-                  !now(j).confirmed,
-           "was not made outdated by the cascade");
+                  !now(j).confirmed && now(j).tries == 0,
+           "was not made outdated by the cascade (with a fresh retry budget)");
     expect(j, same_payload(a_.payload(j), b_.payload(j)), "payloads changed in a cascade");
   }
 
@@ -338,19 +344,31 @@ private:
     expect(i, p.context == q.context, "lost its context on a result");
     switch (e_.type) {
       case event_type::stage_completed:
-        expect(i, now(i).stored == run_status::completed && now(i).reruns == 0, "is not completed");
+        expect(i, now(i).stored == run_status::completed && now(i).reruns == 0 && now(i).tries == 0,
+               "is not completed with a fresh retry budget");
         expect(i, p.output && *p.output == *e_.payload && !p.error, "does not hold the run's output");
         break;
       case event_type::stage_failed:
         expect(i, now(i).stored == run_status::failed, "is not failed");
         expect(i, p.error && *p.error == e_.text && p.output == q.output, "does not hold the run's error");
+        expect(i, a_.retry_at(i) == 0, "has a retry scheduled before the system scheduled one");
         break;
       case event_type::stage_cancelled:
         expect(i, now(i).stored == run_status::cancelled && same_payload(p, q), "is not cancelled");
         break;
-      default:
+      case event_type::stage_interrupted:
         expect(i, now(i).stored == run_status::idle && same_payload(p, q), "is not idle after an interruption");
         break;
+      case event_type::pipeline_created:
+      case event_type::stage_started:
+      case event_type::result_discarded:
+      case event_type::context_changed:
+      case event_type::confirmation_requested:
+      case event_type::confirmation_resolved:
+      case event_type::rolled_back:
+      case event_type::rerun_requested:
+      case event_type::retry_scheduled:
+      case event_type::retry_requested: err_ = "result_of_run for an event that ends no run"; break;
     }
   }
 
@@ -375,8 +393,10 @@ void effect_check::by_type() {
       touched_[i] = true;
       expect(i,
              now(i).stored == run_status::running && now(i).run == e_.seq && now(i).attempt == was(i).attempt + 1 &&
-                 now(i).reason == outdated_reason::none && !now(i).confirmed && !now(i).given_up,
+                 now(i).reason == outdated_reason::none && !now(i).confirmed && !now(i).given_up &&
+                 now(i).tries == std::min(was(i).tries + 1, 0xFFFF),
              "is not running the new run");
+      expect(i, b_.retry_at(i) <= e_.at_ms, "started before its retry was due");
       expect(i, same_payload(a_.payload(i), b_.payload(i)), "payloads changed on a start");
       break;
     case event_type::stage_completed:
@@ -436,6 +456,30 @@ void effect_check::by_type() {
       break;
     }
     case event_type::rolled_back: rollback(); break;
+    case event_type::retry_scheduled: {
+      touched_[i] = true;
+      const auto& policy = sp[i].retry;
+      expect(i, now(i) == was(i), "changed its bookkeeping when its retry was scheduled");
+      expect(i, policy && e_.delay_ms == retry_delay_ms(*policy, b_.seed(), i, was(i).tries),
+             "was scheduled with a delay that is not its policy's");
+      expect(i, a_.retry_at(i) == e_.at_ms + static_cast<std::int64_t>(e_.delay_ms), "does not hold its retry time");
+      expect(i, same_payload(a_.payload(i), b_.payload(i)), "payloads changed when a retry was scheduled");
+      break;
+    }
+    case event_type::retry_requested: {
+      auto reset = [&](stage_index k) {
+        touched_[k] = true;
+        expect(k,
+               now(k).stored == run_status::idle && now(k).tries == 0 && now(k).reruns == 0 && !now(k).given_up &&
+                   now(k).run == was(k).run && now(k).attempt == was(k).attempt,
+               "is not startable again with a fresh budget after a retry");
+        expect(k, same_payload(a_.payload(k), b_.payload(k)), "payloads changed by a retry");
+      };
+      reset(i);
+      for (stage_index d : sp[i].downstream)
+        if (was(d).stored == run_status::failed || was(d).stored == run_status::cancelled) reset(d);
+      break;
+    }
   }
 }
 
@@ -485,9 +529,9 @@ struct tally {
 // walks are orderly and others chaotic.
 enum move : std::size_t {
   m_system, m_resolve, m_start, m_complete, m_fail, m_interrupt, m_cancel_stage, m_stale, m_restart,
-  m_rerun, m_request, m_context, m_cancel_all, m_rollback, move_count
+  m_rerun, m_request, m_context, m_cancel_all, m_rollback, m_retry, move_count
 };
-constexpr std::array<double, move_count> move_weights = {30, 30, 30, 25, 8, 3, 3, 2.5, 3, 1, 1, 3, 0.6, 1.2};
+constexpr std::array<double, move_count> move_weights = {30, 30, 30, 25, 8, 3, 3, 2.5, 3, 1, 1, 3, 0.6, 1.2, 1.5};
 
 class walker {
 public:
@@ -619,8 +663,9 @@ bool walker::refuse(const event& e, const char* form) {
   if (std::optional<error> err = check(s_, e);
       !err || err->code != next.err().code || err->message != next.err().message)
     return fail(std::string("check and apply disagree on an illegal event (") + form + ")", &e), false;
-  const bool start_in_order = e.type == event_type::stage_started && e.seq == s_.seq() + 1 && e.pipeline == id_ &&
-                              e.stage < s_.size();
+  // Under the lock a start (and a retry, which would lead to one) is blocked.
+  const bool start_in_order = (e.type == event_type::stage_started || e.type == event_type::retry_requested) &&
+                              e.seq == s_.seq() + 1 && e.pipeline == id_ && e.stage < s_.size();
   const errc want = start_in_order && s_.pending() ? errc::blocked : errc::refused;
   if (next.err().code != want)
     return fail(std::string("refused (") + form + ") with code " + to_string(next.err().code) + ", expected " +
@@ -656,6 +701,10 @@ bool can_restart(const system_state& s, stage_index i) {
 bool can_request(const system_state& s, stage_index i) {
   return !s.pending() && (asks_confirmation(s, i) || retry_owed(s, i));
 }
+bool can_retry(const system_state& s, stage_index i) {
+  const stage_state& st = s.stage(i);
+  return (st.stored == run_status::failed || st.stored == run_status::cancelled) && st.run != 0 && !s.pending();
+}
 bool can_cancel(const system_state& s, stage_index i) {
   return s.stage(i).stored != run_status::completed && s.stage(i).stored != run_status::cancelled;
 }
@@ -663,6 +712,8 @@ bool can_cancel(const system_state& s, stage_index i) {
 bool walker::start(stage_index i) {
   event e = make(event_type::stage_started, i);
   e.run = e.seq;
+  // A retry starts when it is due (a driver waits for its timer).
+  e.at_ms = std::max(e.at_ms, s_.retry_at(i) + static_cast<std::int64_t>(pick(g_, 0, 1)));
   return accept(e);
 }
 
@@ -722,11 +773,12 @@ bool walker::step_legal() {
   const auto restart = stages_where(can_restart);
   const auto rerun = stages_where(rerun_allowed);
   const auto request = stages_where(can_request);
+  const auto retry = stages_where(can_retry);
   const bool cancel_all = !stages_where(can_cancel).empty();
   std::array<bool, move_count> can = {
       sys.has_value(), s_.pending() != nullptr, !ready.empty(), !running.empty(), !running.empty(),
       !running.empty(), !running.empty(), true, !restart.empty(), !rerun.empty(), !request.empty(),
-      true, cancel_all, true};
+      true, cancel_all, true, !retry.empty()};
   double sum = 0;
   for (std::size_t m = 0; m < move_count; ++m) sum += can[m] ? weights_[m] : 0;
   double x = between(g_, 0, sum);
@@ -743,6 +795,14 @@ bool walker::step_legal() {
       full.by = "system";
       full.text = e.text;
       full.rerun = e.rerun;
+      full.run = e.run;
+      full.delay_ms = e.delay_ms;
+      if (e.type == event_type::retry_scheduled && chance(g_, 0.1)) {
+        // A delay that is not the policy's (a replay of another seed) is refused.
+        event wrong = full;
+        wrong.delay_ms = e.delay_ms + pick(g_, 1, 5);
+        if (!refuse(wrong, "a retry_scheduled whose delay is not the policy's")) return false;
+      }
       return accept(full);
     }
     case m_resolve: {
@@ -774,6 +834,7 @@ bool walker::step_legal() {
       return accept(e);
     }
     case m_cancel_all: return accept(make(event_type::stage_cancelled));
+    case m_retry: return accept(make(event_type::retry_requested, one_of(g_, retry)));
     case m_rollback:
     case move_count: return rollback();
   }
@@ -786,6 +847,7 @@ const std::vector<event_type> stage_types = {
     event_type::stage_started,   event_type::stage_completed,        event_type::stage_failed,
     event_type::stage_interrupted, event_type::result_discarded,     event_type::context_changed,
     event_type::confirmation_requested, event_type::confirmation_resolved, event_type::rerun_requested,
+    event_type::retry_scheduled, event_type::retry_requested,
 };
 
 // One deliberately illegal event of the given form, or nothing when the form
@@ -938,6 +1000,37 @@ std::optional<bool> walker::illegal_form(std::uint64_t form) {
       if (kind == 1) e.rerun = chance(g_, 0.2) ? no_stage : (policy->rerun + 1 + pick_stage(g_, n - 1)) % static_cast<stage_index>(n);
       return refuse(e, kind == 0 ? "a re-run without a policy" : kind == 1 ? "a re-run of the wrong stage" : "a re-run not owed");
     }
+    case 18: {
+      // A retry of a stage that is not failed or cancelled, or never ran, or under the lock.
+      auto i = some([&](stage_index k) { return !can_retry(s_, k); });
+      if (!i) return std::nullopt;
+      return refuse(make(event_type::retry_requested, *i), "a retry of a stage that cannot be retried");
+    }
+    case 19: {
+      // A retry_scheduled that is not owed: no policy, not failed, already scheduled, or another run.
+      auto i = some([&](stage_index k) {
+        const auto sys = next_system_event(s_);
+        return !(sys && sys->type == event_type::retry_scheduled && sys->stage == k);
+      });
+      if (!i) return std::nullopt;
+      event e = make(event_type::retry_scheduled, *i);
+      e.run = s_.stage(*i).run;
+      const auto& policy = spec_->stages()[*i].retry;
+      e.delay_ms = policy ? retry_delay_ms(*policy, s_.seed(), *i, s_.stage(*i).tries) : 0;
+      if (s_.pending() || !policy || s_.stage(*i).stored != run_status::failed || s_.retry_at(*i) != 0 ||
+          s_.stage(*i).tries >= policy->max_attempts)
+        return refuse(e, "a retry_scheduled that is not owed");
+      return std::nullopt;  // owed by the reducer's rules even if the plan would wait (not illegal)
+    }
+    case 20: {
+      // A start of a stage whose retry is not due yet.
+      auto i = some([&](stage_index k) { return s_.retry_at(k) != 0 && !s_.pending() && s_.upstream_done(k) &&
+                                                s_.stage(k).attempt < stage_attempts_max; });
+      if (!i) return std::nullopt;
+      event e = filled(event_type::stage_started, *i);
+      e.at_ms = s_.retry_at(*i) - static_cast<std::int64_t>(pick(g_, 1, 1000));
+      return refuse(e, "a start before its retry is due");
+    }
     default: {
       event e = make(event_type::rolled_back);
       e.to = pick(g_, 1, s_.seq());
@@ -965,7 +1058,7 @@ std::optional<bool> walker::illegal_form(std::uint64_t form) {
   }
 }
 
-constexpr std::uint64_t illegal_form_count = 19;
+constexpr std::uint64_t illegal_form_count = 22;
 
 bool walker::illegal() {
   ++t_.illegal;
@@ -984,6 +1077,7 @@ void walker::before_creation() {
   refuse(early, "an event before pipeline_created");
   event e = make(event_type::pipeline_created);
   e.spec = spec_;
+  e.seed = chance(g_, 0.2) ? 0 : pick(g_, 1, seed_mask);  // 0: as in a journal from before seeds
   event late = e;
   late.seq = 2;
   event no_spec = e;
@@ -1013,6 +1107,21 @@ void walker::check_views() {
     return fail(std::string("outcome is ") + to_string(o) + " but the stages say otherwise", nullptr);
   if ((o == pipeline_outcome::waiting) != (!running && s_.pending() != nullptr))
     return fail(std::string("outcome is ") + to_string(o) + " but the pending confirmation says otherwise", nullptr);
+  if (next_retry_at(s_) && !s_.pending() && o != pipeline_outcome::active)
+    return fail(std::string("a retry waits but the outcome is ") + to_string(o), nullptr);
+  for (stage_index i = 0; i < s_.size(); ++i) {
+    const bool shown = j["stages"][i].contains("retry_at");
+    if (shown != (s_.retry_at(i) != 0) || (shown && j["stages"][i]["retry_at"] != format_time(s_.retry_at(i))))
+      return fail("state_to_json's retry_at disagrees with stage '" + spec_->stages()[i].name + "'", nullptr);
+  }
+  // Every waiting retry is startable once due, none before.
+  auto lists = [](const std::vector<stage_index>& v, stage_index i) { return std::find(v.begin(), v.end(), i) != v.end(); };
+  for (stage_index i : startable(s_, INT64_MAX)) {
+    if (s_.stage(i).stored != run_status::failed) continue;
+    const std::int64_t due = s_.retry_at(i);
+    if (lists(startable(s_, due - 1), i) || !lists(startable(s_, due), i))
+      return fail("stage '" + spec_->stages()[i].name + "' is startable before its retry is due, or not when due", nullptr);
+  }
   for (stage_index i : startable(s_)) {
     const run_status st = s_.stage(i).stored;
     if (s_.pending() || !s_.upstream_done(i) || (st != run_status::idle && st != run_status::outdated))
@@ -1105,7 +1214,7 @@ void report(const walk_config& cfg, const tally& t, double seconds) {
      << t.violations << " invariant violations, " << t.failures << " failed checks, in " << seconds << " s\n"
      << "  specs: " << t.specs.stages << " stages, " << t.specs.edges << " edges, fan-in up to " << t.specs.fan_in_max
      << ", fan-out up to " << t.specs.fan_out_max << ", " << t.specs.confirms << " with confirm, "
-     << t.specs.on_failures << " with on_failure\n"
+     << t.specs.on_failures << " with on_failure, " << t.specs.retries << " with run.retry\n"
      << "  checks: " << t.folds << " folds, " << t.time_travels << " time travels, " << t.round_trips
      << " codec round trips, " << t.at_attempt_limit << " stages at the attempt limit\n"
      << "  per type (applied / refused):";

@@ -174,7 +174,9 @@ void check_golden(const fs::path& dir) {
   for (std::size_t k = 0; k < got.size(); ++k)
     BOOST_CHECK_MESSAGE(got[k] == want[k], "line " << k + 1 << " differs\nread:     " << got[k]
                                                     << "\nexpected: " << want[k]);
-  check_every_type(every);
+  // The types there were when v1-example was written; later ones are in
+  // every_type_history (codec_text, store), a golden journal is never rewritten.
+  check_every_type(every, static_cast<int>(event_type::rerun_requested) + 1);
   BOOST_CHECK_EQUAL(outcome(finals.at("golden-1")), pipeline_outcome::cancelled);
   BOOST_CHECK_EQUAL(outcome(finals.at("golden-2")), pipeline_outcome::done);
 

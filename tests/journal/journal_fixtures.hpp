@@ -94,11 +94,12 @@ inline void check_same_events(const std::vector<event>& got, std::span<const eve
     DAIRECTOR_CHECK_CONTAINS(journal_text_once_, needle); \
   } while (0)
 
-/// The message of an error that must be a journal error.
+/// The message of an error that must be a journal error (or `code`: owned
+/// for a journal another process holds).
 template <class T>
-std::string journal_refusal(const result<T>& r) {
+std::string journal_refusal(const result<T>& r, errc code = errc::journal) {
   BOOST_REQUIRE_MESSAGE(!r.ok(), "should have been refused");
-  BOOST_CHECK_EQUAL(r.err().code, errc::journal);
+  BOOST_CHECK_EQUAL(r.err().code, code);
   return r.err().message;
 }
 
@@ -193,17 +194,19 @@ inline void write_bytes(const std::string& path, std::string_view bytes) {
 
 // ---------------------------------------------------------------- histories
 
-/// draft → review (confirm) → build → check (on_failure: re-run build once).
+/// draft → review (confirm) → build → check (run.retry: 2 runs; then
+/// on_failure: re-run build once).
 inline std::shared_ptr<const pipeline_spec> review_spec() {
   return must_parse(R"({"name": "review", "stages": [
     {"name": "draft", "run": {"builtin": "echo"}},
     {"name": "review", "after": ["draft"], "run": {"builtin": "echo"}, "confirm": "Is the draft right?"},
     {"name": "build", "after": ["review"], "run": {"builtin": "sleep", "ms": 20}},
-    {"name": "check", "after": ["build"], "run": {"command": ["sh", "-c", "exit 0"], "timeout_s": 60},
+    {"name": "check", "after": ["build"],
+     "run": {"command": ["sh", "-c", "exit 0"], "timeout_s": 60, "retry": {"max_attempts": 2, "backoff_ms": 100}},
      "on_failure": {"rerun": "build", "max_attempts": 1}}]})");
 }
 
-/// A pipeline of review_spec() through every event type (12), each applied
+/// A pipeline of review_spec() through every event type, each applied
 /// by the reducer with the invariants checked (history::push). It ends
 /// cancelled, after a rollback and a late result.
 inline history every_type_history(std::string id = "p-1") {
@@ -227,7 +230,10 @@ inline history every_type_history(std::string id = "p-1") {
   h.complete("build");
   h.start("check");
   h.fail("check", "2 tests fail");
-  BOOST_REQUIRE(h.system_step() == event_type::rerun_requested);
+  BOOST_REQUIRE(h.system_step() == event_type::retry_scheduled);  // its own retry first
+  h.start("check");  // the next event comes a second later: the retry is due
+  h.fail("check", "2 tests fail again");
+  BOOST_REQUIRE(h.system_step() == event_type::rerun_requested);  // then on_failure
   h.start("build");
   h.complete("build");
   const std::uint64_t checking = h.seq() + 1;
@@ -237,15 +243,17 @@ inline history every_type_history(std::string id = "p-1") {
   h.roll_back(checking);  // check was running then: ready again
   const std::uint64_t stopped = h.start("check");
   h.cancel_all();
+  h.retry("check");  // cancelled: startable again
+  h.cancel_all();
   h.discard("check", stopped, "failed");
   return h;
 }
 
-/// Every event type occurs in `events`.
-inline void check_every_type(std::span<const event> events) {
+/// Every event type (of the first `count`) occurs in `events`.
+inline void check_every_type(std::span<const event> events, int count = event_type_count) {
   std::vector<bool> seen(event_type_count, false);
   for (const event& e : events) seen[static_cast<std::size_t>(e.type)] = true;
-  for (int k = 0; k < event_type_count; ++k)
+  for (int k = 0; k < count; ++k)
     BOOST_CHECK_MESSAGE(seen[static_cast<std::size_t>(k)], "no " << to_string(static_cast<event_type>(k)));
 }
 

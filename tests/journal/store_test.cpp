@@ -250,7 +250,7 @@ BOOST_AUTO_TEST_CASE(a_second_writer_is_refused_and_told_who_owns_the_journal) {
   journal_options second_writer;
   second_writer.owner = "the second writer";
   auto second = open_journal(path, second_writer);
-  const std::string why = journal_refusal(second);
+  const std::string why = journal_refusal(second, errc::owned);
   JOURNAL_CHECK_CONTAINS(why, "pid " + std::to_string(::getpid()) + " on host " + our_host());
   JOURNAL_CHECK_CONTAINS(why, path);
   BOOST_CHECK(!contains(why, "the second writer"));
@@ -297,7 +297,7 @@ BOOST_AUTO_TEST_CASE(a_writer_killed_by_sigkill_leaves_the_journal_free) {
   ::close(ready[0]);
   BOOST_REQUIRE_MESSAGE(n == 1 && said == '1', "the child could not open the journal");
 
-  const std::string why = journal_refusal(open_journal(path, as_process(::getpid())));
+  const std::string why = journal_refusal(open_journal(path, as_process(::getpid())), errc::owned);
   JOURNAL_CHECK_CONTAINS(why, "pid " + std::to_string(child) + " on host " + our_host());
   BOOST_CHECK(!contains(why, "pid " + std::to_string(::getpid())));
 

@@ -84,6 +84,9 @@ class pipeline_handle {
   result<system_state> reject(std::string note = {}, std::string by = "user:embed") const;
   /// Cancel one running stage, or (empty) the whole pipeline.
   result<system_state> cancel(std::string stage = {}, std::string by = "user:embed") const;
+  /// Retry a failed or cancelled stage on purpose (docs/events.md#retry_requested):
+  /// it and the failed or cancelled stages downstream of it start again.
+  result<system_state> retry(std::string stage, std::string by = "user:embed") const;
   /// A context change on `stage`: every stage downstream of it becomes outdated.
   result<system_state> change_context(std::string stage, json context, std::string by = "user:embed") const;
 

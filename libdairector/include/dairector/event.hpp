@@ -42,8 +42,14 @@ enum class event_type : std::uint8_t {
   confirmation_resolved,
   rolled_back,
   rerun_requested,  // added: on_failure re-runs an upstream stage (new types may be added: docs/events.md#event-types)
+  retry_scheduled,  // added: a stage's run.retry policy retries it after a backoff
+  retry_requested,  // added: a user makes a failed or cancelled stage (and its downstream) startable again
 };
-inline constexpr int event_type_count = 12;
+/// The last type: the name table (codec.cpp) is checked against it at
+/// compile time, and no switch over event_type has a `default:`, so -Wswitch
+/// names every place a new type must be handled.
+inline constexpr event_type event_type_last = event_type::retry_requested;
+inline constexpr int event_type_count = static_cast<int>(event_type_last) + 1;
 
 const char* to_string(event_type t);
 std::optional<event_type> event_type_from(std::string_view name);
@@ -61,7 +67,8 @@ struct event {
                                  // confirmation_*, rerun_requested; stage_cancelled without
                                  // a stage cancels the whole pipeline
   std::uint64_t run = 0;         // stage_started (must equal seq), completed, failed,
-                                 // cancelled (one stage), interrupted, result_discarded
+                                 // cancelled (one stage), interrupted, result_discarded,
+                                 // retry_scheduled (the failed run)
   std::shared_ptr<const json> payload;  // completed: output; context_changed: context
   std::string text;              // failed: error; result_discarded: outcome "completed"/"failed";
                                  // confirmation_requested: message; confirmation_resolved: note
@@ -69,6 +76,8 @@ struct event {
   std::uint64_t to = 0;          // rolled_back: the seq whose state is restored
   stage_index rerun = no_stage;  // rerun_requested: the upstream stage re-run
   std::shared_ptr<const pipeline_spec> spec;  // pipeline_created
+  std::uint64_t seed = 0;        // pipeline_created: the retries' jitter (retry.hpp); absent = 0
+  std::uint64_t delay_ms = 0;    // retry_scheduled: the backoff before the retry may start
 
   /// rolled_back only, never encoded: the state right after `to`, found by
   /// whoever holds the history (`fold`, the supervisor). `apply` refuses a

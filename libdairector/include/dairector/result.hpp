@@ -3,10 +3,11 @@
 // Exceptions never leave libdairector.
 #pragma once
 
-#include <cassert>
 #include <string>
 #include <utility>
 #include <variant>
+
+#include "dairector/assert.hpp"
 
 namespace dairector {
 
@@ -18,9 +19,23 @@ enum class errc {
   not_found,      // an unknown pipeline, stage or seq
   journal,        // journal I/O, corruption, ownership (CLI exit 5)
   fenced,         // another writer owns the pipeline now (a shared journal; CLI exit 5)
+  // Appended (director errors carry the value across processes):
+  unavailable,    // the pipeline cannot record now: its journal failed, or it has none (HTTP 503, exit 5)
+  owned,          // another process owns the journal file (exit 5: control it through `serve`)
+  behind,         // back-pressure: the journal is too far behind; the same request succeeds later (503 + Retry-After)
 };
+/// The last errc: tables over errc are checked against it at compile time.
+inline constexpr errc errc_last = errc::behind;
+inline constexpr int errc_count = static_cast<int>(errc_last) + 1;
 
 const char* to_string(errc code);
+
+/// What each code means to a client, in one table (docs/http.md#answers,
+/// docs/cli.md#exit-codes): the HTTP status of an answer that carries it and
+/// the exit code of a CLI command that fails with it. The core's codes travel
+/// unchanged from the reducer to the HTTP answer; nobody matches sentences.
+int http_status(errc code);
+int exit_code_for(errc code);
 
 struct error {
   errc code;
@@ -37,15 +52,15 @@ public:
   bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
 
-  T& value() & { assert(ok()); return std::get<0>(v_); }
-  const T& value() const& { assert(ok()); return std::get<0>(v_); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(v_)); }
+  T& value() & { DAIRECTOR_ASSERT(ok(), "result::value() of an error"); return std::get<0>(v_); }
+  const T& value() const& { DAIRECTOR_ASSERT(ok(), "result::value() of an error"); return std::get<0>(v_); }
+  T&& value() && { DAIRECTOR_ASSERT(ok(), "result::value() of an error"); return std::get<0>(std::move(v_)); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const error& err() const { assert(!ok()); return std::get<1>(v_); }
+  const error& err() const { DAIRECTOR_ASSERT(!ok(), "result::err() of a value"); return std::get<1>(v_); }
 
 private:
   std::variant<T, error> v_;

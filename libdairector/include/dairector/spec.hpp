@@ -36,6 +36,11 @@ inline constexpr std::uint32_t run_timeout_s_max = 7 * 24 * 3600;
 inline constexpr std::uint32_t run_timeout_s_default = 3600;
 inline constexpr std::uint64_t sleep_ms_max = 24ull * 3600 * 1000;
 inline constexpr std::size_t spec_file_bytes_max = 16u << 20;  // a spec's text, read from a file or not
+// run.retry (docs/spec.md#retry-run-the-stage-again): every run counts, the first included.
+inline constexpr std::uint32_t retry_attempts_max = 100;
+inline constexpr std::uint64_t retry_backoff_ms_max = 24ull * 3600 * 1000;
+inline constexpr std::uint64_t retry_backoff_ms_default = 1000;
+inline constexpr std::uint64_t retry_backoff_max_ms_default = 60'000;
 
 /// How a stage's work is done.
 struct run_spec {
@@ -49,6 +54,15 @@ struct run_spec {
   std::string handler;            // handler: name of an in-process C++ callable
 
   bool operator==(const run_spec&) const = default;
+};
+
+/// run.retry: a failed or timed-out run is run again, up to `max_attempts`
+/// runs in all, after an exponential backoff with jitter (retry.hpp).
+struct retry_spec {
+  std::uint32_t max_attempts = 1;  // runs, the first included: 1 = no retry
+  std::uint64_t backoff_ms = retry_backoff_ms_default;          // before the 2nd run
+  std::uint64_t backoff_max_ms = retry_backoff_max_ms_default;  // the backoff never grows past this
+  bool operator==(const retry_spec&) const = default;
 };
 
 struct on_failure_spec {
@@ -84,6 +98,7 @@ struct stage_spec {
   run_spec run;
   std::optional<std::string> confirm;
   std::optional<on_failure_spec> on_failure;
+  std::optional<retry_spec> retry;  // given in the spec as run.retry
 };
 
 /// Where a spec document comes from (see parse_spec).

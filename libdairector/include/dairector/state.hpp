@@ -52,6 +52,7 @@ struct stage_state {
   outdated_reason reason = outdated_reason::none;
   bool confirmed = false;    // the confirmation asked after its latest completion was approved
   bool given_up = false;     // on_failure exhausted and the retry was rejected
+  std::uint16_t tries = 0;   // run.retry: runs since it last completed or its budget was reset
   bool operator==(const stage_state&) const = default;
 };
 static_assert(sizeof(stage_state) == 32, "stage_state is copied on every transition: keep it small");
@@ -61,6 +62,10 @@ struct stage_payload {
   std::shared_ptr<const json> output;        // latest completed output
   std::shared_ptr<const json> context;       // set by context_changed
   std::shared_ptr<const std::string> error;  // latest failure
+  // run.retry: when the scheduled retry may start (ms since the epoch; 0 =
+  // none). Meaningful only while the stage is stored `failed`: any change of
+  // status makes it moot, so nothing on the hot path has to clear it.
+  std::int64_t retry_at_ms = 0;
 };
 
 /// The pending confirmation: the global lock (rule 2).
@@ -84,6 +89,8 @@ public:
   const std::string& pipeline() const { return info_->id; }
   std::uint64_t seq() const noexcept { return seq_; }
   std::size_t size() const noexcept { return info_ ? info_->size : 0; }
+  /// The seed of the retries' jitter, from `pipeline_created` (retry.hpp).
+  std::uint64_t seed() const noexcept { return info_ ? info_->seed : 0; }
 
   const stage_state& stage(stage_index i) const { return stages_[i]; }
   const stage_payload& payload(stage_index i) const { return (*payloads_)[i]; }
@@ -99,9 +106,14 @@ public:
   bool is_live_run(stage_index i, std::uint64_t run) const noexcept {
     return stages_[i].stored == run_status::running && stages_[i].run == run;
   }
+  /// When the stage's scheduled retry may start, or 0 if it has none.
+  std::int64_t retry_at(stage_index i) const noexcept {
+    return stages_[i].stored == run_status::failed ? (*payloads_)[i].retry_at_ms : 0;
+  }
 
   /// A new state for a freshly created pipeline.
-  static system_state created(std::shared_ptr<const pipeline_spec> spec, std::string pipeline, std::uint64_t seq);
+  static system_state created(std::shared_ptr<const pipeline_spec> spec, std::string pipeline, std::uint64_t seq,
+                              std::uint64_t seed = 0);
 
   /// True if the two states hold the same facts (payloads compared by value).
   friend bool same_facts(const system_state& a, const system_state& b);
@@ -112,6 +124,7 @@ private:
     std::shared_ptr<const pipeline_spec> spec;
     std::string id;
     std::size_t size;  // spec->size(), read on every transition (bounds check)
+    std::uint64_t seed;
   };
   std::shared_ptr<const info> info_;
   std::shared_ptr<stage_state[]> stages_;                 // never written once shared

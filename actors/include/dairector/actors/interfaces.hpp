@@ -34,6 +34,7 @@ using supervisor_api = caf::typed_actor<
     caf::replies_to<context_atom, std::string, std::string, std::string>::with<reply>,  // stage, JSON, by
     caf::replies_to<resolve_atom, bool, std::string, std::string>::with<reply>,         // approved, note, by
     caf::replies_to<rollback_atom, std::uint64_t, std::string>::with<reply>,            // to seq, by
+    caf::replies_to<retry_atom, std::string, std::string>::with<reply>,                 // stage, by
     caf::replies_to<durable_atom, std::uint64_t>::with<reply>,                          // ok once seq is durable
     caf::replies_to<state_atom>::with<system_state>,
     caf::replies_to<watch_atom, caf::actor>::with<system_state>,  // then a state_update per event

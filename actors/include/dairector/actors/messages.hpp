@@ -42,6 +42,8 @@ using known_atom = caf::atom_constant<caf::atom("dknown")>;
 using summary_atom = caf::atom_constant<caf::atom("dsummary")>;
 using damaged_atom = caf::atom_constant<caf::atom("ddamaged")>;
 using release_atom = caf::atom_constant<caf::atom("drelease")>;
+using retry_atom = caf::atom_constant<caf::atom("dretry")>;
+using retry_due_atom = caf::atom_constant<caf::atom("dretrydue")>;
 
 /// What a supervisor answers to every request. `behind` is back-pressure:
 /// the journal is too many of the pipeline's events behind (supervisor.hpp,
@@ -56,6 +58,12 @@ struct reply {
   std::uint64_t seq = 0; // the pipeline's seq after the request
   bool is_ok() const noexcept { return code == ok; }
 };
+/// The reply code of a core error, and back: the errc travels from the
+/// reducer through the supervisor's reply to the HTTP status (errc's table,
+/// result.hpp) without anyone reading the sentence.
+reply::code_t reply_code(errc code);
+/// The errc of a reply that is not ok.
+errc errc_of(const reply& r);
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, reply& x) {
   return f(caf::meta::type_name("dairector_reply"), x.code, x.message, x.seq);

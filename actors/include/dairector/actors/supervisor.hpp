@@ -4,12 +4,15 @@
 // what may start, what confirmation is owed, the on_failure loop — comes from
 // plan.hpp; the supervisor only asks and obeys.
 //
-// Requests (each answers a `reply` unless noted):
+// Requests (each answers a `reply` unless noted; the core's event_for,
+// request.hpp, turns each into its event or its refusal):
 //   (start_atom, stage, by)            start one stage now
 //   (cancel_atom, stage, by)           cancel one running stage; "" = the pipeline
 //   (context_atom, stage, json, by)    context change on a stage (cascade)
 //   (resolve_atom, approved, note, by) confirm or reject the pending confirmation
 //   (rollback_atom, seq, by)           return to the state after seq (needs a journal)
+//   (retry_atom, stage, by)            retry a failed or cancelled stage (docs/events.md#retry_requested)
+//   (retry_due_atom)                   its own timer: a scheduled retry may be due (run.retry)
 //   (durable_atom, seq)                ok once the pipeline's events up to seq are
 //                                      durable (the director answers a creation so)
 //   (state_atom)                       -> system_state
@@ -116,6 +119,12 @@ struct supervisor_config {
   /// (evict_atom, seq) -> bool, it quits if nothing changed since. Unset:
   /// it never rests.
   caf::actor_addr director;
+  /// The seed of the retries' jitter recorded in `pipeline_created`
+  /// (retry.hpp); 0: drawn at random when the pipeline is created.
+  std::uint64_t seed = 0;
+  /// Tests: check the core's invariants after every event applied, and stop
+  /// the process (DAIRECTOR_ASSERT) at the first that breaks.
+  bool check_invariants = false;
 };
 
 /// A pipeline that owes nothing and can do nothing by itself: finished
