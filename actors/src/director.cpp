@@ -82,6 +82,23 @@ reply host(director_actor* self, supervisor_config sc) {
   return reply{reply::ok, {}, seq};
 }
 
+// A new pipeline: answered by its supervisor once `pipeline_created` is
+// durable (or with the journal's error); the director goes on meanwhile.
+caf::result<reply> create(director_actor* self, const std::string& id, std::shared_ptr<const pipeline_spec> spec,
+                          const std::string& workdir, std::shared_ptr<const json> input) {
+  supervisor_config sc;
+  sc.pipeline = id;
+  sc.spec = std::move(spec);
+  sc.workdir = workdir;
+  sc.input = std::move(input);
+  reply hosted = host(self, std::move(sc));
+  if (!hosted.is_ok()) return hosted;
+  auto rp = self->make_response_promise<reply>();
+  rp.delegate(self->state.pipelines.at(id).sup, durable_atom::value, hosted.seq);
+  return rp;
+}
+
+
 // A request that waited for the supervisor (an empty message: a lookup, which
 // gets the supervisor itself).
 void hand_over(caf::response_promise& rp, caf::message& request, const caf::actor& sup) {
@@ -233,17 +250,11 @@ caf::behavior director(director_actor* self, director_config cfg) {
   return {
       [=](create_atom, const std::string& id, std::shared_ptr<const pipeline_spec> spec,
           const std::string& workdir) -> caf::result<reply> {
-        supervisor_config sc;
-        sc.pipeline = id;
-        sc.spec = std::move(spec);
-        sc.workdir = workdir;
-        reply hosted = host(self, std::move(sc));
-        if (!hosted.is_ok()) return hosted;
-        // Answered by the supervisor once `pipeline_created` is durable (or
-        // with the journal's error): the director goes on meanwhile.
-        auto rp = self->make_response_promise<reply>();
-        rp.delegate(self->state.pipelines.at(id).sup, durable_atom::value, hosted.seq);
-        return rp;
+        return create(self, id, std::move(spec), workdir, nullptr);
+      },
+      [=](create_atom, const std::string& id, std::shared_ptr<const pipeline_spec> spec, const std::string& workdir,
+          std::shared_ptr<const json> input) -> caf::result<reply> {
+        return create(self, id, std::move(spec), workdir, std::move(input));
       },
       [=](recover_atom, const system_state& state, const std::string& workdir) -> reply {
         const std::string& id = state.pipeline();

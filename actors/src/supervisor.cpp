@@ -419,6 +419,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
     // durable (durable_atom), and the commit need not wait for company.
     event created = make_event(self, event_type::pipeline_created, self->state.cfg.by);
     created.spec = self->state.cfg.spec;
+    created.payload = self->state.cfg.input;
     record(self, created, to_journal::persist);
   }
   drive(self);

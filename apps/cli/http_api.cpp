@@ -77,8 +77,9 @@ result<json> body_object(const httplib::Request& req, std::initializer_list<std:
     for (std::string_view f : fields) known = known || key == f;
     if (!known) return make_error(errc::decode_failed, "unknown field \"" + key + "\" in the body");
     // by, note, id, stage end up in the audit trail: no control characters
-    // (a context is data, and a spec is checked by its parser).
-    if (auto why = value.is_string() && key != "context" ? control_refusal(value.get_ref<const std::string&>())
+    // (a context and an input are data, and a spec is checked by its parser).
+    const bool data = key == "context" || key == "input";
+    if (auto why = value.is_string() && !data ? control_refusal(value.get_ref<const std::string&>())
                                                            : std::nullopt)
       return make_error(errc::decode_failed, "\"" + key + "\" " + *why);
   }
@@ -401,7 +402,7 @@ void http_api::impl::list(caf::scoped_actor& self, httplib::Response& res) {
 }
 
 void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res) {
-  auto body = body_object(req, {"spec", "id"});
+  auto body = body_object(req, {"spec", "id", "input"});
   if (!body) return send_error(res, body.err());
   auto spec_field = body->find("spec");
   if (spec_field == body->end() || !spec_field->is_object())
@@ -414,6 +415,12 @@ void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req
     return send_error(res, 400, "\"id\" must be 1 to " + std::to_string(pipeline_id_bytes_max) +
                                     " letters, digits, '-', '_' or '.', starting with a letter or digit");
   if (auto by = who(*body); !by) return send_error(res, by.err());  // checked; the creation is by `system`
+  // The pipeline's input (docs/protocol.md#the-input), bounded as a value; null is none.
+  std::shared_ptr<const json> input;
+  if (auto it = body->find("input"); it != body->end() && !it->is_null()) {
+    if (auto why = value_refusal(*it, "\"input\"")) return send_error(res, 400, *why);
+    input = std::make_shared<const json>(std::move(*it));
+  }
   if (cfg.others) {
     // In a cluster the id may be another server's: said here as 409 (a
     // creation racing this check is refused by the database, as a 503).
@@ -421,7 +428,8 @@ void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req
     if (exists) return send_error(res, 409, "pipeline '" + *id + "' already exists");
     if (exists.err().code != errc::not_found) return send_error(res, exists.err());
   }
-  auto r = ask<da::reply>(self, cfg.director, errc::journal, da::create_atom::value, *id, *spec, cfg.workdir);
+  auto r = ask<da::reply>(self, cfg.director, errc::journal, da::create_atom::value, *id, *spec, cfg.workdir,
+                          std::move(input));
   if (!r) return send_error(res, r.err());
   // The director answers `invalid` only for an id it already hosts (id and spec are set).
   if (r->code == da::reply::invalid) return send_error(res, 409, r->message);

@@ -138,13 +138,13 @@ error bad(std::string message) { return make_error(errc::decode_failed, std::mov
 // so the direct encoder and the canonical-text decoder below walk them in
 // the order they are on disk.
 enum class field : std::uint8_t {
-  approved, at, by, context, error, message, note, outcome, output, pipeline, rerun, run, seq, spec, stage, to,
-  type, v,
+  approved, at, by, context, error, input, message, note, outcome, output, pipeline, rerun, run, seq, spec, stage,
+  to, type, v,
 };
-constexpr std::size_t field_count = 18;
+constexpr std::size_t field_count = 19;
 constexpr std::array<std::string_view, field_count> field_names = {
-    "approved", "at", "by", "context", "error", "message", "note", "outcome", "output", "pipeline",
-    "rerun",    "run", "seq", "spec", "stage", "to", "type", "v",
+    "approved", "at", "by", "context", "error", "input", "message", "note", "outcome", "output",
+    "pipeline", "rerun", "run", "seq", "spec", "stage", "to", "type", "v",
 };
 static_assert(std::is_sorted(field_names.begin(), field_names.end()), "the names must be in byte order");
 
@@ -156,7 +156,8 @@ std::uint32_t fields_of(const event& e) {
   std::uint32_t f = bit(field::v) | bit(field::seq) | bit(field::at) | bit(field::by) | bit(field::pipeline) |
                     bit(field::type);
   switch (e.type) {
-    case event_type::pipeline_created: f |= bit(field::spec); break;
+    // `input` only when one was given at creation: absent in older journals.
+    case event_type::pipeline_created: f |= bit(field::spec) | (e.payload ? bit(field::input) : 0); break;
     case event_type::stage_cancelled: f |= bit(field::stage) | (e.stage != no_stage ? bit(field::run) : 0); break;
     case event_type::rolled_back: f |= bit(field::to); break;
     default: f |= bit(field::stage) | (uses_run(e.type) ? bit(field::run) : 0); break;
@@ -226,6 +227,7 @@ void put_field(std::string& out, field f, const event& e, const pipeline_spec* n
     case field::at: out += '"'; out += format_time(e.at_ms); out += '"'; break;
     case field::by: put_string(out, e.by); break;
     case field::context:
+    case field::input:
     case field::output: put_json(out, e.payload); break;
     case field::error:
     case field::message:
@@ -350,7 +352,9 @@ private:
     const auto i = static_cast<std::size_t>(f);
     return t_.substr(from_[i], to_[i] - from_[i]);
   }
-  static bool holds_json(field f) { return f == field::context || f == field::output || f == field::spec; }
+  static bool holds_json(field f) {
+    return f == field::context || f == field::input || f == field::output || f == field::spec;
+  }
 
   bool scan() {
     std::size_t at = 0;
@@ -501,6 +505,16 @@ result<event> decode_fields(const Fields& j, const pipeline_spec* spec) {
   if (auto err = need_string(field::pipeline, e.pipeline)) return *err;
   if (e.pipeline.empty()) return bad(where() + ": empty pipeline id");
 
+  auto need_json = [&](field f) -> std::optional<error> {
+    // A value deeper than any we admit would make the documents that wrap
+    // it (a status answer, the next stage's input) fail to be read back.
+    if (j.has(f) && j.depth(f) > json_value_depth_max)
+      return bad(where() + ": \"" + key(f) + "\" nests deeper than " + std::to_string(json_value_depth_max) +
+                 " arrays and objects");
+    e.payload = j.value(f);
+    if (!e.payload) return bad(where() + ": no \"" + key(f) + "\"");
+    return std::nullopt;
+  };
   if (e.type == event_type::pipeline_created) {
     if (!j.has(field::spec)) return bad(where() + ": no \"spec\"");
     auto s = j.value(field::spec);
@@ -508,6 +522,8 @@ result<event> decode_fields(const Fields& j, const pipeline_spec* spec) {
     auto parsed = parse_spec(*s, spec_source::journal);
     if (!parsed) return bad(where() + ": bad spec: " + parsed.err().message);
     e.spec = std::move(*parsed);
+    if (!j.absent_or_null(field::input))
+      if (auto err = need_json(field::input)) return *err;
     return e;
   }
   if (e.type == event_type::rolled_back) {
@@ -527,16 +543,6 @@ result<event> decode_fields(const Fields& j, const pipeline_spec* spec) {
   if (auto err = resolve(field::stage, e.stage, e.type == event_type::stage_cancelled)) return *err;
   if (uses_run(e.type) && !(e.type == event_type::stage_cancelled && e.stage == no_stage))
     if (auto err = need_uint(field::run, e.run)) return *err;
-  auto need_json = [&](field f) -> std::optional<error> {
-    // A value deeper than any we admit would make the documents that wrap
-    // it (a status answer, the next stage's input) fail to be read back.
-    if (j.has(f) && j.depth(f) > json_value_depth_max)
-      return bad(where() + ": \"" + key(f) + "\" nests deeper than " + std::to_string(json_value_depth_max) +
-                 " arrays and objects");
-    e.payload = j.value(f);
-    if (!e.payload) return bad(where() + ": no \"" + key(f) + "\"");
-    return std::nullopt;
-  };
   switch (e.type) {
     case event_type::stage_completed:
       if (auto err = need_json(field::output)) return *err;
@@ -580,7 +586,7 @@ json encode_event(const event& e, const pipeline_spec* spec) {
   if (has(field::stage)) j["stage"] = stage_json(names, e.stage);
   if (has(field::run)) j["run"] = e.run;
   if (has(field::to)) j["to"] = e.to;
-  for (field f : {field::output, field::context})
+  for (field f : {field::output, field::context, field::input})
     if (has(f)) j[field_names[static_cast<std::size_t>(f)]] = e.payload ? *e.payload : json(nullptr);
   for (field f : {field::error, field::outcome, field::message, field::note})
     if (has(f)) j[field_names[static_cast<std::size_t>(f)]] = e.text;

@@ -2,9 +2,10 @@
 // answers where each lives, and owns what they share (the journal, the
 // command gate, the workers). It holds no pipeline state itself.
 //
-//   (create_atom, id, spec, workdir) -> reply (ok once `pipeline_created` is durable,
-//                                    unavailable if the journal failed, invalid if
-//                                    the id exists)
+//   (create_atom, id, spec, workdir[, input]) -> reply (ok once `pipeline_created` is
+//                                    durable, unavailable if the journal failed, invalid
+//                                    if the id exists); `input`, a shared_ptr<const json>,
+//                                    is the pipeline's input (docs/protocol.md#the-input)
 //   (recover_atom, system_state, workdir) -> reply: host a pipeline replayed
 //                                    from the journal (rule 8; `serve` at start)
 //   (recover_atom, id, name, seq, workdir, outcome) -> reply: know a finished
@@ -133,3 +134,4 @@ caf::behavior director(director_actor* self, director_config cfg);
 }  // namespace dairector::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::actors::hosted_pipeline>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const dairector::json>)
