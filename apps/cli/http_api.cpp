@@ -11,6 +11,7 @@
 #include "cli/http_metrics.hpp"
 #include "cli/http_support.hpp"
 #include "cli/http_web.hpp"
+#include "cli/listing.hpp"
 
 #include <httplib.h>
 
@@ -20,6 +21,7 @@
 #include <deque>
 #include <optional>
 #include <string_view>
+#include <unordered_map>
 
 #include "dairector/actors/director.hpp"
 #include "dairector/actors/journal.hpp"
@@ -166,7 +168,7 @@ struct http_api::impl {
   void dispatch(const httplib::Request& req, httplib::Response& res);
 
   // Endpoints (docs/http.md).
-  void list(caf::scoped_actor& self, httplib::Response& res);
+  void list(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res);
   void create(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res);
   void state(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
   void history(caf::scoped_actor& self, httplib::Response& res, const std::string& id);
@@ -236,7 +238,7 @@ const std::vector<route>& routes() {
            return send_error(c.res, 404, "this server is not in a cluster (its journal is not PostgreSQL)");
          send_json(c.res, 200, c.api.cfg.cluster());
        }},
-      {"GET", "/pipelines", [](call& c) { c.api.list(c.self, c.res); }},
+      {"GET", "/pipelines", [](call& c) { c.api.list(c.self, c.req, c.res); }},
       {"POST", "/pipelines", [](call& c) { c.api.create(c.self, c.req, c.res); }},
       {"GET", "/pipelines/{id}", [](call& c) { c.api.state(c.self, c.req, c.res, c.arg[0]); }, true},
       {"GET", "/pipelines/{id}/history", [](call& c) { c.api.history(c.self, c.res, c.arg[0]); }, true},
@@ -369,21 +371,41 @@ void http_api::impl::elsewhere(const httplib::Request& req, httplib::Response& r
   forward(req, res, *owner, cfg.token);
 }
 
-// Every pipeline the server knows, live, resting or damaged. A live one's
-// seq comes from its supervisor; a resting one's is the director's (nothing
-// is rebuilt to list it); a damaged one carries "damage": {"seq", "reason"}.
-void http_api::impl::list(caf::scoped_actor& self, httplib::Response& res) {
+// Every pipeline the server knows, live, resting or damaged, newest first
+// (listing.hpp), `?outcome=X` keeping only those with that outcome. Nothing
+// is folded or rebuilt: a live one's seq and outcome come from its
+// supervisor's state, a resting one's from the director; the times from the
+// journal's own count (journal_store::pipelines). A damaged one has outcome
+// null and "damage": {"seq", "reason"}.
+void http_api::impl::list(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res) {
+  std::optional<pipeline_outcome> wanted;
+  if (req.has_param("outcome")) {
+    auto named = outcome_named(req.get_param_value("outcome"), "outcome");
+    if (!named) return send_error(res, named.err());
+    wanted = *named;
+  }
   auto all = ask<std::vector<da::hosted_pipeline>>(self, cfg.director, errc::journal, da::summary_atom::value);
   if (!all) return send_error(res, all.err());
-  json out = json::array();
+  std::unordered_map<std::string, pipeline_summary> times;
+  if (cfg.journal) {
+    auto journaled = ask<std::vector<pipeline_summary>>(self, cfg.journal, errc::journal, da::summary_atom::value);
+    if (!journaled) return send_error(res, journaled.err());
+    for (pipeline_summary& p : *journaled) times.emplace(p.id, std::move(p));
+  }
+  std::vector<listed_pipeline> out;
   for (const da::hosted_pipeline& p : *all) {
-    std::uint64_t seq = p.seq;
-    if (p.supervisor)  // it may rest meanwhile: then the director's seq stands
-      if (auto s = ask<system_state>(self, p.supervisor, errc::not_found, da::state_atom::value); s && !s->empty())
-        seq = s->seq();
-    json entry{{"pipeline", p.id}, {"name", p.name}, {"seq", seq}};
-    if (!p.damage.empty()) entry["damage"] = json{{"seq", p.damaged_seq}, {"reason", p.damage}};
-    out.push_back(std::move(entry));
+    listed_pipeline l{p.id, p.name, std::nullopt, p.seq, 0, 0, p.damaged_seq, p.damage};
+    if (!p.outcome.empty()) l.outcome = *outcome_named(p.outcome, "outcome");
+    if (p.supervisor)  // it may rest meanwhile: then the director's seq and outcome stand
+      if (auto s = ask<system_state>(self, p.supervisor, errc::not_found, da::state_atom::value); s && !s->empty()) {
+        l.seq = s->seq();
+        l.outcome = outcome(*s);
+      }
+    if (auto t = times.find(p.id); t != times.end()) {
+      l.created_ms = t->second.created_ms;
+      l.last_ms = t->second.last_ms;
+    }
+    out.push_back(std::move(l));
   }
   if (cfg.others) {
     // And those other servers of the cluster own, from the database.
@@ -393,12 +415,19 @@ void http_api::impl::list(caf::scoped_actor& self, httplib::Response& res) {
     for (const da::hosted_pipeline& p : *all) here.push_back(p.id);  // sorted by id
     for (const pipeline_summary& p : *everyone) {
       if (std::binary_search(here.begin(), here.end(), p.id)) continue;
-      auto h = cfg.others->history(p.id);
-      std::string name = h && !h->empty() && h->front().spec ? h->front().spec->name() : std::string();
-      out.push_back(json{{"pipeline", p.id}, {"name", name}, {"seq", p.seq}});
+      listed_pipeline l{p.id, {}, std::nullopt, p.seq, p.created_ms, p.last_ms, 0, {}};
+      if (auto h = cfg.others->history(p.id); h && !h->empty() && h->front().spec) {
+        l.name = h->front().spec->name();
+        if (auto s = replay(*h)) l.outcome = outcome(*s);
+      }
+      out.push_back(std::move(l));
     }
   }
-  send_json(res, 200, out);
+  if (wanted) std::erase_if(out, [&](const listed_pipeline& p) { return p.outcome != wanted; });
+  sort_newest_first(out);
+  json body = json::array();
+  for (const listed_pipeline& p : out) body.push_back(listing_json(p));
+  send_json(res, 200, body);
 }
 
 void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res) {

@@ -180,6 +180,7 @@ private:
   // order, the pipelines in order of creation, and the gaps in that order.
   struct pipeline_count {
     std::uint64_t events = 0, last_seq = 0, last_pos = 0;
+    std::int64_t created_ms = 0, last_ms = INT64_MIN;  // pipeline_summary's (read with the rows: no fold)
   };
   struct pos_gap {
     std::uint64_t from = 0, to = 0;  // to: 0 = to the end
@@ -398,8 +399,25 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
     if (!counted_) return;
     auto [it, fresh] = counted_->by_id.try_emplace(id);
     if (fresh) counted_->order.push_back(&it->first);
-    it->second = {durable, durable, row_pos_[last_row]};
+    it->second.events = it->second.last_seq = durable;
+    it->second.last_pos = row_pos_[last_row];
   });
+  if (counted_) {
+    // The times `pipelines()` lists, kept with the count (no fold): one
+    // lookup per run of rows of the same pipeline.
+    pipeline_count* c = nullptr;
+    const std::string* of = nullptr;
+    for (const event& e : events) {
+      if (!of || e.pipeline != *of) {
+        auto it = counted_->by_id.find(e.pipeline);
+        if (it == counted_->by_id.end()) continue;
+        c = &it->second;
+        of = &it->first;
+      }
+      if (e.seq == 1) c->created_ms = e.at_ms;
+      c->last_ms = std::max(c->last_ms, e.at_ms);
+    }
+  }
   return std::nullopt;
 }
 
@@ -433,7 +451,7 @@ result<const sqlite_journal_store::census*> sqlite_journal_store::counted() {
 // the positions in between count as a gap (their rows, if any, are lost to
 // us) rather than hiding everything after them.
 std::optional<error> sqlite_journal_store::scan_rows(census& all) {
-  statement s(db_, "SELECT pos, pipeline, seq FROM events NOT INDEXED WHERE pos >= ?");
+  statement s(db_, "SELECT pos, pipeline, seq, at_ms FROM events NOT INDEXED WHERE pos >= ?");
   if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
   auto add_gap = [&](std::uint64_t from, std::uint64_t to, std::string why) {
     if (all.gaps.size() == journal_gaps_max) {
@@ -461,7 +479,11 @@ std::optional<error> sqlite_journal_store::scan_rows(census& all) {
         all.order.push_back(&it->first);
       }
       ++it->second.events;
-      it->second.last_seq = std::max(it->second.last_seq, static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2)));
+      const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2));
+      const std::int64_t at_ms = sqlite3_column_int64(s.s, 3);
+      it->second.last_seq = std::max(it->second.last_seq, seq);
+      if (seq == 1) it->second.created_ms = at_ms;
+      it->second.last_ms = std::max(it->second.last_ms, at_ms);
       it->second.last_pos = pos;
       next = pos + 1;
     }
@@ -712,7 +734,10 @@ result<std::vector<pipeline_summary>> sqlite_journal_store::pipelines() {
     if (!all) return all.err();
     std::vector<pipeline_summary> out;
     out.reserve((*all)->order.size());
-    for (const std::string* id : (*all)->order) out.push_back({*id, (*all)->by_id.at(*id).last_seq});
+    for (const std::string* id : (*all)->order) {
+      const pipeline_count& c = (*all)->by_id.at(*id);
+      out.push_back({*id, c.last_seq, c.created_ms, c.last_ms == INT64_MIN ? c.created_ms : c.last_ms});
+    }
     return out;
   });
 }

@@ -92,6 +92,9 @@ struct positioned_event {
 struct pipeline_summary {
   std::string id;
   std::uint64_t seq = 0;  // its last event
+  /// When it was created (its seq 1's `at`) and last changed (the latest
+  /// `at` of its events), ms since the Unix epoch: `list`, GET /pipelines.
+  std::int64_t created_ms = 0, last_ms = 0;
 };
 
 /// What is wrong in a journal, as data (`journal check`, `serve`): either a

@@ -22,6 +22,10 @@
 //                          appended events that a failed write lost (the
 //                          supervisor then refuses new starts);
 //   (journal_stats_atom) -> std::vector<uint64_t>{commits, events};
+//   (summary_atom) -> std::vector<pipeline_summary>, every pipeline of the
+//                          journal with its seq and times, once everything sent
+//                          before it is durable (journal_store::pipelines: no
+//                          fold; GET /pipelines);
 //   (journal_metrics_atom) -> journal_metrics (GET /metrics, docs/http.md#metrics):
 //                          events committed by type, the backlog, and the
 //                          committer's histogram of commit durations;
@@ -133,5 +137,6 @@ caf::actor spawn_durable_journal(caf::actor_system& sys, std::shared_ptr<journal
 }  // namespace dairector::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::positioned_event>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::pipeline_summary>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::commit_histogram)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::journal_metrics)
