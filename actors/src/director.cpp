@@ -307,6 +307,37 @@ caf::behavior director(director_actor* self, director_config cfg) {
         if (touched == e.touched) evict(self, id, e);
         else arm(self, id, e);
       },
+      [=](archive_atom, const std::vector<std::string>& ids) -> reply {
+        auto& st = self->state;
+        auto finished = [](std::uint8_t o) {
+          return o == static_cast<std::uint8_t>(pipeline_outcome::done) ||
+                 o == static_cast<std::uint8_t>(pipeline_outcome::failed) ||
+                 o == static_cast<std::uint8_t>(pipeline_outcome::cancelled);
+        };
+        std::string busy;
+        for (const std::string& id : ids) {
+          auto it = st.pipelines.find(id);
+          if (it == st.pipelines.end()) return reply{reply::not_found, "no pipeline '" + id + "'", 0};
+          entry& e = it->second;
+          if (e.phase == entry::resting && finished(e.outcome)) continue;
+          if ((e.phase == entry::live || e.phase == entry::evicting) && e.idle_seq > 0 && finished(e.outcome)) {
+            if (e.phase == entry::live) evict(self, id, e);  // it goes to rest unless something changed
+            if (busy.empty()) busy = id;
+            continue;
+          }
+          const std::string how = e.phase == entry::damaged ? std::string("damaged")
+                                  : finished(e.outcome) || e.outcome == entry::outcome_unknown
+                                      ? std::string("not finished")
+                                      : std::string(to_string(static_cast<pipeline_outcome>(e.outcome)));
+          return reply{reply::refused,
+                       "pipeline '" + id + "' is " + how + ": only finished pipelines (done, failed or cancelled) are archived",
+                       0};
+        }
+        if (!busy.empty())
+          return reply{reply::unavailable, "pipeline '" + busy + "' is being put to rest before it is archived: retry", 0};
+        for (const std::string& id : ids) st.pipelines.erase(id);  // no request reaches them any more
+        return reply{reply::ok, {}, 0};
+      },
       [=](lookup_atom, const std::string& id) { return route(self, id, caf::message()); },
       [=](known_atom, const std::string& id) -> caf::result<bool> {
         auto it = self->state.pipelines.find(id);

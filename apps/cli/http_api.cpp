@@ -5,12 +5,14 @@
 // history); the answer is turned into JSON. Nothing here holds pipeline state.
 // The event stream is in http_stream.cpp, what both share in http_support.hpp.
 #include "cli/http_api.hpp"
+#include "cli/archive.hpp"
 #include "cli/cluster_reads.hpp"
 #include "cli/http_guard.hpp"
 #include "cli/http_listener.hpp"
 #include "cli/http_metrics.hpp"
 #include "cli/http_support.hpp"
 #include "cli/http_web.hpp"
+#include "cli/journal_args.hpp"
 #include "cli/listing.hpp"
 
 #include <httplib.h>
@@ -19,6 +21,7 @@
 #include <atomic>
 #include <cctype>
 #include <deque>
+#include <filesystem>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
@@ -170,6 +173,7 @@ struct http_api::impl {
   // Endpoints (docs/http.md).
   void list(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res);
   void create(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res);
+  void archive(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res);
   void state(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
   void history(caf::scoped_actor& self, httplib::Response& res, const std::string& id);
   void events(const httplib::Request& req, httplib::Response& res, const std::string& id) {
@@ -240,6 +244,7 @@ const std::vector<route>& routes() {
        }},
       {"GET", "/pipelines", [](call& c) { c.api.list(c.self, c.req, c.res); }},
       {"POST", "/pipelines", [](call& c) { c.api.create(c.self, c.req, c.res); }},
+      {"POST", "/archive", [](call& c) { c.api.archive(c.self, c.req, c.res); }},
       {"GET", "/pipelines/{id}", [](call& c) { c.api.state(c.self, c.req, c.res, c.arg[0]); }, true},
       {"GET", "/pipelines/{id}/history", [](call& c) { c.api.history(c.self, c.res, c.arg[0]); }, true},
       // (a pipeline another server owns: its stream polls the database, serve_events)
@@ -465,6 +470,87 @@ void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req
   if (!r->is_ok()) return send_error(res, refusal(*r));
   res.set_header("Location", "/pipelines/" + *id);
   send_json(res, 201, json{{"pipeline", *id}});
+}
+
+// Retention (docs/http.md#archive): the director forgets the pipelines first
+// (all finished and resting, or nothing: no request reaches them after),
+// then the journal's thread writes the file, fsyncs it and deletes them
+// (archive.hpp). If that fails they are hosted again, resting.
+void http_api::impl::archive(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res) {
+  auto body = body_object(req, {"finished_before", "ids"});
+  if (!body) return send_error(res, body.err());
+  const bool by_date = body->contains("finished_before"), by_id = body->contains("ids");
+  if (by_date == by_id)
+    return send_error(res, 400, "the body needs either \"finished_before\": DATE or \"ids\": [ID, ...]");
+  if (!cfg.journal) return send_error(res, 503, "this server has no journal to archive from");
+  auto all = ask<std::vector<da::hosted_pipeline>>(self, cfg.director, errc::journal, da::summary_atom::value);
+  if (!all) return send_error(res, all.err());
+  std::vector<std::string> ids;
+  if (by_id) {
+    const json& given = (*body)["ids"];
+    if (!given.is_array() || given.empty()) return send_error(res, 400, "\"ids\" must be a list of pipeline ids");
+    for (const json& id : given) {
+      if (!id.is_string() || !valid_id(id.get<std::string>()))
+        return send_error(res, 400, "\"ids\" must be a list of pipeline ids");
+      ids.push_back(id.get<std::string>());
+    }
+    // The sentence names how a live one stands (the director knows only
+    // whether it is finished); the director checks again, in its mailbox order.
+    for (const da::hosted_pipeline& p : *all)
+      if (p.supervisor && std::find(ids.begin(), ids.end(), p.id) != ids.end())
+        if (auto s = ask<system_state>(self, p.supervisor, errc::not_found, da::state_atom::value); s && !s->empty())
+          if (const pipeline_outcome o = outcome(*s); o == pipeline_outcome::active || o == pipeline_outcome::waiting)
+            return send_error(res, 409, "pipeline '" + p.id + "' is " + to_string(o) +
+                                            ": only finished pipelines (done, failed or cancelled) are archived");
+  } else {
+    const json& date = (*body)["finished_before"];
+    if (!date.is_string()) return send_error(res, 400, "\"finished_before\" must be a date (2026-11-01) or a date and time (UTC)");
+    auto before = parse_archive_date(date.get<std::string>(), "\"finished_before\"");
+    if (!before) return send_error(res, before.err());
+    auto times = ask<std::vector<pipeline_summary>>(self, cfg.journal, errc::journal, da::summary_atom::value);
+    if (!times) return send_error(res, times.err());
+    std::unordered_map<std::string, std::int64_t> last;
+    for (const pipeline_summary& p : *times) last.emplace(p.id, p.last_ms);
+    for (const da::hosted_pipeline& p : *all) {
+      const bool finished = p.outcome == "done" || p.outcome == "failed" || p.outcome == "cancelled";
+      if (auto t = last.find(p.id); finished && p.damage.empty() && t != last.end() && t->second < *before)
+        ids.push_back(p.id);
+    }
+  }
+  if (ids.empty()) return send_json(res, 200, json{{"file", nullptr}, {"pipelines", json::array()}, {"events", 0}});
+  auto forgotten = ask<da::reply>(self, cfg.director, errc::journal, da::archive_atom::value, ids);
+  if (!forgotten) return send_error(res, forgotten.err());
+  if (!forgotten->is_ok()) {
+    if (forgotten->code == da::reply::unavailable) res.set_header("Retry-After", std::to_string(retry_after_s));
+    return send_error(res, refusal(*forgotten));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.archive_dir, ec);
+  const std::string file = (std::filesystem::path(cfg.archive_dir) / archive_file_name(wall_ms())).string();
+  auto done = std::make_shared<std::optional<result<archive_report>>>();
+  auto workdirs = std::make_shared<std::vector<std::string>>();
+  auto task = std::make_shared<da::store_task>([done, workdirs, ids, file, fallback = cfg.workdir](journal_store& store) {
+    done->emplace(archive_pipelines(store, archive_selection{ids, std::nullopt}, file));
+    if (**done) return;
+    for (const std::string& id : ids) {  // to host them again where their commands ran
+      auto w = store.get_meta(workdir_key(id));
+      workdirs->push_back(w && *w ? **w : fallback);
+    }
+  });
+  auto ran = ask<bool>(self, cfg.journal, errc::journal, da::store_task_atom::value, task);
+  if (ran && *done && **done) {
+    const archive_report& r = ***done;
+    return send_json(res, 200, json{{"file", std::filesystem::absolute(r.file).string()}, {"pipelines", r.pipelines},
+                                    {"events", r.events}});
+  }
+  // Nothing was deleted: they rest here again, as before.
+  for (std::size_t k = 0; k < ids.size(); ++k)
+    for (const da::hosted_pipeline& p : *all)
+      if (p.id == ids[k])
+        (void)ask<da::reply>(self, cfg.director, errc::journal, da::recover_atom::value, p.id, p.name, p.seq,
+                             k < workdirs->size() ? (*workdirs)[k] : cfg.workdir,
+                             static_cast<std::uint8_t>(*outcome_named(p.outcome, "outcome")));
+  return send_error(res, !ran ? ran.err() : (*done)->err());
 }
 
 void http_api::impl::state(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,

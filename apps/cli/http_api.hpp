@@ -30,6 +30,8 @@ struct http_api_config {
   /// In a cluster: the pipelines other servers own (read from the database;
   /// changes carried to their owner). Null: every pipeline is hosted here.
   std::shared_ptr<cluster_reads> others;
+  /// Where POST /archive writes its files (serve --archive-dir).
+  std::string archive_dir = "dairector-archive";
 };
 
 class http_api {

@@ -21,6 +21,12 @@
 //   (known_atom, id)                 -> true, or an error: unknown (errc::not_found)
 //                                    or damaged (errc::journal); rebuilds nothing
 //   (list_atom)                      -> std::vector<std::string> ids
+//   (archive_atom, std::vector<std::string> ids) -> reply: forgets them (POST /archive,
+//                                    before their events leave the journal), all or
+//                                    none: each must rest with a finished outcome
+//                                    (done, failed, cancelled); a live finished one is
+//                                    asked to rest and answered `unavailable` (retry),
+//                                    anything else `refused` or `not_found`
 //   (summary_atom)                   -> std::vector<hosted_pipeline>, by id
 //   (release_atom, id)               another server owns the pipeline now (a
 //                                    shared journal, docs/cluster.md): its supervisor
@@ -59,6 +65,8 @@
 #include "dairector/actors/supervisor.hpp"
 
 namespace dairector::actors {
+
+using archive_atom = caf::atom_constant<caf::atom("darchive")>;
 
 /// Bounds (docs/contributing.md#habit-8-bound-everything).
 inline constexpr std::size_t pipelines_max_default = 100'000;       // live supervisors
