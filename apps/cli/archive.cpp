@@ -171,6 +171,8 @@ std::string archive_file_name(std::int64_t now_ms) {
 
 result<archive_report> archive_pipelines(journal_store& store, const archive_selection& which,
                                          const std::string& file) {
+  if (!store.archives())
+    return make_error(errc::journal, "journal " + store.path() + ": archive is not supported on it yet (SQLite only)");
   auto ids = select(store, which);
   if (!ids) return ids.err();
   archive_report out{file, *ids, 0};

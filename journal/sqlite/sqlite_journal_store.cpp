@@ -174,6 +174,7 @@ public:
   result<std::optional<std::string>> get_meta(const std::string& key) override;
   int owner_lock_fd() const noexcept override { return lock_fd_; }
   result<std::uint64_t> remove_pipelines(const std::vector<std::string>& pipelines) override;
+  bool archives() const noexcept override { return true; }
 
 private:
   // Each pipeline's rows as the table itself counts them (one scan, without

@@ -215,6 +215,8 @@ public:
     (void)pipelines;
     return failure("archiving is not supported on this journal");
   }
+  /// Whether remove_pipelines is supported (asked before any file is written).
+  virtual bool archives() const noexcept { return false; }
 
 protected:
   journal_store(std::string path, journal_options opt) : path_(std::move(path)), opt_(std::move(opt)) {}
