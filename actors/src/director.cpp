@@ -83,6 +83,23 @@ reply host(director_actor* self, supervisor_config sc) {
   return reply{reply::ok, {}, seq};
 }
 
+// A new pipeline: answered by its supervisor once `pipeline_created` is
+// durable (or with the journal's error); the director goes on meanwhile.
+caf::result<reply> create(director_actor* self, const std::string& id, std::shared_ptr<const pipeline_spec> spec,
+                          const std::string& workdir, std::shared_ptr<const json> input) {
+  supervisor_config sc;
+  sc.pipeline = id;
+  sc.spec = std::move(spec);
+  sc.workdir = workdir;
+  sc.input = std::move(input);
+  reply hosted = host(self, std::move(sc));
+  if (!hosted.is_ok()) return hosted;
+  auto rp = self->make_response_promise<reply>();
+  rp.delegate(self->state.pipelines.at(id).sup, durable_atom::value, hosted.seq);
+  return rp;
+}
+
+
 // A request that waited for the supervisor (an empty message: a lookup, which
 // gets the supervisor itself).
 void hand_over(caf::response_promise& rp, caf::message& request, const caf::actor& sup) {
@@ -234,17 +251,11 @@ caf::behavior director(director_actor* self, director_config cfg) {
   return {
       [=](create_atom, const std::string& id, std::shared_ptr<const pipeline_spec> spec,
           const std::string& workdir) -> caf::result<reply> {
-        supervisor_config sc;
-        sc.pipeline = id;
-        sc.spec = std::move(spec);
-        sc.workdir = workdir;
-        reply hosted = host(self, std::move(sc));
-        if (!hosted.is_ok()) return hosted;
-        // Answered by the supervisor once `pipeline_created` is durable (or
-        // with the journal's error): the director goes on meanwhile.
-        auto rp = self->make_response_promise<reply>();
-        rp.delegate(self->state.pipelines.at(id).sup, durable_atom::value, hosted.seq);
-        return rp;
+        return create(self, id, std::move(spec), workdir, nullptr);
+      },
+      [=](create_atom, const std::string& id, std::shared_ptr<const pipeline_spec> spec, const std::string& workdir,
+          std::shared_ptr<const json> input) -> caf::result<reply> {
+        return create(self, id, std::move(spec), workdir, std::move(input));
       },
       [=](recover_atom, const system_state& state, const std::string& workdir) -> reply {
         const std::string& id = state.pipeline();
@@ -296,6 +307,37 @@ caf::behavior director(director_actor* self, director_config cfg) {
         entry& e = it->second;
         if (touched == e.touched) evict(self, id, e);
         else arm(self, id, e);
+      },
+      [=](archive_atom, const std::vector<std::string>& ids) -> reply {
+        auto& st = self->state;
+        auto finished = [](std::uint8_t o) {
+          return o == static_cast<std::uint8_t>(pipeline_outcome::done) ||
+                 o == static_cast<std::uint8_t>(pipeline_outcome::failed) ||
+                 o == static_cast<std::uint8_t>(pipeline_outcome::cancelled);
+        };
+        std::string busy;
+        for (const std::string& id : ids) {
+          auto it = st.pipelines.find(id);
+          if (it == st.pipelines.end()) return reply{reply::not_found, "no pipeline '" + id + "'", 0};
+          entry& e = it->second;
+          if (e.phase == entry::resting && finished(e.outcome)) continue;
+          if ((e.phase == entry::live || e.phase == entry::evicting) && e.idle_seq > 0 && finished(e.outcome)) {
+            if (e.phase == entry::live) evict(self, id, e);  // it goes to rest unless something changed
+            if (busy.empty()) busy = id;
+            continue;
+          }
+          const std::string how = e.phase == entry::damaged ? std::string("damaged")
+                                  : finished(e.outcome) || e.outcome == entry::outcome_unknown
+                                      ? std::string("not finished")
+                                      : std::string(to_string(static_cast<pipeline_outcome>(e.outcome)));
+          return reply{reply::refused,
+                       "pipeline '" + id + "' is " + how + ": only finished pipelines (done, failed or cancelled) are archived",
+                       0};
+        }
+        if (!busy.empty())
+          return reply{reply::unavailable, "pipeline '" + busy + "' is being put to rest before it is archived: retry", 0};
+        for (const std::string& id : ids) st.pipelines.erase(id);  // no request reaches them any more
+        return reply{reply::ok, {}, 0};
       },
       [=](lookup_atom, const std::string& id) { return route(self, id, caf::message()); },
       [=](known_atom, const std::string& id) -> caf::result<bool> {

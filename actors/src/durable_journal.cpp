@@ -71,6 +71,15 @@ caf::behavior committer_behavior(caf::event_based_actor* self, std::shared_ptr<j
         if (!h) return failure(h.err().message);
         return std::move(*h);
       },
+      [=](store_task_atom, std::shared_ptr<store_task>& task) {
+        (*task)(*store);
+        return true;
+      },
+      [=](summary_atom) -> caf::result<std::vector<pipeline_summary>> {
+        auto all = store->pipelines();
+        if (!all) return failure(all.err().message);
+        return std::move(*all);
+      },
       [=](events_after_atom, std::uint64_t after, std::uint64_t limit) -> caf::result<std::vector<positioned_event>> {
         auto events = store->events_after(after, static_cast<std::size_t>(limit));
         if (!events) return failure(events.err().message);
@@ -328,6 +337,14 @@ caf::behavior durable_journal(caf::event_based_actor* self, caf::actor committer
       // subscribed before asking gets later commits as notices).
       [=](events_after_atom, std::uint64_t after, std::uint64_t limit) {
         return self->delegate(st->committer, events_after_atom::value, after, limit);
+      },
+      [=](store_task_atom, std::shared_ptr<store_task>& task) {
+        flush_all(self, st);  // it sees everything sent before
+        return self->delegate(st->committer, store_task_atom::value, std::move(task));
+      },
+      [=](summary_atom) {
+        flush_all(self, st);  // the times of everything sent before
+        return self->delegate(st->committer, summary_atom::value);
       },
       [=](own_atom, const std::string& pipeline) {
         flush_all(self, st);  // whatever was queued was appended under the old ownership

@@ -467,6 +467,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
     // no randomness) and recorded, so every replay computes the same delays.
     created.seed = self->state.cfg.seed != 0 ? self->state.cfg.seed : (std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32));
     created.seed &= seed_mask;
+    created.payload = self->state.cfg.input;
     record(self, created, to_journal::persist);
   }
   drive(self);

@@ -32,9 +32,12 @@ void set_output(stage_result& r, json value, std::string_view what) {
   r.output_value = std::make_shared<const json>(std::move(value));
 }
 
-// echo's output: its inputs and context (docs/spec.md#builtin).
+// echo's output: its inputs and context, and the pipeline's input when it
+// has one (docs/spec.md#builtin).
 json echo_output(const json& input) {
-  return json{{"inputs", input.value("inputs", json::object())}, {"context", input.value("context", json::object())}};
+  json out{{"inputs", input.value("inputs", json::object())}, {"context", input.value("context", json::object())}};
+  if (auto given = input.find("input"); given != input.end() && !given->is_null()) out["input"] = *given;
+  return out;
 }
 
 }  // namespace

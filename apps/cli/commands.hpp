@@ -24,6 +24,8 @@ bool stop_requested();
 void add_check(CLI::App& app, int& exit_status);
 void add_run(CLI::App& app, int& exit_status);      // run, resume
 void add_inspect(CLI::App& app, int& exit_status);  // status, history
+void add_list(CLI::App& app, int& exit_status);
+void add_archive(CLI::App& app, int& exit_status);
 void add_control(CLI::App& app, int& exit_status);  // invalidate, confirm, reject, cancel, rollback
 void add_serve(CLI::App& app, int& exit_status);
 void add_worker(CLI::App& app, int& exit_status);

@@ -5,6 +5,7 @@
 // history); the answer is turned into JSON. Nothing here holds pipeline state.
 // The event stream is in http_stream.cpp, what both share in http_support.hpp.
 #include "cli/http_api.hpp"
+#include "cli/archive.hpp"
 #include "cli/cluster_reads.hpp"
 #include "cli/http_guard.hpp"
 #include "cli/http_listener.hpp"
@@ -13,6 +14,8 @@
 #include "cli/http_metrics.hpp"
 #include "cli/http_support.hpp"
 #include "cli/http_web.hpp"
+#include "cli/journal_args.hpp"
+#include "cli/listing.hpp"
 
 #include <httplib.h>
 
@@ -20,8 +23,10 @@
 #include <atomic>
 #include <cctype>
 #include <deque>
+#include <filesystem>
 #include <optional>
 #include <string_view>
+#include <unordered_map>
 
 #include "dairector/actors/director.hpp"
 #include "dairector/actors/journal.hpp"
@@ -74,8 +79,9 @@ result<json> body_object(const httplib::Request& req, std::initializer_list<std:
     for (std::string_view f : fields) known = known || key == f;
     if (!known) return make_error(errc::decode_failed, "unknown field \"" + key + "\" in the body");
     // by, note, id, stage end up in the audit trail: no control characters
-    // (a context is data, and a spec is checked by its parser).
-    if (auto why = value.is_string() && key != "context" ? control_refusal(value.get_ref<const std::string&>())
+    // (a context and an input are data, and a spec is checked by its parser).
+    const bool data = key == "context" || key == "input";
+    if (auto why = value.is_string() && !data ? control_refusal(value.get_ref<const std::string&>())
                                                            : std::nullopt)
       return make_error(errc::decode_failed, "\"" + key + "\" " + *why);
   }
@@ -162,8 +168,9 @@ struct http_api::impl {
   void dispatch(const httplib::Request& req, httplib::Response& res);
 
   // Endpoints (docs/http.md).
-  void list(caf::scoped_actor& self, httplib::Response& res);
+  void list(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res);
   void create(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res);
+  void archive(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res);
   void state(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res, const std::string& id);
   void history(caf::scoped_actor& self, httplib::Response& res, const std::string& id);
   void events(const httplib::Request& req, httplib::Response& res, const std::string& id) {
@@ -235,8 +242,9 @@ const std::vector<route>& routes() {
            return send_error(c.res, 404, "this server is not in a cluster (its journal is not PostgreSQL)");
          send_json(c.res, 200, c.api.cfg.cluster());
        }},
-      {"GET", "/pipelines", [](call& c) { c.api.list(c.self, c.res); }},
+      {"GET", "/pipelines", [](call& c) { c.api.list(c.self, c.req, c.res); }},
       {"POST", "/pipelines", [](call& c) { c.api.create(c.self, c.req, c.res); }},
+      {"POST", "/archive", [](call& c) { c.api.archive(c.self, c.req, c.res); }},
       {"GET", "/pipelines/{id}", [](call& c) { c.api.state(c.self, c.req, c.res, c.arg[0]); }, true},
       {"GET", "/pipelines/{id}/history", [](call& c) { c.api.history(c.self, c.res, c.arg[0]); }, true},
       // (a pipeline another server owns: its stream polls the database, serve_events)
@@ -371,21 +379,41 @@ void http_api::impl::elsewhere(const httplib::Request& req, httplib::Response& r
   forward(req, res, *owner, cfg.token);
 }
 
-// Every pipeline the server knows, live, resting or damaged. A live one's
-// seq comes from its supervisor; a resting one's is the director's (nothing
-// is rebuilt to list it); a damaged one carries "damage": {"seq", "reason"}.
-void http_api::impl::list(caf::scoped_actor& self, httplib::Response& res) {
+// Every pipeline the server knows, live, resting or damaged, newest first
+// (listing.hpp), `?outcome=X` keeping only those with that outcome. Nothing
+// is folded or rebuilt: a live one's seq and outcome come from its
+// supervisor's state, a resting one's from the director; the times from the
+// journal's own count (journal_store::pipelines). A damaged one has outcome
+// null and "damage": {"seq", "reason"}.
+void http_api::impl::list(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res) {
+  std::optional<pipeline_outcome> wanted;
+  if (req.has_param("outcome")) {
+    auto named = outcome_named(req.get_param_value("outcome"), "outcome");
+    if (!named) return send_error(res, named.err());
+    wanted = *named;
+  }
   auto all = ask<std::vector<da::hosted_pipeline>>(self, cfg.director, errc::journal, da::summary_atom::value);
   if (!all) return send_error(res, all.err());
-  json out = json::array();
+  std::unordered_map<std::string, pipeline_summary> times;
+  if (cfg.journal) {
+    auto journaled = ask<std::vector<pipeline_summary>>(self, cfg.journal, errc::journal, da::summary_atom::value);
+    if (!journaled) return send_error(res, journaled.err());
+    for (pipeline_summary& p : *journaled) times.emplace(p.id, std::move(p));
+  }
+  std::vector<listed_pipeline> out;
   for (const da::hosted_pipeline& p : *all) {
-    std::uint64_t seq = p.seq;
-    if (p.supervisor)  // it may rest meanwhile: then the director's seq stands
-      if (auto s = ask<system_state>(self, p.supervisor, errc::not_found, da::state_atom::value); s && !s->empty())
-        seq = s->seq();
-    json entry{{"pipeline", p.id}, {"name", p.name}, {"seq", seq}};
-    if (!p.damage.empty()) entry["damage"] = json{{"seq", p.damaged_seq}, {"reason", p.damage}};
-    out.push_back(std::move(entry));
+    listed_pipeline l{p.id, p.name, std::nullopt, p.seq, 0, 0, p.damaged_seq, p.damage};
+    if (!p.outcome.empty()) l.outcome = *outcome_named(p.outcome, "outcome");
+    if (p.supervisor)  // it may rest meanwhile: then the director's seq and outcome stand
+      if (auto s = ask<system_state>(self, p.supervisor, errc::not_found, da::state_atom::value); s && !s->empty()) {
+        l.seq = s->seq();
+        l.outcome = outcome(*s);
+      }
+    if (auto t = times.find(p.id); t != times.end()) {
+      l.created_ms = t->second.created_ms;
+      l.last_ms = t->second.last_ms;
+    }
+    out.push_back(std::move(l));
   }
   if (cfg.others) {
     // And those other servers of the cluster own, from the database.
@@ -395,16 +423,23 @@ void http_api::impl::list(caf::scoped_actor& self, httplib::Response& res) {
     for (const da::hosted_pipeline& p : *all) here.push_back(p.id);  // sorted by id
     for (const pipeline_summary& p : *everyone) {
       if (std::binary_search(here.begin(), here.end(), p.id)) continue;
-      auto h = cfg.others->history(p.id);
-      std::string name = h && !h->empty() && h->front().spec ? h->front().spec->name() : std::string();
-      out.push_back(json{{"pipeline", p.id}, {"name", name}, {"seq", p.seq}});
+      listed_pipeline l{p.id, {}, std::nullopt, p.seq, p.created_ms, p.last_ms, 0, {}};
+      if (auto h = cfg.others->history(p.id); h && !h->empty() && h->front().spec) {
+        l.name = h->front().spec->name();
+        if (auto s = replay(*h)) l.outcome = outcome(*s);
+      }
+      out.push_back(std::move(l));
     }
   }
-  send_json(res, 200, out);
+  if (wanted) std::erase_if(out, [&](const listed_pipeline& p) { return p.outcome != wanted; });
+  sort_newest_first(out);
+  json body = json::array();
+  for (const listed_pipeline& p : out) body.push_back(listing_json(p));
+  send_json(res, 200, body);
 }
 
 void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res) {
-  auto body = body_object(req, {"spec", "id"});
+  auto body = body_object(req, {"spec", "id", "input"});
   if (!body) return send_error(res, body.err());
   auto spec_field = body->find("spec");
   if (spec_field == body->end() || !spec_field->is_object())
@@ -417,6 +452,12 @@ void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req
     return send_error(res, 400, "\"id\" must be 1 to " + std::to_string(pipeline_id_bytes_max) +
                                     " letters, digits, '-', '_' or '.', starting with a letter or digit");
   if (auto by = who(*body); !by) return send_error(res, by.err());  // checked; the creation is by `system`
+  // The pipeline's input (docs/protocol.md#the-input), bounded as a value; null is none.
+  std::shared_ptr<const json> input;
+  if (auto it = body->find("input"); it != body->end() && !it->is_null()) {
+    if (auto why = value_refusal(*it, "\"input\"")) return send_error(res, 400, *why);
+    input = std::make_shared<const json>(std::move(*it));
+  }
   if (cfg.others) {
     // In a cluster the id may be another server's: said here as 409 (a
     // creation racing this check is refused by the database, as a 503).
@@ -424,13 +465,95 @@ void http_api::impl::create(caf::scoped_actor& self, const httplib::Request& req
     if (exists) return send_error(res, 409, "pipeline '" + *id + "' already exists");
     if (exists.err().code != errc::not_found) return send_error(res, exists.err());
   }
-  auto r = ask<da::reply>(self, cfg.director, errc::journal, da::create_atom::value, *id, *spec, cfg.workdir);
+  auto r = ask<da::reply>(self, cfg.director, errc::journal, da::create_atom::value, *id, *spec, cfg.workdir,
+                          std::move(input));
   if (!r) return send_error(res, r.err());
   // The director answers `invalid` only for an id it already hosts (id and spec are set).
   if (r->code == da::reply::invalid) return send_error(res, 409, r->message);
   if (!r->is_ok()) return send_error(res, refusal(*r));
   res.set_header("Location", "/pipelines/" + *id);
   send_json(res, 201, json{{"pipeline", *id}});
+}
+
+// Retention (docs/http.md#archive): the director forgets the pipelines first
+// (all finished and resting, or nothing: no request reaches them after),
+// then the journal's thread writes the file, fsyncs it and deletes them
+// (archive.hpp). If that fails they are hosted again, resting.
+void http_api::impl::archive(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res) {
+  auto body = body_object(req, {"finished_before", "ids"});
+  if (!body) return send_error(res, body.err());
+  const bool by_date = body->contains("finished_before"), by_id = body->contains("ids");
+  if (by_date == by_id)
+    return send_error(res, 400, "the body needs either \"finished_before\": DATE or \"ids\": [ID, ...]");
+  if (!cfg.journal) return send_error(res, 503, "this server has no journal to archive from");
+  auto all = ask<std::vector<da::hosted_pipeline>>(self, cfg.director, errc::journal, da::summary_atom::value);
+  if (!all) return send_error(res, all.err());
+  std::vector<std::string> ids;
+  if (by_id) {
+    const json& given = (*body)["ids"];
+    if (!given.is_array() || given.empty()) return send_error(res, 400, "\"ids\" must be a list of pipeline ids");
+    for (const json& id : given) {
+      if (!id.is_string() || !valid_id(id.get<std::string>()))
+        return send_error(res, 400, "\"ids\" must be a list of pipeline ids");
+      ids.push_back(id.get<std::string>());
+    }
+    // The sentence names how a live one stands (the director knows only
+    // whether it is finished); the director checks again, in its mailbox order.
+    for (const da::hosted_pipeline& p : *all)
+      if (p.supervisor && std::find(ids.begin(), ids.end(), p.id) != ids.end())
+        if (auto s = ask<system_state>(self, p.supervisor, errc::not_found, da::state_atom::value); s && !s->empty())
+          if (const pipeline_outcome o = outcome(*s); o == pipeline_outcome::active || o == pipeline_outcome::waiting)
+            return send_error(res, 409, "pipeline '" + p.id + "' is " + to_string(o) +
+                                            ": only finished pipelines (done, failed or cancelled) are archived");
+  } else {
+    const json& date = (*body)["finished_before"];
+    if (!date.is_string()) return send_error(res, 400, "\"finished_before\" must be a date (2026-11-01) or a date and time (UTC)");
+    auto before = parse_archive_date(date.get<std::string>(), "\"finished_before\"");
+    if (!before) return send_error(res, before.err());
+    auto times = ask<std::vector<pipeline_summary>>(self, cfg.journal, errc::journal, da::summary_atom::value);
+    if (!times) return send_error(res, times.err());
+    std::unordered_map<std::string, std::int64_t> last;
+    for (const pipeline_summary& p : *times) last.emplace(p.id, p.last_ms);
+    for (const da::hosted_pipeline& p : *all) {
+      const bool finished = p.outcome == "done" || p.outcome == "failed" || p.outcome == "cancelled";
+      if (auto t = last.find(p.id); finished && p.damage.empty() && t != last.end() && t->second < *before)
+        ids.push_back(p.id);
+    }
+  }
+  if (ids.empty()) return send_json(res, 200, json{{"file", nullptr}, {"pipelines", json::array()}, {"events", 0}});
+  auto forgotten = ask<da::reply>(self, cfg.director, errc::journal, da::archive_atom::value, ids);
+  if (!forgotten) return send_error(res, forgotten.err());
+  if (!forgotten->is_ok()) {
+    if (forgotten->code == da::reply::unavailable) res.set_header("Retry-After", std::to_string(retry_after_s));
+    return send_error(res, refusal(*forgotten));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.archive_dir, ec);
+  const std::string file = (std::filesystem::path(cfg.archive_dir) / archive_file_name(wall_ms())).string();
+  auto done = std::make_shared<std::optional<result<archive_report>>>();
+  auto workdirs = std::make_shared<std::vector<std::string>>();
+  auto task = std::make_shared<da::store_task>([done, workdirs, ids, file, fallback = cfg.workdir](journal_store& store) {
+    done->emplace(archive_pipelines(store, archive_selection{ids, std::nullopt}, file));
+    if (**done) return;
+    for (const std::string& id : ids) {  // to host them again where their commands ran
+      auto w = store.get_meta(workdir_key(id));
+      workdirs->push_back(w && *w ? **w : fallback);
+    }
+  });
+  auto ran = ask<bool>(self, cfg.journal, errc::journal, da::store_task_atom::value, task);
+  if (ran && *done && **done) {
+    const archive_report& r = ***done;
+    return send_json(res, 200, json{{"file", std::filesystem::absolute(r.file).string()}, {"pipelines", r.pipelines},
+                                    {"events", r.events}});
+  }
+  // Nothing was deleted: they rest here again, as before.
+  for (std::size_t k = 0; k < ids.size(); ++k)
+    for (const da::hosted_pipeline& p : *all)
+      if (p.id == ids[k])
+        (void)ask<da::reply>(self, cfg.director, errc::journal, da::recover_atom::value, p.id, p.name, p.seq,
+                             k < workdirs->size() ? (*workdirs)[k] : cfg.workdir,
+                             static_cast<std::uint8_t>(*outcome_named(p.outcome, "outcome")));
+  return send_error(res, !ran ? ran.err() : (*done)->err());
 }
 
 void http_api::impl::state(caf::scoped_actor& self, const httplib::Request& req, httplib::Response& res,

@@ -31,6 +31,8 @@ struct http_api_config {
   /// changes carried to their owner). Null: every pipeline is hosted here.
   std::shared_ptr<cluster_reads> others;
   std::string log_dir;  // the stage logs this server keeps (stage_logs.hpp); empty: none
+  /// Where POST /archive writes its files (serve --archive-dir).
+  std::string archive_dir = "dairector-archive";
 };
 
 class http_api {

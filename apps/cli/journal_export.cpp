@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/journal_export.hpp"
+
 #include "cli/commands.hpp"
 #include "cli/journal_args.hpp"
 #include "dairector/codec.hpp"
@@ -26,9 +28,8 @@ struct export_options {
   bool skip_damaged = false;
 };
 
-// The pipeline's history, refused as the journal refuses it (a row that
-// fails its checks, a gap, a history that does not replay: errc::journal
-// naming the seq).
+}  // namespace
+
 result<std::vector<event>> sound_history(journal_store& store, const std::string& id) {
   auto history = store.history(id);
   if (!history) return history.err();
@@ -40,15 +41,16 @@ result<std::vector<event>> sound_history(journal_store& store, const std::string
   return history;
 }
 
-bool write_history(const std::vector<event>& history) {
+bool write_history(const std::vector<event>& history, std::FILE* out) {
   const pipeline_spec& spec = *history.front().spec;
   for (const event& e : history) {
     const std::string line = encode_event_text(e, &spec);
-    if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || std::fputc('\n', stdout) == EOF)
-      return false;
+    if (std::fwrite(line.data(), 1, line.size(), out) != line.size() || std::fputc('\n', out) == EOF) return false;
   }
   return true;
 }
+
+namespace {
 
 int export_journal(const export_options& opt) {
   static char buffer[output_buffer_bytes];
@@ -78,7 +80,7 @@ int export_journal(const export_options& opt) {
                   << "': the output holds the pipelines before it, whole (--skip-damaged exports every sound one)\n";
       return code;
     }
-    if (!write_history(*history)) break;
+    if (!write_history(*history, stdout)) break;
   }
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
     return report("journal export", make_error(errc::journal, "cannot write the export to standard output"));

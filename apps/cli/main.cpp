@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   dairector::cli::add_check(app, exit_status);
   dairector::cli::add_run(app, exit_status);
   dairector::cli::add_inspect(app, exit_status);
+  dairector::cli::add_list(app, exit_status);
+  dairector::cli::add_archive(app, exit_status);
   dairector::cli::add_control(app, exit_status);
   dairector::cli::add_serve(app, exit_status);
   dairector::cli::add_worker(app, exit_status);

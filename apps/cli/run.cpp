@@ -20,6 +20,8 @@
 #include "dairector/actors/process.hpp"
 #include "dairector/actors/supervisor.hpp"
 #include "dairector/codec.hpp"
+#include "dairector/file_read.hpp"
+#include "dairector/json_bounds.hpp"
 #include "dairector/journal/solo_lease.hpp"
 #include "dairector/plan.hpp"
 #include "dairector/reducer.hpp"
@@ -31,12 +33,35 @@ namespace {
 
 struct run_options {
   std::string spec;  // run only
+  std::string input;        // run only: --input JSON or @FILE
+  bool input_given = false;
   journal_args journal;
   log_args logs;  // stage logs (docs/cli.md#logs)
   bool yes = false;
   bool as_json = false;
   std::size_t command_limit = 8;
 };
+
+// --input JSON or @FILE: the pipeline's input (docs/protocol.md#the-input),
+// through the one parser for JSON from outside and the bounds of a value.
+// Null is no input. A sentence naming the option or the file, else.
+result<std::shared_ptr<const json>> input_value(const run_options& opt) {
+  if (!opt.input_given) return std::shared_ptr<const json>();
+  std::string text = opt.input;
+  std::string what = "--input";
+  if (!text.empty() && text[0] == '@') {
+    const std::string path = text.substr(1);
+    auto contents = read_file(path, json_value_bytes_max, "the --input file", errc::decode_failed);
+    if (!contents) return contents.err();
+    text = std::move(*contents);
+    what = "the --input file " + path;
+  }
+  auto value = parse_json(text, what, value_limits);
+  if (!value) return value.err();
+  if (auto why = value_refusal(*value, what)) return make_error(errc::decode_failed, *why);
+  if (value->is_null()) return std::shared_ptr<const json>();
+  return std::make_shared<const json>(std::move(*value));
+}
 
 // One line per event, for logs and pipes; escaped as a whole (an error
 // quotes a command's stderr, `by` comes from a client).
@@ -140,7 +165,7 @@ private:
 // terminal, or a journal failure. `recovered` is set by resume.
 int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, const std::string& id,
                  std::shared_ptr<const pipeline_spec> spec, const std::string& workdir,
-                 std::optional<system_state> recovered) {
+                 std::optional<system_state> recovered, std::shared_ptr<const json> input = nullptr) {
   const bool tty_in = ::isatty(0), tty_out = ::isatty(1) && !opt.as_json;
   actors::hold_in_runs(store->owner_lock_fd());  // the next owner waits for our commands
   catch_stop_signals();
@@ -154,6 +179,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   actors::supervisor_config sc;
   sc.pipeline = id;
   sc.spec = std::move(spec);
+  sc.input = std::move(input);
   sc.workdir = workdir;
   sc.by = "system";
   // The journal blocks on fsync: its own thread (docs/design.md#the-journal).
@@ -213,12 +239,26 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   return code;
 }
 
-int run_pipeline(const run_options& opt) {
+// The spec and the input of `run`, or the exit code of a usage error.
+struct run_request {
+  std::shared_ptr<const pipeline_spec> spec;
+  std::shared_ptr<const json> input;
+};
+result<run_request> load_request(const run_options& opt) {
   auto spec = load_spec(opt.spec);
-  if (!spec) {
-    std::cerr << "dairector run: " << escape_for_terminal(spec.err().message) << "\n";
+  if (!spec) return spec.err();
+  auto input = input_value(opt);
+  if (!input) return input.err();
+  return run_request{std::move(*spec), std::move(*input)};
+}
+
+int run_pipeline(const run_options& opt) {
+  auto request = load_request(opt);
+  if (!request) {
+    std::cerr << "dairector run: " << escape_for_terminal(request.err().message) << "\n";
     return exit_usage;
   }
+  auto* spec = &request->spec;
   const std::string id = opt.journal.id.empty() ? (*spec)->name() : opt.journal.id;
   const std::string where = opt.journal.journal_path();
   const std::string node = is_postgresql_uri(where) ? solo_lease::node_name() : std::string();
@@ -240,23 +280,26 @@ int run_pipeline(const run_options& opt) {
     }
   const std::string workdir = std::filesystem::absolute(opt.spec).parent_path().string();
   if (auto err = (*store)->put_meta(workdir_key(id), workdir)) return report("run", *err);
-  return drive_to_end(opt, std::shared_ptr<journal_store>(std::move(*store)), id, *spec, workdir, std::nullopt);
+  return drive_to_end(opt, std::shared_ptr<journal_store>(std::move(*store)), id, *spec, workdir, std::nullopt,
+                      request->input);
 }
 
 // `run SPEC --server URL`: the server runs the pipeline (its workers, its
 // journal, its --workdir); this process creates it, follows its durable
 // events, answers confirmations and ends with the same exit code as a local run.
 int run_on_server(const run_options& opt, const std::string& url) {
-  auto spec = load_spec(opt.spec);
-  if (!spec) {
-    std::cerr << "dairector run: " << escape_for_terminal(spec.err().message) << "\n";
+  auto request = load_request(opt);
+  if (!request) {
+    std::cerr << "dairector run: " << escape_for_terminal(request.err().message) << "\n";
     return exit_usage;
   }
+  auto* spec = &request->spec;
   auto server = server_client::open(url, opt.journal.token_file);
   if (!server) return report("run", server.err());
   const std::string id = opt.journal.id.empty() ? (*spec)->name() : opt.journal.id;
   const std::string by = opt.journal.who();
   json body = {{"spec", (*spec)->to_json()}, {"id", id}, {"by", by}};
+  if (request->input) body["input"] = *request->input;
   if (auto created = server->post("/pipelines", body); !created) return report("run", created.err());
   catch_stop_signals();
   system_state state;
@@ -337,9 +380,12 @@ void add_run(CLI::App& app, int& exit_status) {
   auto* cmd = app.add_subcommand("run", "Create a pipeline and run it to the end with local workers");
   auto opt = std::make_shared<run_options>();
   cmd->add_option("spec", opt->spec, "The pipeline spec (JSON)")->required();
+  auto* input = cmd->add_option("--input", opt->input,
+                                "The pipeline's input, given to every stage as \"input\": JSON, or @FILE to read it");
   add_drive_options(cmd, *opt);
   add_server_options(cmd, opt->journal);
-  cmd->callback([&exit_status, opt] {
+  cmd->callback([&exit_status, opt, input] {
+    opt->input_given = input->count() > 0;
     const std::string url = opt->journal.server_url();
     exit_status = url.empty() ? run_pipeline(*opt) : run_on_server(*opt, url);
   });

@@ -48,6 +48,7 @@ struct serve_options {
   std::vector<std::string> http_hosts;  // names clients use for the HTTP API besides its address
   std::string remote_stages;  // a,b or all: these wait for a worker process
   std::string workdir;        // commands of pipelines created over HTTP; default: here
+  std::string archive_dir = "dairector-archive";  // POST /archive's files (docs/http.md#archive)
   std::size_t command_limit = 8;
   std::int64_t evict_after_ms = actors::evict_after_ms_default;
   // Many servers on one PostgreSQL journal (docs/cluster.md).
@@ -265,6 +266,7 @@ int serve(const serve_options& opt) {
                        log_root(opt.logs, where)};
     if (clustered) hc.cluster = [&keeper] { return keeper->view(); };
     hc.others = others;
+    hc.archive_dir = opt.archive_dir;
     api = std::make_unique<http_api>(std::move(hc));
     auto bound = api->bind(http->host, http->port);
     if (!bound) {
@@ -338,6 +340,8 @@ void add_serve(CLI::App& app, int& exit_status) {
                   "Stages that wait for a worker process instead of running here when none is registered "
                   "(a,b or all)");
   cmd->add_option("--workdir", opt->workdir, "Where commands of pipelines created over HTTP run (default: here)");
+  cmd->add_option("--archive-dir", opt->archive_dir,
+                  "Where POST /archive writes its files (default: dairector-archive, here)");
   cmd->add_option("--command-limit", opt->command_limit, "At most this many stage commands at once in this process")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--evict-after-ms", opt->evict_after_ms,

@@ -145,11 +145,14 @@ result<std::vector<journal_damage>> pg_journal_store::gaps() {
 }
 
 result<std::vector<pipeline_summary>> pg_journal_store::pipelines() {
-  pg::answer a = db_.read("SELECT pipeline, max(seq) FROM dairector.events GROUP BY pipeline ORDER BY min(pos)");
+  pg::answer a = db_.read(
+      "SELECT pipeline, max(seq), coalesce(min(at_ms) FILTER (WHERE seq = 1), min(at_ms)), max(at_ms)"
+      " FROM dairector.events GROUP BY pipeline ORDER BY min(pos)");
   if (!a.ok()) return unreadable(a.why);
   std::vector<pipeline_summary> out;
   out.reserve(static_cast<std::size_t>(a.count()));
-  for (int k = 0; k < a.count(); ++k) out.push_back({std::string(a.text(k, 0)), a.counted(k, 1)});
+  for (int k = 0; k < a.count(); ++k)
+    out.push_back({std::string(a.text(k, 0)), a.counted(k, 1), a.integer(k, 2), a.integer(k, 3)});
   return out;
 }
 

@@ -173,6 +173,8 @@ public:
   std::optional<error> put_meta(const std::string& key, const std::string& value) override;
   result<std::optional<std::string>> get_meta(const std::string& key) override;
   int owner_lock_fd() const noexcept override { return lock_fd_; }
+  result<std::uint64_t> remove_pipelines(const std::vector<std::string>& pipelines) override;
+  bool archives() const noexcept override { return true; }
 
 private:
   // Each pipeline's rows as the table itself counts them (one scan, without
@@ -180,6 +182,7 @@ private:
   // order, the pipelines in order of creation, and the gaps in that order.
   struct pipeline_count {
     std::uint64_t events = 0, last_seq = 0, last_pos = 0;
+    std::int64_t created_ms = 0, last_ms = INT64_MIN;  // pipeline_summary's (read with the rows: no fold)
   };
   struct pos_gap {
     std::uint64_t from = 0, to = 0;  // to: 0 = to the end
@@ -195,6 +198,7 @@ private:
     std::vector<const std::string*> order;  // keys of by_id (nodes do not move)
     std::vector<pos_gap> gaps;
     std::unordered_map<std::string, unreadable_row, string_hash, std::equal_to<>> unreadable;
+    archived_ranges archived;  // positions whose events were archived: not gaps
   };
 
   sqlite_journal_store(const std::string& path, journal_options opt) : journal_store(path, std::move(opt)) {}
@@ -204,6 +208,8 @@ private:
 
   result<const census*> counted();
   std::optional<error> scan_rows(census& all);
+  std::optional<error> read_archived(archived_ranges& out);
+  result<std::uint64_t> next_pos();
   std::uint64_t readable_from(std::uint64_t pos);
   void attribute_unreadable(census& all);
   const pos_gap* gap_after(const census& all, std::uint64_t pos) const;
@@ -218,6 +224,7 @@ private:
   int lock_fd_ = -1;
   append_checker checker_;
   std::vector<std::uint64_t> row_pos_;  // the append's rows' positions
+  std::uint64_t next_pos_ = 0;  // the position the next row gets (0: not read yet)
   std::optional<census> counted_;
   std::int64_t counted_version_ = -1;  // a reader's PRAGMA data_version when it counted
 };
@@ -303,7 +310,7 @@ result<std::unique_ptr<journal_store>> sqlite_journal_store::open(const std::str
     }
     if (sqlite3_prepare_v2(j->db_,
                            "INSERT INTO events(pos, pipeline, seq, type, at_ms, by, body, crc)"
-                           " VALUES(NULL, ?, ?, ?, ?, ?, ?, ?)",
+                           " VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                            -1, &j->insert_, nullptr) != SQLITE_OK ||
         sqlite3_prepare_v2(j->db_, "BEGIN IMMEDIATE", -1, &j->begin_, nullptr) != SQLITE_OK ||
         sqlite3_prepare_v2(j->db_, "COMMIT", -1, &j->commit_, nullptr) != SQLITE_OK)
@@ -378,6 +385,15 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
     return failure(message);
   };
   if (!step_done(begin_)) return fail("cannot begin a transaction");
+  // Positions are given here, not by SQLite (which gives max + 1): archived
+  // positions past the last row must never be given again (docs/http.md#events).
+  auto pos = next_pos();
+  if (!pos) {
+    exec(db_, "ROLLBACK");
+    checker_.finish(false);
+    failed_ = true;
+    return pos.err();
+  }
   row_pos_.clear();
   for (const append_checker::row& r : checker_.rows()) {
     const event& e = *r.e;
@@ -388,18 +404,37 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
     sqlite3_bind_text(insert_, 5, e.by.data(), static_cast<int>(e.by.size()), SQLITE_STATIC);
     sqlite3_bind_text(insert_, 6, r.body.data(), static_cast<int>(r.body.size()), SQLITE_STATIC);
     sqlite3_bind_int64(insert_, 7, r.crc);
+    sqlite3_bind_int64(insert_, 8, static_cast<sqlite3_int64>(*pos + row_pos_.size()));
     if (!step_done(insert_)) return fail("write failed");
-    row_pos_.push_back(static_cast<std::uint64_t>(sqlite3_last_insert_rowid(db_)));
+    row_pos_.push_back(*pos + row_pos_.size());
   }
   if (!step_done(commit_)) return fail("commit failed");
+  next_pos_ = *pos + row_pos_.size();
   committed(events.size());
   last_append_pos_ = row_pos_.front();
   checker_.finish(true, [&](const std::string& id, std::uint64_t durable, std::size_t last_row) {
     if (!counted_) return;
     auto [it, fresh] = counted_->by_id.try_emplace(id);
     if (fresh) counted_->order.push_back(&it->first);
-    it->second = {durable, durable, row_pos_[last_row]};
+    it->second.events = it->second.last_seq = durable;
+    it->second.last_pos = row_pos_[last_row];
   });
+  if (counted_) {
+    // The times `pipelines()` lists, kept with the count (no fold): one
+    // lookup per run of rows of the same pipeline.
+    pipeline_count* c = nullptr;
+    const std::string* of = nullptr;
+    for (const event& e : events) {
+      if (!of || e.pipeline != *of) {
+        auto it = counted_->by_id.find(e.pipeline);
+        if (it == counted_->by_id.end()) continue;
+        c = &it->second;
+        of = &it->first;
+      }
+      if (e.seq == 1) c->created_ms = e.at_ms;
+      c->last_ms = std::max(c->last_ms, e.at_ms);
+    }
+  }
   return std::nullopt;
 }
 
@@ -433,7 +468,7 @@ result<const sqlite_journal_store::census*> sqlite_journal_store::counted() {
 // the positions in between count as a gap (their rows, if any, are lost to
 // us) rather than hiding everything after them.
 std::optional<error> sqlite_journal_store::scan_rows(census& all) {
-  statement s(db_, "SELECT pos, pipeline, seq FROM events NOT INDEXED WHERE pos >= ?");
+  statement s(db_, "SELECT pos, pipeline, seq, at_ms FROM events NOT INDEXED WHERE pos >= ?");
   if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
   auto add_gap = [&](std::uint64_t from, std::uint64_t to, std::string why) {
     if (all.gaps.size() == journal_gaps_max) {
@@ -442,6 +477,7 @@ std::optional<error> sqlite_journal_store::scan_rows(census& all) {
     }
     all.gaps.push_back({from, to, std::move(why)});
   };
+  if (auto err = read_archived(all.archived)) return err;
   std::uint64_t next = 1;  // the pos the next row must have
   while (next > 0 && next < pos_max && (all.gaps.empty() || all.gaps.back().to != 0)) {
     sqlite3_reset(s.s);
@@ -453,7 +489,8 @@ std::optional<error> sqlite_journal_store::scan_rows(census& all) {
         rc = SQLITE_CORRUPT;
         break;
       }
-      if (pos > next) add_gap(next, pos - 1, gap_missing);
+      if (pos > next)
+        all.archived.uncovered(next, pos - 1, [&](std::uint64_t a, std::uint64_t b) { add_gap(a, b, gap_missing); });
       const std::string_view id = column_text(s.s, 1);
       auto it = all.by_id.find(id);
       if (it == all.by_id.end()) {
@@ -461,7 +498,11 @@ std::optional<error> sqlite_journal_store::scan_rows(census& all) {
         all.order.push_back(&it->first);
       }
       ++it->second.events;
-      it->second.last_seq = std::max(it->second.last_seq, static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2)));
+      const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 2));
+      const std::int64_t at_ms = sqlite3_column_int64(s.s, 3);
+      it->second.last_seq = std::max(it->second.last_seq, seq);
+      if (seq == 1) it->second.created_ms = at_ms;
+      it->second.last_ms = std::max(it->second.last_ms, at_ms);
       it->second.last_pos = pos;
       next = pos + 1;
     }
@@ -642,7 +683,9 @@ result<std::vector<positioned_event>> sqlite_journal_store::events_after(std::ui
     if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
     sqlite3_bind_int64(s.s, 1, static_cast<sqlite3_int64>(std::min(after, pos_max)));
     sqlite3_bind_int64(s.s, 2, static_cast<sqlite3_int64>(std::min<std::uint64_t>(limit, pos_max)));
-    position_checker rows(after, [this](const std::string& id) { return created_spec(id); });
+    auto all = counted();  // the archived positions, which are not gaps
+    if (!all) return all.err();
+    position_checker rows(after, [this](const std::string& id) { return created_spec(id); }, &(*all)->archived);
     int rc = SQLITE_OK;
     while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
       if (auto bad = rows.add(static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0)), column_text(s.s, 1),
@@ -712,9 +755,84 @@ result<std::vector<pipeline_summary>> sqlite_journal_store::pipelines() {
     if (!all) return all.err();
     std::vector<pipeline_summary> out;
     out.reserve((*all)->order.size());
-    for (const std::string* id : (*all)->order) out.push_back({*id, (*all)->by_id.at(*id).last_seq});
+    for (const std::string* id : (*all)->order) {
+      const pipeline_count& c = (*all)->by_id.at(*id);
+      out.push_back({*id, c.last_seq, c.created_ms, c.last_ms == INT64_MIN ? c.created_ms : c.last_ms});
+    }
     return out;
   });
+}
+
+// The archived stretches, if anything was ever archived (the table is made
+// by the first archive: older journals have none).
+std::optional<error> sqlite_journal_store::read_archived(archived_ranges& out) {
+  out.ranges.clear();
+  statement exists(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archived'");
+  if (!exists) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  if (sqlite3_step(exists.s) != SQLITE_ROW) return std::nullopt;
+  statement s(db_, "SELECT pos_from, pos_to FROM archived ORDER BY pos_from");
+  if (!s) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW)
+    out.ranges.push_back({static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0)),
+                          static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1))});
+  if (rc != SQLITE_DONE) return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  return std::nullopt;
+}
+
+// Past the last row and past every archived position (inside the writer's transaction).
+result<std::uint64_t> sqlite_journal_store::next_pos() {
+  if (next_pos_ > 0) return next_pos_;
+  statement s(db_, "SELECT coalesce(max(pos), 0) FROM events");
+  if (!s || sqlite3_step(s.s) != SQLITE_ROW)
+    return journal_error("journal " + path_ + ": cannot read: " + sqlite_message(db_));
+  archived_ranges archived;
+  if (auto err = read_archived(archived)) return *err;
+  return next_pos_ = std::max(static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 0)), archived.last()) + 1;
+}
+
+// One transaction: the rows go, their positions are recorded as archived.
+result<std::uint64_t> sqlite_journal_store::remove_pipelines(const std::vector<std::string>& pipelines) {
+  if (opt_.read_only) return failure("it is open read-only");
+  if (failed_) return failure("it failed earlier; it takes no more writes until reopened");
+  auto fail = [&](const std::string& what) -> error {
+    const std::string message = what + ": " + sqlite_message(db_);
+    if (!sqlite3_get_autocommit(db_)) exec(db_, "ROLLBACK");
+    return failure(message);
+  };
+  if (!exec(db_, "BEGIN IMMEDIATE")) return fail("cannot begin a transaction");
+  auto pos = next_pos();  // before any row goes: the last row may be one of them
+  if (!pos) {
+    exec(db_, "ROLLBACK");
+    return pos.err();
+  }
+  if (!exec(db_, "CREATE TABLE IF NOT EXISTS archived(pos_from INTEGER PRIMARY KEY, pos_to INTEGER NOT NULL)"))
+    return fail("cannot record the archived positions");
+  statement find(db_, "SELECT pos FROM events WHERE pipeline = ?");
+  statement drop(db_, "DELETE FROM events WHERE pipeline = ?");
+  statement keep(db_, "INSERT INTO archived(pos_from, pos_to) VALUES(?, ?)");
+  if (!find || !drop || !keep) return fail("cannot prepare the archive");
+  std::vector<std::uint64_t> positions;
+  for (const std::string& id : pipelines) {
+    for (sqlite3_stmt* st : {find.s, drop.s}) {
+      sqlite3_reset(st);
+      sqlite3_bind_text(st, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+    }
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_step(find.s)) == SQLITE_ROW)
+      positions.push_back(static_cast<std::uint64_t>(sqlite3_column_int64(find.s, 0)));
+    if (rc != SQLITE_DONE || sqlite3_step(drop.s) != SQLITE_DONE) return fail("cannot delete pipeline '" + id + "'");
+  }
+  for (const archived_ranges::range& r : archived_ranges::of_positions(positions)) {
+    sqlite3_reset(keep.s);
+    sqlite3_bind_int64(keep.s, 1, static_cast<sqlite3_int64>(r.from));
+    sqlite3_bind_int64(keep.s, 2, static_cast<sqlite3_int64>(r.to));
+    if (sqlite3_step(keep.s) != SQLITE_DONE) return fail("cannot record the archived positions");
+  }
+  if (!exec(db_, "COMMIT")) return fail("commit failed");
+  counted_.reset();  // counted again, with the archived positions, when next needed
+  for (const std::string& id : pipelines) checker_.forget(id);
+  return static_cast<std::uint64_t>(positions.size());
 }
 
 result<std::unique_ptr<journal_store>> open_sqlite_journal(const std::string& path, journal_options opt) {

@@ -150,13 +150,13 @@ error bad(std::string message) { return make_error(errc::decode_failed, std::mov
 // so the direct encoder and the canonical-text decoder below walk them in
 // the order they are on disk.
 enum class field : std::uint8_t {
-  approved, at, by, context, delay_ms, error, message, note, outcome, output, pipeline, rerun, run, seed, seq, spec,
-  stage, to, type, v,
+  approved, at, by, context, delay_ms, error, input, message, note, outcome, output, pipeline, rerun, run, seed, seq,
+  spec, stage, to, type, v,
 };
-constexpr std::size_t field_count = 20;
+constexpr std::size_t field_count = 21;
 constexpr std::array<std::string_view, field_count> field_names = {
-    "approved", "at", "by", "context", "delay_ms", "error", "message", "note", "outcome", "output", "pipeline",
-    "rerun",    "run", "seed", "seq", "spec", "stage", "to", "type", "v",
+    "approved", "at", "by", "context", "delay_ms", "error", "input", "message", "note", "outcome", "output",
+    "pipeline", "rerun",    "run", "seed", "seq", "spec", "stage", "to", "type", "v",
 };
 static_assert(std::is_sorted(field_names.begin(), field_names.end()), "the names must be in byte order");
 
@@ -169,8 +169,9 @@ std::uint32_t fields_of(const event& e) {
                     bit(field::type);
   const std::uint32_t staged = bit(field::stage) | (uses_run(e.type) ? bit(field::run) : 0);
   switch (e.type) {
-    // A seed of 0 is not written: journals from before seeds read back the same.
-    case event_type::pipeline_created: return f | bit(field::spec) | (e.seed != 0 ? bit(field::seed) : 0);
+    // A seed of 0 and no input are not written: journals from before them read back the same.
+    case event_type::pipeline_created:
+      return f | bit(field::spec) | (e.seed != 0 ? bit(field::seed) : 0) | (e.payload ? bit(field::input) : 0);
     case event_type::stage_cancelled: return f | bit(field::stage) | (e.stage != no_stage ? bit(field::run) : 0);
     case event_type::rolled_back: return f | bit(field::to);
     case event_type::stage_completed: return f | staged | bit(field::output);
@@ -240,6 +241,7 @@ void put_field(std::string& out, field f, const event& e, const pipeline_spec* n
     case field::at: out += '"'; out += format_time(e.at_ms); out += '"'; break;
     case field::by: put_string(out, e.by); break;
     case field::context:
+    case field::input:
     case field::output: put_json(out, e.payload); break;
     case field::delay_ms: put_uint(out, e.delay_ms); break;
     case field::seed: put_uint(out, e.seed); break;
@@ -366,7 +368,9 @@ private:
     const auto i = static_cast<std::size_t>(f);
     return t_.substr(from_[i], to_[i] - from_[i]);
   }
-  static bool holds_json(field f) { return f == field::context || f == field::output || f == field::spec; }
+  static bool holds_json(field f) {
+    return f == field::context || f == field::input || f == field::output || f == field::spec;
+  }
 
   bool scan() {
     std::size_t at = 0;
@@ -517,6 +521,16 @@ result<event> decode_fields(const Fields& j, const pipeline_spec* spec) {
   if (auto err = need_string(field::pipeline, e.pipeline)) return *err;
   if (e.pipeline.empty()) return bad(where() + ": empty pipeline id");
 
+  auto need_json = [&](field f) -> std::optional<error> {
+    // A value deeper than any we admit would make the documents that wrap
+    // it (a status answer, the next stage's input) fail to be read back.
+    if (j.has(f) && j.depth(f) > json_value_depth_max)
+      return bad(where() + ": \"" + key(f) + "\" nests deeper than " + std::to_string(json_value_depth_max) +
+                 " arrays and objects");
+    e.payload = j.value(f);
+    if (!e.payload) return bad(where() + ": no \"" + key(f) + "\"");
+    return std::nullopt;
+  };
   if (e.type == event_type::pipeline_created) {
     if (!j.has(field::spec)) return bad(where() + ": no \"spec\"");
     auto s = j.value(field::spec);
@@ -526,6 +540,8 @@ result<event> decode_fields(const Fields& j, const pipeline_spec* spec) {
     e.spec = std::move(*parsed);
     if (j.has(field::seed))
       if (auto err = need_uint(field::seed, e.seed)) return *err;
+    if (!j.absent_or_null(field::input))
+      if (auto err = need_json(field::input)) return *err;
     return e;
   }
   if (e.type == event_type::rolled_back) {
@@ -545,16 +561,6 @@ result<event> decode_fields(const Fields& j, const pipeline_spec* spec) {
   if (auto err = resolve(field::stage, e.stage, e.type == event_type::stage_cancelled)) return *err;
   if (uses_run(e.type) && !(e.type == event_type::stage_cancelled && e.stage == no_stage))
     if (auto err = need_uint(field::run, e.run)) return *err;
-  auto need_json = [&](field f) -> std::optional<error> {
-    // A value deeper than any we admit would make the documents that wrap
-    // it (a status answer, the next stage's input) fail to be read back.
-    if (j.has(f) && j.depth(f) > json_value_depth_max)
-      return bad(where() + ": \"" + key(f) + "\" nests deeper than " + std::to_string(json_value_depth_max) +
-                 " arrays and objects");
-    e.payload = j.value(f);
-    if (!e.payload) return bad(where() + ": no \"" + key(f) + "\"");
-    return std::nullopt;
-  };
   switch (e.type) {
     case event_type::stage_completed:
       if (auto err = need_json(field::output)) return *err;
@@ -606,7 +612,7 @@ json encode_event(const event& e, const pipeline_spec* spec) {
   if (has(field::stage)) j["stage"] = stage_json(names, e.stage);
   if (has(field::run)) j["run"] = e.run;
   if (has(field::to)) j["to"] = e.to;
-  for (field f : {field::output, field::context})
+  for (field f : {field::output, field::context, field::input})
     if (has(f)) j[field_names[static_cast<std::size_t>(f)]] = e.payload ? *e.payload : json(nullptr);
   for (field f : {field::error, field::outcome, field::message, field::note})
     if (has(f)) j[field_names[static_cast<std::size_t>(f)]] = e.text;

@@ -272,11 +272,41 @@ std::optional<journal_damage> history_checker::add(std::uint64_t seq, std::strin
   return std::nullopt;
 }
 
+// --------------------------------------------------------- archived_ranges
+
+void archived_ranges::uncovered(std::uint64_t from, std::uint64_t to,
+                                const std::function<void(std::uint64_t, std::uint64_t)>& missing) const {
+  // The first range that ends at or after `from`, then each in turn.
+  auto it = std::lower_bound(ranges.begin(), ranges.end(), from,
+                             [](const range& r, std::uint64_t p) { return r.to < p; });
+  std::uint64_t at = from;
+  for (; at <= to && it != ranges.end() && it->from <= to; ++it) {
+    if (it->from > at) missing(at, it->from - 1);
+    at = std::max(at, it->to + 1);
+  }
+  if (at <= to) missing(at, to);
+}
+
+std::vector<archived_ranges::range> archived_ranges::of_positions(std::vector<std::uint64_t> positions) {
+  std::sort(positions.begin(), positions.end());
+  std::vector<range> out;
+  for (std::uint64_t p : positions) {
+    if (!out.empty() && out.back().to + 1 == p) out.back().to = p;
+    else out.push_back({p, p});
+  }
+  return out;
+}
+
 // --------------------------------------------------------- position_checker
 
 std::optional<journal_damage> position_checker::add(std::uint64_t pos, std::string_view pipeline, std::uint64_t seq,
                                                     std::string_view type, std::int64_t at_ms, std::string_view by,
                                                     std::string_view body, std::uint32_t crc) {
+  if (pos > next_ && archived_) {
+    bool whole = true;  // every position before this row was archived
+    archived_->uncovered(next_, pos - 1, [&](std::uint64_t, std::uint64_t) { whole = false; });
+    if (whole) next_ = pos;
+  }
   if (pos != next_) {
     const std::uint64_t to = pos > next_ ? pos - 1 : next_;  // a row out of order: its own position is the hole
     return journal_damage{"", 0, next_, to, describe_gap(next_, to, "missing")};

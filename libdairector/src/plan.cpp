@@ -114,6 +114,9 @@ json handler_input(const system_state& s, stage_index stage) {
   out["run"] = st.run;
   out["attempt"] = st.attempt;
   out["context"] = p.context ? *p.context : json(json::value_t::object);
+  // The pipeline's input given at creation, the same for every stage (null
+  // when none was given); not `inputs`, the upstream outputs by stage name.
+  out["input"] = s.input() ? *s.input() : json(nullptr);
   json& inputs = out["inputs"] = json(json::value_t::object);
   for (stage_index up : s.spec()[stage].after) {
     const auto& upstream = s.payload(up).output;

@@ -106,7 +106,7 @@ void drop_moot_confirmation(state_editor& ed) {
   if (!e.spec) return refused("pipeline_created without a spec");
   if (e.pipeline.empty()) return refused("pipeline_created without a pipeline id");
   if (e.seq != 1) return refused("pipeline_created must be seq 1, got " + std::to_string(e.seq));
-  ed.assign(system_state::created(e.spec, e.pipeline, e.seq, e.seed));
+  ed.assign(system_state::created(e.spec, e.pipeline, e.seq, e.seed, e.payload));
   return std::nullopt;
 }
 

@@ -59,10 +59,10 @@ stage_status system_state::status(stage_index i) const {
 }
 
 system_state system_state::created(std::shared_ptr<const pipeline_spec> spec, std::string pipeline,
-                                   std::uint64_t seq, std::uint64_t seed) {
+                                   std::uint64_t seq, std::uint64_t seed, std::shared_ptr<const json> input) {
   system_state s;
   const std::size_t n = spec->size();
-  s.info_ = std::make_shared<const info>(info{std::move(spec), std::move(pipeline), n, seed});
+  s.info_ = std::make_shared<const info>(info{std::move(spec), std::move(pipeline), n, seed, std::move(input)});
   s.stages_ = std::make_shared<stage_state[]>(n);
   s.payloads_ = std::make_shared<std::vector<stage_payload>>(n);
   s.seq_ = seq;
@@ -79,6 +79,7 @@ bool same_facts(const system_state& a, const system_state& b) {
   if (a.empty() || b.empty()) return a.empty() == b.empty() && a.seq_ == b.seq_;
   if (a.seq_ != b.seq_ || a.pipeline() != b.pipeline() || a.size() != b.size() || a.seed() != b.seed()) return false;
   if (a.spec_ptr() != b.spec_ptr() && a.spec().to_json() != b.spec().to_json()) return false;
+  if (!same_json(a.input(), b.input())) return false;
   for (stage_index i = 0; i < a.size(); ++i) {
     if (!(a.stages_[i] == b.stages_[i])) return false;
     const stage_payload& pa = a.payload(i);
@@ -134,6 +135,7 @@ json state_to_json(const system_state& s) {
   out["pipeline"] = s.pipeline();
   out["name"] = s.spec().name();
   out["seq"] = s.seq();
+  if (s.input()) out["input"] = *s.input();  // given at creation (docs/protocol.md#the-input)
   json stages = json::array();
   for (stage_index i = 0; i < s.size(); ++i) {
     const stage_state& st = s.stage(i);

@@ -245,8 +245,9 @@ check create POST /pipelines "{\"spec\": $flow}" 201 '^\{"pipeline":"flow"\}$'
 stream first flow
 check create_existing_id POST /pipelines "{\"spec\": $flow}" 409 "pipeline 'flow' already exists"
 check create_with_id POST /pipelines "{\"spec\": $flow, \"id\": \"flow-2\"}" 201 '"pipeline":"flow-2"'
-check list GET /pipelines - 200 '^\[\{"name":"flow","pipeline":"flow","seq":[0-9]+\},\{"name":"flow","pipeline":"flow-2","seq":'
-expect pick_among_many 2 'hosts 2 pipelines \(flow, flow-2\): choose one with --id' -- status --server "$url"
+# Newest first (docs/http.md): flow-2 was created after flow.
+check list GET /pipelines - 200 '^\[\{"created":"[^"]+","last_change":"[^"]+","name":"flow","outcome":"[a-z]+","pipeline":"flow-2","seq":[0-9]+\},\{"created":"[^"]+","last_change":"[^"]+","name":"flow","outcome":"[a-z]+","pipeline":"flow","seq":'
+expect pick_among_many 2 'hosts 2 pipelines \(flow-2, flow\): choose one with --id' -- status --server "$url"
 
 wait_for 10 state_has flow '"pending_confirmation":\{"message":"Approve the design\?"' && ok waits_for_confirmation \
   || bad waits_for_confirmation "${body:0:300}"

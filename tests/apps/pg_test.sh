@@ -39,6 +39,11 @@ else
 fi
 expect journal_check 0 "no damage \(1 pipelines\)" -- journal check --journal "$uri"
 expect run_twice_refused 2 "already has pipeline" -- run "$examples/dairector.json" --yes --journal "$uri"
+# list reads PostgreSQL too (seq and times from one aggregate); archive is SQLite's only, for now:
+# refused before any file is written.
+expect list_on_postgresql 0 "dairector +dairector +done +seq [0-9]+ +created 20" -- list --journal "$uri"
+expect archive_not_on_postgresql 5 "archive is not supported on it yet" -- archive --journal "$uri" --id dairector --to "$tmp/pg-archive.jsonl"
+[[ ! -e $tmp/pg-archive.jsonl ]] && ok "archive_refused_writes_no_file" || bad "archive_refused_writes_no_file" "file written"
 
 # Waiting for a confirmation (exit 4), then resumed by another process, which takes the pipeline over.
 expect run_waits 4 "waiting for confirmation" -- run "$examples/dairector.json" --id waits --journal "$uri"

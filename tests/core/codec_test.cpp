@@ -283,6 +283,35 @@ BOOST_AUTO_TEST_CASE(variants_round_trip) {
   BOOST_CHECK_EQUAL(back->spec->to_json().dump(), spec->to_json().dump());
 }
 
+// pipeline_created's optional `input` (docs/events.md): written only when
+// given (so journals without it read as before and re-encode to the same
+// bytes), as JSON of any kind, on both paths; null reads as none.
+BOOST_AUTO_TEST_CASE(pipeline_created_with_an_input_round_trips) {
+  const auto spec = example_spec();
+  event created = sample(event_type::pipeline_created, spec);
+  BOOST_CHECK(encode_event_text(created, nullptr).find("\"input\"") == std::string::npos);
+  for (const char* input : {"0", "\"text\"", "[]", "{\"topic\": \"retries\", \"n\": [1, {\"k\": null}]}"}) {
+    BOOST_TEST_CONTEXT("input " << input) {
+      created.payload = std::make_shared<const json>(json::parse(input));
+      check_round_trip(created, nullptr);
+      const std::string line = encode_event_text(created, nullptr);
+      // Its place among the fields: after "by", before "pipeline" (byte order).
+      BOOST_CHECK_LT(line.find("\"by\":"), line.find("\"input\":" + json::parse(input).dump()));
+      BOOST_CHECK_LT(line.find("\"input\":"), line.find("\"pipeline\":"));
+    }
+  }
+  json j = encode_event(created, nullptr);
+  j["input"] = nullptr;
+  auto back = decode_event(j, nullptr);
+  BOOST_REQUIRE_MESSAGE(back.ok(), describe(back));
+  BOOST_CHECK(back->payload == nullptr);
+  // Bounded like any value (json_bounds.hpp).
+  json deep = json::array();
+  for (std::size_t k = 0; k < json_value_depth_max; ++k) deep = json::array({deep});
+  j["input"] = deep;
+  DAIRECTOR_CHECK_CONTAINS(decode_refusal(j, nullptr), "\"input\" nests deeper than");
+}
+
 BOOST_AUTO_TEST_CASE(same_event_notices_every_field) {
   const auto spec = example_spec();
   const event base = sample(event_type::confirmation_resolved, spec);

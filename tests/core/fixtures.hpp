@@ -178,11 +178,14 @@ inline constexpr std::int64_t history_epoch_ms = 1'795'321'233'123;  // 2026-11-
 /// also the copy-on-write path), and the invariants are checked after it.
 class history {
 public:
-  explicit history(std::shared_ptr<const pipeline_spec> spec, std::string id = "p-1")
+  /// `input`: the pipeline's input given at creation (docs/protocol.md#the-input).
+  explicit history(std::shared_ptr<const pipeline_spec> spec, std::string id = "p-1",
+                   std::shared_ptr<const json> input = nullptr)
       : spec_(std::move(spec)), id_(std::move(id)) {
     states_.emplace_back();
     event e = make(event_type::pipeline_created, "user:test");
     e.spec = spec_;
+    e.payload = std::move(input);
     push(std::move(e));
   }
 

@@ -242,7 +242,7 @@ BOOST_AUTO_TEST_CASE(handler_input_carries_the_run_and_the_direct_inputs) {
   const std::uint64_t a_run = h.start("a");
   BOOST_CHECK_EQUAL(handler_input(h.state(), h.at("a")).dump(),
                     json({{"pipeline", "p-1"}, {"stage", "a"}, {"run", a_run}, {"attempt", 1},
-                          {"context", json::object()}, {"inputs", json::object()}})
+                          {"context", json::object()}, {"input", nullptr}, {"inputs", json::object()}})
                         .dump());
   h.complete("a", json{{"from", "a"}});
   h.start("b");
@@ -259,9 +259,29 @@ BOOST_AUTO_TEST_CASE(handler_input_carries_the_run_and_the_direct_inputs) {
                          {"run", second},
                          {"attempt", 2},
                          {"context", {{"hint", "be brief"}}},
+                         {"input", nullptr},
                          {"inputs", {{"b", {1, 2, 3}}, {"c", "text from c"}}}};
   // Only the direct upstream ('b' and 'c', not 'a') feed d.
   BOOST_CHECK_EQUAL(handler_input(h.state(), h.at("d")).dump(), expected.dump());
+}
+
+// `input` is the pipeline's, given at creation: the same for every stage and
+// every run, beside `inputs` (the upstream outputs by name), and it survives
+// a rollback to before any stage ran.
+BOOST_AUTO_TEST_CASE(handler_input_carries_the_pipeline_input_to_every_stage) {
+  const auto given = std::make_shared<const json>(json{{"topic", "retries"}, {"n", 3}});
+  history h(diamond_spec(), "p-in", given);
+  h.start("a");
+  BOOST_CHECK_EQUAL(handler_input(h.state(), h.at("a")).at("input"), *given);
+  h.complete("a", json{{"from", "a"}});
+  h.start("b");
+  const json b = handler_input(h.state(), h.at("b"));
+  BOOST_CHECK_EQUAL(b.at("input"), *given);
+  BOOST_CHECK_EQUAL(b.at("inputs"), (json{{"a", {{"from", "a"}}}}));
+  h.roll_back(1);
+  BOOST_CHECK_EQUAL(handler_input(h.state(), h.at("a")).at("input"), *given);
+  BOOST_CHECK_EQUAL(state_to_json(h.state()).at("input"), *given);
+  BOOST_CHECK(!state_to_json(history(diamond_spec()).state()).contains("input"));
 }
 
 BOOST_AUTO_TEST_CASE(handler_input_of_the_example) {

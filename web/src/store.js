@@ -55,8 +55,10 @@ const summary_wanted = new Set();
 let summaries_running = 0;
 const summaries_parallel = 4;
 
-// Asks for a pipeline's outcome (its state) and last change (its last event),
-// a few at a time, once however often it is asked for meanwhile.
+// Asks for a pipeline's outcome again (its state) after one of its events,
+// a few at a time, once however often it is asked for meanwhile. The list
+// itself (GET /pipelines) carries every outcome and last change, and an
+// event carries its own time: no history is read to show the list.
 function want_summary(id) {
   summary_wanted.add(id);
   pump_summaries();
@@ -81,15 +83,6 @@ async function summarize(id) {
     const state = await api('GET', `/pipelines/${enc(id)}`);
     row.outcome = outcome_of(state);
     if (state.name) row.name = state.name;
-    if (!row.last || state.seq > row.last_seq) {
-      // The time of the last change is the time of the last event.
-      const history = await api('GET', `/pipelines/${enc(id)}/history`);
-      const last = history[history.length - 1];
-      if (last && (!row.last_seq || last.seq >= row.last_seq)) {
-        row.last = last.at;
-        row.last_seq = last.seq;
-      }
-    }
     if (state.seq > row.seq) row.seq = state.seq;
     notify();
   } catch (e) {
@@ -103,9 +96,18 @@ export async function load_list() {
   for (const p of list) {
     const row = store.pipelines.get(p.pipeline);
     if (row) {
+      if (p.seq >= row.seq) {
+        // As new as what the events said, or newer: the server's word stands.
+        if (p.outcome) row.outcome = p.outcome;
+        if (p.last_change) {
+          row.last = p.last_change;
+          row.last_seq = p.seq;
+        }
+      }
       row.seq = Math.max(row.seq, p.seq);
       row.name = p.name || row.name;
       row.damage = p.damage;
+      if (p.damage) row.outcome = 'damaged';
     } else {
       store.pipelines.set(p.pipeline, {
         pipeline: p.pipeline,
@@ -117,7 +119,8 @@ export async function load_list() {
         damage: p.damage,
       });
     }
-    if (!p.damage && (!p.outcome || !p.last_change)) want_summary(p.pipeline);
+    // An older server without the fields: its state says the outcome.
+    if (!p.damage && !p.outcome) want_summary(p.pipeline);
   }
   store.loaded = true;
   notify();

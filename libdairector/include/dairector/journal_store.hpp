@@ -92,6 +92,9 @@ struct positioned_event {
 struct pipeline_summary {
   std::string id;
   std::uint64_t seq = 0;  // its last event
+  /// When it was created (its seq 1's `at`) and last changed (the latest
+  /// `at` of its events), ms since the Unix epoch: `list`, GET /pipelines.
+  std::int64_t created_ms = 0, last_ms = 0;
 };
 
 /// What is wrong in a journal, as data (`journal check`, `serve`): either a
@@ -201,6 +204,19 @@ public:
   /// pipelines' events of that append are durable, and the store takes
   /// further writes (fencing is not a fault of the store).
   virtual std::vector<std::string> take_fenced() { return {}; }
+
+  /// Retention (`archive`, docs/cli.md#archive): deletes every event of
+  /// `pipelines` in one transaction, all or none, and records their
+  /// positions as archived in the same transaction, so that the journal-wide
+  /// order keeps no gap there (`gaps`, `events_after` step over them) and no
+  /// position is ever given again. The caller has written them elsewhere
+  /// first. Answers how many events went. Unsupported: an error.
+  virtual result<std::uint64_t> remove_pipelines(const std::vector<std::string>& pipelines) {
+    (void)pipelines;
+    return failure("archiving is not supported on this journal");
+  }
+  /// Whether remove_pipelines is supported (asked before any file is written).
+  virtual bool archives() const noexcept { return false; }
 
 protected:
   journal_store(std::string path, journal_options opt) : path_(std::move(path)), opt_(std::move(opt)) {}
@@ -313,11 +329,28 @@ private:
 /// (events_after), across pipelines: the positions follow on from `after`
 /// without a hole, and each row is checked and decoded with its pipeline's
 /// spec, asked of `spec_of` once per pipeline (a pipeline created in the
-/// rows read brings its own).
+/// rows read brings its own). Positions in `archived` (sorted, as
+/// `archived_ranges` keeps them) are stepped over, not missing.
+/// The stretches of the journal-wide order whose events were archived
+/// (journal_store::remove_pipelines), sorted by `from`, not overlapping.
+struct archived_ranges {
+  struct range {
+    std::uint64_t from = 0, to = 0;  // inclusive
+  };
+  std::vector<range> ranges;
+  /// Calls `missing(a, b)` for each stretch of [from, to] that no range covers.
+  void uncovered(std::uint64_t from, std::uint64_t to,
+                 const std::function<void(std::uint64_t, std::uint64_t)>& missing) const;
+  std::uint64_t last() const noexcept { return ranges.empty() ? 0 : ranges.back().to; }
+  /// The sorted positions as ranges (runs of consecutive positions merged).
+  static std::vector<range> of_positions(std::vector<std::uint64_t> positions);
+};
+
 class position_checker {
 public:
   using spec_lookup = std::function<result<std::shared_ptr<const pipeline_spec>>(const std::string& pipeline)>;
-  position_checker(std::uint64_t after, spec_lookup spec_of) : next_(after + 1), spec_of_(std::move(spec_of)) {}
+  position_checker(std::uint64_t after, spec_lookup spec_of, const archived_ranges* archived = nullptr)
+      : next_(after + 1), spec_of_(std::move(spec_of)), archived_(archived) {}
   /// One row as stored. The damage when it is not the next good event; a
   /// spec that cannot be looked up is an error of the journal (`failed`).
   std::optional<journal_damage> add(std::uint64_t pos, std::string_view pipeline, std::uint64_t seq,
@@ -330,6 +363,7 @@ public:
 private:
   std::uint64_t next_;
   spec_lookup spec_of_;
+  const archived_ranges* archived_;
   std::unordered_map<std::string, std::shared_ptr<const pipeline_spec>, string_hash, std::equal_to<>> specs_;
   std::vector<positioned_event> events_;
   std::optional<error> failed_;

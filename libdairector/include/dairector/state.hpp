@@ -87,6 +87,8 @@ public:
   const pipeline_spec& spec() const { return *info_->spec; }
   const std::shared_ptr<const pipeline_spec>& spec_ptr() const { return info_->spec; }
   const std::string& pipeline() const { return info_->id; }
+  /// The pipeline's input given at creation (the same for every stage), or null.
+  const std::shared_ptr<const json>& input() const { return info_->input; }
   std::uint64_t seq() const noexcept { return seq_; }
   std::size_t size() const noexcept { return info_ ? info_->size : 0; }
   /// The seed of the retries' jitter, from `pipeline_created` (retry.hpp).
@@ -113,7 +115,7 @@ public:
 
   /// A new state for a freshly created pipeline.
   static system_state created(std::shared_ptr<const pipeline_spec> spec, std::string pipeline, std::uint64_t seq,
-                              std::uint64_t seed = 0);
+                              std::uint64_t seed = 0, std::shared_ptr<const json> input = nullptr);
 
   /// True if the two states hold the same facts (payloads compared by value).
   friend bool same_facts(const system_state& a, const system_state& b);
@@ -125,6 +127,7 @@ private:
     std::string id;
     std::size_t size;  // spec->size(), read on every transition (bounds check)
     std::uint64_t seed;
+    std::shared_ptr<const json> input;  // pipeline_created's, or null
   };
   std::shared_ptr<const info> info_;
   std::shared_ptr<stage_state[]> stages_;                 // never written once shared

@@ -2,9 +2,10 @@
 // answers where each lives, and owns what they share (the journal, the
 // command gate, the workers). It holds no pipeline state itself.
 //
-//   (create_atom, id, spec, workdir) -> reply (ok once `pipeline_created` is durable,
-//                                    unavailable if the journal failed, invalid if
-//                                    the id exists)
+//   (create_atom, id, spec, workdir[, input]) -> reply (ok once `pipeline_created` is
+//                                    durable, unavailable if the journal failed, invalid
+//                                    if the id exists); `input`, a shared_ptr<const json>,
+//                                    is the pipeline's input (docs/protocol.md#the-input)
 //   (recover_atom, system_state, workdir) -> reply: host a pipeline replayed
 //                                    from the journal (rule 8; `serve` at start)
 //   (recover_atom, id, name, seq, workdir, outcome) -> reply: know a finished
@@ -20,6 +21,12 @@
 //   (known_atom, id)                 -> true, or an error: unknown (errc::not_found)
 //                                    or damaged (errc::journal); rebuilds nothing
 //   (list_atom)                      -> std::vector<std::string> ids
+//   (archive_atom, std::vector<std::string> ids) -> reply: forgets them (POST /archive,
+//                                    before their events leave the journal), all or
+//                                    none: each must rest with a finished outcome
+//                                    (done, failed, cancelled); a live finished one is
+//                                    asked to rest and answered `unavailable` (retry),
+//                                    anything else `refused` or `not_found`
 //   (summary_atom)                   -> std::vector<hosted_pipeline>, by id
 //   (release_atom, id)               another server owns the pipeline now (a
 //                                    shared journal, docs/cluster.md): its supervisor
@@ -58,6 +65,8 @@
 #include "dairector/actors/supervisor.hpp"
 
 namespace dairector::actors {
+
+using archive_atom = caf::atom_constant<caf::atom("darchive")>;
 
 /// Bounds (docs/contributing.md#habit-8-bound-everything).
 inline constexpr std::size_t pipelines_max_default = 100'000;       // live supervisors
@@ -133,3 +142,4 @@ caf::behavior director(director_actor* self, director_config cfg);
 }  // namespace dairector::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::actors::hosted_pipeline>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const dairector::json>)

@@ -22,6 +22,13 @@
 //                          appended events that a failed write lost (the
 //                          supervisor then refuses new starts);
 //   (journal_stats_atom) -> std::vector<uint64_t>{commits, events};
+//   (store_task_atom, std::shared_ptr<store_task>) -> bool, once the task ran on
+//                          the store, after everything sent before it (the store is
+//                          the journal thread's alone: POST /archive works on it so);
+//   (summary_atom) -> std::vector<pipeline_summary>, every pipeline of the
+//                          journal with its seq and times, once everything sent
+//                          before it is durable (journal_store::pipelines: no
+//                          fold; GET /pipelines);
 //   (journal_metrics_atom) -> journal_metrics (GET /metrics, docs/http.md#metrics):
 //                          events committed by type, the backlog, and the
 //                          committer's histogram of commit durations;
@@ -78,6 +85,9 @@ using disown_atom = caf::atom_constant<caf::atom("ddisown")>;
 using reopen_atom = caf::atom_constant<caf::atom("dreopen")>;
 using events_after_atom = caf::atom_constant<caf::atom("dafter")>;
 using journal_metrics_atom = caf::atom_constant<caf::atom("djmetrics")>;
+using store_task_atom = caf::atom_constant<caf::atom("dstoretask")>;
+/// Work on the store, run by the journal's thread (store_task_atom).
+using store_task = std::function<void(journal_store&)>;
 
 /// The upper bounds (seconds) of the commit-duration histogram's buckets; a
 /// last one, +Inf, is implied. From a fast disk's fsync to a database that
@@ -133,5 +143,7 @@ caf::actor spawn_durable_journal(caf::actor_system& sys, std::shared_ptr<journal
 }  // namespace dairector::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::positioned_event>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<dairector::pipeline_summary>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<dairector::actors::store_task>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::commit_histogram)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dairector::actors::journal_metrics)

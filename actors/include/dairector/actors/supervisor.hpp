@@ -94,6 +94,7 @@ inline constexpr std::uint64_t journal_backlog_events_max_default = 1'024;
 struct supervisor_config {
   std::string pipeline;                        // its id
   std::shared_ptr<const pipeline_spec> spec;
+  std::shared_ptr<const json> input;          // given at creation (pipeline_created); null: none
   std::string workdir;                         // where commands run
   caf::actor journal;                          // invalid: in memory only, no rollback
   caf::actor gate;                             // limits concurrent commands; invalid: no limit
