@@ -197,7 +197,7 @@ actors::handler_registry& engine::handlers() { return *c_->handlers; }
 
 const caf::actor& engine::director() const { return c_->director; }
 
-result<pipeline_handle> engine::start(const std::string& id, std::shared_ptr<const pipeline_spec> spec) {
+result<pipeline_handle> engine::start(const std::string& id, std::shared_ptr<const pipeline_spec> spec, json input) {
   if (!spec) return make_error(errc::spec_invalid, "no spec");
   std::lock_guard<std::mutex> lock(c_->mutex);
   if (c_->stopped) return make_error(errc::unavailable, "the engine is stopped");
@@ -206,7 +206,8 @@ result<pipeline_handle> engine::start(const std::string& id, std::shared_ptr<con
   // Answered once `pipeline_created` is durable.
   caf::scoped_actor self{*c_->sys};
   std::optional<error> failed;
-  self->request(c_->director, caf::infinite, actors::create_atom::value, id, std::move(spec), c_->opt.workdir)
+  auto in = input.is_null() ? nullptr : std::make_shared<const json>(std::move(input));
+  self->request(c_->director, caf::infinite, actors::create_atom::value, id, std::move(spec), c_->opt.workdir, in)
       .receive([&](actors::reply& r) { if (!r.is_ok()) failed = from_reply(r); },
                [&](caf::error& err) { failed = gone(id, err); });
   if (failed) return *failed;
@@ -214,10 +215,10 @@ result<pipeline_handle> engine::start(const std::string& id, std::shared_ptr<con
   return pipeline_handle(c_, id);
 }
 
-result<pipeline_handle> engine::start(const std::string& id, std::string_view spec_json) {
+result<pipeline_handle> engine::start(const std::string& id, std::string_view spec_json, json input) {
   auto spec = parse_spec_text(spec_json);
   if (!spec) return spec.err();
-  return start(id, std::move(*spec));
+  return start(id, std::move(*spec), std::move(input));
 }
 
 result<pipeline_handle> engine::resume(const std::string& id) {

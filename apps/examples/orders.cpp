@@ -7,7 +7,8 @@
 //   ./orders JOURNAL      a later run: resumes the waiting ones, approves
 //                         them, and prints the last order's state as JSON
 //
-// Each pipeline: a C++ stage prices the order; `ship` waits for a human's yes. Exit 0 when every order
+// Each pipeline: a C++ stage prices the order (its input, given at the
+// start); `ship` waits for a human's yes. Exit 0 when every order
 // is done, 4 while some still wait.
 #include <iostream>
 
@@ -42,8 +43,7 @@ int main(int argc, char** argv) {
   auto eng = engine::open(sys, opt);
   if (!eng) return fail("open", eng.err());
   (*eng)->handlers().add("price", [](const json& in) -> result<json> {
-    // The quantity is the order's number (order-N).
-    const int qty = std::stoi(in["pipeline"].get<std::string>().substr(6));
+    const int qty = in["input"].value("qty", 0);  // the pipeline's input, given when it was started
     if (qty <= 0) return make_error(errc::refused, "an order needs a quantity");
     return json{{"total_cents", qty * 1250}};
   }, /*blocking=*/false);
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   const bool first = known->empty();
   std::vector<pipeline_handle> handles;
   for (int n = 1; n <= orders; ++n) {
-    auto p = first ? (*eng)->start(order_id(n), std::string_view(spec)) : (*eng)->resume(order_id(n));
+    auto p = first ? (*eng)->start(order_id(n), std::string_view(spec), json{{"qty", n}}) : (*eng)->resume(order_id(n));
     if (!p) return fail(order_id(n), p.err());
     handles.push_back(*p);
   }

@@ -386,7 +386,7 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
   };
   if (!step_done(begin_)) return fail("cannot begin a transaction");
   // Positions are given here, not by SQLite (which gives max + 1): archived
-  // positions past the last row must never be given again (docs/http.md#events).
+  // positions past the last row must never be given again (docs/http.md#get-events).
   auto pos = next_pos();
   if (!pos) {
     exec(db_, "ROLLBACK");

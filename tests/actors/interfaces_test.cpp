@@ -123,6 +123,12 @@ BOOST_AUTO_TEST_CASE(both_journals_answer_their_interface) {
               reopen_atom::value);
   must_answer(self, d, "stats", [](std::vector<std::uint64_t>& s) { BOOST_CHECK_EQUAL(s.size(), 2u); },
               journal_stats_atom::value);
+  must_answer(self, d, "summary", [](std::vector<pipeline_summary>& p) { BOOST_CHECK_EQUAL(p.size(), 1u); },
+              summary_atom::value);
+  auto ran = std::make_shared<bool>(false);
+  must_answer(self, d, "store_task", [](bool) {}, store_task_atom::value,
+              std::make_shared<store_task>([ran](journal_store&) { *ran = true; }));
+  BOOST_CHECK(*ran);
   must_answer(self, d, "metrics", [](journal_metrics& m) { BOOST_CHECK_GE(m.commit.commits, 1u); },
               journal_metrics_atom::value);
   self->send_exit(durable, caf::exit_reason::user_shutdown);

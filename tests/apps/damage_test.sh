@@ -95,8 +95,8 @@ if start_server "$j" serve_gap; then
     && grep -q "journal $j: the event at pos $pos is missing" "$tmp/serve_gap.log" \
     && ok serve_logs_the_damage || bad serve_logs_the_damage "$(cat "$tmp/serve_gap.log")"
   check list_shows_the_damage GET /pipelines - 200 \
-    "\"damage\":\{\"reason\":\"pipeline 'victim' is damaged in the journal at seq $last: [^\"]*pos $pos[^\"]*\",\"seq\":$last\},\"name\":\"\",\"pipeline\":\"victim\""
-  grep -qE '\{"name":"one","pipeline":"later","seq":3\}' <<<"$body" && ok list_shows_the_healthy || bad list_shows_the_healthy "$body"
+    "\"damage\":\{\"reason\":\"pipeline 'victim' is damaged in the journal at seq $last: [^\"]*pos $pos[^\"]*\",\"seq\":$last\},\"last_change\":\"[^\"]*\",\"name\":\"\",\"outcome\":null,\"pipeline\":\"victim\""
+  grep -qE '"name":"one","outcome":"done","pipeline":"later","seq":3\}' <<<"$body" && ok list_shows_the_healthy || bad list_shows_the_healthy "$body"
   check damaged_state_is_503 GET /pipelines/victim - 503 "^\{\"error\":\"pipeline 'victim' is damaged in the journal at seq $last: "
   check damaged_history_is_503 GET /pipelines/victim/history - 503 "is damaged in the journal"
   check damaged_at_is_503 GET "/pipelines/victim?at=2" - 503 "is damaged in the journal"
@@ -127,7 +127,7 @@ expect journal_check_checksum 5 "pipeline 'early' seq 2: checksum mismatch.*1 of
 if start_server "$j2" serve_checksum; then
   grep -q "pipeline 'early' is damaged at seq 2: checksum mismatch" "$tmp/serve_checksum.log" && ok serve_logs_the_checksum \
     || bad serve_logs_the_checksum "$(cat "$tmp/serve_checksum.log")"
-  check list_shows_the_checksum GET /pipelines - 200 '"damage":\{"reason":"[^"]*seq 2: checksum mismatch[^"]*","seq":2\},"name":"","pipeline":"early"'
+  check list_shows_the_checksum GET /pipelines - 200 '"damage":\{"reason":"[^"]*seq 2: checksum mismatch[^"]*","seq":2\},"last_change":"[^"]*","name":"","outcome":null,"pipeline":"early"'
   check checksum_state_is_503 GET /pipelines/early - 503 "seq 2: checksum mismatch"
   expect status_server_checksum 5 "seq 2: checksum mismatch" -- status --server "$url" --token-file "$tmp/token" --id early
   check others_served GET /pipelines/victim - 200 '"seq":'"$last"

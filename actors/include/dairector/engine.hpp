@@ -119,9 +119,12 @@ class engine {
 
   /// Creates pipeline `id` and starts running it. Returns once its creation
   /// is durable. Refused if the journal already holds `id` (resume it).
-  result<pipeline_handle> start(const std::string& id, std::shared_ptr<const pipeline_spec> spec);
+  /// `input` (not null) is the pipeline's input: every stage gets it as
+  /// "input" (docs/protocol.md#the-input).
+  result<pipeline_handle> start(const std::string& id, std::shared_ptr<const pipeline_spec> spec,
+                                json input = nullptr);
   /// Parses `spec_json` (errc::spec_invalid naming the stage and the problem), then `start`.
-  result<pipeline_handle> start(const std::string& id, std::string_view spec_json);
+  result<pipeline_handle> start(const std::string& id, std::string_view spec_json, json input = nullptr);
   /// Recovers pipeline `id` from the journal (rule 8: runs that were going
   /// on are recorded interrupted and start again) and carries it on.
   result<pipeline_handle> resume(const std::string& id);

@@ -55,7 +55,9 @@ using durable_journal_api = journal_api::extend<
     caf::replies_to<disown_atom, std::string>::with<bool>,
     caf::replies_to<reopen_atom>::with<std::uint32_t>,
     caf::replies_to<journal_stats_atom>::with<std::vector<std::uint64_t>>,
-    caf::replies_to<journal_metrics_atom>::with<journal_metrics>>;
+    caf::replies_to<journal_metrics_atom>::with<journal_metrics>,
+    caf::replies_to<summary_atom>::with<std::vector<pipeline_summary>>,
+    caf::replies_to<store_task_atom, std::shared_ptr<store_task>>::with<bool>>;
 
 /// The remote-worker registry (registry.hpp), as a supervisor and the HTTP API use it.
 using registry_api = caf::typed_actor<
