@@ -134,11 +134,15 @@ result<system_state> pipeline_handle::change_context(std::string stage, json con
 
 result<std::shared_ptr<void>> pipeline_handle::watch(watch_fn fn) const {
   auto& sys = *core_->sys;
-  // A watcher of its own, stopped when the last owner of the returned object lets go.
-  caf::actor watcher = sys.spawn([fn = std::move(fn)](caf::event_based_actor*) -> caf::behavior {
-    return {[fn](actors::state_update& u) { fn(u.applied, u.state); },
-            [](actors::journal_failed_atom, const std::string&) {}};
-  });
+  // A watcher of its own, stopped when the last owner of the returned object
+  // lets go. Spawned with an argument: CAF 0.17 dereferences a null argument
+  // tuple when a function actor is spawned without any (UBSan reports it).
+  caf::actor watcher = sys.spawn(
+      [](caf::event_based_actor*, watch_fn f) -> caf::behavior {
+        return {[f](actors::state_update& u) { f(u.applied, u.state); },
+                [](actors::journal_failed_atom, const std::string&) {}};
+      },
+      std::move(fn));
   // Asked, not told: once the supervisor answered, it sends every later event.
   caf::scoped_actor self{sys};
   if (auto err = route(self, core_->director, id_, [](system_state&) {}, actors::watch_atom::value, watcher)) {
