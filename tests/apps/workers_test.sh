@@ -44,7 +44,7 @@ start_server() {
   local log=$tmp/$s.${starts[$s]}.log
   "$bin" serve --journal "$tmp/$s.db" --token-file "$token" --listen "127.0.0.1:${wport[$s]:-0}" \
     --http "127.0.0.1:${hport[$s]:-0}" --remote-stages all --workdir "$tmp" --heartbeat-ms 200 \
-    --worker-timeout-ms 1500 >"$log" 2>&1 &
+    --worker-timeout-ms 6000 >"$log" 2>&1 &
   server[$s]=$!
   wait_for 20 grep -q "dairector serve: ready" "$log" || { bad "server_${s}_start" "$(tail -3 "$log")"; return 1; }
   wport[$s]=$(grep -o 'workers on 127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
@@ -101,7 +101,7 @@ expect each_address_checked 2 "--connect '192.0.2.1:7002' is not a loopback addr
 # A makes the token's credentials; B, on the same token file, finds them.
 start_server A && start_server B || { finish; exit 1; }
 "$bin" worker --connect "$(addr A),$(addr B)" --capacity 5 --token-file "$token" --stages $all --name $name \
-  --heartbeat-ms 200 --server-timeout-ms 1500 --backoff-max-ms 500 >"$tmp/worker.log" 2>&1 &
+  --heartbeat-ms 200 --server-timeout-ms 6000 --backoff-max-ms 500 >"$tmp/worker.log" 2>&1 &
 worker=$!
 for s in A B; do
   wait_for 20 in_log "$tmp/worker.log" "registered with $(addr $s) as 'worker:$name'" && ok "registered_with_$s" ||
