@@ -10,27 +10,21 @@
 #include "dairector/actors/director.hpp"
 #include "dairector/actors/journal.hpp"
 #include "dairector/plan.hpp"
+#include "real_system.hpp"
 
 using namespace dairector;
 using namespace dairector::actors;
 
 namespace {
 
-struct real_system {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  real_system() {
-    cfg.set("logger.console", caf::atom("none"));
-    register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-  }
-  /// A director whose pipelines start nothing by themselves.
-  caf::actor idle_director() {
-    director_config dc;
-    dc.drive = false;
-    return sys->spawn(actors::director, dc);
-  }
-};
+using testing::real_system;
+
+/// A director whose pipelines start nothing by themselves.
+caf::actor idle_director(real_system& rs) {
+  director_config dc;
+  dc.drive = false;
+  return rs.sys->spawn(actors::director, dc);
+}
 
 std::shared_ptr<const pipeline_spec> two_stages() {
   auto spec = parse_spec_text(R"({"name": "t", "stages": [
@@ -85,7 +79,7 @@ BOOST_AUTO_TEST_CASE(hosts_ten_thousand_pipelines_to_the_end) {
 BOOST_AUTO_TEST_CASE(refuses_a_duplicate_id_and_an_unknown_pipeline) {
   real_system rs;
   caf::scoped_actor self{*rs.sys};
-  auto dir = rs.idle_director();
+  auto dir = idle_director(rs);
   auto spec = two_stages();
   reply first, second;
   self->request(dir, caf::infinite, create_atom::value, std::string("p-1"), spec, std::string())
@@ -113,7 +107,7 @@ BOOST_AUTO_TEST_CASE(refuses_a_duplicate_id_and_an_unknown_pipeline) {
 BOOST_AUTO_TEST_CASE(stops_after_its_supervisors) {
   real_system rs;
   caf::scoped_actor self{*rs.sys};
-  auto dir = rs.idle_director();
+  auto dir = idle_director(rs);
   std::set<caf::actor_addr> sups;
   for (const char* id : {"p-1", "p-2", "p-3"}) {
     self->request(dir, caf::infinite, create_atom::value, std::string(id), two_stages(), std::string())

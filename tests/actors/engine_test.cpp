@@ -15,20 +15,14 @@
 
 #include "dairector/engine.hpp"
 #include "dairector/plan.hpp"
+#include "real_system.hpp"
 
 using namespace dairector;
 
 namespace {
 
-struct real_system {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  real_system() {
-    cfg.set("logger.console", caf::atom("none"));
-    actors::register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-  }
-};
+using testing::real_system;
+using testing::scratch_dir;
 
 // A C++ stage, then one that asks for a confirmation.
 const char* confirm_spec = R"({"name": "t", "stages": [
@@ -55,16 +49,6 @@ std::unique_ptr<dairector::engine> open_engine(caf::actor_system& sys, const std
 std::string status_of(const system_state& s, const char* stage) {
   return to_string(s.status(s.spec().find(stage)));
 }
-
-struct scratch_dir {
-  std::filesystem::path dir;
-  scratch_dir() {
-    dir = std::filesystem::temp_directory_path() / ("dairector-engine-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-  }
-  ~scratch_dir() { std::filesystem::remove_all(dir); }
-};
 
 }  // namespace
 
@@ -210,7 +194,7 @@ BOOST_AUTO_TEST_CASE(watch_sees_every_later_event_in_order) {
 // While engine 1 holds the journal, a second engine is refused (one writer).
 BOOST_AUTO_TEST_CASE(durable_across_engines) {
   scratch_dir tmp;
-  const std::string journal = (tmp.dir / "j.db").string();
+  const std::string journal = (tmp.path / "j.db").string();
   real_system rs;
   {
     auto e1 = open_engine(*rs.sys, journal);

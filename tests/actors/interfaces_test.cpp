@@ -14,21 +14,14 @@
 #include "dairector/actors/interfaces.hpp"
 #include "dairector/actors/registry.hpp"
 #include "dairector/journal/open.hpp"
+#include "real_system.hpp"
 
 using namespace dairector;
 using namespace dairector::actors;
 
 namespace {
 
-struct real_system {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  real_system() {
-    cfg.set("logger.console", caf::atom("none"));
-    register_message_types(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-  }
-};
+using testing::real_system;
 
 std::shared_ptr<const pipeline_spec> one_stage() {
   auto spec = parse_spec_text(R"({"name": "t", "stages": [{"name": "a", "run": {"builtin": "echo"}}]})");
@@ -87,10 +80,8 @@ BOOST_AUTO_TEST_CASE(the_supervisor_answers_its_interface) {
 BOOST_AUTO_TEST_CASE(both_journals_answer_their_interface) {
   real_system rs;
   caf::scoped_actor self{*rs.sys};
-  const auto dir = std::filesystem::temp_directory_path() / ("dairector-interfaces-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  auto store = open_journal((dir / "j.db").string());
+  testing::scratch_dir dir;
+  auto store = open_journal((dir.path / "j.db").string());
   BOOST_REQUIRE(store.ok());
   const caf::actor durable = spawn_durable_journal(*rs.sys, std::shared_ptr<journal_store>(std::move(*store)));
   const caf::actor memory = rs.sys->spawn(memory_journal, memory_journal_events_max);
@@ -133,7 +124,6 @@ BOOST_AUTO_TEST_CASE(both_journals_answer_their_interface) {
               journal_metrics_atom::value);
   self->send_exit(durable, caf::exit_reason::user_shutdown);
   self->send_exit(memory, caf::exit_reason::user_shutdown);
-  std::filesystem::remove_all(dir);
 }
 
 BOOST_AUTO_TEST_CASE(the_registry_answers_its_interface) {

@@ -9,20 +9,13 @@
 #include "dairector/journal/open.hpp"
 #include "dairector/plan.hpp"
 #include "harness.hpp"
+#include "real_system.hpp"
 
 using namespace dairector;
 using namespace dairector::testing;
 
 namespace {
 
-struct scratch_dir {
-  std::filesystem::path path;
-  scratch_dir() {
-    char tmpl[] = "/tmp/dairector-journal-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~scratch_dir() { std::filesystem::remove_all(path); }
-};
 
 // Records every state_update and journal failure it is sent.
 struct watch_log {

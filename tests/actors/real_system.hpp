@@ -1,0 +1,36 @@
+// What the actor tests on a real, multi-threaded actor system share (the
+// deterministic ones use harness.hpp's test coordinator instead).
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include <caf/all.hpp>
+
+#include "dairector/actors/messages.hpp"
+
+namespace dairector::testing {
+
+/// An actor system with the message types registered and CAF's console log off.
+struct real_system {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  real_system() {
+    cfg.set("logger.console", caf::atom("none"));
+    actors::register_message_types(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+  }
+};
+
+/// A fresh folder under /tmp, removed with everything in it at the end.
+struct scratch_dir {
+  std::filesystem::path path;
+  scratch_dir() {
+    char tmpl[] = "/tmp/dairector-test-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~scratch_dir() { std::filesystem::remove_all(path); }
+};
+
+}  // namespace dairector::testing
