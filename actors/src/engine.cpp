@@ -66,16 +66,23 @@ result<system_state> ask_state(caf::scoped_actor& self, const caf::actor& direct
   return s;
 }
 
+// A request to the director answered with a reply (a creation, a recovery,
+// a routed command): its refusal, or the request's failure, if any.
+template <class... Ts>
+std::optional<error> ask_reply(caf::scoped_actor& self, const caf::actor& director, const std::string& id,
+                               Ts&&... xs) {
+  std::optional<error> failed;
+  self->request(director, caf::infinite, std::forward<Ts>(xs)...)
+      .receive([&](actors::reply& r) { if (!r.is_ok()) failed = from_reply(r); },
+               [&](caf::error& err) { failed = gone(id, err); });
+  return failed;
+}
+
 // A command, answered once its event is durable; then the state.
 template <class... Ts>
 result<system_state> command(const detail::engine_core& c, const std::string& id, Ts&&... xs) {
   caf::scoped_actor self{*c.sys};
-  std::optional<error> refused;
-  auto failed = route(
-      self, c.director, id, [&](actors::reply& r) { if (!r.is_ok()) refused = from_reply(r); },
-      std::forward<Ts>(xs)...);
-  if (failed) return *failed;
-  if (refused) return *refused;
+  if (auto err = ask_reply(self, c.director, id, id, caf::make_message(std::forward<Ts>(xs)...))) return *err;
   return ask_state(self, c.director, id);
 }
 
@@ -209,12 +216,9 @@ result<pipeline_handle> engine::start(const std::string& id, std::shared_ptr<con
     return make_error(errc::refused, "the journal already has pipeline '" + id + "': resume it, or name a new one");
   // Answered once `pipeline_created` is durable.
   caf::scoped_actor self{*c_->sys};
-  std::optional<error> failed;
   auto in = input.is_null() ? nullptr : std::make_shared<const json>(std::move(input));
-  self->request(c_->director, caf::infinite, actors::create_atom::value, id, std::move(spec), c_->opt.workdir, in)
-      .receive([&](actors::reply& r) { if (!r.is_ok()) failed = from_reply(r); },
-               [&](caf::error& err) { failed = gone(id, err); });
-  if (failed) return *failed;
+  if (auto err = ask_reply(self, c_->director, id, actors::create_atom::value, id, std::move(spec), c_->opt.workdir, in))
+    return *err;
   c_->known.push_back(id);
   return pipeline_handle(c_, id);
 }
@@ -229,13 +233,10 @@ result<pipeline_handle> engine::resume(const std::string& id) {
   std::lock_guard<std::mutex> lock(c_->mutex);
   if (c_->stopped) return make_error(errc::unavailable, "the engine is stopped");
   caf::scoped_actor self{*c_->sys};
-  auto handle = [&] {
-    return pipeline_handle(c_, id);
-  };
   bool hosted = false;
   self->request(c_->director, caf::infinite, actors::known_atom::value, id)
       .receive([&](bool) { hosted = true; }, [](caf::error&) {});
-  if (hosted) return handle();
+  if (hosted) return pipeline_handle(c_, id);
   std::optional<error> failed;
   if (is_postgresql_uri(c_->opt.journal))  // owned before its history is read (docs/cluster.md#one-process)
     self->request(c_->journal, caf::infinite, actors::own_atom::value, id)
@@ -249,11 +250,9 @@ result<pipeline_handle> engine::resume(const std::string& id) {
   if (history.empty()) return make_error(errc::not_found, "the journal has no pipeline '" + id + "'");
   auto state = replay(history);
   if (!state) return state.err();
-  self->request(c_->director, caf::infinite, actors::recover_atom::value, std::move(*state), c_->opt.workdir)
-      .receive([&](actors::reply& r) { if (!r.is_ok()) failed = from_reply(r); },
-               [&](caf::error& err) { failed = gone(id, err); });
-  if (failed) return *failed;
-  return handle();
+  if (auto err = ask_reply(self, c_->director, id, actors::recover_atom::value, std::move(*state), c_->opt.workdir))
+    return *err;
+  return pipeline_handle(c_, id);
 }
 
 result<std::vector<std::string>> engine::pipelines() const {
