@@ -20,10 +20,10 @@
 
 namespace dairector::bench {
 
-/// The benchmarks' actor system: our message types, no console log, and
+/// The benchmarks' actor system: as our programs configure it, no console log, and
 /// `threads` scheduler threads (0: CAF's default, max(cores, 4)).
 inline void configure_bench_system(caf::actor_system_config& cfg, std::size_t threads) {
-  actors::register_message_types(cfg);
+  actors::configure_system(cfg);
   cfg.set("logger.console", caf::atom("none"));
   if (threads > 0) cfg.set("scheduler.max-threads", threads);
 }

@@ -3,7 +3,7 @@
 //   durable_journal    takes the appends and persists, forms the batches,
 //                      answers the persists and tells the subscribers;
 //   journal_committer  owns the store: every call to it (append, history,
-//                      own, ...) happens on its thread, one at a time.
+//                      own, ...) happens in it, one at a time.
 //
 // While the committer writes batch N (encode, SQL or SQLite, fsync), the
 // journal keeps taking messages and forms batch N+1, which it hands over
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "dairector/actors/journal.hpp"
+#include "dairector/journal/trace.hpp"
 
 namespace dairector::actors {
 
@@ -52,10 +53,12 @@ caf::behavior committer_behavior(caf::event_based_actor* self, std::shared_ptr<j
       // any, the store's commits so far, and where its durable events begin
       // in the journal-wide order.
       [=](commit_atom, std::vector<event>& batch) {
+        trace::mark(trace::point::commit_began);
         std::vector<std::string> fenced;
         std::string error;
         const auto began = std::chrono::steady_clock::now();
         auto err = store->append(batch);
+        trace::mark(trace::point::commit_ended);
         observe(*timings, std::chrono::steady_clock::now() - began);
         if (err && err->code == errc::fenced) {
           fenced = store->take_fenced();
@@ -213,12 +216,14 @@ void hand_over(caf::event_based_actor* self, const state_ptr& st) {
   st->owners = {};
   st->oldest_append.reset();
   ++st->in_flight;
+  trace::mark(trace::point::handed_over);
   const std::uint64_t events = batch.size();
   st->in_flight_events += events;
   self->request(st->committer, caf::infinite, commit_atom::value, std::move(batch))
       .then(
           [=](std::vector<event>& b, std::vector<std::string>& fenced, std::string& error, std::uint64_t commits,
               std::uint64_t pos) {
+            trace::mark(trace::point::answer_received);
             st->in_flight_events -= events;
             settle(self, st, *owners, b, fenced, error, commits, pos);
           },
@@ -278,6 +283,7 @@ void enqueue(caf::event_based_actor* self, const state_ptr& st, event&& e, bool 
 // ones that came after them early (a commit of a lone start would cost the
 // disk a sync and the next completion its wait), it waits out their delay.
 void on_timer(caf::event_based_actor* self, const state_ptr& st) {
+  trace::mark(trace::point::timer_fired);
   st->timer_queued = false;
   if (!st->oldest_append) return;
   const auto waited = self->clock().now() - *st->oldest_append;
@@ -305,6 +311,7 @@ caf::behavior durable_journal(caf::event_based_actor* self, caf::actor committer
       // Events by mutable reference: a message sent to one receiver is not
       // shared, so the event is moved into the batch rather than copied.
       [=](append_atom, event& e) {
+        trace::mark(trace::point::append_received);
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
         if (!st->failed.empty()) {
           if (sender) self->send(sender, journal_failed_atom::value, st->failed);
@@ -316,6 +323,7 @@ caf::behavior durable_journal(caf::event_based_actor* self, caf::actor committer
         enqueue(self, st, std::move(e), /*persist=*/false);
       },
       [=](persist_atom, event& e) -> caf::result<std::uint64_t> {
+        trace::mark(trace::point::persist_received);
         if (!st->failed.empty()) return failure(st->failed);
         auto rp = self->make_response_promise<std::uint64_t>();
         st->owners.persists.emplace_back(st->batch.size(), rp);
@@ -408,9 +416,18 @@ caf::behavior durable_journal(caf::event_based_actor* self, caf::actor committer
   };
 }
 
-caf::actor spawn_durable_journal(caf::actor_system& sys, std::shared_ptr<journal_store> store) {
-  auto committer = sys.spawn<caf::detached>(journal_committer, std::move(store));
-  return sys.spawn<caf::detached>(durable_journal, committer);
+caf::actor spawn_durable_journal(caf::actor_system& sys, std::shared_ptr<journal_store> store,
+                                 caf::actor* committer_out) {
+  // On the scheduler's threads, not threads of their own: a message between
+  // a supervisor, the journal and the committer then runs on the thread that
+  // sent it, with no wake-up of a sleeping thread (on a VM each costs 13-16
+  // us, a fifth of a lone pipeline's stage: docs/performance/report.md, "The timeline of one stage").
+  // The price: while the committer waits for its fsync it holds one of the
+  // scheduler's threads (at least 4, CAF's default), and the others steal
+  // what was queued behind it.
+  auto committer = sys.spawn(journal_committer, std::move(store));
+  if (committer_out) *committer_out = committer;
+  return sys.spawn(durable_journal, committer);
 }
 
 }  // namespace dairector::actors

@@ -188,11 +188,9 @@ result<std::unique_ptr<engine>> engine::open(caf::actor_system& sys, engine_opti
     auto existing = (*store)->pipelines();
     if (!existing) return existing.err();
     for (const auto& p : *existing) c->known.push_back(p.id);
-    // The two actors of spawn_durable_journal, spawned here so that `stop`
-    // can wait for the committer: the store (and the journal's owner lock)
-    // is released when it ends, and the journal may be opened again.
-    c->committer = sys.spawn<caf::detached>(actors::journal_committer, std::shared_ptr<journal_store>(std::move(*store)));
-    c->journal = sys.spawn<caf::detached>(actors::durable_journal, c->committer);
+    // `stop` waits for the committer: the store (and the journal's owner
+    // lock) is released when it ends, and the journal may be opened again.
+    c->journal = actors::spawn_durable_journal(sys, std::shared_ptr<journal_store>(std::move(*store)), &c->committer);
   }
   actors::director_config dc;
   dc.journal = c->journal;

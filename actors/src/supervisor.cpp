@@ -13,6 +13,7 @@
 #include "dairector/plan.hpp"
 #include "dairector/assert.hpp"
 #include "dairector/invariants.hpp"
+#include "dairector/journal/trace.hpp"
 #include "dairector/reducer.hpp"
 #include "dairector/request.hpp"
 #include "dairector/retry.hpp"
@@ -193,6 +194,7 @@ std::optional<error> record(supervisor_actor* self, const event& e, to_journal h
 // a client's start is persisted so that its answer can wait for the commit,
 // the driver's is appended.
 std::optional<error> start_stage(supervisor_actor* self, const event& e, to_journal how = to_journal::append) {
+  trace::mark(trace::point::start_sent);
   if (auto err = record(self, e, how)) return err;
   dispatch(self, e.stage);
   return std::nullopt;
@@ -284,6 +286,7 @@ void refuse_result(supervisor_actor* self, std::uint64_t run, live_run& lr) {
 // and only with its capability. Fenced results are recorded as discarded; a
 // live one is made durable first and applied only then (rule 5).
 void on_result(supervisor_actor* self, stage_result& r, const caf::actor_addr* endpoint) {
+  trace::mark(trace::point::result_received);
   auto& st = self->state;
   auto it = st.runs.find(r.run);
   if (it == st.runs.end()) return offer_rest(self);  // not out (never, or no longer): nothing to answer
@@ -334,6 +337,7 @@ void on_result(supervisor_actor* self, stage_result& r, const caf::actor_addr* e
   self->request(st.cfg.journal, caf::infinite, persist_atom::value, e)
       .await(
           [=](std::uint64_t) {
+            trace::mark(trace::point::persist_answered);
             mark_durable(self, e.seq);  // and all before it (supervisor.hpp)
             install(self, e);
             drive(self);
@@ -623,6 +627,12 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<reply>("dairector_reply");
   cfg.add_message_type<job>("dairector_job");
   cfg.add_message_type<stage_result>("dairector_result");
+}
+
+void configure_system(caf::actor_system_config& cfg) {
+  register_message_types(cfg);
+  cfg.set("work-stealing.moderate-poll-attempts", std::size_t{0});
+  cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::milliseconds(1)});
 }
 
 std::string describe(const caf::error& err) {

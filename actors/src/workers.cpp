@@ -2,6 +2,7 @@
 
 #include "dairector/actors/process.hpp"
 #include "dairector/actors/stage_logs.hpp"
+#include "dairector/journal/trace.hpp"
 #include "dairector/json_bounds.hpp"
 
 namespace dairector::actors {
@@ -145,6 +146,7 @@ caf::behavior shared_worker(caf::event_based_actor* self, std::shared_ptr<const 
                             std::string name) {
   return {
       [=](const job& j) {
+        trace::mark(trace::point::job_received);
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
         auto spec = job_run_spec(j);
         if (spec && (*spec)->what == run_spec::kind::sleep && (*spec)->ms > 0) {

@@ -154,7 +154,7 @@ result<tls_files> pick_credentials(const net_args& args, net_side side) {
 
 std::optional<error> configure_network(caf::actor_system_config& cfg, const net_args& args, net_side side,
                                        const std::string& host) {
-  actors::register_message_types(cfg);
+  actors::configure_system(cfg);
   cfg.set("logger.console", caf::atom("none"));
   cfg.load<caf::io::middleman>();
   // A hung peer (SIGSTOP: the socket stays open) is only noticed through

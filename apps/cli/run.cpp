@@ -171,7 +171,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   catch_stop_signals();
 
   caf::actor_system_config cfg;
-  actors::register_message_types(cfg);
+  actors::configure_system(cfg);
   cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
@@ -182,7 +182,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   sc.input = std::move(input);
   sc.workdir = workdir;
   sc.by = "system";
-  // The journal blocks on fsync: its own thread (docs/design.md#the-journal).
+  // The journal (docs/design.md#the-journal).
   sc.journal = actors::spawn_durable_journal(sys, std::move(store));
   sc.gate = sys.spawn(actors::command_gate, opt.command_limit);
   auto logs = start_log_writer(sys, opt.logs, opt.journal.journal_path(), [](const std::string& line) {

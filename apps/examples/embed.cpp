@@ -10,7 +10,7 @@ using namespace dairector;
 
 int main() {
   caf::actor_system_config cfg;
-  actors::register_message_types(cfg);
+  actors::configure_system(cfg);
   cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{cfg};
 

@@ -35,7 +35,7 @@ int fail(const std::string& what, const error& e) {
 
 int main(int argc, char** argv) {
   caf::actor_system_config cfg;
-  actors::register_message_types(cfg);
+  actors::configure_system(cfg);
   cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{cfg};
   engine_options opt;

@@ -9,7 +9,7 @@ using namespace dairector;
 
 int main(int argc, char** argv) {
   caf::actor_system_config cfg;
-  actors::register_message_types(cfg);
+  actors::configure_system(cfg);
   caf::actor_system sys{cfg};
   engine_options opt;
   opt.journal = argc > 1 ? argv[1] : "quickstart.db";  // SQLite; "" keeps it in memory

@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "dairector/codec.hpp"
+#include "dairector/journal/trace.hpp"
 
 namespace dairector {
 
@@ -408,6 +409,7 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
     if (!step_done(insert_)) return fail("write failed");
     row_pos_.push_back(*pos + row_pos_.size());
   }
+  trace::mark(trace::point::sync_began);
   if (!step_done(commit_)) return fail("commit failed");
   next_pos_ = *pos + row_pos_.size();
   committed(events.size());

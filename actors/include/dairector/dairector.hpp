@@ -6,7 +6,7 @@
 // The pure core (spec, state, events, reducer, invariants, policy, codecs) and
 // the actor runtime (supervisor, director, workers, journal protocol). An
 // embedding program owns its `caf::actor_system`: call
-// `dairector::actors::register_message_types(cfg)` on its config, spawn a
+// `dairector::actors::configure_system(cfg)` on its config, spawn a
 // `supervisor` (one pipeline) or a `director` (many), register C++ stage
 // handlers in a `handler_registry`, and watch state changes with `watch_atom`.
 // apps/examples/embed.cpp is a complete program.

@@ -4,7 +4,7 @@
 // speaking the supervisor's messages yourself.
 //
 //   caf::actor_system_config cfg;
-//   dairector::actors::register_message_types(cfg);
+//   dairector::actors::configure_system(cfg);
 //   caf::actor_system sys{cfg};
 //   dairector::engine_options opt;
 //   opt.journal = "app.db";                        // SQLite; empty: in memory

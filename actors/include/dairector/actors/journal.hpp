@@ -118,11 +118,14 @@ caf::behavior memory_journal(caf::event_based_actor* self, std::size_t events_ma
 /// The durable journal: an already opened store (so that the caller sees open
 /// errors: a second owner, corruption) behind two actors. `durable_journal`
 /// speaks the protocol above and forms the batches; `journal_committer` owns
-/// the store and writes them, one transaction each, on its own thread (its
-/// writes block on fsync). While batch N is being written, batch N+1 forms,
-/// and it is handed over the moment N is answered.
-/// `spawn_durable_journal` spawns both detached; a test spawns them itself
-/// (`durable_journal(self, committer)`) to step each.
+/// the store and writes them, one transaction each. While batch N is being
+/// written, batch N+1 forms, and it is handed over the moment N is answered.
+/// `spawn_durable_journal` spawns both on the scheduler's threads (a message
+/// between them and the supervisors runs on the thread that sent it: no
+/// thread wakes up for it; the committer holds one of those threads while it
+/// waits for fsync) and gives the committer to `committer_out` if asked (it
+/// owns the store: once it is gone, the journal may be opened again); a test
+/// spawns them itself (`durable_journal(self, committer)`) to step each.
 ///
 /// Group commit: every append and persist queued when the journal hands a
 /// batch over goes into one transaction (at most `journal_batch_events_max`
@@ -138,7 +141,8 @@ inline constexpr std::size_t journal_batch_events_max = 10'000;
 inline constexpr std::chrono::milliseconds journal_append_delay{2};
 caf::behavior journal_committer(caf::event_based_actor* self, std::shared_ptr<journal_store> store);
 caf::behavior durable_journal(caf::event_based_actor* self, caf::actor committer);
-caf::actor spawn_durable_journal(caf::actor_system& sys, std::shared_ptr<journal_store> store);
+caf::actor spawn_durable_journal(caf::actor_system& sys, std::shared_ptr<journal_store> store,
+                                 caf::actor* committer_out = nullptr);
 
 }  // namespace dairector::actors
 

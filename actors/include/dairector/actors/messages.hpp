@@ -228,6 +228,15 @@ struct gate_close {};
 /// connection; harmless locally).
 void register_message_types(caf::actor_system_config& cfg);
 
+/// What our programs set before they start an actor system: the message
+/// types, and the scheduler's idle policy. An idle scheduler thread spins
+/// briefly, then sleeps on its condition variable until work arrives (CAF's
+/// default polls every 50 us for 25 ms in between: on the durable path,
+/// where a stage waits about 100 us for fsync, that polling doubled the CPU
+/// per transition and cost a third of a lone pipeline's throughput), and a
+/// sleeping thread looks for work to steal every millisecond (not every 10).
+void configure_system(caf::actor_system_config& cfg);
+
 /// Removes `gone` from a list of actors (watchers, subscribers) on its down message.
 inline void forget_actor(std::vector<caf::actor>& actors, const caf::actor_addr& gone) {
   actors.erase(std::remove_if(actors.begin(), actors.end(), [&](const caf::actor& a) { return a.address() == gone; }),
