@@ -260,7 +260,13 @@ std::vector<target> targets(const json& r) {
   add("durable, 1,000 pipelines (transitions/s)", "≥ 300 k",
       first(rows_where(jr, {{"pipelines", 1000}}), "transitions_per_s_median"), 300e3, true, si, "journal_bench", "",
       "raw SQLite batched, interleaved keys " +
-          opt(number_at(jou, "baselines/sqlite_batched_interleaved/rows_per_s_median"), si) + " rows/s");
+          opt(number_at(jou, "baselines/sqlite_batched_interleaved/rows_per_s_median"), si) + " rows/s; plain rows " +
+          opt(number_at(jou, "baselines/sqlite_batched_plain/rows_per_s_median"), si) + " rows/s");
+  add("durable, 1,000 pipelines vs SQLite's plain rows", "≥ 0.35",
+      first(rows_where(jr, {{"pipelines", 1000}}), "ratio_to_batched_plain"), 0.35, true,
+      [](double v) { return fixed(v, 2); }, "journal_bench", "",
+      "plain rows, 1,000 a transaction, no index: " +
+          opt(number_at(jou, "baselines/sqlite_batched_plain/rows_per_s_median"), si) + " rows/s");
   const auto one = rows_where(jr, {{"pipelines", 1}});
   add("durable, 1 pipeline vs SQLite one commit per event", "≥ 1.5",
       first(one, "paired_commit_per_event/ratio_median"), 1.5, true, [](double v) { return fixed(v, 2); },

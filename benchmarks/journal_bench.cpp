@@ -3,8 +3,9 @@
 // pipelines, beside baselines measured in the same run on the same file
 // system with plain SQLite and the journal's table: the ceiling (1,000 rows
 // per transaction; keys in order as one pipeline writes them, and round-robin
-// over 1,000 pipelines as the journal of 1,000 pipelines sees them) and one
-// commit per event. Then the time to recover a 1,000,000-event journal (open
+// over 1,000 pipelines as the journal of 1,000 pipelines sees them, and the
+// latter as plain rows, without the table's index: SQLite's own ceiling)
+// and one commit per event. Then the time to recover a 1,000,000-event journal (open
 // read-only, list the pipelines, read every history, replay each with the
 // invariants checked). One JSON object on stdout, a table on stderr.
 //
@@ -158,11 +159,11 @@ struct rate_run {
 // Times `insert(db, first, start)` (which returns the row after the last it wrote)
 // on a fresh table prefilled like the journal's: rows, CPU and bytes written.
 template <class Insert>
-rate_run timed_inserts(const std::string& path, const row_source& rs, Insert insert) {
+rate_run timed_inserts(const std::string& path, const row_source& rs, Insert insert, bool indexed = true) {
   remove_journal_files(path);
   rate_run out;
   {
-    raw_sqlite db(path);
+    raw_sqlite db(path, indexed);
     const std::uint64_t first = db.prefill(path, rs, 0);
     settle(path);
     const auto start = clock_type::now();
@@ -179,17 +180,22 @@ rate_run timed_inserts(const std::string& path, const row_source& rs, Insert ins
 }
 
 // (a) The ceiling: `rows` rows, 1,000 per transaction, or fewer if that
-// takes longer than `seconds_max`.
-rate_run sqlite_batched(const std::string& path, const row_source& rs, std::uint64_t rows, double seconds_max) {
-  return timed_inserts(path, rs, [&](raw_sqlite& db, std::uint64_t first, clock_type::time_point start) {
-    std::uint64_t i = first;
-    while (i < first + rows && seconds_since(start) < seconds_max) {
-      db.step(db.begin);
-      for (std::uint64_t k = 0; k < 1'000 && i < first + rows; ++k, ++i) db.insert_row(rs, i);
-      db.step(db.commit);
-    }
-    return i;
-  });
+// takes longer than `seconds_max`; in the journal's table, or (`indexed`
+// false) as plain rows.
+rate_run sqlite_batched(const std::string& path, const row_source& rs, std::uint64_t rows, double seconds_max,
+                        bool indexed = true) {
+  return timed_inserts(
+      path, rs,
+      [&](raw_sqlite& db, std::uint64_t first, clock_type::time_point start) {
+        std::uint64_t i = first;
+        while (i < first + rows && seconds_since(start) < seconds_max) {
+          db.step(db.begin);
+          for (std::uint64_t k = 0; k < 1'000 && i < first + rows; ++k, ++i) db.insert_row(rs, i);
+          db.step(db.commit);
+        }
+        return i;
+      },
+      indexed);
 }
 
 // (b) One commit per event (autocommit), for at least `seconds_min`.
@@ -458,16 +464,17 @@ int main(int argc, char** argv) {
 
   // Baselines: plain SQLite on the same file system, the journal's table.
   json baselines = nullptr;
-  double batched_in_order = 0, batched_interleaved = 0, single = 0;
+  double batched_in_order = 0, batched_interleaved = 0, batched_plain = 0, single = 0;
   const auto spec_for_bodies = looping_spec(50);
   const auto& body_history = history_for(50);
   const row_source in_order = make_row_source(body_history, *spec_for_bodies, 1);
   const row_source interleaved = make_row_source(body_history, *spec_for_bodies, 1'000);
   if (opt.baselines) {
-    std::vector<rate_run> a_runs, b_runs, c_runs;
+    std::vector<rate_run> a_runs, b_runs, c_runs, p_runs;
     for (int r = 0; r < opt.repetitions; ++r) {
       a_runs.push_back(sqlite_batched(file("ceiling.db"), in_order, batched_rows, batched_seconds_max));
       b_runs.push_back(sqlite_batched(file("ceiling.db"), interleaved, batched_rows, batched_seconds_max));
+      p_runs.push_back(sqlite_batched(file("ceiling.db"), interleaved, batched_rows, batched_seconds_max, false));
       c_runs.push_back(sqlite_commit_per_event(file("single.db"), in_order, commit_seconds));
     }
     auto summary = [](const std::vector<rate_run>& v, json extra) {
@@ -493,24 +500,32 @@ int main(int argc, char** argv) {
                               {"seconds_max", batched_seconds_max}, {"pipelines", 1'000},
                               {"what", "rows round-robin over 1,000 pipelines, as the journal of 1,000 concurrent "
                                        "pipelines sees them"}});
+    json plain = summary(p_runs, {{"rows_per_transaction", 1'000}, {"rows_wanted", batched_rows},
+                                  {"seconds_max", batched_seconds_max}, {"pipelines", 1'000},
+                                  {"what", "the same rows round-robin over 1,000 pipelines, in the table without its "
+                                           "UNIQUE(pipeline, seq) index: SQLite's ceiling for plain rows"}});
     json c = summary(c_runs, {{"seconds_min", commit_seconds},
                               {"what", "autocommit: one transaction per row, one pipeline (as the 1-pipeline run)"}});
     batched_in_order = a["rows_per_s_median"].get<double>();
     batched_interleaved = b["rows_per_s_median"].get<double>();
+    batched_plain = plain["rows_per_s_median"].get<double>();
     single = c["rows_per_s_median"].get<double>();
     baselines = {{"sqlite_batched_in_order", a},
                  {"sqlite_batched_interleaved", b},
+                 {"sqlite_batched_plain", plain},
                  {"sqlite_commit_per_event", c},
                  {"table", "the journal's events table (same columns, INTEGER PRIMARY KEY, UNIQUE(pipeline, seq)); "
                            "WAL, synchronous=FULL, default cache; prepared insert; a fresh file per run"},
                  {"body_bytes_mean", interleaved.body_bytes_mean}};
     std::cerr << "\nbaseline: plain SQLite, the journal's table        rows/s (median)  CPU us/row  bytes written/row\n";
-    for (auto* name : {"sqlite_batched_in_order", "sqlite_batched_interleaved", "sqlite_commit_per_event"}) {
+    for (auto* name : {"sqlite_batched_in_order", "sqlite_batched_interleaved", "sqlite_batched_plain",
+                       "sqlite_commit_per_event"}) {
       const json& j = baselines[name];
       const char* label = std::strcmp(name, "sqlite_batched_in_order") == 0 ? "1,000 rows/transaction, 1 pipeline"
                           : std::strcmp(name, "sqlite_batched_interleaved") == 0
                               ? "1,000 rows/transaction, 1,000 pipelines"
-                              : "one commit per event";
+                          : std::strcmp(name, "sqlite_batched_plain") == 0 ? "the same, plain rows (no index)"
+                                                                            : "one commit per event";
       std::fprintf(stderr, "%-48s  %15.0f  %10.2f  %17.0f\n", label, j["rows_per_s_median"].get<double>(),
                    j["cpu_us_per_row_median"].get<double>(), j["bytes_written_per_row_median"].get<double>());
     }
@@ -598,6 +613,7 @@ int main(int argc, char** argv) {
                                                 {"ratio_median", summarize(paired_ratio).median}}},
                          {"ratio_to_batched_in_order", ratio(med, batched_in_order)},
                          {"ratio_to_batched_interleaved", ratio(med, batched_interleaved)},
+                         {"ratio_to_batched_plain", ratio(med, batched_plain)},
                          {"pilot", pilot_json}});
       if (!paired_ratio.empty()) one_pipeline_paired_ratio = summarize(paired_ratio).median;
       std::fprintf(stderr, "%9d  %6d  %15llu  %22.0f  %13.1f  %17.3f  %15.3f / %.3f  %17.2f  %24.0f\n", pipelines,
@@ -754,6 +770,9 @@ int main(int argc, char** argv) {
        target(have1 && single > 0, have1 && single > 0 ? durable_by_pipelines[1] / single : 0, 1.5, true)},
       {"pipelines_1000_transitions_per_s",
        target(have1000, have1000 ? durable_by_pipelines[1'000] : 0, 300'000, true)},
+      {"pipelines_1000_vs_plain_rows_ceiling",
+       target(have1000 && batched_plain > 0, have1000 && batched_plain > 0 ? durable_by_pipelines[1'000] / batched_plain : 0,
+              0.35, true)},
       {"recovery_1m_events_seconds_cold", target(full_recovery, recovery_cold, 5.0, false)},
       {"recovery_1m_events_seconds_warm", target(full_recovery, recovery_warm, 5.0, false)}};
   std::cerr << "\ntargets:\n";

@@ -109,15 +109,17 @@ struct raw_sqlite {
   sqlite3_stmt* begin = nullptr;
   sqlite3_stmt* commit = nullptr;
 
-  explicit raw_sqlite(const std::string& path) {
+  // `indexed`: the journal's table; without it, plain rows (no UNIQUE
+  // index: SQLite's ceiling for appending the same rows).
+  explicit raw_sqlite(const std::string& path, bool indexed = true) {
     if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK)
       die("cannot open " + path);
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
-    exec("CREATE TABLE events(pos INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, seq INTEGER NOT NULL,"
+    exec(("CREATE TABLE events(pos INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, seq INTEGER NOT NULL,"
          " type TEXT NOT NULL, at_ms INTEGER NOT NULL, by TEXT NOT NULL, body TEXT NOT NULL,"
-         " crc INTEGER NOT NULL, UNIQUE(pipeline, seq))");
+         " crc INTEGER NOT NULL" + std::string(indexed ? ", UNIQUE(pipeline, seq))" : ")")).c_str());
     prepare("INSERT INTO events(pos, pipeline, seq, type, at_ms, by, body, crc) VALUES(NULL, ?, ?, ?, ?, ?, ?, ?)",
             &insert);
     prepare("BEGIN IMMEDIATE", &begin);
