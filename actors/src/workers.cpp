@@ -173,6 +173,7 @@ caf::behavior blocking_worker(caf::event_based_actor* self, std::shared_ptr<cons
                               std::string name, stage_log_sink logs) {
   return {
       [=](const job& j) {
+        trace::mark(trace::point::job_received);
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
         auto spec = job_run_spec(j);
         stage_result r = make_result(j, name);

@@ -1,6 +1,6 @@
 // The durable journal under the test coordinator: the real SQLite journal
-// actor (scheduled here, so the test decides when it runs; in production it
-// is detached), a scratch journal file, and a read-only store beside it to see
+// actor (under the test coordinator, so the test decides when it runs), a
+// scratch journal file, and a read-only store beside it to see
 // what is on disk. Each test names the interleaving it forces.
 #include <unistd.h>
 

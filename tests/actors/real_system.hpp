@@ -12,13 +12,13 @@
 
 namespace dairector::testing {
 
-/// An actor system with the message types registered and CAF's console log off.
+/// An actor system configured as our programs configure theirs, with CAF's console log off.
 struct real_system {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   real_system() {
     cfg.set("logger.console", caf::atom("none"));
-    actors::register_message_types(cfg);
+    actors::configure_system(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
   }
 };
