@@ -420,8 +420,9 @@ caf::actor spawn_durable_journal(caf::actor_system& sys, std::shared_ptr<journal
                                  caf::actor* committer_out) {
   // On the scheduler's threads, not threads of their own: a message between
   // a supervisor, the journal and the committer then runs on the thread that
-  // sent it, with no wake-up of a sleeping thread (on a VM each costs 13-16
-  // us, a fifth of a lone pipeline's stage: docs/performance/report.md, "The timeline of one stage").
+  // sent it, with no wake-up of a sleeping thread (on a VM each cost 13-16
+  // us, four a stage, a fifth of a lone pipeline's stage; now each such step
+  // takes 1-2 us: docs/performance/report.md#the-timeline-of-one-stage).
   // The price: while the committer waits for its fsync it holds one of the
   // scheduler's threads (at least 4, CAF's default), and the others steal
   // what was queued behind it.

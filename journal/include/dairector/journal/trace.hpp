@@ -1,4 +1,4 @@
-// The durable path's timeline (docs/performance/report.md, "The timeline of one stage"):
+// The durable path's timeline (docs/performance/report.md#the-timeline-of-one-stage):
 // where the time of one stage goes, from the supervisor's start to its next
 // start, through the journal, its committer and the disk.
 //
