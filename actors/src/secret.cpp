@@ -1,6 +1,7 @@
 #include "dairector/actors/secret.hpp"
 
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -29,20 +30,57 @@ bool from_urandom(unsigned char* out, std::size_t n) {
   return in.gcount() == static_cast<std::streamsize>(n);
 }
 
+// The calling thread's random bytes: drawn from the kernel a block at a
+// time, each byte handed out once and wiped. A child forked after the draw
+// (its pid differs) draws anew rather than repeat its parent's bytes.
+class random_pool {
+public:
+  void take(unsigned char* out, std::size_t n) {
+    if (owner_ != ::getpid() || used_ + n > sizeof block_) refill();
+    std::copy_n(block_ + used_, n, out);
+    std::fill_n(block_ + used_, n, 0);
+    used_ += n;
+  }
+
+private:
+  void refill() {
+    if (!from_getrandom(block_, sizeof block_) && !from_urandom(block_, sizeof block_)) {
+      std::fputs("dairector: cannot read random bytes (getrandom and /dev/urandom both failed); stopping\n", stderr);
+      std::abort();
+    }
+    owner_ = ::getpid();
+    used_ = 0;
+  }
+  unsigned char block_[4096] = {};
+  std::size_t used_ = sizeof block_;
+  pid_t owner_ = 0;
+};
+
+void random_bytes(unsigned char* out, std::size_t n) {
+  thread_local random_pool pool;
+  pool.take(out, n);
+}
+
 }  // namespace
+
+std::uint64_t random_u64() {
+  unsigned char bytes[8];
+  random_bytes(bytes, sizeof bytes);
+  std::uint64_t v = 0;
+  for (unsigned char b : bytes) v = (v << 8) | b;
+  return v;
+}
 
 std::string random_secret() {
   unsigned char bytes[secret_bytes];
-  if (!from_getrandom(bytes, sizeof bytes) && !from_urandom(bytes, sizeof bytes)) {
-    std::fputs("dairector: cannot read random bytes (getrandom and /dev/urandom both failed); stopping\n", stderr);
-    std::abort();
-  }
+  random_bytes(bytes, sizeof bytes);
   static const char digits[] = "0123456789abcdef";
   std::string out(2 * sizeof bytes, '0');
   for (std::size_t i = 0; i < sizeof bytes; ++i) {
     out[2 * i] = digits[bytes[i] >> 4];
     out[2 * i + 1] = digits[bytes[i] & 0xf];
   }
+  std::fill_n(bytes, sizeof bytes, 0);
   return out;
 }
 

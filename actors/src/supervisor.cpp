@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <random>
 #include <span>
 #include <variant>
 
@@ -469,7 +468,7 @@ caf::behavior supervisor(supervisor_actor* self, supervisor_config cfg) {
     created.spec = self->state.cfg.spec;
     // The seed of the retries' jitter (retry.hpp), drawn here (the core has
     // no randomness) and recorded, so every replay computes the same delays.
-    created.seed = self->state.cfg.seed != 0 ? self->state.cfg.seed : (std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32));
+    created.seed = self->state.cfg.seed != 0 ? self->state.cfg.seed : random_u64();
     created.seed &= seed_mask;
     created.payload = self->state.cfg.input;
     record(self, created, to_journal::persist);

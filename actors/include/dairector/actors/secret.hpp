@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace dairector::actors {
@@ -16,8 +17,14 @@ inline constexpr std::size_t secret_chars_max = 256;
 
 /// `secret_bytes` bytes from the kernel's random source (getrandom, else
 /// /dev/urandom) as lowercase hex. A process with neither stops: a guessable
-/// secret would protect nothing.
+/// secret would protect nothing. The bytes are drawn 4 KiB at a time into a
+/// buffer of the calling thread (one system call per 128 secrets, not one per
+/// run: it was 8% of the CPU of in-memory runs), each handed out once and
+/// wiped; a forked child draws its own.
 std::string random_secret();
+
+/// 64 random bits from the same source (a pipeline's retry jitter seed).
+std::uint64_t random_u64();
 
 /// True if `a` and `b` are equal, in time that does not depend on where they differ.
 bool tokens_equal(const std::string& a, const std::string& b);
