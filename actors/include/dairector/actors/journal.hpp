@@ -120,12 +120,13 @@ caf::behavior memory_journal(caf::event_based_actor* self, std::size_t events_ma
 /// speaks the protocol above and forms the batches; `journal_committer` owns
 /// the store and writes them, one transaction each. While batch N is being
 /// written, batch N+1 forms, and it is handed over the moment N is answered.
-/// `spawn_durable_journal` spawns both on the scheduler's threads (a message
-/// between them and the supervisors runs on the thread that sent it: no
-/// thread wakes up for it; the committer holds one of those threads while it
-/// waits for fsync) and gives the committer to `committer_out` if asked (it
-/// owns the store: once it is gone, the journal may be opened again); a test
-/// spawns them itself (`durable_journal(self, committer)`) to step each.
+/// `spawn_durable_journal` spawns the journal on the scheduler's threads (a
+/// message between it and the supervisors runs on the thread that sent it:
+/// no thread wakes up for it) and the committer on a thread of its own (it
+/// blocks on fsync while the next batch forms), and gives the committer to
+/// `committer_out` if asked (it owns the store: once it is gone, the journal
+/// may be opened again); a test spawns them itself
+/// (`durable_journal(self, committer)`) to step each.
 ///
 /// Group commit: every append and persist queued when the journal hands a
 /// batch over goes into one transaction (at most `journal_batch_events_max`
