@@ -545,6 +545,8 @@ int main(int argc, char** argv) {
     // event's for the first.
     double estimate = single;  // 0: unknown (no baselines), so always a pilot
     const std::uint64_t warmup_events = history_for(0).size();
+    // One commit per event, the half-length run that a 1-pipeline repetition sits between.
+    auto one_commit = [&] { return sqlite_commit_per_event(file("single.db"), in_order, commit_seconds / 2).per_s(); };
     for (int pipelines : opt.pipelines) {
       const std::string path = file("durable-" + std::to_string(pipelines) + ".db");
       const double per_round = 13.0 * pipelines;
@@ -572,9 +574,6 @@ int main(int argc, char** argv) {
         // repetition sits between two one-commit-per-event runs, and is
         // compared with their mean.
         const bool pair = pipelines == 1 && opt.baselines;
-        auto one_commit = [&] {
-          return sqlite_commit_per_event(file("single.db"), in_order, commit_seconds / 2).per_s();
-        };
         probe.push_back(fsync_probe(scratch.string()).first);
         const double before = pair ? one_commit() : 0;
         auto d = run_durable(sys, path, pipelines, rounds, per_pipeline, warmup_events, workers);
@@ -642,7 +641,6 @@ int main(int argc, char** argv) {
       std::vector<double> slow_runs, slow_paired, slow_ratio, slow_cpu, slow_epc;
       {
         slow_sync slow(std::chrono::microseconds(static_cast<long long>(opt.slow_sync_ms * 1e3)));
-        auto one_commit = [&] { return sqlite_commit_per_event(file("single.db"), in_order, commit_seconds / 2).per_s(); };
         const double first = one_commit();
         const int slow_rounds = rounds_for(2 * first, opt.seconds);
         const std::uint64_t slow_per_pipeline = history_for(slow_rounds).size();

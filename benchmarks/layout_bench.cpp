@@ -102,11 +102,13 @@ outcome run(const std::string& dir, const std::string& layout, bool staggered, s
   std::vector<std::int64_t> last(pipelines, 0);
   const std::string body(143, 'x');  // journal_bench's mean encoded event
   std::uint64_t pos = 0;
+  // Pipeline p's first seq: 1, or (staggered) up to 499 events further on.
+  auto first_seq = [&](int p) -> std::int64_t { return 1 + (staggered ? (p * 37) % 500 : 0); };
   auto transaction = [&] {
     f.exec("BEGIN IMMEDIATE");
     for (int k = 0; k < rows_per_transaction; ++k, ++pos) {
       const int p = static_cast<int>(pos % pipelines);
-      const auto seq = static_cast<std::int64_t>(pos / pipelines + 1 + (staggered ? (p * 37) % 500 : 0));
+      const auto seq = static_cast<std::int64_t>(pos / pipelines) + first_seq(p);
       sqlite3_bind_int64(insert, 1, static_cast<std::int64_t>(pos + 1));
       sqlite3_bind_text(insert, 2, ids[p].data(), static_cast<int>(ids[p].size()), SQLITE_STATIC);
       sqlite3_bind_int64(insert, 3, seq);
@@ -156,8 +158,7 @@ outcome run(const std::string& dir, const std::string& layout, bool staggered, s
       // One lookup per seq, from the pipeline's first to its last.
       sqlite3_stmt* q = f.prepare("SELECT body FROM events WHERE seq = ? AND pipeline = ?");
       sqlite3_bind_text(q, 2, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
-      const std::int64_t from = 1 + (staggered ? (500 * 37) % 500 : 0);
-      for (std::int64_t seq = from;; ++seq) {
+      for (std::int64_t seq = first_seq(500);; ++seq) {
         sqlite3_bind_int64(q, 1, seq);
         if (sqlite3_step(q) != SQLITE_ROW) break;
         ++n, bytes += static_cast<std::uint64_t>(sqlite3_column_bytes(q, 0));

@@ -182,7 +182,7 @@ int drive_to_end(const run_options& opt, std::shared_ptr<journal_store> store, c
   sc.input = std::move(input);
   sc.workdir = workdir;
   sc.by = "system";
-  // The journal (docs/design.md#the-journal).
+  // The journal on the scheduler, its committer on a thread of its own (docs/design.md#the-journal).
   sc.journal = actors::spawn_durable_journal(sys, std::move(store));
   sc.gate = sys.spawn(actors::command_gate, opt.command_limit);
   auto logs = start_log_writer(sys, opt.logs, opt.journal.journal_path(), [](const std::string& line) {

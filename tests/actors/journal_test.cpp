@@ -1,7 +1,6 @@
-// The durable journal under the test coordinator: the real SQLite journal
-// actor (under the test coordinator, so the test decides when it runs), a
-// scratch journal file, and a read-only store beside it to see
-// what is on disk. Each test names the interleaving it forces.
+// The durable journal under the test coordinator (the test decides when each
+// actor runs): the real SQLite journal actor, a scratch journal file, and a
+// read-only store beside it to see what is on disk. Each test names the interleaving it forces.
 #include <unistd.h>
 
 #include <filesystem>

@@ -4,7 +4,7 @@
 //
 // Off unless a benchmark installs a buffer: then every point costs one clock
 // read and one atomic increment, and points past the buffer's end are
-// dropped. Off, a point is one relaxed load. The points are written by the
+// dropped. Off, a point is one atomic load. The points are written by the
 // threads that pass them and read by whoever installed the buffer once the
 // traced work is over (it has heard so through actor messages, which order
 // the writes before its read).
@@ -41,6 +41,8 @@ inline constexpr std::size_t point_count = 12;
 inline constexpr std::array<std::string_view, point_count> point_names = {
     "start_sent",  "append_received", "job_received", "result_received", "persist_received", "timer_fired",
     "handed_over", "commit_began",    "sync_began",   "commit_ended",    "answer_received",  "persist_answered"};
+static_assert(static_cast<std::size_t>(point::persist_answered) + 1 == point_count,
+              "a point was added: name it in point_names and count it in point_count");
 
 struct sample {
   point at{};
