@@ -159,6 +159,32 @@ auto in_read_transaction(sqlite3* db, const std::string& path, Read read) -> dec
   return out;
 }
 
+// A pipeline's row in heads (format 2): where its chain of events begins
+// and ends, and the times `pipelines()` lists.
+struct head {
+  std::uint64_t first_pos = 0, last_pos = 0, last_seq = 0;
+  std::int64_t created_ms = 0, last_ms = 0;
+};
+
+// The checksum of a head: row_crc's over the columns a writer and a reader
+// rely on (pipeline, last_seq, first_pos, last_pos), type "head".
+std::uint32_t head_crc(std::string_view pipeline, const head& h) {
+  return row_crc(pipeline, h.last_seq, "head", static_cast<std::int64_t>(h.first_pos), "",
+                 std::to_string(h.last_pos));
+}
+
+// Format 2's tables (sqlite.hpp).
+constexpr const char* events_2_schema =
+    "CREATE TABLE events(pos INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " prev INTEGER NOT NULL, type TEXT NOT NULL, at_ms INTEGER NOT NULL, by TEXT NOT NULL, body TEXT NOT NULL,"
+    " crc INTEGER NOT NULL);";
+constexpr const char* heads_schema =
+    "CREATE TABLE heads(first_pos INTEGER PRIMARY KEY, pipeline TEXT NOT NULL UNIQUE, last_pos INTEGER NOT NULL,"
+    " last_seq INTEGER NOT NULL, created_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL, crc INTEGER NOT NULL);";
+
+// Heads a writer keeps between appends, at most (then it reads them again).
+constexpr std::size_t heads_cached_max = 100'000;
+
 }  // namespace
 
 class sqlite_journal_store final : public journal_store, private append_checker::source {
@@ -176,6 +202,9 @@ public:
   int owner_lock_fd() const noexcept override { return lock_fd_; }
   result<std::uint64_t> remove_pipelines(const std::vector<std::string>& pipelines) override;
   bool archives() const noexcept override { return true; }
+
+  // upgrade_sqlite_journal's work, on a store open to write.
+  result<journal_upgrade> upgrade();
 
 private:
   // Each pipeline's rows as the table itself counts them (one scan, without
@@ -216,13 +245,30 @@ private:
   const pos_gap* gap_after(const census& all, std::uint64_t pos) const;
   result<std::vector<event>> read_history(const std::string& pipeline, journal_damage* damage);
   bool step_done(sqlite3_stmt* s);
+  bool prepare_statements();
+
+  // Format 2: heads and chains.
+  result<std::optional<head>> read_head(const std::string& pipeline, journal_damage* damage = nullptr);
+  result<std::vector<event>> walk_history(const std::string& pipeline, journal_damage* damage);
+  result<std::vector<std::uint64_t>> chain_positions(const std::string& pipeline, const head& h);
+  std::optional<std::string> write_heads();  // what went wrong
+  std::optional<error> heads_beside_rows(const census& all, std::vector<journal_damage>& out);
 
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* begin_ = nullptr;
   sqlite3_stmt* commit_ = nullptr;
   sqlite3_stmt* history_ = nullptr;
+  sqlite3_stmt* head_of_ = nullptr;    // format 2: a pipeline's head
+  sqlite3_stmt* row_at_ = nullptr;     // format 2: the row at a pos
+  sqlite3_stmt* head_new_ = nullptr;   // format 2: a new pipeline's head
+  sqlite3_stmt* head_move_ = nullptr;  // format 2: a head moved on by an append
+  int format_ = 0;
   int lock_fd_ = -1;
+  // Format 2, the writer's: heads as of the last commit (a cache; bounded),
+  // and those of the append under way (keys: views of its events' ids).
+  std::unordered_map<std::string, head, string_hash, std::equal_to<>> heads_;
+  std::unordered_map<std::string_view, std::pair<head, bool>> batch_heads_;  // bool: new in this batch
   append_checker checker_;
   std::vector<std::uint64_t> row_pos_;  // the append's rows' positions
   std::uint64_t next_pos_ = 0;  // the position the next row gets (0: not read yet)
@@ -283,48 +329,79 @@ result<std::unique_ptr<journal_store>> sqlite_journal_store::open(const std::str
     if (opt.read_only) return make_error(errc::not_found, "journal " + path + " is empty (nothing was ever written to it)");
   } else if (app_id != application_id) {
     return journal_error("journal " + path + " is an SQLite database but not a dairector journal");
-  } else if (user_version > journal_format_version) {
+  } else if (user_version > sqlite_journal_format) {
     return journal_error("journal " + path + " has format version " + std::to_string(user_version) +
-                         ", newer than this dairector reads (" + std::to_string(journal_format_version) + ")");
+                         ", newer than this dairector reads (" + std::to_string(sqlite_journal_format) + ")");
+  } else if (user_version < 1) {
+    return journal_error("journal " + path + " has format version " + std::to_string(user_version) +
+                         ", which no dairector wrote");
   }
+  j->format_ = fresh ? (opt.create_format == 0 ? sqlite_journal_format : opt.create_format) : user_version;
+  if (j->format_ < 1 || j->format_ > sqlite_journal_format)
+    return journal_error("journal " + path + ": cannot create format " + std::to_string(j->format_) +
+                         " (this dairector writes 1 to " + std::to_string(sqlite_journal_format) + ")");
   if (!opt.read_only) {
     // WAL: readers beside the writer; FULL: a commit survives power loss.
     if (!exec(j->db_, "PRAGMA journal_mode=WAL")) return fail("cannot switch to WAL mode");
     const char* sync = opt.sync == journal_sync::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
     if (!exec(j->db_, sync)) return fail("cannot set synchronous");
     if (fresh) {
-      const std::string schema =
-          "BEGIN IMMEDIATE;"
-          "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-          "CREATE TABLE events(pos INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, seq INTEGER NOT NULL,"
-          " type TEXT NOT NULL, at_ms INTEGER NOT NULL, by TEXT NOT NULL, body TEXT NOT NULL,"
-          " crc INTEGER NOT NULL, UNIQUE(pipeline, seq));"
-          "INSERT INTO meta VALUES('format_version', '" + std::to_string(journal_format_version) + "');"
-          "INSERT INTO meta VALUES('created_by', 'dairector');"
-          "PRAGMA application_id=" + std::to_string(application_id) + ";"
-          "PRAGMA user_version=" + std::to_string(journal_format_version) + ";"
-          "COMMIT;";
+      const std::string version = std::to_string(j->format_);
+      const std::string tables =
+          j->format_ == 1
+              ? "CREATE TABLE events(pos INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, seq INTEGER NOT NULL,"
+                " type TEXT NOT NULL, at_ms INTEGER NOT NULL, by TEXT NOT NULL, body TEXT NOT NULL,"
+                " crc INTEGER NOT NULL, UNIQUE(pipeline, seq));"
+              : std::string(events_2_schema) + heads_schema;
+      const std::string schema = "BEGIN IMMEDIATE;"
+                                 "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);" +
+                                 tables +
+                                 "INSERT INTO meta VALUES('format_version', '" + version +
+                                 "');"
+                                 "INSERT INTO meta VALUES('created_by', 'dairector');"
+                                 "PRAGMA application_id=" +
+                                 std::to_string(application_id) + ";PRAGMA user_version=" + version + ";COMMIT;";
       if (!exec(j->db_, schema.c_str())) {
         exec(j->db_, "ROLLBACK");
         return fail("cannot create the schema");
       }
     }
-    if (sqlite3_prepare_v2(j->db_,
-                           "INSERT INTO events(pos, pipeline, seq, type, at_ms, by, body, crc)"
-                           " VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                           -1, &j->insert_, nullptr) != SQLITE_OK ||
-        sqlite3_prepare_v2(j->db_, "BEGIN IMMEDIATE", -1, &j->begin_, nullptr) != SQLITE_OK ||
-        sqlite3_prepare_v2(j->db_, "COMMIT", -1, &j->commit_, nullptr) != SQLITE_OK)
-      return fail("cannot prepare the writes");
   }
-  if (sqlite3_prepare_v2(j->db_, "SELECT seq, type, at_ms, by, body, crc FROM events WHERE pipeline = ? ORDER BY seq",
-                         -1, &j->history_, nullptr) != SQLITE_OK)
-    return fail("cannot prepare the reads");
+  if (!j->prepare_statements()) return fail(opt.read_only ? "cannot prepare the reads" : "cannot prepare the writes");
   return std::unique_ptr<journal_store>(std::move(j));
 }
 
+bool sqlite_journal_store::prepare_statements() {
+  auto prepare = [&](const char* sql, sqlite3_stmt** out) {
+    sqlite3_finalize(*out);
+    *out = nullptr;
+    return sqlite3_prepare_v2(db_, sql, -1, out, nullptr) == SQLITE_OK;
+  };
+  if (!opt_.read_only) {
+    const char* insert = format_ == 1 ? "INSERT INTO events(pos, pipeline, seq, type, at_ms, by, body, crc)"
+                                        " VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                                      : "INSERT INTO events(pos, pipeline, seq, type, at_ms, by, body, crc, prev)"
+                                        " VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9)";
+    if (!prepare(insert, &insert_) || !prepare("BEGIN IMMEDIATE", &begin_) || !prepare("COMMIT", &commit_))
+      return false;
+    if (format_ >= 2 &&
+        (!prepare("INSERT INTO heads(first_pos, pipeline, last_pos, last_seq, created_ms, last_ms, crc)"
+                  " VALUES(?, ?, ?, ?, ?, ?, ?)",
+                  &head_new_) ||
+         !prepare("UPDATE heads SET last_pos = ?, last_seq = ?, last_ms = ?, crc = ? WHERE first_pos = ?",
+                  &head_move_)))
+      return false;
+  }
+  if (format_ == 1)
+    return prepare("SELECT seq, type, at_ms, by, body, crc FROM events WHERE pipeline = ? ORDER BY seq", &history_);
+  return prepare("SELECT first_pos, last_pos, last_seq, created_ms, last_ms, crc FROM heads WHERE pipeline = ?",
+                 &head_of_) &&
+         prepare("SELECT pipeline, seq, prev, type, at_ms, by, body, crc FROM events WHERE pos = ?", &row_at_);
+}
+
 sqlite_journal_store::~sqlite_journal_store() {
-  for (sqlite3_stmt* st : {insert_, begin_, commit_, history_}) sqlite3_finalize(st);
+  for (sqlite3_stmt* st : {insert_, begin_, commit_, history_, head_of_, row_at_, head_new_, head_move_})
+    sqlite3_finalize(st);
   sqlite3_close_v2(db_);
   if (lock_fd_ >= 0) release_owner_lock(lock_fd_);
 }
@@ -334,6 +411,25 @@ sqlite_journal_store::~sqlite_journal_store() {
 // its seqs). A pipeline that may have lost events (a gap in the journal-wide
 // order after its last row) takes no more: its history cannot be trusted.
 result<std::uint64_t> sqlite_journal_store::durable_seq(const std::string& pipeline) {
+  if (format_ >= 2) {
+    // Its head, read in the append's transaction (format 2: no scan).
+    auto h = read_head(pipeline);
+    if (!h) return h.err();
+    if (!*h) return std::uint64_t{0};
+    // Its last row must be there: a pipeline whose end is lost takes no more.
+    sqlite3_reset(row_at_);
+    sqlite3_bind_int64(row_at_, 1, static_cast<sqlite3_int64>(std::min((*h)->last_pos, pos_max)));
+    const bool there = sqlite3_step(row_at_) == SQLITE_ROW && column_text(row_at_, 0) == pipeline &&
+                       static_cast<std::uint64_t>(sqlite3_column_int64(row_at_, 1)) == (*h)->last_seq;
+    sqlite3_reset(row_at_);
+    if (!there)
+      return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "', event seq " +
+                           std::to_string((*h)->last_seq) + ": its last event (at pos " +
+                           std::to_string((*h)->last_pos) + ") is missing or unreadable; it takes no more events");
+    if (heads_.size() >= heads_cached_max) heads_.clear();
+    heads_.insert_or_assign(pipeline, **h);
+    return (*h)->last_seq;
+  }
   auto all = counted();
   if (!all) return all.err();
   pipeline_count count;
@@ -351,7 +447,9 @@ result<std::uint64_t> sqlite_journal_store::durable_seq(const std::string& pipel
 }
 
 result<std::shared_ptr<const pipeline_spec>> sqlite_journal_store::created_spec(const std::string& pipeline) {
-  statement s(db_, "SELECT body FROM events WHERE pipeline = ? AND seq = 1");
+  statement s(db_, format_ == 1 ? "SELECT body FROM events WHERE pipeline = ? AND seq = 1"
+                                : "SELECT e.body FROM heads h JOIN events e ON e.pos = h.first_pos"
+                                  " WHERE h.pipeline = ?1 AND e.pipeline = ?1 AND e.seq = 1");
   if (!s) return journal_error("journal " + path_ + ": " + sqlite_message(db_));
   sqlite3_bind_text(s.s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_STATIC);
   if (sqlite3_step(s.s) != SQLITE_ROW)
@@ -377,13 +475,18 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
   if (auto err = injected_fault(events.size())) return err;
   if (auto err = checker_.prepare(events, *this)) return err;
 
-  auto fail = [&](const char* what) {
-    std::string message = std::string(what) + ": " + sqlite_message(db_);
+  // Nothing of the batch is written; the store takes no more writes.
+  auto abandon = [&](error err) {
     sqlite3_reset(insert_);
     if (!sqlite3_get_autocommit(db_)) exec(db_, "ROLLBACK");
     checker_.finish(false);
+    batch_heads_.clear();
     failed_ = true;  // memory may now be ahead of disk: stop here (the pipeline refuses starts)
-    return failure(message);
+    return err;
+  };
+  // `what`, and SQLite's word on it unless `whole`.
+  auto fail = [&](const std::string& what, bool whole = false) {
+    return abandon(failure(whole ? what : what + ": " + sqlite_message(db_)));
   };
   if (!step_done(begin_)) return fail("cannot begin a transaction");
   // Positions are given here, not by SQLite (which gives max + 1): archived
@@ -396,8 +499,38 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
     return pos.err();
   }
   row_pos_.clear();
+  batch_heads_.clear();
   for (const append_checker::row& r : checker_.rows()) {
     const event& e = *r.e;
+    const std::uint64_t row_pos = *pos + row_pos_.size();
+    if (format_ >= 2) {
+      // The row's link to its pipeline's previous one, and the head it moves.
+      auto [it, fresh] = batch_heads_.try_emplace(std::string_view(e.pipeline));
+      if (fresh && e.seq > 1) {
+        if (auto c = heads_.find(e.pipeline); c != heads_.end()) {
+          it->second = {c->second, false};
+        } else {
+          auto h = read_head(e.pipeline);
+          if (!h) return abandon(h.err());
+          if (!*h) return fail("pipeline '" + e.pipeline + "' has no head", true);
+          it->second = {**h, false};
+        }
+      }
+      head& h = it->second.first;
+      if (e.seq != h.last_seq + 1)
+        return fail("pipeline '" + e.pipeline + "', event seq " + std::to_string(e.seq) +
+                        ": its head says its last seq is " + std::to_string(h.last_seq),
+                    true);
+      sqlite3_bind_int64(insert_, 9, static_cast<sqlite3_int64>(e.seq == 1 ? 0 : h.last_pos));
+      if (e.seq == 1) {
+        it->second.second = true;
+        h.first_pos = row_pos;
+        h.created_ms = h.last_ms = e.at_ms;
+      }
+      h.last_pos = row_pos;
+      h.last_seq = e.seq;
+      h.last_ms = std::max(h.last_ms, e.at_ms);
+    }
     sqlite3_bind_text(insert_, 1, e.pipeline.data(), static_cast<int>(e.pipeline.size()), SQLITE_STATIC);
     sqlite3_bind_int64(insert_, 2, static_cast<sqlite3_int64>(e.seq));
     sqlite3_bind_text(insert_, 3, r.type, -1, SQLITE_STATIC);
@@ -405,14 +538,25 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
     sqlite3_bind_text(insert_, 5, e.by.data(), static_cast<int>(e.by.size()), SQLITE_STATIC);
     sqlite3_bind_text(insert_, 6, r.body.data(), static_cast<int>(r.body.size()), SQLITE_STATIC);
     sqlite3_bind_int64(insert_, 7, r.crc);
-    sqlite3_bind_int64(insert_, 8, static_cast<sqlite3_int64>(*pos + row_pos_.size()));
+    sqlite3_bind_int64(insert_, 8, static_cast<sqlite3_int64>(row_pos));
     if (!step_done(insert_)) return fail("write failed");
-    row_pos_.push_back(*pos + row_pos_.size());
+    row_pos_.push_back(row_pos);
   }
+  if (format_ >= 2)
+    if (auto why = write_heads()) return fail(*why, true);
   trace::mark(trace::point::sync_began);
   if (!step_done(commit_)) return fail("commit failed");
   next_pos_ = *pos + row_pos_.size();
   committed(events.size());
+  for (const auto& [id, h] : batch_heads_) {
+    if (auto c = heads_.find(id); c != heads_.end()) {
+      c->second = h.first;
+      continue;
+    }
+    if (heads_.size() >= heads_cached_max) heads_.clear();
+    heads_.emplace(std::string(id), h.first);
+  }
+  batch_heads_.clear();
   last_append_pos_ = row_pos_.front();
   checker_.finish(true, [&](const std::string& id, std::uint64_t durable, std::size_t last_row) {
     if (!counted_) return;
@@ -436,6 +580,34 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
       if (e.seq == 1) c->created_ms = e.at_ms;
       c->last_ms = std::max(c->last_ms, e.at_ms);
     }
+  }
+  return std::nullopt;
+}
+
+// The heads the append under way moved, in its transaction.
+std::optional<std::string> sqlite_journal_store::write_heads() {
+  for (const auto& [id, entry] : batch_heads_) {
+    const head& h = entry.first;
+    const auto crc = static_cast<sqlite3_int64>(head_crc(id, h));
+    sqlite3_stmt* st = entry.second ? head_new_ : head_move_;
+    if (entry.second) {
+      sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(h.first_pos));
+      sqlite3_bind_text(st, 2, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(st, 3, static_cast<sqlite3_int64>(h.last_pos));
+      sqlite3_bind_int64(st, 4, static_cast<sqlite3_int64>(h.last_seq));
+      sqlite3_bind_int64(st, 5, h.created_ms);
+      sqlite3_bind_int64(st, 6, h.last_ms);
+      sqlite3_bind_int64(st, 7, crc);
+    } else {
+      sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(h.last_pos));
+      sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(h.last_seq));
+      sqlite3_bind_int64(st, 3, h.last_ms);
+      sqlite3_bind_int64(st, 4, crc);
+      sqlite3_bind_int64(st, 5, static_cast<sqlite3_int64>(h.first_pos));
+    }
+    if (!step_done(st)) return "cannot write the head of pipeline '" + std::string(id) + "': " + sqlite_message(db_);
+    if (sqlite3_changes(db_) != 1)
+      return "pipeline '" + std::string(id) + "' has no head at pos " + std::to_string(h.first_pos);
   }
   return std::nullopt;
 }
@@ -611,7 +783,9 @@ const sqlite_journal_store::pos_gap* sqlite_journal_store::gap_after(const censu
 }
 
 result<std::vector<event>> sqlite_journal_store::history(const std::string& pipeline, journal_damage* damage) {
-  return in_read_transaction(db_, path_, [&] { return read_history(pipeline, damage); });
+  return in_read_transaction(db_, path_, [&] {
+    return format_ == 1 ? read_history(pipeline, damage) : walk_history(pipeline, damage);
+  });
 }
 
 result<std::vector<event>> sqlite_journal_store::read_history(const std::string& pipeline, journal_damage* damage) {
@@ -718,7 +892,9 @@ result<std::vector<journal_damage>> sqlite_journal_store::gaps() {
     for (const pos_gap& g : (*all)->gaps) {
       std::string reason = describe_gap(g.from, g.to, g.why);
       const std::size_t n = suspects[static_cast<std::size_t>(&g - (*all)->gaps.data())];
-      if (g.attributed)
+      if (format_ >= 2)
+        reason += "; a pipeline that had events there is damaged from the first of them (its chain breaks there)";
+      else if (g.attributed)
         reason += "; the index says they belong to " + std::to_string(g.owners) +
                   (g.owners == 1 ? " pipeline" : " pipelines") + " (no other lost anything there)";
       else
@@ -727,6 +903,8 @@ result<std::vector<journal_damage>> sqlite_journal_store::gaps() {
                                " whose history ends just before it may have lost events there";
       out.push_back(journal_damage{"", 0, g.from, g.to, std::move(reason)});
     }
+    if (format_ >= 2)
+      if (auto err = heads_beside_rows(**all, out)) return *err;
     return out;
   });
 }
@@ -753,6 +931,19 @@ result<std::optional<std::string>> sqlite_journal_store::get_meta(const std::str
 
 result<std::vector<pipeline_summary>> sqlite_journal_store::pipelines() {
   return in_read_transaction(db_, path_, [&]() -> result<std::vector<pipeline_summary>> {
+    if (format_ >= 2) {
+      statement s(db_, "SELECT pipeline, last_seq, created_ms, last_ms FROM heads ORDER BY first_pos");
+      if (!s) return failure("cannot read its heads: " + sqlite_message(db_));
+      std::vector<pipeline_summary> out;
+      int rc = SQLITE_OK;
+      while ((rc = sqlite3_step(s.s)) == SQLITE_ROW)
+        out.push_back({std::string(column_text(s.s, 0)), static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1)),
+                       sqlite3_column_int64(s.s, 2), sqlite3_column_int64(s.s, 3)});
+      if (rc == SQLITE_DONE) return out;
+      if (!is_corrupt(rc)) return failure("cannot read its heads (" + sqlite_message(db_) + ")");
+      // The heads cannot all be read: the table's own count lists what it
+      // can (a pipeline whose head is lost is damage `history` names).
+    }
     auto all = counted();
     if (!all) return all.err();
     std::vector<pipeline_summary> out;
@@ -810,12 +1001,41 @@ result<std::uint64_t> sqlite_journal_store::remove_pipelines(const std::vector<s
   }
   if (!exec(db_, "CREATE TABLE IF NOT EXISTS archived(pos_from INTEGER PRIMARY KEY, pos_to INTEGER NOT NULL)"))
     return fail("cannot record the archived positions");
+  statement keep(db_, "INSERT INTO archived(pos_from, pos_to) VALUES(?, ?)");
+  if (!keep) return fail("cannot prepare the archive");
+  std::vector<std::uint64_t> positions;
+  if (format_ >= 2) {
+    // Each pipeline's rows by its chain, then its head.
+    statement drop(db_, "DELETE FROM events WHERE pos = ?");
+    statement drop_head(db_, "DELETE FROM heads WHERE first_pos = ?");
+    if (!drop || !drop_head) return fail("cannot prepare the archive");
+    for (const std::string& id : pipelines) {
+      auto h = read_head(id);
+      if (!h || !*h) {
+        exec(db_, "ROLLBACK");
+        return h ? failure("it has no pipeline '" + id + "'") : h.err();
+      }
+      auto rows = chain_positions(id, **h);
+      if (!rows) {
+        exec(db_, "ROLLBACK");
+        return rows.err();
+      }
+      for (std::uint64_t row : *rows) {
+        sqlite3_reset(drop.s);
+        sqlite3_bind_int64(drop.s, 1, static_cast<sqlite3_int64>(row));
+        if (sqlite3_step(drop.s) != SQLITE_DONE) return fail("cannot delete pipeline '" + id + "'");
+      }
+      sqlite3_reset(drop_head.s);
+      sqlite3_bind_int64(drop_head.s, 1, static_cast<sqlite3_int64>((*h)->first_pos));
+      if (sqlite3_step(drop_head.s) != SQLITE_DONE) return fail("cannot delete the head of pipeline '" + id + "'");
+      positions.insert(positions.end(), rows->begin(), rows->end());
+      heads_.erase(id);
+    }
+  }
   statement find(db_, "SELECT pos FROM events WHERE pipeline = ?");
   statement drop(db_, "DELETE FROM events WHERE pipeline = ?");
-  statement keep(db_, "INSERT INTO archived(pos_from, pos_to) VALUES(?, ?)");
-  if (!find || !drop || !keep) return fail("cannot prepare the archive");
-  std::vector<std::uint64_t> positions;
-  for (const std::string& id : pipelines) {
+  if (!find || !drop) return fail("cannot prepare the archive");
+  for (const std::string& id : format_ == 1 ? pipelines : std::vector<std::string>{}) {
     for (sqlite3_stmt* st : {find.s, drop.s}) {
       sqlite3_reset(st);
       sqlite3_bind_text(st, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
@@ -837,8 +1057,243 @@ result<std::uint64_t> sqlite_journal_store::remove_pipelines(const std::vector<s
   return static_cast<std::uint64_t>(positions.size());
 }
 
+// ------------------------------------------------------------- format 2
+
+// A pipeline's head (none: no such pipeline), its checksum verified.
+result<std::optional<head>> sqlite_journal_store::read_head(const std::string& pipeline, journal_damage* damage) {
+  sqlite3_stmt* s = head_of_;
+  sqlite3_reset(s);
+  sqlite3_bind_text(s, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_TRANSIENT);
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(s);
+    return std::optional<head>();
+  }
+  if (rc != SQLITE_ROW) {
+    const std::string why = sqlite_message(db_);
+    sqlite3_reset(s);
+    if (is_corrupt(rc)) return damaged(journal_damage{pipeline, 0, 0, 0, "its head cannot be read (" + why + ")"}, damage);
+    return failure("cannot read the head of pipeline '" + pipeline + "': " + why);
+  }
+  head h;
+  h.first_pos = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+  h.last_pos = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+  h.last_seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
+  h.created_ms = sqlite3_column_int64(s, 3);
+  h.last_ms = sqlite3_column_int64(s, 4);
+  const auto crc = static_cast<std::uint32_t>(sqlite3_column_int64(s, 5));
+  sqlite3_reset(s);
+  if (crc != head_crc(pipeline, h))
+    return damaged(journal_damage{pipeline, 0, 0, 0, "its head (its row in heads) does not match its checksum"}, damage);
+  return std::optional<head>(h);
+}
+
+// The chain from the head back to seq 1, every hop checked (the same
+// pipeline, the seq before, a smaller pos; seq 1 at the head's first_pos),
+// then every row as history_checker checks it, in seq order.
+result<std::vector<event>> sqlite_journal_store::walk_history(const std::string& pipeline, journal_damage* damage) {
+  auto h = read_head(pipeline, damage);
+  if (!h) return h.err();
+  if (!*h) return make_error(errc::not_found, "journal " + path_ + " has no pipeline '" + pipeline + "'");
+  struct stored {
+    std::uint64_t seq;
+    std::int64_t at_ms;
+    std::uint32_t crc;
+    std::string type, by, body;
+  };
+  std::vector<stored> back;  // the last event first
+  back.reserve(static_cast<std::size_t>(std::min<std::uint64_t>((*h)->last_seq, 1'000'000)));
+  sqlite3_stmt* s = row_at_;
+  auto corrupt = [&](std::uint64_t seq, std::uint64_t pos, std::string why) {
+    sqlite3_reset(s);
+    return damaged(journal_damage{pipeline, seq, pos, pos, std::move(why)}, damage);
+  };
+  std::uint64_t pos = (*h)->last_pos, seq = (*h)->last_seq;
+  while (seq > 0) {
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(std::min(pos, pos_max)));
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) return corrupt(seq, pos, describe_gap(pos, pos, gap_missing));
+    if (rc != SQLITE_ROW) {
+      const std::string why = sqlite_message(db_);
+      if (is_corrupt(rc))
+        return corrupt(seq, pos, "cannot be read: its row at pos " + std::to_string(pos) + " is on a damaged page (" + why + ")");
+      sqlite3_reset(s);
+      return failure("pipeline '" + pipeline + "', event seq " + std::to_string(seq) + ": cannot be read (" + why + ")");
+    }
+    const auto prev = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
+    // (prev is not in the row's checksum: a wrong link shows here, and the
+    // pos it names may not be where the lost event was, so none is given.)
+    if (column_text(s, 0) != pipeline || static_cast<std::uint64_t>(sqlite3_column_int64(s, 1)) != seq)
+      return corrupt(seq, 0, "its chain of events is broken: it leads to pos " + std::to_string(pos) +
+                                 ", which is not its event seq " + std::to_string(seq));
+    const bool linked = seq == 1 ? prev == 0 && pos == (*h)->first_pos : prev > 0 && prev < pos;
+    if (!linked)
+      return corrupt(seq, pos, "its chain of events is broken at pos " + std::to_string(pos) +
+                                   (seq == 1 ? " (its head says it begins at pos " + std::to_string((*h)->first_pos) + ")"
+                                             : " (it links to pos " + std::to_string(prev) + ")"));
+    back.push_back(stored{seq, sqlite3_column_int64(s, 4), static_cast<std::uint32_t>(sqlite3_column_int64(s, 7)),
+                          std::string(column_text(s, 3)), std::string(column_text(s, 5)), std::string(column_text(s, 6))});
+    pos = prev;
+    --seq;
+  }
+  sqlite3_reset(s);
+  history_checker rows(pipeline);
+  rows.events().reserve(back.size());
+  for (auto it = back.rbegin(); it != back.rend(); ++it)
+    if (auto bad = rows.add(it->seq, it->type, it->at_ms, it->by, it->body, it->crc)) return damaged(std::move(*bad), damage);
+  if (!opt_.read_only) checker_.remember_spec(pipeline, rows.spec());  // hosted again: appends use the reader's spec
+  return std::move(rows.events());
+}
+
+// The positions of a pipeline's rows, by its chain (an error if it breaks).
+result<std::vector<std::uint64_t>> sqlite_journal_store::chain_positions(const std::string& pipeline, const head& h) {
+  std::vector<std::uint64_t> out;
+  std::uint64_t pos = h.last_pos, seq = h.last_seq;
+  sqlite3_stmt* s = row_at_;
+  while (seq > 0) {
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(std::min(pos, pos_max)));
+    const bool ok = sqlite3_step(s) == SQLITE_ROW && column_text(s, 0) == pipeline &&
+                    static_cast<std::uint64_t>(sqlite3_column_int64(s, 1)) == seq;
+    const auto prev = ok ? static_cast<std::uint64_t>(sqlite3_column_int64(s, 2)) : 0;
+    sqlite3_reset(s);
+    if (!ok || (seq > 1 && (prev == 0 || prev >= pos)))
+      return failure("pipeline '" + pipeline + "': its chain of events breaks at seq " + std::to_string(seq) + " (pos " +
+                     std::to_string(pos) + "); `dairector journal check` tells more");
+    out.push_back(pos);
+    pos = prev;
+    --seq;
+  }
+  return out;
+}
+
+// What only a scan of the whole table can tell in format 2: rows of a
+// pipeline that has no head, or past its head (a history read from its head
+// could not see them), one damage per pipeline.
+std::optional<error> sqlite_journal_store::heads_beside_rows(const census& all, std::vector<journal_damage>& out) {
+  statement s(db_, "SELECT pipeline, last_seq FROM heads");
+  if (!s) return failure("cannot read its heads: " + sqlite_message(db_));
+  std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>> last;
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW)
+    last.emplace(std::string(column_text(s.s, 0)), static_cast<std::uint64_t>(sqlite3_column_int64(s.s, 1)));
+  // Heads that cannot all be read: those not read are damage each
+  // pipeline's history names ("its head cannot be read"), not told here.
+  const bool whole = rc == SQLITE_DONE;
+  if (!whole && !is_corrupt(rc)) return failure("cannot read its heads (" + sqlite_message(db_) + ")");
+  for (const std::string* id : all.order) {
+    const pipeline_count& c = all.by_id.at(*id);
+    auto it = last.find(*id);
+    if (it == last.end() && !whole) continue;
+    if (it == last.end())
+      out.push_back(journal_damage{*id, 1, 0, 0,
+                                   "its table holds " + std::to_string(c.events) +
+                                       " of its events (to seq " + std::to_string(c.last_seq) +
+                                       ") but it has no head, so none can be read"});
+    else if (c.last_seq > it->second)
+      out.push_back(journal_damage{*id, it->second + 1, c.last_pos, c.last_pos,
+                                   "its table holds its events to seq " + std::to_string(c.last_seq) + " (pos " +
+                                       std::to_string(c.last_pos) + ") but its head ends at seq " +
+                                       std::to_string(it->second)});
+  }
+  return std::nullopt;
+}
+
+result<journal_upgrade> sqlite_journal_store::upgrade() {
+  journal_upgrade out{format_, sqlite_journal_format, 0, 0};
+  auto damage = check();
+  if (!damage) return damage.err();
+  if (!damage->empty())
+    return journal_error("journal " + path_ + " is damaged (" + std::to_string(damage->size()) +
+                         (damage->size() == 1 ? " finding" : " findings") +
+                         "; `dairector journal check` lists them); it is upgraded only whole: nothing was changed");
+  auto listed = pipelines();
+  if (!listed) return listed.err();
+  out.pipelines = listed->size();
+  if (format_ == sqlite_journal_format) {
+    statement n(db_, "SELECT count(*) FROM events");
+    if (!n || sqlite3_step(n.s) != SQLITE_ROW) return failure("cannot count its events: " + sqlite_message(db_));
+    out.events = static_cast<std::uint64_t>(sqlite3_column_int64(n.s, 0));
+    return out;
+  }
+  // Statements on the old table go first (a table is not dropped under them).
+  for (sqlite3_stmt** st : {&insert_, &history_, &head_of_, &row_at_, &head_new_, &head_move_}) {
+    sqlite3_finalize(*st);
+    *st = nullptr;
+  }
+  counted_.reset();
+  auto fail = [&](const std::string& what) {
+    const std::string message = what + ": " + sqlite_message(db_);
+    if (!sqlite3_get_autocommit(db_)) exec(db_, "ROLLBACK");
+    failed_ = true;
+    return failure(message + "; nothing was changed");
+  };
+  std::string events_new = events_2_schema;
+  events_new.replace(events_new.find("events("), 7, "events_2(");
+  if (!exec(db_, "BEGIN IMMEDIATE")) return fail("cannot begin a transaction");
+  if (!exec(db_, events_new.c_str())) return fail("cannot create the new table");
+  // Every row as it is, in pos order, linked to its pipeline's previous.
+  if (!exec(db_,
+            "INSERT INTO events_2(pos, pipeline, seq, prev, type, at_ms, by, body, crc)"
+            " SELECT pos, pipeline, seq, coalesce(lag(pos) OVER (PARTITION BY pipeline ORDER BY seq), 0),"
+            " type, at_ms, by, body, crc FROM events ORDER BY pos"))
+    return fail("cannot copy the events");
+  out.events = static_cast<std::uint64_t>(sqlite3_changes64(db_));
+  if (!exec(db_, heads_schema)) return fail("cannot create the heads");
+  {
+    statement g(db_,
+                "SELECT g.pipeline, g.f, g.l, g.s, e.at_ms, g.m FROM (SELECT pipeline, min(pos) AS f, max(pos) AS l,"
+                " max(seq) AS s, max(at_ms) AS m FROM events GROUP BY pipeline) AS g JOIN events AS e ON e.pos = g.f");
+    statement put(db_, "INSERT INTO heads(first_pos, pipeline, last_pos, last_seq, created_ms, last_ms, crc)"
+                       " VALUES(?, ?, ?, ?, ?, ?, ?)");
+    if (!g || !put) return fail("cannot prepare the heads");
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_step(g.s)) == SQLITE_ROW) {
+      const std::string_view id = column_text(g.s, 0);
+      head h{static_cast<std::uint64_t>(sqlite3_column_int64(g.s, 1)),
+             static_cast<std::uint64_t>(sqlite3_column_int64(g.s, 2)),
+             static_cast<std::uint64_t>(sqlite3_column_int64(g.s, 3)), sqlite3_column_int64(g.s, 4),
+             sqlite3_column_int64(g.s, 5)};
+      sqlite3_reset(put.s);
+      sqlite3_bind_int64(put.s, 1, static_cast<sqlite3_int64>(h.first_pos));
+      sqlite3_bind_text(put.s, 2, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_int64(put.s, 3, static_cast<sqlite3_int64>(h.last_pos));
+      sqlite3_bind_int64(put.s, 4, static_cast<sqlite3_int64>(h.last_seq));
+      sqlite3_bind_int64(put.s, 5, h.created_ms);
+      sqlite3_bind_int64(put.s, 6, h.last_ms);
+      sqlite3_bind_int64(put.s, 7, static_cast<sqlite3_int64>(head_crc(id, h)));
+      if (sqlite3_step(put.s) != SQLITE_DONE) return fail("cannot write the head of pipeline '" + std::string(id) + "'");
+    }
+    if (rc != SQLITE_DONE) return fail("cannot read the pipelines");
+  }
+  const std::string version = std::to_string(sqlite_journal_format);
+  if (!exec(db_, "DROP TABLE events") || !exec(db_, "ALTER TABLE events_2 RENAME TO events") ||
+      !exec(db_, ("UPDATE meta SET value = '" + version + "' WHERE key = 'format_version'").c_str()) ||
+      !exec(db_, ("PRAGMA user_version=" + version).c_str()))
+    return fail("cannot replace the old table");
+  if (!exec(db_, "COMMIT")) return fail("commit failed");
+  format_ = sqlite_journal_format;
+  heads_.clear();
+  if (!prepare_statements()) {
+    failed_ = true;
+    return failure("upgraded, but cannot prepare the new statements: " + sqlite_message(db_) + "; reopen it");
+  }
+  return out;
+}
+
 result<std::unique_ptr<journal_store>> open_sqlite_journal(const std::string& path, journal_options opt) {
   return sqlite_journal_store::open(path, std::move(opt));
+}
+
+result<journal_upgrade> upgrade_sqlite_journal(const std::string& path, journal_options opt) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return make_error(errc::not_found, "cannot open journal " + path + ": " + std::strerror(errno));
+  opt.read_only = false;
+  auto store = sqlite_journal_store::open(path, std::move(opt));
+  if (!store) return store.err();
+  return static_cast<sqlite_journal_store&>(**store).upgrade();
 }
 
 }  // namespace dairector

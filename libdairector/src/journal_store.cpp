@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <set>
 
 #include "dairector/codec.hpp"
 #include "dairector/invariants.hpp"
@@ -107,7 +108,11 @@ result<std::vector<journal_damage>> journal_store::check() {
   if (!out) return out;
   auto all = pipelines();
   if (!all) return all.err();
+  std::set<std::string> named;  // pipelines the gaps already name (a backend that can tell)
+  for (const journal_damage& d : *out)
+    if (!d.pipeline.empty()) named.insert(d.pipeline);
   for (const pipeline_summary& p : *all) {
+    if (named.count(p.id)) continue;
     journal_damage d;
     auto state = replayed(p.id, &d);
     if (state) continue;

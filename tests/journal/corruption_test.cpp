@@ -23,9 +23,9 @@ struct two_pipelines {
   history p1 = every_type_history("p-1");
   history p2{line_spec(), "p-2"};
 
-  explicit two_pipelines(const std::string& path) {
+  explicit two_pipelines(const std::string& path, journal_options opt = {}) {
     run_to_end(p2);
-    auto j = must_open(path);
+    auto j = must_open(path, opt);
     must_append(*j, p1.events());
     must_append(*j, p2.events());
   }
@@ -62,13 +62,14 @@ std::optional<error> read_everything(const std::string& path) {
 
 /// `n` pipelines of line_spec() (p-1 ... p-N), written side by side: `run`
 /// events of each in turn, so that a page holds rows of one to a few.
-std::vector<history> side_by_side(const std::string& path, int n, int context_changes, std::size_t run) {
+std::vector<history> side_by_side(const std::string& path, int n, int context_changes, std::size_t run,
+                                  journal_options opt = {}) {
   std::vector<history> all;
   for (int k = 1; k <= n; ++k) all.emplace_back(line_spec(), "p-" + std::to_string(k));
   for (history& h : all)
     for (int c = 0; c < context_changes; ++c)
       h.change_context("a", json{{"c", c}, {"filler", std::string(300, static_cast<char>('a' + c % 26))}});
-  auto j = must_open(path);
+  auto j = must_open(path, opt);
   const std::size_t events = all.front().events().size();
   for (std::size_t from = 0; from < events; from += run)
     for (const history& h : all)
@@ -168,10 +169,10 @@ BOOST_AUTO_TEST_CASE(a_row_nested_too_deep_is_damage_named_by_its_seq_not_a_cras
   }
 }
 
-BOOST_AUTO_TEST_CASE(a_row_missing_from_the_middle_is_a_gap) {
+BOOST_AUTO_TEST_CASE(a_row_missing_from_the_middle_is_a_gap) {  // format 1: seen by seq
   scratch_dir dir;
   const std::string path = dir.file("j.db");
-  const two_pipelines journal(path);
+  const two_pipelines journal(path, format_1());
   raw_db(path).exec("DELETE FROM events WHERE pipeline = 'p-1' AND seq = 7");
   auto j = must_open(path, read_only());
   const std::string why = journal_refusal(j->history("p-1"));
@@ -222,10 +223,10 @@ BOOST_AUTO_TEST_CASE(a_row_whose_time_disagrees_with_its_body_is_refused) {
 // event: its history reads as 8 events without an error and replays, and
 // `PRAGMA quick_check` finds nothing (`integrity_check` does). A writer
 // opening it would take seq 8 as durable and write a second seq 9.
-BOOST_AUTO_TEST_CASE(a_damaged_index_cannot_hide_the_end_of_a_history) {
+BOOST_AUTO_TEST_CASE(a_damaged_index_cannot_hide_the_end_of_a_history) {  // format 1: it has the index
   scratch_dir dir;
   const std::string path = dir.file("j.db");
-  const two_pipelines journal(path);
+  const two_pipelines journal(path, format_1());
   BOOST_REQUIRE_EQUAL(journal.p2.seq(), 9u);
   std::size_t page = 0, root = 0;
   {
@@ -281,7 +282,7 @@ BOOST_AUTO_TEST_CASE(an_event_the_reducer_refuses_is_found_by_replay) {
 // pipeline per journal, exactly the right one), and none is replayed as if
 // whole or written to; a pipeline with rows after the gap would show a seq
 // gap of its own, so it stays trusted.
-BOOST_AUTO_TEST_CASE(a_deleted_last_event_is_a_gap_in_the_journal_wide_order) {
+BOOST_AUTO_TEST_CASE(a_deleted_last_event_is_a_gap_in_the_journal_wide_order) {  // format 1
   scratch_dir dir;
   const std::string path = dir.file("j.db");
   history early(line_spec(), "early");
@@ -291,7 +292,7 @@ BOOST_AUTO_TEST_CASE(a_deleted_last_event_is_a_gap_in_the_journal_wide_order) {
   victim.complete("a");  // seq 3: the row deleted below
   run_to_end(later);
   {
-    auto j = must_open(path);
+    auto j = must_open(path, format_1());
     must_append(*j, early.events());
     for (std::size_t k = 0; k < 3; ++k) {  // side by side: victim seq k, later seq k
       must_append(*j, victim.events()[k]);
@@ -338,12 +339,12 @@ BOOST_AUTO_TEST_CASE(a_deleted_last_event_is_a_gap_in_the_journal_wide_order) {
   JOURNAL_CHECK_CONTAINS(journal_refusal(writer->append(std::span<const event>(&next, 1))), "takes no more events");
 }
 
-BOOST_AUTO_TEST_CASE(the_journal_wide_order_starts_at_one) {
+BOOST_AUTO_TEST_CASE(the_journal_wide_order_starts_at_one) {  // format 1
   scratch_dir dir;
   const std::string path = dir.file("j.db");
   history a(line_spec(), "a"), b(line_spec(), "b");
   {
-    auto j = must_open(path);
+    auto j = must_open(path, format_1());
     must_append(*j, a.events());
     must_append(*j, b.events());
   }
@@ -357,16 +358,19 @@ BOOST_AUTO_TEST_CASE(the_journal_wide_order_starts_at_one) {
   BOOST_CHECK(j->history("b").ok());
 }
 
+namespace {
+
 // Page-level damage says what it can: the pipelines on the damaged page are
-// named, from the index when the table cannot be read there (each with the
-// seq and pos of its first row on the page, which is indeed its row), every
-// pipeline with a row in an unreadable stretch is named, every other pipeline
-// reads exactly as written, and nothing is lost silently. Each page of the
-// events table and its index in turn.
-BOOST_AUTO_TEST_CASE(garbage_over_a_page_names_the_pipelines_it_hides) {
+// named (format 1: from the index when the table cannot be read there;
+// format 2: by the chains that cross it), each with the seq and pos of its
+// row there when one is given (which is indeed its row), every pipeline with
+// a row in an unreadable stretch is named, every other pipeline reads
+// exactly as written, and nothing is lost silently. Each page of the events
+// table, its index (format 1) and the heads (format 2) in turn.
+void garbage_over_each_page_names_the_pipelines_it_hides(journal_options opt) {
   scratch_dir dir;
   const std::string path = dir.file("j.db");
-  const std::vector<history> written = side_by_side(path, 8, 30, 5);  // 8 x 32 events, 5 at a time
+  const std::vector<history> written = side_by_side(path, 8, 30, 5, opt);  // 8 x 32 events, 5 at a time
   std::map<std::uint64_t, std::string> owner;  // pos -> pipeline, as written
   for (const history& h : written)
     for (std::uint64_t seq = 1; seq <= h.seq(); ++seq)
@@ -377,7 +381,7 @@ BOOST_AUTO_TEST_CASE(garbage_over_a_page_names_the_pipelines_it_hides) {
   const std::size_t page = static_cast<std::size_t>(raw_db(path).integer("PRAGMA page_size"));
   const std::size_t pages = pristine.size() / page;
   const auto first = static_cast<std::size_t>(
-      raw_db(path).integer("SELECT min(rootpage) FROM sqlite_master WHERE tbl_name = 'events'"));
+      raw_db(path).integer("SELECT min(rootpage) FROM sqlite_master WHERE tbl_name IN ('events', 'heads')"));
   BOOST_REQUIRE_GE(pages, 30u);
   std::uint64_t x = 0x2545F4914F6CDD1Dull;  // a fixed xorshift: the same garbage every run
   std::size_t stretches = 0, named_total = 0;
@@ -428,6 +432,16 @@ BOOST_AUTO_TEST_CASE(garbage_over_a_page_names_the_pipelines_it_hides) {
   BOOST_TEST_MESSAGE(pages - first + 1 << " pages damaged in turn (" << stretches << " unreadable stretches of the table); "
                                       << named_total << " pipelines named in all, of " << 8 * (pages - first + 1));
   BOOST_CHECK_LT(named_total, 8 * (pages - first + 1));  // the damage is pinned down, not spread over everyone
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(garbage_over_a_page_names_the_pipelines_it_hides) {
+  garbage_over_each_page_names_the_pipelines_it_hides(format_1());
+}
+
+BOOST_AUTO_TEST_CASE(garbage_over_a_page_names_the_pipelines_it_hides_format_2) {
+  garbage_over_each_page_names_the_pipelines_it_hides({});
 }
 
 BOOST_AUTO_TEST_CASE(a_torn_wal_tail_is_the_writer_dying_not_corruption) {
@@ -513,7 +527,7 @@ BOOST_AUTO_TEST_CASE(garbage_over_a_page_is_an_error_never_a_crash) {
   // (the store never reads them: the format version is in the header). Every
   // page from the events table's root on holds events or their index.
   const auto first = static_cast<std::size_t>(
-      raw_db(path).integer("SELECT min(rootpage) FROM sqlite_master WHERE tbl_name = 'events'"));
+      raw_db(path).integer("SELECT min(rootpage) FROM sqlite_master WHERE tbl_name IN ('events', 'heads')"));
   BOOST_REQUIRE_GT(first, 1u);
   for (std::size_t p = first; p <= pages; ++p) {
     BOOST_TEST_CONTEXT("garbage over page " << p << " of " << pages) {

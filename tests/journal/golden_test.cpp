@@ -85,7 +85,7 @@ void write_golden(const fs::path& dir) {
   std::map<std::string, std::vector<system_state>> states;
   std::map<std::string, std::vector<event>> expected;
   {
-    auto j = must_open(db.string());
+    auto j = must_open(db.string(), format_1());
     std::vector<event> batch;
     std::size_t batch_size = 1;
     for (const event& e : order) {

@@ -24,6 +24,7 @@
 #include "core/fixtures.hpp"
 #include "dairector/codec.hpp"
 #include "dairector/journal/open.hpp"
+#include "dairector/journal/sqlite.hpp"
 #include "dairector/journal_store.hpp"
 
 namespace dairector::test {
@@ -62,6 +63,14 @@ inline std::unique_ptr<journal_store> must_open(const std::string& path, journal
 inline journal_options read_only() {
   journal_options opt;
   opt.read_only = true;
+  return opt;
+}
+
+/// A writer that creates a journal in SQLite's format 1 (what a journal
+/// written before format 2 is; an existing journal keeps its own).
+inline journal_options format_1() {
+  journal_options opt;
+  opt.create_format = 1;
   return opt;
 }
 

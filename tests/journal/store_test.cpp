@@ -342,17 +342,18 @@ BOOST_AUTO_TEST_CASE(a_journal_of_a_newer_format_is_refused) {
   const std::string path = dir.file("j.db");
   history h(line_spec());
   must_append(*must_open(path), h.events());
-  BOOST_REQUIRE_EQUAL(raw_db(path).integer("PRAGMA user_version"), journal_format_version);
-  raw_db(path).exec("PRAGMA user_version=2");
+  BOOST_REQUIRE_EQUAL(raw_db(path).integer("PRAGMA user_version"), sqlite_journal_format);
+  const std::string newer = std::to_string(sqlite_journal_format + 1);
+  raw_db(path).exec("PRAGMA user_version=" + newer);
   for (bool ro : {false, true}) {
     journal_options opt;
     opt.read_only = ro;
     const std::string why = journal_refusal(open_journal(path, opt));
     JOURNAL_CHECK_CONTAINS(why, "newer");
-    JOURNAL_CHECK_CONTAINS(why, "format version 2");
+    JOURNAL_CHECK_CONTAINS(why, "format version " + newer);
   }
   // The refusal released the owner lock: with the version put back it opens.
-  raw_db(path).exec("PRAGMA user_version=1");
+  raw_db(path).exec("PRAGMA user_version=" + std::to_string(sqlite_journal_format));
   check_same_events(must_read(*must_open(path), "p-1"), h.events());
 }
 

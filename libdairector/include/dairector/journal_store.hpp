@@ -40,6 +40,7 @@
 
 namespace dairector {
 
+/// The format of a PostgreSQL journal (SQLite's has its own: sqlite_journal_format).
 inline constexpr int journal_format_version = 1;
 /// Gaps in the journal-wide order that are told apart; past this many the
 /// last one runs to the end (every pipeline before it is suspect anyway).
@@ -72,6 +73,10 @@ struct journal_options {
   /// lost, so that a database that hangs fails a write (and the caller's
   /// requests) instead of blocking them. Ignored by SQLite.
   std::int64_t answer_timeout_ms = 30'000;
+  /// The format a backend creates a new journal in (0: its newest). Only
+  /// SQLite has more than one: 1 for a dairector that reads no newer (an
+  /// existing journal keeps its own; `journal upgrade` moves it on).
+  int create_format = 0;
 };
 
 /// Hashes std::string and std::string_view alike, so that maps keyed by
@@ -151,7 +156,9 @@ public:
   result<system_state> replayed(const std::string& pipeline, journal_damage* damage = nullptr);
 
   /// The stretches of the journal-wide order that are missing or unreadable,
-  /// in order (at most `journal_gaps_max`; the last one then runs to the end).
+  /// in order (at most `journal_gaps_max`; the last one then runs to the end);
+  /// then any damage to a pipeline that only a scan of every row can see (a
+  /// backend whose histories are found by a head: rows past it or without one).
   virtual result<std::vector<journal_damage>> gaps() = 0;
 
   /// All damage: every gap, then every pipeline (in order of creation) whose
