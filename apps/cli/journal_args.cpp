@@ -53,6 +53,13 @@ journal_options journal_args::options(bool read_only, const std::string& node) c
   // every write past this many events, as a full disk would.
   if (const char* n = std::getenv("DAIRECTOR_TEST_JOURNAL_FAIL_AFTER_EVENTS"); n && *n)
     o.fail_after_events = std::strtoull(n, nullptr, 10);
+  // The format of a journal this process creates (docs/cli.md#environment):
+  // 1 for a dairector that reads no newer; unset, the newest.
+  if (const char* f = std::getenv("DAIRECTOR_JOURNAL_FORMAT"); f && *f) {
+    char* end = nullptr;
+    const long v = std::strtol(f, &end, 10);
+    o.create_format = *end == '\0' && v > 0 && v < 100 ? static_cast<int>(v) : -1;  // -1: refused by name
+  }
   // An owner killed mid-run: its stages start again only once none of the
   // commands it started still runs (never twice at once).
   const auto give_up = std::chrono::steady_clock::now() + previous_runs_wait_ms_max;

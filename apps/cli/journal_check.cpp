@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/journal_args.hpp"
+#include "dairector/journal/sqlite.hpp"
 
 namespace dairector::cli {
 
@@ -71,6 +72,26 @@ int check_journal(const check_options& opt) {
   return exit_journal;
 }
 
+// `dairector journal upgrade [--journal FILE]`: an SQLite journal to the
+// newest format, whole or not at all (docs/cli.md#journal-upgrade).
+int upgrade_journal(const journal_args& args) {
+  const std::string path = args.journal_path();
+  if (path.rfind("postgresql://", 0) == 0 || path.rfind("postgres://", 0) == 0) {
+    std::cerr << "dairector journal upgrade: a PostgreSQL journal has one format; only an SQLite journal is upgraded\n";
+    return exit_usage;
+  }
+  auto up = upgrade_sqlite_journal(path, args.options(/*read_only=*/false));
+  if (!up) return report("journal upgrade", up.err());
+  const std::string counts = std::to_string(up->events) + (up->events == 1 ? " event" : " events") + " of " +
+                             std::to_string(up->pipelines) + (up->pipelines == 1 ? " pipeline" : " pipelines");
+  if (up->from == up->to)
+    std::cout << "journal " << printable(path) << ": already format " << up->to << " (" << counts << ")\n";
+  else
+    std::cout << "journal " << printable(path) << ": upgraded from format " << up->from << " to " << up->to << " ("
+              << counts << ")\n";
+  return exit_done;
+}
+
 }  // namespace
 
 void add_journal(CLI::App& app, int& exit_status) {
@@ -81,6 +102,11 @@ void add_journal(CLI::App& app, int& exit_status) {
   check->add_option("--journal", opt->journal.path, "The journal: a file, or a postgresql:// URI (default: $DAIRECTOR_JOURNAL, else dairector.db)");
   check->add_flag("--json", opt->as_json, "One JSON object per damage (pipeline, seq, pos_from, pos_to, reason)");
   check->callback([&exit_status, opt] { exit_status = check_journal(*opt); });
+  auto* upgrade = journal->add_subcommand(
+      "upgrade", "Rewrite an SQLite journal in the newest format, whole or not at all (it must not be in use)");
+  auto up = std::make_shared<journal_args>();
+  upgrade->add_option("--journal", up->path, "The journal file (default: $DAIRECTOR_JOURNAL, else dairector.db)");
+  upgrade->callback([&exit_status, up] { exit_status = upgrade_journal(*up); });
   add_journal_export(*journal, exit_status);
   add_journal_import(*journal, exit_status);
 }

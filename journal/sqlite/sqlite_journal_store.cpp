@@ -1289,7 +1289,7 @@ result<std::unique_ptr<journal_store>> open_sqlite_journal(const std::string& pa
 result<journal_upgrade> upgrade_sqlite_journal(const std::string& path, journal_options opt) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
-    return make_error(errc::not_found, "cannot open journal " + path + ": " + std::strerror(errno));
+    return journal_error("cannot open journal " + path + ": " + std::strerror(errno));
   opt.read_only = false;
   auto store = sqlite_journal_store::open(path, std::move(opt));
   if (!store) return store.err();

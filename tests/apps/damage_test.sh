@@ -16,6 +16,9 @@ set -u
 bin=${1:?dairector binary}
 sql=${2:?sql_exec binary}
 source "$(dirname "$0")/lib.sh"
+# Format 1 first (journals written before format 2, which keep their
+# format): what its damage looks like from outside. Format 2 at the end.
+export DAIRECTOR_JOURNAL_FORMAT=1
 scratch_with_server
 
 # start_server JOURNAL NAME: `serve` in the background, waits for "ready"; sets $server and $url.
@@ -169,4 +172,37 @@ if [[ -n $leaf && -n $page ]]; then
 else
   bad page_layout "no leaf page of the events table found (dbstat: '$leaf', page size '$page')"
 fi
+
+# --- format 2: the chain names exactly the pipeline that lost its event -------
+unset DAIRECTOR_JOURNAL_FORMAT
+j4=$tmp/v2.db
+expect v2_run_early 0 "done" -- run "$tmp/one.json" --journal "$j4" --id early
+expect v2_run_victim 0 "done" -- run "$tmp/two.json" --journal "$j4" --id victim
+expect v2_run_later 0 "done" -- run "$tmp/one.json" --journal "$j4" --id later
+[[ $("$sql" "$j4" "PRAGMA user_version") == 2 ]] && ok v2_is_format_2 || bad v2_is_format_2 "user_version $("$sql" "$j4" "PRAGMA user_version")"
+cp "$j4" "$tmp/v2-sound.db"
+last=$("$sql" "$j4" "SELECT max(seq) FROM events WHERE pipeline = 'victim'")
+pos=$("$sql" "$j4" "SELECT pos FROM events WHERE pipeline = 'victim' AND seq = $last")
+"$sql" "$j4" "DELETE FROM events WHERE pipeline = 'victim' AND seq = $last" || bad v2_delete_row "sql_exec failed"
+expect v2_history_names_the_row 5 "pipeline 'victim', event seq $last: the event at pos $pos is missing" \
+  -- history --journal "$j4" --id victim
+expect v2_before_the_gap_not_suspect 0 "pipeline 'early' at seq 3: done" -- status --journal "$j4" --id early
+expect v2_resume_refuses 5 "takes no more events|pos $pos is missing" -- resume --journal "$j4" --id victim --yes
+expect v2_journal_check 5 \
+  "^pos $pos: the event at pos $pos is missing; .*pipeline 'victim' seq $last: the event at pos $pos is missing.*1 of 3 pipelines damaged, 1 gap" \
+  -- journal check --journal "$j4"
+expect v2_upgrade_refuses_damage 5 "is damaged .*nothing was changed" -- journal upgrade --journal "$j4"
+
+# --- journal upgrade: format 1 to 2, whole ------------------------------------
+cp "$tmp/sound.db" "$tmp/up.db"
+events=$("$sql" "$tmp/up.db" "SELECT count(*) FROM events")
+expect upgrade_v1 0 "upgraded from format 1 to 2 \($events events of 3 pipelines\)" -- journal upgrade --journal "$tmp/up.db"
+expect upgraded_check 0 "no damage \(3 pipelines\)" -- journal check --journal "$tmp/up.db"
+expect upgraded_status 0 "pipeline 'victim' at seq [0-9]+: done" -- status --journal "$tmp/up.db" --id victim
+expect upgraded_run 0 "done" -- run "$tmp/one.json" --journal "$tmp/up.db" --id after
+expect upgrade_again 0 "already format 2 \($((events + 3)) events of 4 pipelines\)" -- journal upgrade --journal "$tmp/up.db"
+expect upgrade_missing 5 "cannot open journal" -- journal upgrade --journal "$tmp/none.db"
+[[ ! -e $tmp/none.db ]] && ok upgrade_made_no_file || bad upgrade_made_no_file "$tmp/none.db exists"
+DAIRECTOR_JOURNAL_FORMAT=7 "$bin" run "$tmp/one.json" --journal "$tmp/seven.db" --id x >"$tmp/seven.out" 2>&1; rc=$?
+[[ $rc -eq 5 ]] && grep -q "cannot create format 7" "$tmp/seven.out" && ok format_7_refused || bad format_7_refused "exit $rc: $(cat "$tmp/seven.out")"
 finish
