@@ -277,6 +277,10 @@ private:
 };
 
 result<std::unique_ptr<journal_store>> sqlite_journal_store::open(const std::string& path, journal_options opt) {
+  // SQLite counts every allocation under one process-wide mutex unless told
+  // not to, before it first initializes (later, the call changes nothing).
+  static const bool configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+  (void)configured;
   std::unique_ptr<sqlite_journal_store> j(new sqlite_journal_store(path, opt));
   if (!opt.read_only) {
     auto fd = take_owner_lock(path, opt);
