@@ -31,8 +31,8 @@
 //
 //   journal_bench [--quick] [--repetitions N] [--pipelines N] [--threads N]
 //                 [--dir PATH] [--keep] [--seconds S] [--recovery-events N]
-//                 [--recovery-deadline S] [--parts baselines,durable,recovery]
-//                 [--slow-sync-ms MS]
+//                 [--recovery-deadline S] [--parts baselines,durable,recovery,in_use]
+//                 [--slow-sync-ms MS] [--in-use-events N]
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -78,7 +78,8 @@ struct options {
   double seconds = 2.5;        // target length of one durable repetition
   std::uint64_t recovery_events = 1'000'000;
   double recovery_deadline = 20;  // seconds a recovery run may take before it stops and extrapolates
-  bool baselines = true, durable = true, recovery = true;  // --parts
+  bool baselines = true, durable = true, recovery = true, in_use = true;  // --parts
+  std::uint64_t in_use_events = 1'000'000;  // --in-use-events: the journal in use's events before the run
   double slow_sync_ms = 2;  // the delay added to every sync for the slow-disk pass of 1 pipeline; 0: no such pass
 };
 
@@ -254,7 +255,11 @@ std::vector<std::uint64_t> await_events(caf::scoped_actor& self, const caf::acto
       seen = stats[1];
       progress = clock_type::now();
     } else if (seconds_since(progress) > 30) {
-      die("no progress for 30 s at " + std::to_string(seen) + " of " + std::to_string(expected) + " events");
+      std::string why = "the journal reports no failure";
+      self->request(journal, std::chrono::seconds(5), actors::journal_sync_atom::value)
+          .receive([](std::uint64_t) {}, [&](caf::error& err) { why = to_string(err); });
+      die("no progress for 30 s at " + std::to_string(seen) + " of " + std::to_string(expected) + " events (" + why +
+          ")");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling, not a test
   }
@@ -277,23 +282,33 @@ std::uint64_t check_done(caf::scoped_actor& self, const supervisor_batch& b) {
 
 // `pipelines` supervisors run `rounds` rounds each on one fresh journal file
 // (warmed up first: its WAL past the first checkpoint); over when the journal
-// has committed every one of their events.
+// has committed every one of their events. `in_use`: on the journal already
+// at `path` (in its own format), which is kept, grown by the run.
 durable_run run_durable(caf::actor_system& sys, const std::string& path, int pipelines, int rounds,
                         std::uint64_t events_per_pipeline, std::uint64_t warmup_events_per_pipeline,
                         const std::shared_ptr<actors::local_workers>& workers,
-                        std::vector<trace::sample>* traced = nullptr) {
-  remove_journal_files(path);
+                        std::vector<trace::sample>* traced = nullptr, bool in_use = false) {
+  if (!in_use) remove_journal_files(path);
   auto store = open_journal(path, journal_options{});  // synchronous=FULL
+  // The previous run's journal actor lets go of the file a moment after it
+  // is down (its committer thread ends): the same file waits for it.
+  for (int k = 0; in_use && !store && store.err().code == errc::owned && k < 10'000; ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    store = open_journal(path, journal_options{});
+  }
   if (!store) die(store.err().message);
   caf::scoped_actor self{sys};
   auto journal = actors::spawn_durable_journal(sys, std::shared_ptr<journal_store>(std::move(*store)));
 
   // Warm-up (untimed): batches of 100 one-pass pipelines until the WAL has
   // reached its steady size, and one batch more so that it has wrapped.
+  // Ids of their own: a journal in use already holds the previous runs'.
+  static int run_number = 0;
+  const std::string run_id = in_use ? "run" + std::to_string(++run_number) + "-" : "";
   std::vector<std::uint64_t> before = journal_stats(self, journal);
   for (int k = 0, extra = 0; extra < 2; ++k) {
     if (wal_bytes(path) >= wal_steady_bytes) ++extra;
-    auto w = spawn_pipelines(sys, journal, "w" + std::to_string(k) + "-", 100, 0, warmup_events_per_pipeline,
+    auto w = spawn_pipelines(sys, journal, run_id + "w" + std::to_string(k) + "-", 100, 0, warmup_events_per_pipeline,
                              before[1], workers);
     before = await_events(self, journal, w.expected_events);
     check_done(self, w);
@@ -305,7 +320,7 @@ durable_run run_durable(caf::actor_system& sys, const std::string& path, int pip
   const double cpu0 = process_cpu_s();
   const std::uint64_t written0 = write_bytes();
   if (traced) trace::start(*traced);
-  auto b = spawn_pipelines(sys, journal, "p", pipelines, rounds, events_per_pipeline, before[1], workers);
+  auto b = spawn_pipelines(sys, journal, run_id + "p", pipelines, rounds, events_per_pipeline, before[1], workers);
   const auto after = await_events(self, journal, b.expected_events);
   out.seconds = seconds_since(start);
   if (traced) traced->resize(trace::stop());
@@ -322,7 +337,7 @@ durable_run run_durable(caf::actor_system& sys, const std::string& path, int pip
   self->monitor(journal);
   self->send_exit(journal, caf::exit_reason::user_shutdown);
   self->receive([](const caf::down_msg&) {});
-  remove_journal_files(path);
+  if (!in_use) remove_journal_files(path);
   return out;
 }
 
@@ -376,7 +391,7 @@ json stage_timeline(std::vector<trace::sample> points) {
 int main(int argc, char** argv) {
   die_prefix = "journal_bench";
   options opt;
-  bool pipelines_given = false, seconds_given = false, recovery_given = false;
+  bool pipelines_given = false, seconds_given = false, recovery_given = false, in_use_given = false;
   for (int k = 1; k < argc; ++k) {
     std::string a = argv[k];
     if (a == "--quick") opt.quick = true;
@@ -404,10 +419,15 @@ int main(int argc, char** argv) {
       opt.baselines = parts.find(",baselines,") != std::string::npos;
       opt.durable = parts.find(",durable,") != std::string::npos;
       opt.recovery = parts.find(",recovery,") != std::string::npos;
+      opt.in_use = parts.find(",in_use,") != std::string::npos;
+    } else if (a == "--in-use-events" && k + 1 < argc) {
+      opt.in_use_events = static_cast<std::uint64_t>(std::max(0LL, std::atoll(argv[++k])));
+      in_use_given = true;
     } else {
       std::cerr << "usage: journal_bench [--quick] [--repetitions N] [--pipelines N] [--threads N] [--dir PATH]"
                    " [--keep] [--seconds S] [--recovery-events N]\n"
-                   "                     [--recovery-deadline S] [--parts baselines,durable,recovery]"
+                   "                     [--recovery-deadline S] [--parts baselines,durable,recovery,in_use]\n"
+                   "                     [--in-use-events N]"
                    " [--slow-sync-ms MS]\n";
       return 2;
     }
@@ -417,6 +437,7 @@ int main(int argc, char** argv) {
     if (!pipelines_given) opt.pipelines = {1, 100};
     if (!seconds_given) opt.seconds = 0.3;
     if (!recovery_given) opt.recovery_events = 20'000;
+    if (!in_use_given) opt.in_use_events = 50'000;
   }
   const std::uint64_t batched_rows = opt.quick ? 20'000 : 100'000;
   const double batched_seconds_max = opt.quick ? 0.5 : 3.0;
@@ -678,6 +699,66 @@ int main(int argc, char** argv) {
     }
   }
 
+  // 1,000 pipelines on a journal in use: one that already holds
+  // --in-use-events events of pipelines that ran before (about 100 events
+  // each, written side by side), in each format. Format 1's index grows with
+  // it, and a commit of 1,000 pipelines' rows writes a page of it per
+  // pipeline; format 2 writes at the end of its table and a few pages of heads.
+  json in_use = nullptr;
+  if (opt.in_use && opt.in_use_events > 0) {
+    const auto& tmpl = history_for(7);  // 104 events
+    const std::uint64_t before_pipelines = std::max<std::uint64_t>(1, opt.in_use_events / tmpl.size());
+    const std::uint64_t warmup_events = history_for(0).size();
+    json formats = json::array();
+    std::map<int, double> by_format;
+    std::fprintf(stderr, "\n1,000 pipelines on a journal in use (%llu events of %llu pipelines before):\n",
+                 static_cast<unsigned long long>(before_pipelines * tmpl.size()),
+                 static_cast<unsigned long long>(before_pipelines));
+    for (int format : {1, 2}) {
+      const std::string path = file("in-use-" + std::to_string(format) + ".db");
+      journal_options jopt;
+      jopt.create_format = format;
+      const auto built = build_recovery_journal(path, tmpl, before_pipelines, jopt);
+      // Pilot: one pass of each pipeline, to size the runs.
+      auto pilot = run_durable(sys, path, 1'000, 0, history_for(0).size(), warmup_events, workers, nullptr, true);
+      const int rounds = static_cast<int>(std::clamp(std::round(pilot.per_s() * opt.seconds / 13'000.0) - 1, 0.0,
+                                                     double(stage_attempts_max) - 2));
+      std::vector<double> runs, cpu, written, epc;
+      for (int r = 0; r < opt.repetitions; ++r) {
+        auto d = run_durable(sys, path, 1'000, rounds, history_for(rounds).size(), warmup_events, workers, nullptr, true);
+        runs.push_back(d.per_s());
+        cpu.push_back(d.cpu_us_per_transition());
+        written.push_back(d.written_per_transition());
+        epc.push_back(d.events_per_commit());
+      }
+      std::error_code size_ec;
+      const double bytes_after = double(fs::file_size(path, size_ec));
+      remove_journal_files(path);
+      by_format[format] = summarize(runs).median;
+      formats.push_back({{"format", format},
+                         {"rounds", rounds},
+                         {"transitions_per_s_median", by_format[format]},
+                         {"runs", runs},
+                         {"cpu_us_per_transition_median", summarize(cpu).median},
+                         {"bytes_written_per_transition_median", summarize(written).median},
+                         {"events_per_commit_median", summarize(epc).median},
+                         {"build_seconds", built.seconds},
+                         {"file_bytes_before", built.file_bytes},
+                         {"file_bytes_after", bytes_after}});
+      std::fprintf(stderr, "  format %d: %.0f transitions/s (median of %d), %.2f CPU us and %.0f bytes written a "
+                   "transition, %.1f events/commit\n", format, by_format[format], opt.repetitions,
+                   summarize(cpu).median, summarize(written).median, summarize(epc).median);
+    }
+    in_use = {{"events_before", before_pipelines * tmpl.size()},
+              {"pipelines_before", before_pipelines},
+              {"how", "the journal is first filled through journal_store::append (batches of 10,000, pipelines of "
+                      "104 events side by side, like the recovery journal), then 1,000 supervisors run on it as in "
+                      "results (pilot of one pass, then repetitions on the same file, which grows)"},
+              {"formats", formats},
+              {"ratio_format_2_to_1", by_format[1] > 0 ? by_format[2] / by_format[1] : 0}};
+    std::fprintf(stderr, "  format 2 / format 1: %.2f\n", in_use["ratio_format_2_to_1"].get<double>());
+  }
+
   // Recovery.
   json recovery = nullptr;
   double recovery_cold = -1, recovery_warm = -1;
@@ -819,6 +900,7 @@ int main(int argc, char** argv) {
       {"baselines", baselines},
       {"results", results},
       {"recovery", recovery},
+      {"in_use", in_use},
       {"targets", targets}};
   std::cout << out.dump(2) << "\n";
 

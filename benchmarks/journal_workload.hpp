@@ -196,14 +196,14 @@ struct recovery_build {
 // event by event as concurrent pipelines write them, each event checked legal
 // by the reducer in its pipeline's state, appended in batches of 10,000.
 inline recovery_build build_recovery_journal(const std::string& path, const std::vector<event>& tmpl,
-                                      std::uint64_t pipelines) {
+                                      std::uint64_t pipelines, journal_options jopt = {}) {
   remove_journal_files(path);
   recovery_build b;
   b.pipelines = pipelines;
   b.events_per_pipeline = tmpl.size();
   const auto start = clock_type::now();
   {
-    auto store = open_journal(path, journal_options{});
+    auto store = open_journal(path, jopt);
     if (!store) die(store.err().message);
     std::vector<system_state> states(pipelines);
     std::vector<std::string> ids;
