@@ -499,6 +499,21 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
        << table({"step", "median µs"}, rows);
   }
 
+  // 1,000 pipelines on a journal in use, in each SQLite format (journal_bench).
+  const json& in_use = section(jou, "in_use");
+  rows.clear();
+  for (const auto& f : list(in_use, "formats"))
+    rows.push_back({"format " + si(f.value("format", 0.0)), opt(number_at(f, "transitions_per_s_median"), si),
+                    opt(number_at(f, "cpu_us_per_transition_median"), [](double v) { return fixed(v, 2); }),
+                    opt(number_at(f, "bytes_written_per_transition_median"), si)});
+  if (!rows.empty())
+    md << "\n### 1,000 pipelines on a journal in use\n\n"
+       << "The SQLite journal already holds " << si(in_use.value("events_before", 0.0)) << " events of "
+       << si(in_use.value("pipelines_before", 0.0))
+       << " earlier pipelines; then 1,000 pipelines run on it, in each format (docs/events.md#the-journal-file). "
+       << "Format 2 / format 1: " << fixed(in_use.value("ratio_format_2_to_1", 0.0), 2) << ".\n\n"
+       << table({"journal", "transitions/s", "CPU µs/transition", "bytes written/transition"}, rows);
+
   // Many servers on PostgreSQL: 1,000 pipelines on each setup, beside raw INSERTs.
   const json& thr = section(section(r, "cluster"), "throughput");
   rows.clear();

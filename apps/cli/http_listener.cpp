@@ -2,6 +2,7 @@
 
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -159,6 +160,11 @@ void listener::impl::accept_all(steady::time_point now) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return;
     }
+    // An answer goes out in more than one send (its head, then its body):
+    // with Nagle's algorithm the body would wait for the client's delayed
+    // ACK of the head, 40 ms on Linux, on every answer of a kept connection.
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (waiting.size() + busy + pump.open() >= connections_max) {
       // Full: drop whoever has waited longest for its request (a slow client
       // rather than one that just arrived), or, if all are being answered, the newcomer.
