@@ -514,6 +514,30 @@ std::string report(const json& r, const std::string& images, std::vector<chart>&
        << "Format 2 / format 1: " << fixed(in_use.value("ratio_format_2_to_1", 0.0), 2) << ".\n\n"
        << table({"journal", "transitions/s", "CPU µs/transition", "bytes written/transition"}, rows);
 
+  // One pipeline's history on a large journal, in each format (history_bench).
+  const json& his = section(r, "history");
+  rows.clear();
+  const auto ms = [](const json& f, const char* k) {
+    return opt(number_at(f, std::string(k) + "/median_ms"), [](double v) { return fixed(v, v < 10 ? 2 : 1); }) + " / " +
+           opt(number_at(f, std::string(k) + "/p90_ms"), [](double v) { return fixed(v, v < 10 ? 2 : 1); });
+  };
+  for (const auto& f : list(his, "formats"))
+    rows.push_back({"format " + si(f.value("format", 0.0)), ms(f, "in_process_open_and_history"),
+                    ms(f, "program_history"), ms(f, "program_status_at"), ms(f, "http_history"), ms(f, "http_state_at"),
+                    opt(number_at(f, "serve_ready_seconds"), [](double v) { return fixed(v, 1) + " s"; })});
+  if (!rows.empty())
+    md << "\n### One pipeline's history on a large journal\n\n"
+       << "A journal of " << si(number_at(his, "config/events").value_or(0)) << " events ("
+       << si(number_at(his, "config/pipelines").value_or(0)) << " pipelines of "
+       << si(number_at(his, "config/events_per_pipeline").value_or(0)) << " events, written side by side); "
+       << si(number_at(his, "config/samples").value_or(0))
+       << " of its pipelines read, spread over it. Milliseconds, median / p90: in process (open the journal "
+          "and read the history), the program (`history`, `status --at 50`: the whole process), and over HTTP "
+          "from `serve` (GET /pipelines/ID/history, GET /pipelines/ID?at=50), with the time `serve` took to be "
+          "ready on that journal.\n\n"
+       << table({"journal", "in process", "`history`", "`status --at`", "HTTP history", "HTTP ?at", "serve ready"},
+                rows);
+
   // Many servers on PostgreSQL: 1,000 pipelines on each setup, beside raw INSERTs.
   const json& thr = section(section(r, "cluster"), "throughput");
   rows.clear();

@@ -10,7 +10,7 @@
 #                                    docs/performance/ and regenerate the README's
 #                                    performance section from them
 # Output: bench-results/results.json ({"machine": ..., "reducer": ..., "actors":
-# ..., "journal": ..., "workers": ..., "growth": ..., "cluster": ...}), one file per benchmark
+# ..., "journal": ..., "history": ..., "workers": ..., "growth": ..., "cluster": ...}), one file per benchmark
 # beside it, bench-results/report.md and its PNG charts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +29,8 @@ bash tools/deps.sh gnuplot-nox
 pg_dir=build/bench-pg
 trap 'bash tools/pg_cluster.sh stop "$pg_dir" >/dev/null 2>&1 || true' EXIT
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DDAIRECTOR_BENCHMARKS=ON >/dev/null
-cmake --build build -j"$(nproc)" --target reducer_bench actor_bench journal_bench worker_bench growth_bench \
-  cluster_bench bench_report dairector
+cmake --build build -j"$(nproc)" --target reducer_bench actor_bench journal_bench history_bench worker_bench \
+  growth_bench cluster_bench bench_report dairector
 out=bench-results
 mkdir -p "$out"
 run() {  # NAME COMMAND...: its JSON (stdout) into $out/NAME.json, its table (stderr) shown
@@ -42,6 +42,7 @@ run reducer ./build/benchmarks/reducer_bench "${quick[@]}"
 run actors ./build/benchmarks/actor_bench "${quick[@]}"
 # The journals write on the disk of the current folder: the build folder.
 run journal bash -c "cd build && ./benchmarks/journal_bench ${quick[*]}"
+run history bash -c "cd build && ./benchmarks/history_bench ${quick[*]}"
 run workers ./build/benchmarks/worker_bench "${quick[@]}"
 run growth bash -c "cd build && ./benchmarks/growth_bench ${quick[*]}"
 pg_uri=$(bash tools/pg_cluster.sh start "$pg_dir")
@@ -55,7 +56,7 @@ json_string() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
     "$([[ ${#quick[@]} -gt 0 ]] && echo true || echo false)"
   printf '  "load_average": "%s", "command": "%s", "results": "%s"},\n' "$(cut -d' ' -f1-3 /proc/loadavg)" \
     "$(json_string "bash tools/bench.sh${*:+ $*}")" "$out/results.json"
-  for name in reducer actors journal workers growth cluster; do
+  for name in reducer actors journal history workers growth cluster; do
     printf '"%s": %s%s\n' "$name" "$(cat "$out/$name.json")" "$([[ $name == cluster ]] || echo ,)"
   done
   printf '}\n'

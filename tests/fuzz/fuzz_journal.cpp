@@ -16,7 +16,9 @@
 //
 // Seeds (corpus/journal): the golden journal (tests/journal/golden), and the
 // same journal VACUUMed into 512-byte pages without WAL, smaller so that more
-// mutations land in rows.
+// mutations land in rows; and both again upgraded to format 2 (`dairector
+// journal upgrade`: chains and heads, whose crc the second reading
+// recomputes too, so that a mutated head or link meets the chain's checks).
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -95,7 +97,7 @@ void crc_v1(sqlite3_context* ctx, int, sqlite3_value** v) {
   sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(crc));
 }
 
-/// Recomputes every row's crc; false when the file does not let us.
+/// Recomputes every row's crc (and every head's); false when the file does not let us.
 bool reseal(const std::string& path) {
   sqlite3* db = nullptr;
   bool ok = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK &&
@@ -106,6 +108,11 @@ bool reseal(const std::string& path) {
                          "PRAGMA synchronous=OFF;"
                          "UPDATE events SET crc = crc_v1(pipeline, seq, type, at_ms, by, body)",
                          nullptr, nullptr, nullptr) == SQLITE_OK;
+  // Format 2's heads too (head_crc: type "head", first_pos as at_ms, last_pos as body).
+  if (ok)
+    sqlite3_exec(db,
+                 "UPDATE heads SET crc = crc_v1(pipeline, last_seq, 'head', first_pos, '', CAST(last_pos AS TEXT))",
+                 nullptr, nullptr, nullptr);
   sqlite3_close_v2(db);
   return ok;
 }
