@@ -45,7 +45,7 @@ std::uint32_t row_crc(std::string_view pipeline, std::uint64_t seq, std::string_
     if (part.size() + 1 > sizeof head - n) {
       flush();
       crc = crc32(crc, reinterpret_cast<const Bytef*>(part.data()), static_cast<uInt>(part.size()));
-    } else {
+    } else if (!part.empty()) {  // (an empty view may have no data: a NULL column read from a damaged file)
       std::memcpy(head + n, part.data(), part.size());
       n += part.size();
     }

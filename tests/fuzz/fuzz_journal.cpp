@@ -18,7 +18,8 @@
 // same journal VACUUMed into 512-byte pages without WAL, smaller so that more
 // mutations land in rows; and both again upgraded to format 2 (`dairector
 // journal upgrade`: chains and heads, whose crc the second reading
-// recomputes too, so that a mutated head or link meets the chain's checks).
+// recomputes too, so that a mutated head or link meets the chain's checks);
+// found-*: inputs the fuzzer found, kept so that every run replays them.
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
