@@ -1206,21 +1206,21 @@ std::optional<error> sqlite_journal_store::heads_beside_rows(const census& all, 
 
 result<journal_upgrade> sqlite_journal_store::upgrade() {
   journal_upgrade out{format_, sqlite_journal_format, 0, 0};
+  auto listed = pipelines();
+  if (!listed) return listed.err();
+  out.pipelines = listed->size();
+  if (format_ == sqlite_journal_format) {  // nothing to do (and nothing read but the counts)
+    statement n(db_, "SELECT count(*) FROM events");
+    if (!n || sqlite3_step(n.s) != SQLITE_ROW) return failure("cannot count its events: " + sqlite_message(db_));
+    out.events = static_cast<std::uint64_t>(sqlite3_column_int64(n.s, 0));
+    return out;
+  }
   auto damage = check();
   if (!damage) return damage.err();
   if (!damage->empty())
     return journal_error("journal " + path_ + " is damaged (" + std::to_string(damage->size()) +
                          (damage->size() == 1 ? " finding" : " findings") +
                          "; `dairector journal check` lists them); it is upgraded only whole: nothing was changed");
-  auto listed = pipelines();
-  if (!listed) return listed.err();
-  out.pipelines = listed->size();
-  if (format_ == sqlite_journal_format) {
-    statement n(db_, "SELECT count(*) FROM events");
-    if (!n || sqlite3_step(n.s) != SQLITE_ROW) return failure("cannot count its events: " + sqlite_message(db_));
-    out.events = static_cast<std::uint64_t>(sqlite3_column_int64(n.s, 0));
-    return out;
-  }
   // Statements on the old table go first (a table is not dropped under them).
   for (sqlite3_stmt** st : {&insert_, &history_, &head_of_, &row_at_, &head_new_, &head_move_}) {
     sqlite3_finalize(*st);

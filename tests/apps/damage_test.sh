@@ -191,7 +191,10 @@ expect v2_resume_refuses 5 "takes no more events|pos $pos is missing" -- resume 
 expect v2_journal_check 5 \
   "^pos $pos: the event at pos $pos is missing; .*pipeline 'victim' seq $last: the event at pos $pos is missing.*1 of 3 pipelines damaged, 1 gap" \
   -- journal check --journal "$j4"
-expect v2_upgrade_refuses_damage 5 "is damaged .*nothing was changed" -- journal upgrade --journal "$j4"
+expect v2_upgrade_is_nothing_to_do 0 "already format 2" -- journal upgrade --journal "$j4"
+cp "$j" "$tmp/damaged-v1.db"
+expect upgrade_refuses_damage 5 "is damaged .*nothing was changed" -- journal upgrade --journal "$j"
+cmp -s "$j" "$tmp/damaged-v1.db" && ok upgrade_changed_nothing || bad upgrade_changed_nothing "the damaged journal changed"
 
 # --- journal upgrade: format 1 to 2, whole ------------------------------------
 cp "$tmp/sound.db" "$tmp/up.db"
