@@ -279,4 +279,10 @@ inline pid_t spawn_logged(const std::vector<std::string>& argv, const std::strin
   return pid;
 }
 
+/// A whole text file (a child's log); empty if it cannot be read.
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 }  // namespace dairector::bench

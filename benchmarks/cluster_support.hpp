@@ -177,11 +177,6 @@ inline void stop_child(pid_t pid) {
   kill_child(pid);
 }
 
-inline std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 /// The last lines of a log, for error messages.
 inline std::string log_tail(const std::string& path, std::size_t lines = 5) {
   std::istringstream in(read_text(path));

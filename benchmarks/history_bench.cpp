@@ -54,11 +54,6 @@ struct options {
   std::vector<int> formats = {1, 2};
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // Runs the program to its end with its output into `log`; its wall time in
 // ms. Dies unless it exits `want`.
 double run_program(const std::vector<std::string>& argv, const std::string& log, int want = 0) {
@@ -72,7 +67,7 @@ double run_program(const std::vector<std::string>& argv, const std::string& log,
   const double ms = seconds_since(start) * 1e3;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != want)
     die(argv[1] + " exited " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ": " +
-        read_file(log).substr(0, 400));
+        read_text(log).substr(0, 400));
   return ms;
 }
 
@@ -99,7 +94,7 @@ server start_server(const options& opt, const std::string& journal, const std::s
   if (s.pid < 0) die(why);
   static const std::regex http(R"(http on 127\.0\.0\.1:([0-9]+))");
   for (;;) {
-    const std::string text = read_file(log);
+    const std::string text = read_text(log);
     std::smatch m;
     if (text.find("dairector serve: ready") != std::string::npos && std::regex_search(text, m, http)) {
       s.port = std::stoi(m[1].str());

@@ -558,6 +558,13 @@ int main(int argc, char** argv) {
   json results = json::array();
   std::map<int, double> durable_by_pipelines;
   double one_pipeline_paired_ratio = -1, one_pipeline_slow_ratio = -1;
+  // Rounds for `pipelines` pipelines to last about `seconds` at `rate`: a
+  // pipeline makes 13 x (rounds + 1) transitions (rounds 0 is one pass), and
+  // a stage starts at most stage_attempts_max times, so at most 998.
+  auto rounds_for = [](int pipelines, double rate, double seconds) {
+    const double most = double(stage_attempts_max) - 2;
+    return static_cast<int>(std::clamp(std::round(rate * seconds / (13.0 * pipelines)) - 1, 0.0, most));
+  };
   if (opt.durable) {
     std::cerr << "\npipelines  rounds  transitions/rep  transitions/s (median)  events/commit  vs 1-commit/event"
                  "  vs batched (1 / 1,000 pipelines)  CPU us/transition  bytes written/transition\n";
@@ -570,21 +577,14 @@ int main(int argc, char** argv) {
     auto one_commit = [&] { return sqlite_commit_per_event(file("single.db"), in_order, commit_seconds / 2).per_s(); };
     for (int pipelines : opt.pipelines) {
       const std::string path = file("durable-" + std::to_string(pipelines) + ".db");
-      const double per_round = 13.0 * pipelines;
-      // A pipeline makes 13 x (rounds + 1) transitions: rounds 0 is one pass.
-      // A stage starts at most stage_attempts_max times, so at most 998.
-      auto rounds_for = [&](double rate, double seconds) {
-        const double most = double(stage_attempts_max) - 2;
-        return static_cast<int>(std::clamp(std::round(rate * seconds / per_round) - 1, 0.0, most));
-      };
       // Pilot (also a warm-up) of about 0.5 s, unless one round already takes longer.
-      const int pilot_rounds = estimate > 0 ? rounds_for(estimate, std::min(0.5, opt.seconds / 2)) : 0;
+      const int pilot_rounds = estimate > 0 ? rounds_for(pipelines, estimate, std::min(0.5, opt.seconds / 2)) : 0;
       json pilot_json = nullptr;
-      int rounds = rounds_for(estimate, opt.seconds);
+      int rounds = rounds_for(pipelines, estimate, opt.seconds);
       if (rounds > 0 || estimate <= 0) {
         auto pilot = run_durable(sys, path, pipelines, pilot_rounds, history_for(pilot_rounds).size(), warmup_events,
                                  workers);
-        rounds = rounds_for(pilot.per_s(), opt.seconds);
+        rounds = rounds_for(pipelines, pilot.per_s(), opt.seconds);
         pilot_json = {{"rounds", pilot_rounds}, {"transitions_per_s", pilot.per_s()}};
       }
       const std::uint64_t per_pipeline = history_for(rounds).size();
@@ -663,7 +663,7 @@ int main(int argc, char** argv) {
       {
         slow_sync slow(std::chrono::microseconds(static_cast<long long>(opt.slow_sync_ms * 1e3)));
         const double first = one_commit();
-        const int slow_rounds = rounds_for(2 * first, opt.seconds);
+        const int slow_rounds = rounds_for(1, 2 * first, opt.seconds);
         const std::uint64_t slow_per_pipeline = history_for(slow_rounds).size();
         double before = first;
         for (int r = 0; r < opt.repetitions; ++r) {
@@ -721,8 +721,7 @@ int main(int argc, char** argv) {
       const auto built = build_recovery_journal(path, tmpl, before_pipelines, jopt);
       // Pilot: one pass of each pipeline, to size the runs.
       auto pilot = run_durable(sys, path, 1'000, 0, history_for(0).size(), warmup_events, workers, nullptr, true);
-      const int rounds = static_cast<int>(std::clamp(std::round(pilot.per_s() * opt.seconds / 13'000.0) - 1, 0.0,
-                                                     double(stage_attempts_max) - 2));
+      const int rounds = rounds_for(1'000, pilot.per_s(), opt.seconds);
       std::vector<double> runs, cpu, written, epc;
       for (int r = 0; r < opt.repetitions; ++r) {
         auto d = run_durable(sys, path, 1'000, rounds, history_for(rounds).size(), warmup_events, workers, nullptr, true);

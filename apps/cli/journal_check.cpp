@@ -76,7 +76,7 @@ int check_journal(const check_options& opt) {
 // newest format, whole or not at all (docs/cli.md#journal-upgrade).
 int upgrade_journal(const journal_args& args) {
   const std::string path = args.journal_path();
-  if (path.rfind("postgresql://", 0) == 0 || path.rfind("postgres://", 0) == 0) {
+  if (is_postgresql_uri(path)) {
     std::cerr << "dairector journal upgrade: a PostgreSQL journal has one format; only an SQLite journal is upgraded\n";
     return exit_usage;
   }

@@ -182,6 +182,20 @@ constexpr const char* heads_schema =
     "CREATE TABLE heads(first_pos INTEGER PRIMARY KEY, pipeline TEXT NOT NULL UNIQUE, last_pos INTEGER NOT NULL,"
     " last_seq INTEGER NOT NULL, created_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL, crc INTEGER NOT NULL);";
 
+// Binds a new pipeline's head to an INSERT INTO heads(first_pos, pipeline,
+// last_pos, last_seq, created_ms, last_ms, crc) VALUES(?, ..., ?).
+void bind_new_head(sqlite3_stmt* st, std::string_view pipeline, const head& h) {
+  sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(h.first_pos));
+  sqlite3_bind_text(st, 2, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, static_cast<sqlite3_int64>(h.last_pos));
+  sqlite3_bind_int64(st, 4, static_cast<sqlite3_int64>(h.last_seq));
+  sqlite3_bind_int64(st, 5, h.created_ms);
+  sqlite3_bind_int64(st, 6, h.last_ms);
+  sqlite3_bind_int64(st, 7, static_cast<sqlite3_int64>(head_crc(pipeline, h)));
+}
+constexpr const char* head_insert =
+    "INSERT INTO heads(first_pos, pipeline, last_pos, last_seq, created_ms, last_ms, crc) VALUES(?, ?, ?, ?, ?, ?, ?)";
+
 // Heads a writer keeps between appends, at most (then it reads them again).
 constexpr std::size_t heads_cached_max = 100'000;
 
@@ -250,7 +264,11 @@ private:
   // Format 2: heads and chains.
   result<std::optional<head>> read_head(const std::string& pipeline, journal_damage* damage = nullptr);
   result<std::vector<event>> walk_history(const std::string& pipeline, journal_damage* damage);
+  // One hop of a chain (see follow()).
+  enum class hop { linked, missing, unreadable, failed, foreign, unlinked };
+  hop follow(const std::string& pipeline, const head& h, std::uint64_t pos, std::uint64_t seq, std::uint64_t& prev);
   result<std::vector<std::uint64_t>> chain_positions(const std::string& pipeline, const head& h);
+  void remember_head(std::string_view pipeline, const head& h);
   std::optional<std::string> write_heads();  // what went wrong
   std::optional<error> heads_beside_rows(const census& all, std::vector<journal_damage>& out);
 
@@ -389,9 +407,7 @@ bool sqlite_journal_store::prepare_statements() {
     if (!prepare(insert, &insert_) || !prepare("BEGIN IMMEDIATE", &begin_) || !prepare("COMMIT", &commit_))
       return false;
     if (format_ >= 2 &&
-        (!prepare("INSERT INTO heads(first_pos, pipeline, last_pos, last_seq, created_ms, last_ms, crc)"
-                  " VALUES(?, ?, ?, ?, ?, ?, ?)",
-                  &head_new_) ||
+        (!prepare(head_insert, &head_new_) ||
          !prepare("UPDATE heads SET last_pos = ?, last_seq = ?, last_ms = ?, crc = ? WHERE first_pos = ?",
                   &head_move_)))
       return false;
@@ -421,17 +437,14 @@ result<std::uint64_t> sqlite_journal_store::durable_seq(const std::string& pipel
     if (!h) return h.err();
     if (!*h) return std::uint64_t{0};
     // Its last row must be there: a pipeline whose end is lost takes no more.
+    std::uint64_t prev = 0;
+    const hop last = follow(pipeline, **h, (*h)->last_pos, (*h)->last_seq, prev);
     sqlite3_reset(row_at_);
-    sqlite3_bind_int64(row_at_, 1, static_cast<sqlite3_int64>(std::min((*h)->last_pos, pos_max)));
-    const bool there = sqlite3_step(row_at_) == SQLITE_ROW && column_text(row_at_, 0) == pipeline &&
-                       static_cast<std::uint64_t>(sqlite3_column_int64(row_at_, 1)) == (*h)->last_seq;
-    sqlite3_reset(row_at_);
-    if (!there)
+    if (last != hop::linked && last != hop::unlinked)
       return journal_error("journal " + path_ + " is corrupt: pipeline '" + pipeline + "', event seq " +
                            std::to_string((*h)->last_seq) + ": its last event (at pos " +
                            std::to_string((*h)->last_pos) + ") is missing or unreadable; it takes no more events");
-    if (heads_.size() >= heads_cached_max) heads_.clear();
-    heads_.insert_or_assign(pipeline, **h);
+    remember_head(pipeline, **h);
     return (*h)->last_seq;
   }
   auto all = counted();
@@ -552,14 +565,7 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
   if (!step_done(commit_)) return fail("commit failed");
   next_pos_ = *pos + row_pos_.size();
   committed(events.size());
-  for (const auto& [id, h] : batch_heads_) {
-    if (auto c = heads_.find(id); c != heads_.end()) {
-      c->second = h.first;
-      continue;
-    }
-    if (heads_.size() >= heads_cached_max) heads_.clear();
-    heads_.emplace(std::string(id), h.first);
-  }
+  for (const auto& [id, h] : batch_heads_) remember_head(id, h.first);
   batch_heads_.clear();
   last_append_pos_ = row_pos_.front();
   checker_.finish(true, [&](const std::string& id, std::uint64_t durable, std::size_t last_row) {
@@ -592,21 +598,14 @@ std::optional<error> sqlite_journal_store::append(std::span<const event> events)
 std::optional<std::string> sqlite_journal_store::write_heads() {
   for (const auto& [id, entry] : batch_heads_) {
     const head& h = entry.first;
-    const auto crc = static_cast<sqlite3_int64>(head_crc(id, h));
     sqlite3_stmt* st = entry.second ? head_new_ : head_move_;
     if (entry.second) {
-      sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(h.first_pos));
-      sqlite3_bind_text(st, 2, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
-      sqlite3_bind_int64(st, 3, static_cast<sqlite3_int64>(h.last_pos));
-      sqlite3_bind_int64(st, 4, static_cast<sqlite3_int64>(h.last_seq));
-      sqlite3_bind_int64(st, 5, h.created_ms);
-      sqlite3_bind_int64(st, 6, h.last_ms);
-      sqlite3_bind_int64(st, 7, crc);
+      bind_new_head(st, id, h);
     } else {
       sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(h.last_pos));
       sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(h.last_seq));
       sqlite3_bind_int64(st, 3, h.last_ms);
-      sqlite3_bind_int64(st, 4, crc);
+      sqlite3_bind_int64(st, 4, static_cast<sqlite3_int64>(head_crc(id, h)));
       sqlite3_bind_int64(st, 5, static_cast<sqlite3_int64>(h.first_pos));
     }
     if (!step_done(st)) return "cannot write the head of pipeline '" + std::string(id) + "': " + sqlite_message(db_);
@@ -887,11 +886,13 @@ result<std::vector<journal_damage>> sqlite_journal_store::gaps() {
   return in_read_transaction(db_, path_, [&]() -> result<std::vector<journal_damage>> {
     auto all = counted();
     if (!all) return all.err();
-    // How many pipelines each gap makes suspect: those whose last row is
-    // before it and after any earlier gap (the earlier one already names them).
+    // How many pipelines each gap makes suspect (format 1: a chain says
+    // exactly whose events were lost): those whose last row is before it
+    // and after any earlier gap (the earlier one already names them).
     std::vector<std::size_t> suspects((*all)->gaps.size(), 0);
-    for (const auto& [id, count] : (*all)->by_id)
-      if (const pos_gap* g = gap_after(**all, count.last_pos)) ++suspects[static_cast<std::size_t>(g - (*all)->gaps.data())];
+    if (format_ == 1)
+      for (const auto& [id, count] : (*all)->by_id)
+        if (const pos_gap* g = gap_after(**all, count.last_pos)) ++suspects[static_cast<std::size_t>(g - (*all)->gaps.data())];
     std::vector<journal_damage> out;
     for (const pos_gap& g : (*all)->gaps) {
       std::string reason = describe_gap(g.from, g.to, g.why);
@@ -1035,19 +1036,20 @@ result<std::uint64_t> sqlite_journal_store::remove_pipelines(const std::vector<s
       positions.insert(positions.end(), rows->begin(), rows->end());
       heads_.erase(id);
     }
-  }
-  statement find(db_, "SELECT pos FROM events WHERE pipeline = ?");
-  statement drop(db_, "DELETE FROM events WHERE pipeline = ?");
-  if (!find || !drop) return fail("cannot prepare the archive");
-  for (const std::string& id : format_ == 1 ? pipelines : std::vector<std::string>{}) {
-    for (sqlite3_stmt* st : {find.s, drop.s}) {
-      sqlite3_reset(st);
-      sqlite3_bind_text(st, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+  } else {
+    statement find(db_, "SELECT pos FROM events WHERE pipeline = ?");
+    statement drop(db_, "DELETE FROM events WHERE pipeline = ?");
+    if (!find || !drop) return fail("cannot prepare the archive");
+    for (const std::string& id : pipelines) {
+      for (sqlite3_stmt* st : {find.s, drop.s}) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+      }
+      int rc = SQLITE_OK;
+      while ((rc = sqlite3_step(find.s)) == SQLITE_ROW)
+        positions.push_back(static_cast<std::uint64_t>(sqlite3_column_int64(find.s, 0)));
+      if (rc != SQLITE_DONE || sqlite3_step(drop.s) != SQLITE_DONE) return fail("cannot delete pipeline '" + id + "'");
     }
-    int rc = SQLITE_OK;
-    while ((rc = sqlite3_step(find.s)) == SQLITE_ROW)
-      positions.push_back(static_cast<std::uint64_t>(sqlite3_column_int64(find.s, 0)));
-    if (rc != SQLITE_DONE || sqlite3_step(drop.s) != SQLITE_DONE) return fail("cannot delete pipeline '" + id + "'");
   }
   for (const archived_ranges::range& r : archived_ranges::of_positions(positions)) {
     sqlite3_reset(keep.s);
@@ -1092,6 +1094,16 @@ result<std::optional<head>> sqlite_journal_store::read_head(const std::string& p
   return std::optional<head>(h);
 }
 
+// A head the writer knows as of its last commit (a bounded cache).
+void sqlite_journal_store::remember_head(std::string_view pipeline, const head& h) {
+  if (auto c = heads_.find(pipeline); c != heads_.end()) {
+    c->second = h;
+    return;
+  }
+  if (heads_.size() >= heads_cached_max) heads_.clear();
+  heads_.emplace(std::string(pipeline), h);
+}
+
 // The chain from the head back to seq 1, every hop checked (the same
 // pipeline, the seq before, a smaller pos; seq 1 at the head's first_pos),
 // then every row as history_checker checks it, in seq order.
@@ -1112,30 +1124,29 @@ result<std::vector<event>> sqlite_journal_store::walk_history(const std::string&
     sqlite3_reset(s);
     return damaged(journal_damage{pipeline, seq, pos, pos, std::move(why)}, damage);
   };
-  std::uint64_t pos = (*h)->last_pos, seq = (*h)->last_seq;
+  std::uint64_t pos = (*h)->last_pos, seq = (*h)->last_seq, prev = 0;
   while (seq > 0) {
-    sqlite3_reset(s);
-    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(std::min(pos, pos_max)));
-    const int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) return corrupt(seq, pos, describe_gap(pos, pos, gap_missing));
-    if (rc != SQLITE_ROW) {
-      const std::string why = sqlite_message(db_);
-      if (is_corrupt(rc))
-        return corrupt(seq, pos, "cannot be read: its row at pos " + std::to_string(pos) + " is on a damaged page (" + why + ")");
-      sqlite3_reset(s);
-      return failure("pipeline '" + pipeline + "', event seq " + std::to_string(seq) + ": cannot be read (" + why + ")");
+    switch (follow(pipeline, **h, pos, seq, prev)) {
+      case hop::linked: break;
+      case hop::missing: return corrupt(seq, pos, describe_gap(pos, pos, gap_missing));
+      case hop::unreadable:
+        return corrupt(seq, pos, "cannot be read: its row at pos " + std::to_string(pos) + " is on a damaged page (" +
+                                     sqlite_message(db_) + ")");
+      case hop::failed: {
+        const std::string why = sqlite_message(db_);
+        sqlite3_reset(s);
+        return failure("pipeline '" + pipeline + "', event seq " + std::to_string(seq) + ": cannot be read (" + why + ")");
+      }
+      // (prev is not in the row's checksum: a wrong link shows here, and the
+      // pos it names may not be where the lost event was, so none is given.)
+      case hop::foreign:
+        return corrupt(seq, 0, "its chain of events is broken: it leads to pos " + std::to_string(pos) +
+                                   ", which is not its event seq " + std::to_string(seq));
+      case hop::unlinked:
+        return corrupt(seq, pos, "its chain of events is broken at pos " + std::to_string(pos) +
+                                     (seq == 1 ? " (its head says it begins at pos " + std::to_string((*h)->first_pos) + ")"
+                                               : " (it links to pos " + std::to_string(prev) + ")"));
     }
-    const auto prev = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
-    // (prev is not in the row's checksum: a wrong link shows here, and the
-    // pos it names may not be where the lost event was, so none is given.)
-    if (column_text(s, 0) != pipeline || static_cast<std::uint64_t>(sqlite3_column_int64(s, 1)) != seq)
-      return corrupt(seq, 0, "its chain of events is broken: it leads to pos " + std::to_string(pos) +
-                                 ", which is not its event seq " + std::to_string(seq));
-    const bool linked = seq == 1 ? prev == 0 && pos == (*h)->first_pos : prev > 0 && prev < pos;
-    if (!linked)
-      return corrupt(seq, pos, "its chain of events is broken at pos " + std::to_string(pos) +
-                                   (seq == 1 ? " (its head says it begins at pos " + std::to_string((*h)->first_pos) + ")"
-                                             : " (it links to pos " + std::to_string(prev) + ")"));
     back.push_back(stored{seq, sqlite3_column_int64(s, 4), static_cast<std::uint32_t>(sqlite3_column_int64(s, 7)),
                           std::string(column_text(s, 3)), std::string(column_text(s, 5)), std::string(column_text(s, 6))});
     pos = prev;
@@ -1150,19 +1161,34 @@ result<std::vector<event>> sqlite_journal_store::walk_history(const std::string&
   return std::move(rows.events());
 }
 
+// Steps row_at_ to `pos` and checks that it holds `pipeline`'s event `seq`
+// (else missing, unreadable, failed or foreign), then that it links on: to
+// a smaller pos, or, for seq 1, to none, at the head's first_pos (else
+// unlinked, with `prev` as read). row_at_ stays on a row that was read, for
+// its other columns; the caller resets it.
+sqlite_journal_store::hop sqlite_journal_store::follow(const std::string& pipeline, const head& h, std::uint64_t pos,
+                                                       std::uint64_t seq, std::uint64_t& prev) {
+  sqlite3_stmt* s = row_at_;
+  sqlite3_reset(s);
+  sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(std::min(pos, pos_max)));
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) return hop::missing;
+  if (rc != SQLITE_ROW) return is_corrupt(rc) ? hop::unreadable : hop::failed;
+  if (column_text(s, 0) != pipeline || static_cast<std::uint64_t>(sqlite3_column_int64(s, 1)) != seq)
+    return hop::foreign;
+  prev = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
+  const bool linked = seq == 1 ? prev == 0 && pos == h.first_pos : prev > 0 && prev < pos;
+  return linked ? hop::linked : hop::unlinked;
+}
+
 // The positions of a pipeline's rows, by its chain (an error if it breaks).
 result<std::vector<std::uint64_t>> sqlite_journal_store::chain_positions(const std::string& pipeline, const head& h) {
   std::vector<std::uint64_t> out;
-  std::uint64_t pos = h.last_pos, seq = h.last_seq;
-  sqlite3_stmt* s = row_at_;
+  std::uint64_t pos = h.last_pos, seq = h.last_seq, prev = 0;
   while (seq > 0) {
-    sqlite3_reset(s);
-    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(std::min(pos, pos_max)));
-    const bool ok = sqlite3_step(s) == SQLITE_ROW && column_text(s, 0) == pipeline &&
-                    static_cast<std::uint64_t>(sqlite3_column_int64(s, 1)) == seq;
-    const auto prev = ok ? static_cast<std::uint64_t>(sqlite3_column_int64(s, 2)) : 0;
-    sqlite3_reset(s);
-    if (!ok || (seq > 1 && (prev == 0 || prev >= pos)))
+    const hop next = follow(pipeline, h, pos, seq, prev);
+    sqlite3_reset(row_at_);
+    if (next != hop::linked)
       return failure("pipeline '" + pipeline + "': its chain of events breaks at seq " + std::to_string(seq) + " (pos " +
                      std::to_string(pos) + "); `dairector journal check` tells more");
     out.push_back(pos);
@@ -1249,8 +1275,7 @@ result<journal_upgrade> sqlite_journal_store::upgrade() {
     statement g(db_,
                 "SELECT g.pipeline, g.f, g.l, g.s, e.at_ms, g.m FROM (SELECT pipeline, min(pos) AS f, max(pos) AS l,"
                 " max(seq) AS s, max(at_ms) AS m FROM events GROUP BY pipeline) AS g JOIN events AS e ON e.pos = g.f");
-    statement put(db_, "INSERT INTO heads(first_pos, pipeline, last_pos, last_seq, created_ms, last_ms, crc)"
-                       " VALUES(?, ?, ?, ?, ?, ?, ?)");
+    statement put(db_, head_insert);
     if (!g || !put) return fail("cannot prepare the heads");
     int rc = SQLITE_OK;
     while ((rc = sqlite3_step(g.s)) == SQLITE_ROW) {
@@ -1260,13 +1285,7 @@ result<journal_upgrade> sqlite_journal_store::upgrade() {
              static_cast<std::uint64_t>(sqlite3_column_int64(g.s, 3)), sqlite3_column_int64(g.s, 4),
              sqlite3_column_int64(g.s, 5)};
       sqlite3_reset(put.s);
-      sqlite3_bind_int64(put.s, 1, static_cast<sqlite3_int64>(h.first_pos));
-      sqlite3_bind_text(put.s, 2, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_int64(put.s, 3, static_cast<sqlite3_int64>(h.last_pos));
-      sqlite3_bind_int64(put.s, 4, static_cast<sqlite3_int64>(h.last_seq));
-      sqlite3_bind_int64(put.s, 5, h.created_ms);
-      sqlite3_bind_int64(put.s, 6, h.last_ms);
-      sqlite3_bind_int64(put.s, 7, static_cast<sqlite3_int64>(head_crc(id, h)));
+      bind_new_head(put.s, id, h);
       if (sqlite3_step(put.s) != SQLITE_DONE) return fail("cannot write the head of pipeline '" + std::string(id) + "'");
     }
     if (rc != SQLITE_DONE) return fail("cannot read the pipelines");
