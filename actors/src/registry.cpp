@@ -136,7 +136,8 @@ reply refuse(registry_actor* self, const std::string& name, const caf::actor& en
   return refuse_registration(self->state.cfg.log, name, endpoint, why);
 }
 
-// A registration the gate let through (it checked the token).
+// A registration the gate let through (it checked the token). It hands out
+// nothing: the caller answers the gate first, then serves the waiting runs.
 reply enroll(registry_actor* self, const registration& reg) {
   auto& st = self->state;
   const std::string& name = reg.name;
@@ -168,7 +169,6 @@ reply enroll(registry_actor* self, const registration& reg) {
   it->capacity = reg.capacity;
   log(self, "worker '" + name + "' registered from node " + caf::to_string(endpoint.node()) + ": stages " +
                 joined(reg.stages) + ", capacity " + std::to_string(reg.capacity));
-  serve_waiting(self);
   return reply{reply::ok, {}, 0};
 }
 
@@ -191,7 +191,16 @@ caf::behavior registry(registry_actor* self, registry_config cfg) {
   });
   return {
       [=](registration& reg) {
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), registration_answer{reg.id, enroll(self, reg)});
+        // The registrar (the gate) hears of the worker before any waiting run
+        // is handed it: a supervisor given the worker sends its job through
+        // the gate at once, and a gate that did not yet hold the worker's
+        // secret would answer "undeliverable", which forgets a worker that is
+        // connected and registered (it would then idle forever). Sent first,
+        // the answer is in the gate's mailbox before the job can be.
+        auto answer = enroll(self, reg);
+        const bool ok = answer.is_ok();
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()), registration_answer{reg.id, std::move(answer)});
+        if (ok) serve_waiting(self);
       },
       [=](assign_request& req) -> caf::result<caf::actor> {
         // The asker holds the slot until it unassigns or goes away.

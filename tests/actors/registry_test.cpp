@@ -193,6 +193,44 @@ BOOST_FIXTURE_TEST_CASE(remote_only_stage_waits_for_a_worker, registry_fixture) 
   CHECK_LINES(story(), "pipeline_created by system", "stage_started a#2 by system", "stage_completed a#2 by worker:late");
 }
 
+// The race behind a worker that registered and then idled forever: a run
+// waits, a worker registers, the registry hands the worker to the waiting
+// supervisor, and the supervisor's job reaches the gate before the gate heard
+// that the registration was accepted (so it holds no secret for that worker
+// yet): "undeliverable", the supervisor reports the worker lost, the registry
+// forgets it, and the worker, connected and registered in its own eyes, never
+// gets a job. On a real scheduler the supervisor can run between the
+// registry's two sends; the test coordinator runs a handler whole, so what is
+// checked is the order of those two sends, and for that one actor plays both
+// parts: the registrar and the waiting asker. Its mailbox is the order in
+// which the gate and a supervisor learn: the answer must come first.
+BOOST_FIXTURE_TEST_CASE(the_gate_learns_of_a_registration_before_a_waiting_run_gets_the_worker, registry_fixture) {
+  start_registry({"*"});
+  auto heard = std::make_shared<std::vector<std::string>>();
+  auto w = spawn_stand_in("worker:late");
+  auto both = sys->spawn([heard, r = reg](caf::event_based_actor* self) -> caf::behavior {
+    self->request(r, caf::infinite, actors::assign_request{"a", "t", 2})
+        .then([heard](const caf::actor& worker) { heard->push_back(worker ? "assigned a worker" : "assigned none"); },
+              [heard](caf::error& e) { heard->push_back("error " + caf::to_string(e)); });
+    return {
+        [=](const caf::actor& endpoint) {
+          self->send(r, actors::registration{7, {"a"}, 1, "worker:late", endpoint});
+        },
+        [heard](const actors::registration_answer& a) {
+          heard->push_back("registration " + std::to_string(a.id) + (a.answer.is_ok() ? " accepted" : " refused"));
+        },
+    };
+  });
+  others.push_back(both);
+  sched->run();
+  BOOST_CHECK_EQUAL(reg_state().waiting.size(), 1u);
+  BOOST_CHECK(heard->empty());
+  caf::anon_send(both, w);
+  sched->run();
+  CHECK_LINES(*heard, "registration 7 accepted", "assigned a worker");
+  BOOST_CHECK_EQUAL(busy(w), 1u);
+}
+
 // Remote-only by name: only the named stage waits; the other runs here.
 BOOST_FIXTURE_TEST_CASE(remote_only_by_name_leaves_other_stages_local, registry_fixture) {
   start_registry({"c"});

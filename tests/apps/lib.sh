@@ -67,9 +67,19 @@ serve_into() {
   serve_ready "$err" || { echo "serve did not start: $(cat "$err")"; exit 1; }
 }
 
-# finish: the summary line and the exit code.
+# finish: the summary line and the exit code. After a failure, the last lines
+# of every log in the scratch folder (servers' *.err, workers' *.log): a
+# failure seen once on a loaded machine must say where things stopped.
 finish() {
   echo "$passed passed, $failed failed"
+  if [[ $failed -ne 0 && -n ${tmp:-} && -d $tmp ]]; then
+    local f
+    for f in "$tmp"/*.err "$tmp"/*.log; do
+      [[ -f $f ]] || continue
+      echo "--- the last 25 lines of ${f#"$tmp"/}:"
+      tail -25 "$f"
+    done
+  fi
   [[ $failed -eq 0 ]]
 }
 
