@@ -18,13 +18,16 @@ caf::error full(std::size_t events_max) {
                          "the in-memory journal is full (" + std::to_string(events_max) + " events)");
 }
 
-void kept(caf::event_based_actor* self, memory_journal_state& st, const event& e) {
-  st.events[e.pipeline].push_back(e);
+// Events by mutable reference, as the durable journal takes them: a message
+// sent to one receiver is not shared, so the event is moved in, not copied.
+void kept(caf::event_based_actor* self, memory_journal_state& st, event& e) {
   ++st.count;
-  if (st.subscribers.empty()) return;
-  std::vector<event> one{e};
-  const std::uint64_t pos = st.count;
-  for (const auto& s : st.subscribers) self->send(s, committed_atom::value, pos, one);
+  if (!st.subscribers.empty()) {
+    std::vector<event> one{e};
+    const std::uint64_t pos = st.count;
+    for (const auto& s : st.subscribers) self->send(s, committed_atom::value, pos, one);
+  }
+  st.events[e.pipeline].push_back(std::move(e));  // the key is copied before the event moves
 }
 }  // namespace
 
@@ -35,17 +38,18 @@ caf::behavior memory_journal(caf::event_based_actor* self, std::size_t events_ma
   auto st = std::make_shared<memory_journal_state>();
   self->set_down_handler([=](caf::down_msg& dm) { forget_actor(st->subscribers, dm.source); });
   return {
-      [=](append_atom, const event& e) {
+      [=](append_atom, event& e) {
         if (st->count >= events_max) {  // over the bound: not kept
           st->dropped = true;
           return;
         }
         kept(self, *st, e);
       },
-      [=](persist_atom, const event& e) -> caf::result<std::uint64_t> {
+      [=](persist_atom, event& e) -> caf::result<std::uint64_t> {
         if (st->count >= events_max) return full(events_max);
+        const std::uint64_t seq = e.seq;
         kept(self, *st, e);
-        return e.seq;
+        return seq;
       },
       // As the durable journal's: everything sent before is kept (each event
       // is its own commit); the supervisor's back-pressure asks for it. A
