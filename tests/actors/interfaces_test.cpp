@@ -78,9 +78,9 @@ BOOST_AUTO_TEST_CASE(the_supervisor_answers_its_interface) {
 }
 
 BOOST_AUTO_TEST_CASE(both_journals_answer_their_interface) {
+  testing::scratch_dir dir;  // first: removed once the system has stopped
   real_system rs;
   caf::scoped_actor self{*rs.sys};
-  testing::scratch_dir dir;
   auto store = open_journal((dir.path / "j.db").string());
   BOOST_REQUIRE(store.ok());
   const caf::actor durable = spawn_durable_journal(*rs.sys, std::shared_ptr<journal_store>(std::move(*store)));

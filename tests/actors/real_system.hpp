@@ -24,13 +24,21 @@ struct real_system {
 };
 
 /// A fresh folder under /tmp, removed with everything in it at the end.
+/// Declare it before the real_system whose journal writes there, so that the
+/// system (and the journal's writer thread) has stopped when it goes.
 struct scratch_dir {
   std::filesystem::path path;
   scratch_dir() {
     char tmpl[] = "/tmp/dairector-test-XXXXXX";
     path = ::mkdtemp(tmpl);
   }
-  ~scratch_dir() { std::filesystem::remove_all(path); }
+  // Never throws (it is a destructor: that would end the test run). A file
+  // removed by another thread meanwhile (SQLite's -shm as a connection
+  // closes) fails one pass, so a few are made.
+  ~scratch_dir() {
+    std::error_code ec;
+    for (int pass = 0; pass < 5 && std::filesystem::exists(path, ec); ++pass) std::filesystem::remove_all(path, ec);
+  }
 };
 
 }  // namespace dairector::testing

@@ -52,8 +52,8 @@ std::optional<std::int64_t> first_after(const std::vector<std::int64_t>& t, std:
 BOOST_AUTO_TEST_SUITE(stage_trace)
 
 BOOST_AUTO_TEST_CASE(each_stage_is_sent_run_committed_then_applied) {
+  scratch_dir dir;  // first: removed once the system has stopped
   real_system rs;
-  scratch_dir dir;
   engine_options opt;
   opt.journal = (dir.path / "journal.db").string();
   auto e = dairector::engine::open(*rs.sys, opt);

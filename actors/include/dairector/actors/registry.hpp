@@ -8,7 +8,9 @@
 //   registration -> a registration_answer (a message of its own)
 //       from the gate: a worker that presented the token; `endpoint` gets the
 //       jobs (through the gate). A registration that breaks a bound is
-//       refused (reply::refused) and logged.
+//       refused (reply::refused) and logged. The answer goes before any
+//       waiting run is handed the worker, so the gate knows the worker's
+//       secret before a job for it can reach the gate.
 //   assign_request{stage} -> caf::actor
 //       from a supervisor: a worker with a free slot for that stage (the slot
 //       is taken), or an invalid handle when no worker serves the stage and it
