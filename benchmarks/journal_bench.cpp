@@ -219,7 +219,21 @@ struct durable_run {
   double written_per_transition() const { return transitions > 0 ? double(written) / double(transitions) : 0; }
   double cpu_us_per_transition() const { return transitions > 0 ? cpu * 1e6 / double(transitions) : 0; }
   double events_per_commit() const { return commits > 0 ? double(events) / double(commits) : 0; }
+  // The one writer: how much of the run it spent in its appends (wall), and
+  // the CPU of those appends per event. Busy near 1 is the ceiling.
+  double committer_busy_s = 0, committer_cpu_s = 0;
+  double committer_busy() const { return seconds > 0 ? committer_busy_s / seconds : 0; }
+  double committer_cpu_us_per_event() const { return events > 0 ? committer_cpu_s * 1e6 / double(events) : 0; }
 };
+
+// The committer's commit timings so far (wall and CPU seconds in appends).
+actors::commit_histogram committer_timings(caf::scoped_actor& self, const caf::actor& journal) {
+  actors::commit_histogram h;
+  self->request(journal, caf::infinite, actors::journal_metrics_atom::value)
+      .receive([&](actors::journal_metrics& m) { h = m.commit; },
+               [&](caf::error& err) { die("journal metrics: " + to_string(err)); });
+  return h;
+}
 
 struct supervisor_batch {
   std::vector<caf::actor> sups;
@@ -316,6 +330,7 @@ durable_run run_durable(caf::actor_system& sys, const std::string& path, int pip
 
   settle(path);
   durable_run out;
+  const actors::commit_histogram timings0 = committer_timings(self, journal);
   const auto start = clock_type::now();
   const double cpu0 = process_cpu_s();
   const std::uint64_t written0 = write_bytes();
@@ -326,6 +341,9 @@ durable_run run_durable(caf::actor_system& sys, const std::string& path, int pip
   if (traced) traced->resize(trace::stop());
   out.cpu = process_cpu_s() - cpu0;
   out.written = write_bytes() - written0;
+  const actors::commit_histogram timings1 = committer_timings(self, journal);
+  out.committer_busy_s = timings1.seconds_sum - timings0.seconds_sum;
+  out.committer_cpu_s = timings1.cpu_seconds_sum - timings0.cpu_seconds_sum;
 
   // Untimed: every pipeline is done, and the journal holds exactly its events.
   out.transitions = check_done(self, b);
@@ -570,8 +588,9 @@ int main(int argc, char** argv) {
                  "  vs batched (1 / 1,000 pipelines)  CPU us/transition  bytes written/transition\n";
     // The rate a configuration is expected to reach, to size its runs: the
     // previous configuration's (rates grow with pipelines), or one commit per
-    // event's for the first.
-    double estimate = single;  // 0: unknown (no baselines), so always a pilot
+    // event's for a first of one pipeline (for more, that would be far too
+    // low: `--pipelines 1000` alone ran one pass of 13,000 transitions).
+    double estimate = opt.pipelines.front() == 1 ? single : 0;  // 0: unknown, so always a pilot
     const std::uint64_t warmup_events = history_for(0).size();
     // One commit per event, the half-length run that a 1-pipeline repetition sits between.
     auto one_commit = [&] { return sqlite_commit_per_event(file("single.db"), in_order, commit_seconds / 2).per_s(); };
@@ -588,7 +607,7 @@ int main(int argc, char** argv) {
         pilot_json = {{"rounds", pilot_rounds}, {"transitions_per_s", pilot.per_s()}};
       }
       const std::uint64_t per_pipeline = history_for(rounds).size();
-      std::vector<double> runs, cpu, epc, commits_per_s, written, paired, paired_ratio, probe, secs;
+      std::vector<double> runs, cpu, epc, commits_per_s, written, paired, paired_ratio, probe, secs, busy, committer_cpu;
       for (int r = 0; r < opt.repetitions; ++r) {
         // One pipeline against one commit per event: fsync latency drifts with
         // whatever else the disk is doing (by 10x on a shared VM), so each
@@ -608,6 +627,8 @@ int main(int argc, char** argv) {
         epc.push_back(d.events_per_commit());
         commits_per_s.push_back(d.seconds > 0 ? double(d.commits) / d.seconds : 0);
         written.push_back(d.written_per_transition());
+        busy.push_back(d.committer_busy());
+        committer_cpu.push_back(d.committer_cpu_us_per_event());
       }
       const double med = summarize(runs).median;
       estimate = std::max(estimate, med);
@@ -622,6 +643,8 @@ int main(int argc, char** argv) {
                          {"cpu_us_per_transition_median", summarize(cpu).median},
                          {"bytes_written_per_transition_median", summarize(written).median},
                          {"events_per_commit_median", summarize(epc).median},
+                         {"committer_busy_median", summarize(busy).median},
+                         {"committer_cpu_us_per_event_median", summarize(committer_cpu).median},
                          {"fdatasync_4k_p50_ms_before_each_run", probe},
                          {"commits_per_s_median", summarize(commits_per_s).median},
                          {"ratio_to_commit_per_event", ratio(med, single)},
@@ -639,6 +662,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%9d  %6d  %15llu  %22.0f  %13.1f  %17.3f  %15.3f / %.3f  %17.2f  %24.0f\n", pipelines,
                    rounds, static_cast<unsigned long long>(per_rep), med, summarize(epc).median, ratio(med, single),
                    ratio(med, batched_in_order), ratio(med, batched_interleaved), summarize(cpu).median, summarize(written).median);
+      std::fprintf(stderr, "           (the committer: busy %.0f%% of the run in its appends, %.2f us of its CPU an event)\n",
+                   100 * summarize(busy).median, summarize(committer_cpu).median);
       if (!paired.empty())
         std::fprintf(stderr, "           (paired: one commit per event %.0f rows/s around each repetition; "
                      "ratio %.3f, median of pairs)\n", summarize(paired).median, summarize(paired_ratio).median);
@@ -722,13 +747,15 @@ int main(int argc, char** argv) {
       // Pilot: one pass of each pipeline, to size the runs.
       auto pilot = run_durable(sys, path, 1'000, 0, history_for(0).size(), warmup_events, workers, nullptr, true);
       const int rounds = rounds_for(1'000, pilot.per_s(), opt.seconds);
-      std::vector<double> runs, cpu, written, epc;
+      std::vector<double> runs, cpu, written, epc, busy, committer_cpu;
       for (int r = 0; r < opt.repetitions; ++r) {
         auto d = run_durable(sys, path, 1'000, rounds, history_for(rounds).size(), warmup_events, workers, nullptr, true);
         runs.push_back(d.per_s());
         cpu.push_back(d.cpu_us_per_transition());
         written.push_back(d.written_per_transition());
         epc.push_back(d.events_per_commit());
+        busy.push_back(d.committer_busy());
+        committer_cpu.push_back(d.committer_cpu_us_per_event());
       }
       std::error_code size_ec;
       const double bytes_after = double(fs::file_size(path, size_ec));
@@ -741,6 +768,8 @@ int main(int argc, char** argv) {
                          {"cpu_us_per_transition_median", summarize(cpu).median},
                          {"bytes_written_per_transition_median", summarize(written).median},
                          {"events_per_commit_median", summarize(epc).median},
+                         {"committer_busy_median", summarize(busy).median},
+                         {"committer_cpu_us_per_event_median", summarize(committer_cpu).median},
                          {"build_seconds", built.seconds},
                          {"file_bytes_before", built.file_bytes},
                          {"file_bytes_after", bytes_after}});

@@ -341,6 +341,10 @@ BOOST_FIXTURE_TEST_CASE(metrics_count_the_backlog_and_durable_events_by_type, jo
   for (auto n : second.commit.counts) timed += n;
   BOOST_CHECK_EQUAL(timed, store->appends);  // each commit in exactly one bucket
   BOOST_CHECK_GE(second.commit.seconds_sum, 0.0);
+  // The committer's CPU in its appends: its own thread's, within their wall
+  // time (a process-wide clock would count the test's other threads too).
+  BOOST_CHECK_GE(second.commit.cpu_seconds_sum, 0.0);
+  BOOST_CHECK_LE(second.commit.cpu_seconds_sum, second.commit.seconds_sum + 1e-3);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -120,8 +120,16 @@ BOOST_AUTO_TEST_CASE(both_journals_answer_their_interface) {
   must_answer(self, d, "store_task", [](bool) {}, store_task_atom::value,
               std::make_shared<store_task>([ran](journal_store&) { *ran = true; }));
   BOOST_CHECK(*ran);
-  must_answer(self, d, "metrics", [](journal_metrics& m) { BOOST_CHECK_GE(m.commit.commits, 1u); },
-              journal_metrics_atom::value);
+  must_answer(
+      self, d, "metrics",
+      [](journal_metrics& m) {
+        BOOST_CHECK_GE(m.commit.commits, 1u);
+        // A real commit on the committer's own thread takes some of its CPU,
+        // never more than the commit's wall time.
+        BOOST_CHECK_GT(m.commit.cpu_seconds_sum, 0.0);
+        BOOST_CHECK_LE(m.commit.cpu_seconds_sum, m.commit.seconds_sum + 1e-3);
+      },
+      journal_metrics_atom::value);
   self->send_exit(durable, caf::exit_reason::user_shutdown);
   self->send_exit(memory, caf::exit_reason::user_shutdown);
 }

@@ -99,6 +99,10 @@ inline constexpr std::array<double, 14> journal_commit_bounds_s{0.0005, 0.001, 0
 struct commit_histogram {
   std::array<std::uint64_t, journal_commit_bounds_s.size() + 1> counts{};  // per bucket, not cumulative; last: +Inf
   double seconds_sum = 0;
+  // The committer thread's CPU time in those appends (the rest of
+  // seconds_sum it waited: for the disk, or for a core). Not in GET /metrics:
+  // journal_bench reports it, to show how busy the one writer is.
+  double cpu_seconds_sum = 0;
   std::uint64_t commits = 0;
 };
 
