@@ -261,7 +261,12 @@ std::vector<target> targets(const json& r) {
       first(rows_where(jr, {{"pipelines", 1000}}), "transitions_per_s_median"), 300e3, true, si, "journal_bench", "",
       "raw SQLite batched, interleaved keys " +
           opt(number_at(jou, "baselines/sqlite_batched_interleaved/rows_per_s_median"), si) + " rows/s; plain rows " +
-          opt(number_at(jou, "baselines/sqlite_batched_plain/rows_per_s_median"), si) + " rows/s");
+          opt(number_at(jou, "baselines/sqlite_batched_plain/rows_per_s_median"), si) + " rows/s" +
+          // How busy the one writer was: near 1, it is the ceiling (older results lack it).
+          [&] {
+            const auto busy = first(rows_where(jr, {{"pipelines", 1000}}), "committer_busy_median");
+            return busy ? "; the committer busy " + fixed(*busy, 2) + " of the run" : std::string();
+          }());
   add("durable, 1,000 pipelines vs SQLite's plain rows", "≥ 0.35",
       first(rows_where(jr, {{"pipelines", 1000}}), "ratio_to_batched_plain"), 0.35, true,
       [](double v) { return fixed(v, 2); }, "journal_bench", "",
