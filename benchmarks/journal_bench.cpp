@@ -226,6 +226,30 @@ struct durable_run {
   double committer_cpu_us_per_event() const { return events > 0 ? committer_cpu_s * 1e6 / double(events) : 0; }
 };
 
+// The figures every durable configuration reports, one value per repetition,
+// and their medians under the names results.json gives them.
+struct durable_series {
+  std::vector<double> runs, cpu, written, epc, busy, committer_cpu;
+  void add(const durable_run& d) {
+    runs.push_back(d.per_s());
+    cpu.push_back(d.cpu_us_per_transition());
+    written.push_back(d.written_per_transition());
+    epc.push_back(d.events_per_commit());
+    busy.push_back(d.committer_busy());
+    committer_cpu.push_back(d.committer_cpu_us_per_event());
+  }
+  double median() const { return summarize(runs).median; }
+  json fields() const {
+    return {{"transitions_per_s_median", median()},
+            {"runs", runs},
+            {"cpu_us_per_transition_median", summarize(cpu).median},
+            {"bytes_written_per_transition_median", summarize(written).median},
+            {"events_per_commit_median", summarize(epc).median},
+            {"committer_busy_median", summarize(busy).median},
+            {"committer_cpu_us_per_event_median", summarize(committer_cpu).median}};
+  }
+};
+
 // The committer's commit timings so far (wall and CPU seconds in appends).
 actors::commit_histogram committer_timings(caf::scoped_actor& self, const caf::actor& journal) {
   actors::commit_histogram h;
@@ -607,7 +631,8 @@ int main(int argc, char** argv) {
         pilot_json = {{"rounds", pilot_rounds}, {"transitions_per_s", pilot.per_s()}};
       }
       const std::uint64_t per_pipeline = history_for(rounds).size();
-      std::vector<double> runs, cpu, epc, commits_per_s, written, paired, paired_ratio, probe, secs, busy, committer_cpu;
+      durable_series series;
+      std::vector<double> commits_per_s, paired, paired_ratio, probe, secs;
       for (int r = 0; r < opt.repetitions; ++r) {
         // One pipeline against one commit per event: fsync latency drifts with
         // whatever else the disk is doing (by 10x on a shared VM), so each
@@ -621,49 +646,40 @@ int main(int argc, char** argv) {
           paired.push_back((before + one_commit()) / 2);
           paired_ratio.push_back(ratio(d.per_s(), paired.back()));
         }
-        runs.push_back(d.per_s());
+        series.add(d);
         secs.push_back(d.seconds);
-        cpu.push_back(d.cpu_us_per_transition());
-        epc.push_back(d.events_per_commit());
         commits_per_s.push_back(d.seconds > 0 ? double(d.commits) / d.seconds : 0);
-        written.push_back(d.written_per_transition());
-        busy.push_back(d.committer_busy());
-        committer_cpu.push_back(d.committer_cpu_us_per_event());
       }
-      const double med = summarize(runs).median;
+      const double med = series.median();
       estimate = std::max(estimate, med);
       durable_by_pipelines[pipelines] = med;
       const std::uint64_t per_rep = per_pipeline * static_cast<std::uint64_t>(pipelines);
-      results.push_back({{"pipelines", pipelines},
-                         {"rounds", rounds},
-                         {"transitions_per_repetition", per_rep},
-                         {"transitions_per_s_median", med},
-                         {"runs", runs},
-                         {"runs_seconds", secs},
-                         {"cpu_us_per_transition_median", summarize(cpu).median},
-                         {"bytes_written_per_transition_median", summarize(written).median},
-                         {"events_per_commit_median", summarize(epc).median},
-                         {"committer_busy_median", summarize(busy).median},
-                         {"committer_cpu_us_per_event_median", summarize(committer_cpu).median},
-                         {"fdatasync_4k_p50_ms_before_each_run", probe},
-                         {"commits_per_s_median", summarize(commits_per_s).median},
-                         {"ratio_to_commit_per_event", ratio(med, single)},
-                         {"paired_commit_per_event",
-                          paired.empty() ? json(nullptr)
-                                         : json{{"rows_per_s_median", summarize(paired).median},
-                                                {"runs", paired},
-                                                {"ratio_per_repetition", paired_ratio},
-                                                {"ratio_median", summarize(paired_ratio).median}}},
-                         {"ratio_to_batched_in_order", ratio(med, batched_in_order)},
-                         {"ratio_to_batched_interleaved", ratio(med, batched_interleaved)},
-                         {"ratio_to_batched_plain", ratio(med, batched_plain)},
-                         {"pilot", pilot_json}});
+      json row = series.fields();
+      row.update(json{{"pipelines", pipelines},
+                      {"rounds", rounds},
+                      {"transitions_per_repetition", per_rep},
+                      {"runs_seconds", secs},
+                      {"fdatasync_4k_p50_ms_before_each_run", probe},
+                      {"commits_per_s_median", summarize(commits_per_s).median},
+                      {"ratio_to_commit_per_event", ratio(med, single)},
+                      {"paired_commit_per_event",
+                       paired.empty() ? json(nullptr)
+                                      : json{{"rows_per_s_median", summarize(paired).median},
+                                             {"runs", paired},
+                                             {"ratio_per_repetition", paired_ratio},
+                                             {"ratio_median", summarize(paired_ratio).median}}},
+                      {"ratio_to_batched_in_order", ratio(med, batched_in_order)},
+                      {"ratio_to_batched_interleaved", ratio(med, batched_interleaved)},
+                      {"ratio_to_batched_plain", ratio(med, batched_plain)},
+                      {"pilot", pilot_json}});
+      results.push_back(std::move(row));
       if (!paired_ratio.empty()) one_pipeline_paired_ratio = summarize(paired_ratio).median;
       std::fprintf(stderr, "%9d  %6d  %15llu  %22.0f  %13.1f  %17.3f  %15.3f / %.3f  %17.2f  %24.0f\n", pipelines,
-                   rounds, static_cast<unsigned long long>(per_rep), med, summarize(epc).median, ratio(med, single),
-                   ratio(med, batched_in_order), ratio(med, batched_interleaved), summarize(cpu).median, summarize(written).median);
+                   rounds, static_cast<unsigned long long>(per_rep), med, summarize(series.epc).median,
+                   ratio(med, single), ratio(med, batched_in_order), ratio(med, batched_interleaved),
+                   summarize(series.cpu).median, summarize(series.written).median);
       std::fprintf(stderr, "           (the committer: busy %.0f%% of the run in its appends, %.2f us of its CPU an event)\n",
-                   100 * summarize(busy).median, summarize(committer_cpu).median);
+                   100 * summarize(series.busy).median, summarize(series.committer_cpu).median);
       if (!paired.empty())
         std::fprintf(stderr, "           (paired: one commit per event %.0f rows/s around each repetition; "
                      "ratio %.3f, median of pairs)\n", summarize(paired).median, summarize(paired_ratio).median);
@@ -747,35 +763,24 @@ int main(int argc, char** argv) {
       // Pilot: one pass of each pipeline, to size the runs.
       auto pilot = run_durable(sys, path, 1'000, 0, history_for(0).size(), warmup_events, workers, nullptr, true);
       const int rounds = rounds_for(1'000, pilot.per_s(), opt.seconds);
-      std::vector<double> runs, cpu, written, epc, busy, committer_cpu;
-      for (int r = 0; r < opt.repetitions; ++r) {
-        auto d = run_durable(sys, path, 1'000, rounds, history_for(rounds).size(), warmup_events, workers, nullptr, true);
-        runs.push_back(d.per_s());
-        cpu.push_back(d.cpu_us_per_transition());
-        written.push_back(d.written_per_transition());
-        epc.push_back(d.events_per_commit());
-        busy.push_back(d.committer_busy());
-        committer_cpu.push_back(d.committer_cpu_us_per_event());
-      }
+      durable_series series;
+      for (int r = 0; r < opt.repetitions; ++r)
+        series.add(run_durable(sys, path, 1'000, rounds, history_for(rounds).size(), warmup_events, workers, nullptr,
+                               true));
       std::error_code size_ec;
       const double bytes_after = double(fs::file_size(path, size_ec));
       remove_journal_files(path);
-      by_format[format] = summarize(runs).median;
-      formats.push_back({{"format", format},
-                         {"rounds", rounds},
-                         {"transitions_per_s_median", by_format[format]},
-                         {"runs", runs},
-                         {"cpu_us_per_transition_median", summarize(cpu).median},
-                         {"bytes_written_per_transition_median", summarize(written).median},
-                         {"events_per_commit_median", summarize(epc).median},
-                         {"committer_busy_median", summarize(busy).median},
-                         {"committer_cpu_us_per_event_median", summarize(committer_cpu).median},
-                         {"build_seconds", built.seconds},
-                         {"file_bytes_before", built.file_bytes},
-                         {"file_bytes_after", bytes_after}});
+      by_format[format] = series.median();
+      json row = series.fields();
+      row.update(json{{"format", format},
+                      {"rounds", rounds},
+                      {"build_seconds", built.seconds},
+                      {"file_bytes_before", built.file_bytes},
+                      {"file_bytes_after", bytes_after}});
+      formats.push_back(std::move(row));
       std::fprintf(stderr, "  format %d: %.0f transitions/s (median of %d), %.2f CPU us and %.0f bytes written a "
                    "transition, %.1f events/commit\n", format, by_format[format], opt.repetitions,
-                   summarize(cpu).median, summarize(written).median, summarize(epc).median);
+                   summarize(series.cpu).median, summarize(series.written).median, summarize(series.epc).median);
     }
     in_use = {{"events_before", before_pipelines * tmpl.size()},
               {"pipelines_before", before_pipelines},
